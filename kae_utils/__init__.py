@@ -1,0 +1,10 @@
+"""kae_utils: the small library shared by the knowledge-amalgamation tutorial notebooks.
+
+Modules: ``env`` (seeding, device, paths), ``data`` (data sets), ``models`` (backbones with feature
+taps), ``training`` (trainer and callbacks), ``losses`` (distillation losses), ``metrics``, ``viz``
+(plots), ``cache`` (load-or-train), ``results`` (metrics.json and the claims block), ``run``
+(papermill batch runner), ``nbclean`` (notebook metadata cleaning).
+Importing the package prints nothing and imports the sub-modules lazily.
+"""
+
+__version__ = "0.1.0"
