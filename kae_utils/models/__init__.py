@@ -1,0 +1,53 @@
+"""Backbones with named feature taps, a seeded model factory and parameter counting."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from kae_utils.env import check_choice
+from kae_utils.models.backbones import MLP, BasicBlock, ConvNet, ResNet
+from kae_utils.models.taps import FeatureTaps
+
+#: Architectures ``build_model`` knows.
+ARCHITECTURES: dict[str, type[nn.Module]] = {"convnet": ConvNet, "resnet": ResNet, "mlp": MLP}
+
+
+def build_model(
+    arch: str,
+    num_classes: int,
+    *,
+    in_channels: int = 1,
+    widths: Sequence[int] = (16, 32, 64),
+    seed: int = 0,
+    **kwargs: object,
+) -> nn.Module:
+    """Build ``arch`` with weights initialised from ``seed``, without touching the global RNG.
+
+    The same (arch, sizes, seed) always gives the same initial weights, whatever ran before, so
+    cached and freshly trained runs of a notebook stay identical. Extra keyword arguments go to the
+    class (``blocks`` for ``resnet``, ``image_size`` and ``dropout`` for ``mlp``, ...).
+    """
+    check_choice("arch", arch, ARCHITECTURES)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return ARCHITECTURES[arch](num_classes, in_channels=in_channels, widths=widths, **kwargs)
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters of ``model`` (all, or only those with ``requires_grad``)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+__all__ = [
+    "ARCHITECTURES",
+    "BasicBlock",
+    "ConvNet",
+    "FeatureTaps",
+    "MLP",
+    "ResNet",
+    "build_model",
+    "count_parameters",
+]
