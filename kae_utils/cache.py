@@ -51,6 +51,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 __all__ = [
+    "atomic_save",
     "CACHE_FORMAT_VERSION",
     "CacheInfo",
     "cache_path",
@@ -254,8 +255,13 @@ def _tmp_prefix(path: Path) -> str:
     return f".{path.name}."
 
 
-def _atomic_save(payload: dict, path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, fsync it, then ``os.replace`` it onto ``path``."""
+def atomic_save(payload: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` to a temporary file beside ``path``, fsync it, then ``os.replace`` it onto ``path``.
+
+    A reader never sees a half-written file; on any error the temporary file is removed. Returns ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_tmp_prefix(path), suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -274,11 +280,12 @@ def _atomic_save(payload: dict, path: Path) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+    return path
 
 
 def _save_or_warn(payload: dict, path: Path) -> None:
     try:
-        _atomic_save(payload, path)
+        atomic_save(payload, path)
     except OSError as exc:
         warnings.warn(
             f"could not write cache file {path} ({exc}); the result is used but not cached",

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from kae_utils.cache import atomic_save
 from kae_utils.env import check_choice
 from kae_utils.metrics import accuracy
 from kae_utils.progress import progress
@@ -203,25 +203,8 @@ class LRSchedule(Callback):
         return 1.0
 
     def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
-        for group, base in zip(trainer.optimizer.param_groups, trainer.base_lrs):
+        for group, base in zip(trainer.optimizer.param_groups, trainer.base_lrs, strict=True):
             group["lr"] = base * self.factor(epoch, trainer.epochs)
-
-
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file in the same folder, then rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 class Checkpoint(Callback):
@@ -248,7 +231,7 @@ class Checkpoint(Callback):
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         if (epoch + 1) % self.every == 0 or epoch + 1 == trainer.epochs:
-            atomic_torch_save(
+            atomic_save(
                 {
                     "model": trainer.model.state_dict(),
                     "optimizer": trainer.optimizer.state_dict(),

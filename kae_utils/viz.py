@@ -25,7 +25,7 @@ def plot_curves(
     if not histories:
         raise ValueError("no histories to plot")
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.2), squeeze=False)
-    for ax, key, title in zip(axes[0], keys, titles or keys):
+    for ax, key, title in zip(axes[0], keys, titles or keys, strict=True):
         for name, hist in histories.items():
             values = hist[key] if key in hist else None
             if values is not None:

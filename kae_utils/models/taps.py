@@ -43,7 +43,7 @@ class FeatureTaps:
 
     def __enter__(self) -> FeatureTaps:
         self.features = {}
-        self._handles = [m.register_forward_hook(self._hook(n)) for n, m in zip(self.names, self._modules)]
+        self._handles = [m.register_forward_hook(self._hook(n)) for n, m in zip(self.names, self._modules, strict=True)]
         return self
 
     def __exit__(self, *exc: object) -> None:
