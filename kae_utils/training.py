@@ -208,7 +208,7 @@ class LRSchedule(Callback):
 
 
 class Checkpoint(Callback):
-    """Save model, optimizer, epoch and history every ``every`` epochs; resume from the file if present.
+    """Save model, optimizer, epoch, history and RNG states every ``every`` epochs; resume from the file if present.
 
     With ``resume=True`` an interrupted fit continues after the last saved epoch instead of starting
     over. The file is written atomically and read with ``weights_only=True``.
@@ -227,7 +227,14 @@ class Checkpoint(Callback):
         trainer.optimizer.load_state_dict(state["optimizer"])
         trainer.history = History.from_dict(state["history"])
         trainer.start_epoch = int(state["epoch"]) + 1
-        trainer.batches_generator_state = state.get("generator")
+        trainer.global_step = int(state.get("global_step", 0))
+        generator = state.get("generator")
+        trainer.batches_generator_state = generator.cpu() if generator is not None else None
+        # the global RNG (dropout) goes on where it was, not from the seed fit() has just set
+        if state.get("rng") is not None:
+            torch.set_rng_state(state["rng"].cpu())
+        if state.get("cuda_rng") is not None and trainer.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), trainer.device)
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         if (epoch + 1) % self.every == 0 or epoch + 1 == trainer.epochs:
@@ -238,6 +245,9 @@ class Checkpoint(Callback):
                     "epoch": epoch,
                     "history": trainer.history.to_dict(),
                     "generator": trainer.generator_state(),
+                    "global_step": trainer.global_step,
+                    "rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state(trainer.device) if trainer.device.type == "cuda" else None,
                 },
                 self.path,
             )

@@ -1,0 +1,78 @@
+# Two commands for a new user:  make run   (every notebook, quick profile, into runs/)
+#                               make test  (unit tests + strict nbval over the stored notebooks)
+# Both create .venv with the exact pins of constraints.txt the first time and reuse it afterwards.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.kae-installed
+# notebooks to act on (stems or numbers), empty = all; extra runner arguments, e.g. ARGS="-p SEED 1"
+NB ?=
+ARGS ?=
+JOBS ?= 1
+
+# kernels and notebooks started by make: plain-text progress bars, the venv's own kernel spec
+export KAE_PROGRESS ?= plain
+export JUPYTER_PATH := $(abspath $(VENV))/share/jupyter
+export PYTHONDONTWRITEBYTECODE := 1
+
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p tests.nbval_plugin
+
+.PHONY: help setup run test test-unit test-notebooks outputs bench reproduce readme lint freeze clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
+
+setup: $(STAMP)  ## create .venv and install kae_utils with the pinned dependencies
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python >= 3.10 is needed (3.11 recommended); set PYTHON=python3.11")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null
+	@touch $(STAMP)
+
+run: setup  ## run every notebook headlessly (quick profile) into runs/ and print a summary
+	$(PY) -m kae_utils.run $(NB) --profile quick --out runs --jobs $(JOBS) $(ARGS)
+
+test: setup  ## unit tests, then strict nbval over the stored notebooks
+	$(MAKE) --no-print-directory test-unit test-notebooks
+
+test-unit: setup
+	$(PY) -m pytest tests/ -p no:cacheprovider
+
+test-notebooks: setup
+	CUDA_VISIBLE_DEVICES= $(PY) -m pytest $(NBVAL) -p no:cacheprovider notebooks/
+
+outputs: setup  ## regenerate the stored outputs in place (quick profile, CPU), then results/quick and README
+	$(PY) -m kae_utils.run $(NB) --in-place --out runs
+	$(PY) -m kae_utils.readme --collect runs --profile quick
+
+bench: setup  ## time every notebook's quick profile from a cold cache into results/timings_quick.tsv
+	$(PY) -m kae_utils.run $(NB) --profile quick --fresh-cache --out runs_bench --timings results/timings_quick.tsv
+
+reproduce: setup  ## full profile (paper scale, several seeds; meant for a GPU) into runs_full/ and results/full
+	$(PY) -m kae_utils.run $(NB) --profile full --out runs_full --timeout 36000 $(ARGS)
+	$(PY) -m kae_utils.readme --collect runs_full --profile full
+
+readme: setup  ## regenerate the README's notebook index from results/
+	$(PY) -m kae_utils.readme
+
+lint: setup  ## ruff over the package, tests and notebooks; check the stored notebooks are clean
+	$(BIN)/ruff check kae_utils tests data_scripts notebooks
+	$(PY) -m kae_utils.nbclean --check notebooks/[0-9][0-9]_*.ipynb
+
+freeze: setup  ## rewrite constraints.txt from the current environment (after changing a pin)
+	@{ echo "# Exact pins used by the Makefile (pip install -c constraints.txt). Direct dependencies first,"; \
+	   echo "# then everything they pull in. environment.yml carries the same pins for the direct ones (tested)."; \
+	   echo "# Regenerate with: make freeze"; \
+	   $(PY) -m pip freeze --exclude-editable | grep -v -iE '^(kae.utils|pip|setuptools|wheel)=='; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+
+clean:  ## remove run outputs and caches (not .venv)
+	rm -rf runs runs_bench runs_full .cache .pytest_cache

@@ -1,0 +1,73 @@
+"""The pins in constraints.txt and environment.yml agree, and the required ones are there."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from kae_utils.env import repo_root
+
+ROOT = repo_root()
+REQUIRED = ["torch", "torchvision", "jupyterlab", "ipykernel", "ipywidgets", "matplotlib", "seaborn",
+            "papermill", "nbval", "pytest", "scikit-learn", "tqdm"]
+PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;#]+)$")
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def constraints() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = PIN.match(line)
+        assert match, f"constraints.txt line is not an exact pin: {line!r}"
+        pins[_norm(match[1])] = match[2]
+    return pins
+
+
+def environment_pins() -> dict[str, str]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    pins = {}
+    for spec in pip_section:
+        match = PIN.match(spec)
+        assert match, f"environment.yml pip entry is not an exact pin: {spec!r}"
+        pins[_norm(match[1])] = match[2]
+    return pins
+
+
+def test_required_pins_and_torch_versions():
+    pins = constraints()
+    for name in REQUIRED:
+        assert _norm(name) in pins, f"{name} is not pinned in constraints.txt"
+    assert pins["torch"] == "2.14.1" and pins["torchvision"] == "0.29.1"
+
+
+def test_environment_yml_agrees_with_constraints():
+    pins, env = constraints(), environment_pins()
+    for name in REQUIRED:
+        assert _norm(name) in env, f"{name} is missing from environment.yml"
+    mismatched = {n: (v, pins.get(n)) for n, v in env.items() if pins.get(n) != v}
+    assert not mismatched, f"environment.yml vs constraints.txt: {mismatched}"
+
+
+def test_environment_yml_python_version():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert "python=3.11" in env["dependencies"]
+
+
+def test_ci_calls_make_test():
+    script = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^make test$", script, re.M)
+
+
+def test_readme_starts_with_the_two_commands():
+    text = (ROOT / "README.md").read_text()
+    first_block = text.split("```bash", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in first_block.strip().splitlines()]
+    assert commands == ["make run", "make test"]
