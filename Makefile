@@ -64,7 +64,7 @@ readme: setup  ## regenerate the README's notebook index from results/
 	$(PY) -m kae_utils.readme
 
 lint: setup  ## ruff over the package, tests and notebooks; check the stored notebooks are clean
-	$(BIN)/ruff check kae_utils tests data_scripts notebooks
+	$(BIN)/ruff check kae_utils tests notebooks
 	$(PY) -m kae_utils.nbclean --check notebooks/[0-9][0-9]_*.ipynb
 
 freeze: setup  ## rewrite constraints.txt from the current environment (after changing a pin)

@@ -31,14 +31,6 @@ CFG = {"arch": "mlp", "width": 8, "seed": 0, "opt": {"lr": 0.1, "betas": [0.9, 0
 # ------------------------------------------------------------------------------------ helpers
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models only: on a small, busy machine torch's thread pool makes each op ~1000x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def make_model(width: int = 8, seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)

@@ -24,14 +24,6 @@ from kae_utils.env import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def make_fake_root(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     (path / "pyproject.toml").write_text("[project]\nname = 'x'\n")

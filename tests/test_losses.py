@@ -10,15 +10,6 @@ import torch.nn.functional as F
 
 from kae_utils.losses import concat_teacher_logits, kd_kl, kd_loss, multi_teacher_kd_loss, soft_targets
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 LN3 = math.log(3.0)
 
 

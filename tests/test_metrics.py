@@ -10,15 +10,6 @@ import torch.nn.functional as F
 
 from kae_utils.metrics import accuracy, as_predictions, confusion_matrix, per_class_accuracy
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # 3-class example: rows are true classes
 TARGETS = torch.tensor([0, 0, 1, 2, 2, 2])
 PREDS = torch.tensor([0, 1, 1, 2, 0, 2])

@@ -17,15 +17,6 @@ from kae_utils.models import (
     count_parameters,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 N = 3
 WIDTHS = (4, 8, 16)
 # expected feature shapes on a (N, 1, 16, 16) input with widths (4, 8, 16)

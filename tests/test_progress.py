@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 import kae_utils.progress as progress_module
 from kae_utils.progress import PROGRESS_MODES, progress, progress_mode
@@ -11,13 +10,9 @@ from kae_utils.progress import PROGRESS_MODES, progress, progress_mode
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
-    """No KAE_PROGRESS or CI from the calling shell; one torch thread."""
+    """No KAE_PROGRESS or CI from the calling shell."""
     monkeypatch.delenv("KAE_PROGRESS", raising=False)
     monkeypatch.delenv("CI", raising=False)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_modes():

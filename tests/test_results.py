@@ -13,14 +13,6 @@ import torch
 from kae_utils.results import Claim, ClaimsReport, check_claims, load_metrics, to_jsonable, write_metrics
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def runs(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "runs"

@@ -23,15 +23,6 @@ from kae_utils.training import (
     predict_logits,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # ------------------------------------------------------------------------------------------ helpers
 
 

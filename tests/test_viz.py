@@ -15,16 +15,13 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(autouse=True)
 def agg_backend_and_cleanup():
-    """Headless backend, one torch thread, and every figure closed after each test."""
+    """Headless backend, and every figure closed after each test."""
     import matplotlib.pyplot as plt
 
     backend = matplotlib.get_backend()
     plt.switch_backend("Agg")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     yield plt
     plt.close("all")
-    torch.set_num_threads(threads)
     if backend.lower() != "agg":
         plt.switch_backend(backend)
 

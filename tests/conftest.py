@@ -1,0 +1,15 @@
+"""Shared fixtures of the unit tests (the notebooks' nbval plugin is tests/nbval_plugin.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models only: on a small, busy machine torch's thread pool makes each op ~1000x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
