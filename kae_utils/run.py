@@ -48,6 +48,7 @@ __all__ = [
     "read_claims",
     "run_notebook",
     "run_notebooks",
+    "threads_per_job",
     "write_timings",
 ]
 
@@ -290,6 +291,12 @@ def _first_lines(text: str, n: int = _ERROR_LINES) -> str:
 # running
 
 
+def threads_per_job(jobs: int, cpus: int | None = None) -> int:
+    """CPU threads each of ``jobs`` concurrent notebooks gets (``OMP_NUM_THREADS``): the cores shared out, at least 1."""
+    cpus = cpus if cpus is not None else (os.cpu_count() or 1)
+    return max(1, cpus // max(1, jobs))
+
+
 def run_notebook(
     path: Path,
     *,
@@ -406,7 +413,8 @@ def run_notebooks(
     otherwise :class:`InPlaceParametersError`), the kernel sees no GPU, and each notebook that ran
     successfully is replaced by its executed copy cleaned with :mod:`kae_utils.nbclean`.
     ``out`` defaults to ``<repo>/runs``; ``timeout`` (seconds, ``None`` or 0 for none) applies per
-    notebook; ``fresh_cache`` gives each notebook an empty temporary ``KAE_CACHE_DIR``. ``log`` receives
+    notebook; ``fresh_cache`` gives each notebook an empty temporary ``KAE_CACHE_DIR``. With several jobs,
+    each kernel gets ``OMP_NUM_THREADS`` = its share of the cores unless that is already set. ``log`` receives
     one line when each notebook starts and ends (default: printed and flushed; pass
     ``log=lambda line: None`` for silence). One failure never stops the others.
     """
@@ -423,6 +431,10 @@ def run_notebooks(
 
     base_env = dict(os.environ)
     base_env.update({"KAE_RUNS_DIR": str(out_dir), "KAE_PROGRESS": "plain", "PYTHONUNBUFFERED": "1"})
+    concurrent = min(jobs, len(paths))
+    if concurrent > 1 and "OMP_NUM_THREADS" not in base_env:
+        # share the cores: torch's thread pools oversubscribed across kernels make small ops crawl
+        base_env["OMP_NUM_THREADS"] = str(threads_per_job(concurrent))
     if in_place:
         base_env["CUDA_VISIBLE_DEVICES"] = ""
 

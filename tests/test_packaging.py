@@ -71,3 +71,19 @@ def test_readme_starts_with_the_two_commands():
     first_block = text.split("```bash", 1)[1].split("```", 1)[0]
     commands = [line.split("#")[0].strip() for line in first_block.strip().splitlines()]
     assert commands == ["make run", "make test"]
+
+
+def test_no_source_file_is_git_ignored():
+    """A broad ignore pattern (such as `data/`) once hid kae_utils/data/ from git: fresh clones broke."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    sources = [str(p.relative_to(ROOT)) for d in ("kae_utils", "tests", "notebooks")
+               for p in (ROOT / d).rglob("*") if p.suffix in (".py", ".ipynb", ".cfg") and "__pycache__" not in p.parts]
+    assert sources
+    ignored = subprocess.run(["git", "check-ignore", *sources], cwd=ROOT, capture_output=True, text=True).stdout
+    assert not ignored.strip(), f"git ignores these source files: {ignored.split()}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -37,7 +38,7 @@ seen = {{
     "PROFILE": PROFILE, "SEED": SEED, "LR": LR, "NAME": NAME,
     "types": [type(v).__name__ for v in (SEED, LR, NAME)],
     "cwd": os.getcwd(),
-    "env": {{k: os.environ.get(k) for k in ("KAE_PROGRESS", "PYTHONUNBUFFERED", "CUDA_VISIBLE_DEVICES", "KAE_CACHE_DIR")}},
+    "env": {{k: os.environ.get(k) for k in ("KAE_PROGRESS", "PYTHONUNBUFFERED", "CUDA_VISIBLE_DEVICES", "KAE_CACHE_DIR", "OMP_NUM_THREADS")}},
 }}
 items = [
     {{"claim": "a", "holds": True, "details": ""}},
@@ -252,6 +253,8 @@ def test_main_runs_reads_claims_passes_parameters_and_survives_failure(tmp_path:
     assert seen["types"] == ["int", "float", "str"]
     assert Path(seen["cwd"]).resolve() == src.resolve()
     assert seen["env"]["KAE_PROGRESS"] == "plain" and seen["env"]["PYTHONUNBUFFERED"] == "1"
+    if "OMP_NUM_THREADS" not in os.environ:  # two jobs share the cores
+        assert seen["env"]["OMP_NUM_THREADS"] == str(run.threads_per_job(2))
     cache = seen["env"]["KAE_CACHE_DIR"]  # --fresh-cache: a new temporary folder, removed afterwards
     assert cache and "kae_cache_" in cache and not Path(cache).exists()
 
@@ -342,3 +345,8 @@ def test_timeout_kills_kernel(tmp_path: Path) -> None:
     while alive() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not alive()
+
+
+@pytest.mark.parametrize(("jobs", "cpus", "threads"), [(1, 2, 2), (2, 2, 1), (3, 2, 1), (2, 16, 8), (4, 6, 1)])
+def test_threads_per_job(jobs, cpus, threads):
+    assert run.threads_per_job(jobs, cpus) == threads
