@@ -53,7 +53,8 @@ outputs: setup  ## regenerate the stored outputs in place (quick profile, CPU), 
 	$(PY) -m kae_utils.run $(NB) --in-place --out runs
 	$(PY) -m kae_utils.readme --collect runs --profile quick
 
-bench: setup  ## time every notebook's quick profile from a cold cache into results/timings_quick.tsv
+bench: setup  ## generator speeds (results/generation_speed.tsv); notebook quick-profile times from a cold cache (results/timings_quick.tsv)
+	$(PY) -m data_scripts.bench_generators
 	$(PY) -m kae_utils.run $(NB) --profile quick --fresh-cache --out runs_bench --timings results/timings_quick.tsv
 
 reproduce: setup  ## full profile (paper scale, several seeds; meant for a GPU) into runs_full/ and results/full

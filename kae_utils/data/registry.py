@@ -1,0 +1,167 @@
+"""One entry point for every data set, offline or real: ``load_dataset(name, split, profile)``.
+
+Offline sets (always available): ``digits`` (scikit-learn's real 8x8 digits), ``shapes`` (generated 2D
+shapes with several attributes), ``scenes`` (rendered 3D scenes with dense labels). Real sets (for users
+with internet, prepared by ``python -m data_scripts.fetch NAME``): CIFAR-10/100, NYUv2 and the fine-grained
+sets of the amalgamation papers. A missing real set raises ``FileNotFoundError`` naming the command.
+
+Offline sets are generated in memory, deterministically; if ``python -m data_scripts.make_offline`` has
+materialised them under ``<data>/offline/`` with the same configuration, those files are loaded instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from kae_utils.env import PROFILES, check_choice, repo_root
+
+__all__ = [
+    "OFFLINE_DATASETS",
+    "SPLITS",
+    "DataSplit",
+    "all_datasets",
+    "data_root",
+    "load_dataset",
+    "offline_config",
+    "offline_path",
+]
+
+OFFLINE_DATASETS: tuple[str, ...] = ("digits", "shapes", "scenes")
+SPLITS: tuple[str, ...] = ("train", "test")
+
+#: Sizes of the offline sets in each profile (the test images always come after the training ones).
+OFFLINE_SIZES: dict[str, dict[str, dict[str, int]]] = {
+    "shapes": {"quick": {"train": 4000, "test": 1000, "image_size": 32},
+               "full": {"train": 50000, "test": 10000, "image_size": 32}},
+    "scenes": {"quick": {"train": 512, "test": 128, "image_size": 64},
+               "full": {"train": 8000, "test": 1000, "image_size": 128}},
+}
+
+
+@dataclass(frozen=True)
+class DataSplit:
+    """One split of a data set: inputs ``x`` and named targets.
+
+    ``targets`` maps a task name to its tensor (``{"label": y}`` for plain classification; one entry per
+    attribute for ``shapes``; one per label map for ``scenes`` and NYUv2). ``classes`` gives the class
+    names of each categorical target. ``source`` is ``"offline"`` or ``"real"``.
+    """
+
+    name: str
+    split: str
+    x: torch.Tensor
+    targets: dict[str, torch.Tensor]
+    classes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    source: str = "offline"
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def y(self) -> torch.Tensor:
+        """The ``label`` target (plain classification sets)."""
+        if "label" not in self.targets:
+            raise KeyError(f"{self.name} has no single 'label' target; targets: {sorted(self.targets)}")
+        return self.targets["label"]
+
+
+def data_root() -> Path:
+    """Where data sets live: ``KAE_DATA_DIR`` or ``<repo>/data`` (git-ignored)."""
+    env = os.environ.get("KAE_DATA_DIR")
+    return Path(env).expanduser() if env else repo_root() / "data"
+
+
+def all_datasets() -> tuple[str, ...]:
+    """Every name ``load_dataset`` accepts: the offline sets, then the real ones."""
+    from kae_utils.data.real import REAL_DATASETS
+
+    return OFFLINE_DATASETS + tuple(REAL_DATASETS)
+
+
+def offline_config(name: str, split: str, profile: str, seed: int = 0) -> dict[str, Any]:
+    """The full description of an offline split (also the key of its materialised file)."""
+    check_choice("offline data set", name, OFFLINE_DATASETS)
+    check_choice("split", split, SPLITS)
+    check_choice("profile", profile, PROFILES)
+    if name == "digits":
+        return {"name": name, "split": split, "image_size": 8, "test_fraction": 0.5, "split_seed": 0}
+    sizes = OFFLINE_SIZES[name][profile]
+    return {"name": name, "split": split, "profile": profile, "seed": seed, "image_size": sizes["image_size"],
+            "n_train": sizes["train"], "n_test": sizes["test"]}
+
+
+def offline_path(config: dict[str, Any], root: Path | None = None) -> Path:
+    """Materialised file of an offline split: ``<data>/offline/<name>/<split>-<hash>.pt``."""
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+    return (root or data_root()) / "offline" / config["name"] / f"{config['split']}-{digest}.pt"
+
+
+def _generate_offline(config: dict[str, Any]) -> DataSplit:
+    name, split = config["name"], config["split"]
+    if name == "digits":
+        from kae_utils.data.digits import DIGITS_CLASSES, load_digits
+
+        data = load_digits(size=8, test_fraction=config["test_fraction"], seed=config["split_seed"])
+        x, y = (data.x_train, data.y_train) if split == "train" else (data.x_test, data.y_test)
+        return DataSplit(name, split, x, {"label": y}, {"label": DIGITS_CLASSES}, info=config)
+    start = 0 if split == "train" else config["n_train"]
+    count = config["n_train"] if split == "train" else config["n_test"]
+    if name == "shapes":
+        from kae_utils.data.shapes import ATTRIBUTE_VALUES, ShapesConfig, generate_shapes
+
+        batch = generate_shapes(count, seed=config["seed"], config=ShapesConfig(image_size=config["image_size"]),
+                                start=start)
+        return DataSplit(name, split, batch.images, dict(batch.labels), dict(ATTRIBUTE_VALUES), info=config)
+    from kae_utils.data.scenes import SCENE_CLASSES, TASKS, SceneConfig, render_scenes
+
+    batch = render_scenes(count, seed=config["seed"], config=SceneConfig(image_size=config["image_size"]),
+                          start=start)
+    targets = {task: getattr(batch, spec.field) for task, spec in TASKS.items()}
+    return DataSplit(name, split, batch.rgb, targets, {"segmentation": tuple(SCENE_CLASSES)}, info=config)
+
+
+def _load_materialised(path: Path, config: dict[str, Any]) -> DataSplit | None:
+    if not path.exists():
+        return None
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if payload.get("config") != config:
+        return None
+    return DataSplit(config["name"], config["split"], payload["x"], dict(payload["targets"]),
+                     {k: tuple(v) for k, v in payload["classes"].items()}, info=config)
+
+
+def load_dataset(name: str, split: str = "train", profile: str = "quick", *, seed: int = 0,
+                 root: str | os.PathLike | None = None, size: int | None = None) -> DataSplit:
+    """Load ``split`` of data set ``name`` for ``profile``.
+
+    Offline sets are generated (or read from their materialised files); real sets are read from
+    ``<root>/<name>/`` as prepared by ``python -m data_scripts.fetch <name>``. ``seed`` chooses the
+    offline generators' images; ``size`` resizes real images.
+    """
+    check_choice("DATASET", name, all_datasets())
+    check_choice("split", split, SPLITS)
+    check_choice("PROFILE", profile, PROFILES)
+    base = Path(root) if root is not None else data_root()
+    if name in OFFLINE_DATASETS:
+        config = offline_config(name, split, profile, seed)
+        return _load_materialised(offline_path(config, base), config) or _generate_offline(config)
+    from kae_utils.data.real import load_real
+
+    real = load_real(name, split, root=base, size=size)
+    return _from_real(name, split, real)
+
+
+def _from_real(name: str, split: str, real: Any) -> DataSplit:
+    """Adapt the object returned by ``kae_utils.data.real.load_real`` to a :class:`DataSplit`."""
+    if hasattr(real, "y"):
+        return DataSplit(name, split, real.x, {"label": real.y}, {"label": tuple(real.classes)}, source="real")
+    targets = {k: v for k, v in dict(real).items() if k != "rgb"}
+    return DataSplit(name, split, dict(real)["rgb"], targets, source="real")
