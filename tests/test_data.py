@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from kae_utils.data import (
-    DATASETS,
     DIGITS_CLASSES,
+    OFFLINE_DATASETS,
     ClassSubset,
     DigitsSplit,
     augment_shifts,
@@ -29,7 +29,7 @@ def digits() -> DigitsSplit:
 
 
 def test_constants():
-    assert DATASETS == ("digits",)
+    assert OFFLINE_DATASETS == ("digits", "shapes", "scenes")
     assert DIGITS_CLASSES == tuple("0123456789")
 
 

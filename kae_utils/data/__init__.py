@@ -1,18 +1,55 @@
-"""Data sets: ``digits`` (scikit-learn, real), class-subset views for teachers."""
+"""Data sets, offline and real, behind one loader: ``load_dataset(name, split, profile)``.
+
+* ``digits``: scikit-learn's real 8x8 handwritten digits (stands in for MNIST).
+* ``shapes``: generated 2D shapes with five attributes (stands in for the fine-grained sets).
+* ``scenes``: rendered 3D scenes with dense labels (stands in for NYUv2 and Taskonomy).
+* real sets prepared by ``python -m data_scripts.fetch NAME`` (``kae_utils.data.real``).
+"""
 
 from kae_utils.data.digits import DIGITS_CLASSES, DigitsSplit, augment_shifts, load_digits
+from kae_utils.data.real import REAL_DATASETS, load_real, real_available
+from kae_utils.data.registry import OFFLINE_DATASETS, DataSplit, all_datasets, data_root, load_dataset
+from kae_utils.data.scenes import DOMAINS, SCENE_CLASSES, TASKS, SceneBatch, SceneConfig, render_scenes
+from kae_utils.data.shapes import (
+    ATTRIBUTE_VALUES,
+    ATTRIBUTES,
+    ShapesBatch,
+    ShapesConfig,
+    ShapesSplit,
+    composite_labels,
+    generate_shapes,
+    make_shapes_split,
+)
 from kae_utils.data.subsets import ClassSubset, class_subset, split_classes
 
-#: Data sets a notebook's ``DATASET`` parameter may name (the offline-data issue adds more).
-DATASETS: tuple[str, ...] = ("digits",)
-
 __all__ = [
-    "DATASETS",
+    "ATTRIBUTES",
+    "ATTRIBUTE_VALUES",
     "DIGITS_CLASSES",
+    "DOMAINS",
+    "OFFLINE_DATASETS",
+    "REAL_DATASETS",
+    "SCENE_CLASSES",
+    "TASKS",
     "ClassSubset",
+    "DataSplit",
     "DigitsSplit",
+    "SceneBatch",
+    "SceneConfig",
+    "ShapesBatch",
+    "ShapesConfig",
+    "ShapesSplit",
+    "all_datasets",
     "augment_shifts",
     "class_subset",
+    "composite_labels",
+    "data_root",
+    "generate_shapes",
+    "load_dataset",
     "load_digits",
+    "load_real",
+    "make_shapes_split",
+    "real_available",
+    "render_scenes",
     "split_classes",
 ]

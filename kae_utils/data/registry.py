@@ -20,7 +20,8 @@ from typing import Any
 
 import torch
 
-from kae_utils.env import PROFILES, check_choice, repo_root
+from kae_utils.data.real import REAL_DATASETS, data_root
+from kae_utils.env import PROFILES, check_choice
 
 __all__ = [
     "OFFLINE_DATASETS",
@@ -73,16 +74,8 @@ class DataSplit:
         return self.targets["label"]
 
 
-def data_root() -> Path:
-    """Where data sets live: ``KAE_DATA_DIR`` or ``<repo>/data`` (git-ignored)."""
-    env = os.environ.get("KAE_DATA_DIR")
-    return Path(env).expanduser() if env else repo_root() / "data"
-
-
 def all_datasets() -> tuple[str, ...]:
     """Every name ``load_dataset`` accepts: the offline sets, then the real ones."""
-    from kae_utils.data.real import REAL_DATASETS
-
     return OFFLINE_DATASETS + tuple(REAL_DATASETS)
 
 
@@ -124,7 +117,7 @@ def _generate_offline(config: dict[str, Any]) -> DataSplit:
 
     batch = render_scenes(count, seed=config["seed"], config=SceneConfig(image_size=config["image_size"]),
                           start=start)
-    targets = {task: getattr(batch, spec.field) for task, spec in TASKS.items()}
+    targets = {task: batch.target(task) for task in TASKS}
     return DataSplit(name, split, batch.rgb, targets, {"segmentation": tuple(SCENE_CLASSES)}, info=config)
 
 
