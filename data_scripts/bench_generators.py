@@ -54,9 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         seconds = best_time(fn, args.repeats)
         rate = items / seconds
         meets = "-" if target != target else ("yes" if rate >= target else "no")
-        rows.append(f"{name}\t{size}\t{items}\t{seconds:.3f}\t{rate:.0f}\t{target:.0f}\t{meets}\t"
+        target_text = "-" if target != target else f"{target:.0f}"
+        rows.append(f"{name}\t{size}\t{items}\t{seconds:.3f}\t{rate:.0f}\t{target_text}\t{meets}\t"
                     f"{torch.get_num_threads()}\t{platform.machine()}")
-        print(f"{name:>16} {size:>4}px  {items:>6} items  {seconds:6.2f} s  {rate:8.0f} items/s  target {target:.0f}: {meets}")
+        print(f"{name:>16} {size:>4}px  {items:>6} items  {seconds:6.2f} s  {rate:8.0f} items/s  target {target_text}: {meets}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(rows) + "\n")
     print(f"written to {args.out} ({machine})")
