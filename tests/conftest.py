@@ -13,3 +13,17 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture()
+def agg_backend():
+    """Headless matplotlib for plotting tests; every figure closed afterwards. Yields pyplot."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    backend = matplotlib.get_backend()
+    plt.switch_backend("Agg")
+    yield plt
+    plt.close("all")
+    if backend.lower() != "agg":
+        plt.switch_backend(backend)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import matplotlib
 import numpy as np
 import pytest
 import torch
@@ -13,17 +12,7 @@ from kae_utils.viz import plot_confusion, plot_curves, sample_grid, save_figure
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(autouse=True)
-def agg_backend_and_cleanup():
-    """Headless backend, and every figure closed after each test."""
-    import matplotlib.pyplot as plt
-
-    backend = matplotlib.get_backend()
-    plt.switch_backend("Agg")
-    yield plt
-    plt.close("all")
-    if backend.lower() != "agg":
-        plt.switch_backend(backend)
+pytestmark = pytest.mark.usefixtures("agg_backend")
 
 
 HISTORIES = {
@@ -87,8 +76,8 @@ def test_plot_confusion_counts_and_empty_row():
     assert [t.get_text() for t in plot_confusion(cm).axes[0].get_yticklabels()] == ["0", "1", "2"]
 
 
-def test_plot_confusion_draws_on_a_given_axis(agg_backend_and_cleanup):
-    plt = agg_backend_and_cleanup
+def test_plot_confusion_draws_on_a_given_axis(agg_backend):
+    plt = agg_backend
     fig, (a, b) = plt.subplots(1, 2)
     assert plot_confusion(np.eye(2), ax=b) is fig
     assert len(b.collections) == 1 and len(a.collections) == 0

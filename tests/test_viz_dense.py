@@ -21,17 +21,7 @@ from kae_utils.viz import (
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(autouse=True)
-def agg_backend_and_cleanup():
-    """Headless backend, and every figure closed after each test."""
-    import matplotlib.pyplot as plt
-
-    backend = matplotlib.get_backend()
-    plt.switch_backend("Agg")
-    yield plt
-    plt.close("all")
-    if backend.lower() != "agg":
-        plt.switch_backend(backend)
+pytestmark = pytest.mark.usefixtures("agg_backend")
 
 
 @pytest.fixture(scope="module")

@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from kae_utils.data.hashing import MASK32, hash32
+
 __all__ = [
     "DOMAINS",
     "MAX_OBJECTS",
@@ -75,7 +77,7 @@ _EPS = 1e-4  # smallest ray parameter that counts as a hit
 _SHADOW_OFFSET = 5e-3  # shadow rays start this far off the surface
 _OCCLUSION_RATIO = 1.05  # neighbour depth ratio that makes an occlusion edge
 _TORUS_STEPS = 32
-_MASK32 = 0xFFFFFFFF
+_MASK32 = MASK32
 _PATTERNS = ("checker", "stripes", "noise")  # procedural textures of the textured domain
 
 
@@ -301,32 +303,22 @@ class SceneBatch:
 # ------------------------------------------------------------------------- counter-based randomness
 
 
-def _mul32(x: torch.Tensor, m: int) -> torch.Tensor:
-    """``x * m mod 2**32`` for ``x`` in [0, 2**32) without overflowing int64."""
-    return (x * (m & 0xFFFF) + (((x * (m >> 16)) & 0xFFFF) << 16)) & _MASK32
 
 
-def _hash32(x: torch.Tensor) -> torch.Tensor:
-    """Chris Wellons' ``lowbias32`` integer hash on int64 tensors holding 32-bit values."""
-    x = x ^ (x >> 16)
-    x = _mul32(x, 0x7FEB352D)
-    x = x ^ (x >> 15)
-    x = _mul32(x, 0x846CA68B)
-    return x ^ (x >> 16)
 
 
 def _image_keys(seed: int, indices: torch.Tensor) -> torch.Tensor:
     """A 32-bit key per image that depends only on ``seed`` and the image's index."""
-    k = _hash32(torch.full_like(indices, seed & _MASK32))
-    k = _hash32(k ^ ((seed >> 32) & _MASK32))
-    k = _hash32(k ^ (indices & _MASK32))
-    return _hash32(k ^ ((indices >> 32) & _MASK32))
+    k = hash32(torch.full_like(indices, seed & _MASK32))
+    k = hash32(k ^ ((seed >> 32) & _MASK32))
+    k = hash32(k ^ (indices & _MASK32))
+    return hash32(k ^ ((indices >> 32) & _MASK32))
 
 
 def _bits(keys: torch.Tensor, stream: int, count: int) -> torch.Tensor:
     """``(n, count)`` 32-bit hashes of ``(key, stream, j)`` for ``j < count``."""
-    counters = _hash32(torch.arange(count, device=keys.device) + (stream << 20))
-    return _hash32((_hash32(keys[:, None] ^ counters[None, :]) + counters[None, :]) & _MASK32)
+    counters = hash32(torch.arange(count, device=keys.device) + (stream << 20))
+    return hash32((hash32(keys[:, None] ^ counters[None, :]) + counters[None, :]) & _MASK32)
 
 
 def _uniform(keys: torch.Tensor, stream: int, count: int) -> torch.Tensor:
@@ -805,10 +797,10 @@ def _table(name: str, device: torch.device) -> torch.Tensor:
     if key not in _TABLES:
         if name == "lattice":
             idx = torch.arange(_NOISE_SIDE**3, device=device)
-            _TABLES[key] = (_hash32(idx + 0xA11CE) >> 8).float() / 2.0**24
+            _TABLES[key] = (hash32(idx + 0xA11CE) >> 8).float() / 2.0**24
         else:
             idx = torch.arange(3 * _PIXEL_NOISE_SIDE**2, device=device)
-            values = ((_hash32(idx + 0xB0B) >> 8).float() + 0.5) / 2.0**24
+            values = ((hash32(idx + 0xB0B) >> 8).float() + 0.5) / 2.0**24
             _TABLES[key] = ((values - 0.5) * math.sqrt(12)).reshape(3, -1)
     return _TABLES[key]
 

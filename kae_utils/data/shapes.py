@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
+from kae_utils.data.hashing import MASK32, hash32
 from kae_utils.data.subsets import ClassSubset, class_subset
 
 __all__ = [
@@ -89,7 +90,7 @@ _LINE_SLOTS = 3
 #: Side of the low-resolution grid of colour blobs that is upsampled into the background.
 _BLOB_GRID = 4
 _MAX_DISTRACTORS = 4
-_MASK32 = 0xFFFFFFFF
+_MASK32 = MASK32
 _MASK64 = 0xFFFFFFFFFFFFFFFF
 
 
@@ -202,19 +203,8 @@ def _splitmix64(x: int) -> int:
     return x ^ (x >> 31)
 
 
-def _mul32(x: torch.Tensor, c: int) -> torch.Tensor:
-    """``x * c mod 2**32`` for int64 ``x`` in [0, 2**32) without int64 overflow (``c`` in 16-bit halves)."""
-    lo, hi = c & 0xFFFF, c >> 16
-    return (x * lo + (((x * hi) & 0xFFFF) << 16)) & _MASK32
 
 
-def _hash32(x: torch.Tensor) -> torch.Tensor:
-    """Wellons' ``lowbias32`` integer hash on int64 tensors holding 32-bit values."""
-    x = x ^ (x >> 16)
-    x = _mul32(x, 0x7FEB352D)
-    x = x ^ (x >> 15)
-    x = _mul32(x, 0x846CA68B)
-    return x ^ (x >> 16)
 
 
 @functools.lru_cache(maxsize=64)
@@ -238,9 +228,9 @@ class _Draws:
 
     def __init__(self, seed: int, index: torch.Tensor, plan: dict[str, int]) -> None:
         key = _splitmix64(seed)
-        h = _hash32(_hash32(index ^ (key & _MASK32)) ^ (key >> 32))
+        h = hash32(hash32(index ^ (key & _MASK32)) ^ (key >> 32))
         keys, self._where = _stream_keys(seed, tuple(plan.items()))
-        h = _hash32(_hash32(h[:, None] ^ keys[None, :, 0]) ^ keys[None, :, 1])
+        h = hash32(hash32(h[:, None] ^ keys[None, :, 0]) ^ keys[None, :, 1])
         self._u = (h >> 8).to(torch.float32) * (1.0 / (1 << 24))
 
     def uniform(self, name: str) -> torch.Tensor:
