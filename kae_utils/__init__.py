@@ -2,7 +2,8 @@
 
 Modules: ``env`` (seeding, device, paths), ``data`` (data sets), ``models`` (backbones with feature
 taps), ``training`` (trainer and callbacks), ``losses`` (distillation losses), ``metrics``, ``viz``
-(plots), ``cache`` (load-or-train), ``results`` (metrics.json and the claims block), ``run``
+(plots), ``cache`` (load-or-train), ``amalgamation`` (running several teachers, score amalgamation,
+ensembles), ``results`` (metrics.json and the claims block), ``run``
 (papermill batch runner), ``nbclean`` (notebook metadata cleaning).
 Importing the package prints nothing and imports the sub-modules lazily.
 """

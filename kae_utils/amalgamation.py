@@ -1,0 +1,159 @@
+"""Helpers the knowledge-amalgamation notebooks share: running several frozen teachers, amalgamating
+their score vectors, the teachers' ensemble, per-teacher evaluation of a student, and a guard that
+keeps labels out of a student's transfer set.
+
+The papers' own methods (auto-encoders, adapters, branch search ...) stay in the notebooks.
+
+Class sets are tuples of *global* class indices; teacher ``i``'s logit ``j`` scores global class
+``class_sets[i][j]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+__all__ = [
+    "amalgamate_scores",
+    "check_images_only",
+    "ensemble_predict",
+    "restricted_accuracy",
+    "teacher_outputs",
+]
+
+
+def _check_class_sets(class_sets: Sequence[Sequence[int]], num_classes: int) -> list[tuple[int, ...]]:
+    sets = [tuple(int(c) for c in s) for s in class_sets]
+    if not sets:
+        raise ValueError("need at least one teacher's class set")
+    for s in sets:
+        if not s or len(set(s)) != len(s):
+            raise ValueError(f"a class set must be non-empty and without repeats; got {s}")
+        if min(s) < 0 or max(s) >= num_classes:
+            raise ValueError(f"class set {s} has classes outside [0, {num_classes})")
+    return sets
+
+
+def amalgamate_scores(
+    teacher_logits: Sequence[torch.Tensor], class_sets: Sequence[Sequence[int]], num_classes: int
+) -> torch.Tensor:
+    """One score vector over ``num_classes`` global classes from teachers that know subsets of them.
+
+    Each global class gets the mean of the logits of the teachers that know it: for disjoint class
+    sets this is the concatenation of the teachers' scores, placed at their global indices; for a class
+    shared by several teachers it is their average (the amalgamation notebooks' rule for overlapping
+    classes). A class no teacher knows raises ``ValueError``.
+    """
+    sets = _check_class_sets(class_sets, num_classes)
+    if len(teacher_logits) != len(sets):
+        raise ValueError(f"{len(teacher_logits)} logit tensors for {len(sets)} class sets")
+    n = teacher_logits[0].shape[0]
+    total = torch.zeros(n, num_classes, dtype=teacher_logits[0].dtype, device=teacher_logits[0].device)
+    count = torch.zeros(num_classes, dtype=teacher_logits[0].dtype, device=teacher_logits[0].device)
+    for z, s in zip(teacher_logits, sets, strict=True):
+        if z.ndim != 2 or z.shape != (n, len(s)):
+            raise ValueError(f"logits of shape {tuple(z.shape)} do not fit a class set of {len(s)} classes and {n} rows")
+        index = torch.as_tensor(s, device=z.device)
+        total[:, index] += z
+        count[index] += 1
+    if (count == 0).any():
+        missing = torch.nonzero(count == 0).flatten().tolist()
+        raise ValueError(f"classes {missing} are known by no teacher")
+    return total / count
+
+
+def ensemble_predict(
+    teacher_logits: Sequence[torch.Tensor], class_sets: Sequence[Sequence[int]], num_classes: int
+) -> torch.Tensor:
+    """The teachers' ensemble: argmax over the amalgamated scores (global labels, ``(N,)`` int64)."""
+    return amalgamate_scores(teacher_logits, class_sets, num_classes).argmax(dim=1)
+
+
+def restricted_accuracy(logits: torch.Tensor, labels: torch.Tensor, classes: Sequence[int]) -> float:
+    """Accuracy of a many-class model on one teacher's sub-task.
+
+    ``logits`` are the model's scores over all global classes, ``labels`` the *global* labels of the
+    teacher's test images (all in ``classes``); the prediction is the argmax over the columns of
+    ``classes`` only, as if the model were asked the teacher's question.
+    """
+    classes = [int(c) for c in classes]
+    if logits.ndim != 2 or len(logits) != len(labels):
+        raise ValueError(f"logits {tuple(logits.shape)} and labels {tuple(labels.shape)} do not match")
+    if len(labels) == 0:
+        raise ValueError("cannot score an empty set")
+    index = torch.as_tensor(classes, device=logits.device)
+    local = logits.index_select(1, index).argmax(dim=1).cpu()
+    predicted = torch.as_tensor(classes)[local]
+    if not torch.isin(labels.cpu(), torch.as_tensor(classes)).all():
+        raise ValueError(f"labels outside the classes {tuple(classes)}")
+    return (predicted == labels.cpu()).float().mean().item()
+
+
+def _recorder(parts: list[torch.Tensor]):
+    """A forward hook that appends a copy of the module's output (on the CPU) to ``parts``."""
+
+    def record(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
+        parts.append(output.detach().clone().float().cpu())
+
+    return record
+
+
+@torch.no_grad()
+def teacher_outputs(
+    teachers: Sequence[nn.Module], x: torch.Tensor, layers: Sequence[str], batch_size: int = 512
+) -> tuple[list[dict[str, torch.Tensor]], list[torch.Tensor]]:
+    """Run frozen teachers on ``x`` (eval mode, batched) and return their tapped features and logits.
+
+    ``layers`` are sub-module names of ``named_modules()`` (the same for every teacher). The output of
+    each is *copied* when recorded, so a later in-place operation (``ReLU(inplace=True)``) does not
+    change it: a tap on a BatchNorm gives the pre-activation feature. Returns, per teacher, a dict
+    ``{layer: (N, ...)}`` and the logits ``(N, C_i)``, all on the CPU.
+    """
+    features: list[dict[str, torch.Tensor]] = []
+    logits: list[torch.Tensor] = []
+    for teacher in teachers:
+        modules = dict(teacher.named_modules())
+        unknown = [name for name in layers if name not in modules]
+        if unknown:
+            raise KeyError(f"unknown module names {unknown}")
+        device = next(teacher.parameters()).device
+        was_training = teacher.training
+        teacher.eval()
+        store: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
+        outs: list[torch.Tensor] = []
+
+        handles = [modules[name].register_forward_hook(_recorder(store[name])) for name in layers]
+        try:
+            for start in range(0, len(x), batch_size):
+                outs.append(teacher(x[start:start + batch_size].to(device)).float().cpu())
+        finally:
+            for handle in handles:
+                handle.remove()
+            teacher.train(was_training)
+        features.append({name: torch.cat(parts) for name, parts in store.items()})
+        logits.append(torch.cat(outs))
+    return features, logits
+
+
+def check_images_only(train_data: object, image_shape: Sequence[int] | None = None) -> torch.Tensor:
+    """Guard for label-free training: ``train_data`` must be a floating-point image tensor ``(N, C, H, W)``
+    (or a 1-tuple holding one); anything else, e.g. an ``(images, labels)`` pair, raises ``ValueError``.
+
+    Returns the image tensor. ``image_shape`` (``(C, H, W)``) is checked when given.
+    """
+    if isinstance(train_data, (tuple, list)):
+        if len(train_data) != 1:
+            raise ValueError(
+                f"a label-free transfer set is images only; got a sequence of {len(train_data)} items "
+                "(were labels passed?)"
+            )
+        train_data = train_data[0]
+    if not isinstance(train_data, torch.Tensor) or not train_data.is_floating_point() or train_data.ndim != 4:
+        desc = f"tensor {train_data.dtype} {tuple(train_data.shape)}" if isinstance(train_data, torch.Tensor) \
+            else type(train_data).__name__
+        raise ValueError(f"a label-free transfer set is a float image tensor (N, C, H, W); got {desc}")
+    if image_shape is not None and tuple(train_data.shape[1:]) != tuple(image_shape):
+        raise ValueError(f"images of shape {tuple(image_shape)} expected; got {tuple(train_data.shape[1:])}")
+    return train_data

@@ -1,0 +1,122 @@
+"""Tests for kae_utils.amalgamation: score amalgamation, ensemble, restricted accuracy, teacher taps, guard."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from kae_utils.amalgamation import (
+    amalgamate_scores,
+    check_images_only,
+    ensemble_predict,
+    restricted_accuracy,
+    teacher_outputs,
+)
+from kae_utils.losses import concat_teacher_logits
+from kae_utils.models import build_model
+
+
+def logits(n: int, c: int, seed: int) -> torch.Tensor:
+    return torch.randn(n, c, generator=torch.Generator().manual_seed(seed))
+
+
+# ------------------------------------------------------------------------------ amalgamate_scores
+def test_disjoint_contiguous_sets_give_the_concatenation():
+    z1, z2 = logits(5, 3, 0), logits(5, 2, 1)
+    out = amalgamate_scores([z1, z2], [(0, 1, 2), (3, 4)], 5)
+    assert torch.equal(out, concat_teacher_logits([z1, z2]))
+
+
+def test_disjoint_sets_are_placed_at_their_global_indices():
+    z1 = torch.tensor([[1.0, 2.0]])
+    z2 = torch.tensor([[3.0]])
+    out = amalgamate_scores([z1, z2], [(2, 0), (1,)], 3)
+    assert out.tolist() == [[2.0, 3.0, 1.0]]
+
+
+def test_shared_classes_are_averaged_golden():
+    z1 = torch.tensor([[1.0, 2.0, 3.0]])  # classes 0, 1, 2
+    z2 = torch.tensor([[5.0, 7.0]])  # classes 2, 3
+    out = amalgamate_scores([z1, z2], [(0, 1, 2), (2, 3)], 4)
+    assert out.tolist() == [[1.0, 2.0, 4.0, 7.0]]
+
+
+def test_amalgamate_scores_rejects_bad_input():
+    z = logits(4, 2, 0)
+    with pytest.raises(ValueError, match="known by no teacher"):
+        amalgamate_scores([z], [(0, 1)], 3)
+    with pytest.raises(ValueError, match="do not fit"):
+        amalgamate_scores([z], [(0, 1, 2)], 3)
+    with pytest.raises(ValueError, match="outside"):
+        amalgamate_scores([z], [(0, 5)], 3)
+    with pytest.raises(ValueError, match="logit tensors"):
+        amalgamate_scores([z, z], [(0, 1)], 2)
+    with pytest.raises(ValueError, match="repeats"):
+        amalgamate_scores([z], [(1, 1)], 2)
+
+
+def test_ensemble_predict_is_argmax_of_concatenated_logits():
+    z1, z2 = logits(50, 4, 2), logits(50, 6, 3)
+    pred = ensemble_predict([z1, z2], [range(4), range(4, 10)], 10)
+    assert torch.equal(pred, torch.cat([z1, z2], 1).argmax(1))
+    assert pred.dtype == torch.int64
+
+
+# ---------------------------------------------------------------------------- restricted_accuracy
+def test_restricted_accuracy_ignores_other_columns_golden():
+    # classes (3, 1): the huge logit of class 0 must not matter
+    z = torch.tensor([[9.0, 1.0, 0.0, 2.0], [9.0, 3.0, 0.0, 2.0], [9.0, 0.0, 0.0, 1.0]])
+    y = torch.tensor([3, 3, 3])
+    assert restricted_accuracy(z, y, (3, 1)) == pytest.approx(2 / 3)
+    assert restricted_accuracy(z, torch.tensor([1, 1, 1]), (1, 3)) == pytest.approx(1 / 3)
+
+
+def test_restricted_accuracy_rejects_labels_outside_the_classes():
+    with pytest.raises(ValueError, match="outside"):
+        restricted_accuracy(torch.zeros(2, 4), torch.tensor([0, 2]), (0, 1))
+
+
+# -------------------------------------------------------------------------------- teacher_outputs
+def test_teacher_outputs_copies_taps_before_inplace_relu():
+    teacher = build_model("convnet", 3, widths=(4, 8), seed=0).eval()
+    x = torch.rand(10, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    feats, outs = teacher_outputs([teacher, teacher], x, ["stages.0.0.1", "stages.1.0.1"], batch_size=4)
+    assert len(feats) == 2 and len(outs) == 2
+    bn = feats[0]["stages.0.0.1"]
+    assert bn.shape == (10, 4, 8, 8)
+    assert (bn < 0).any(), "a BatchNorm tap is pre-activation: it must keep negative values"
+    with torch.no_grad():
+        assert torch.allclose(outs[0], teacher(x), atol=1e-6)
+        expected = teacher.stages[0][0][1](teacher.stages[0][0][0](x))
+    assert torch.allclose(bn, expected, atol=1e-6)
+    assert not teacher.training
+
+
+def test_teacher_outputs_unknown_layer():
+    teacher = build_model("convnet", 3, widths=(4,), seed=0)
+    with pytest.raises(KeyError, match="unknown"):
+        teacher_outputs([teacher], torch.zeros(1, 1, 8, 8), ["nope"])
+
+
+# ------------------------------------------------------------------------------- check_images_only
+def test_check_images_only_accepts_images():
+    x = torch.zeros(3, 1, 8, 8)
+    assert check_images_only(x) is x
+    assert check_images_only((x,), image_shape=(1, 8, 8)) is x
+
+
+@pytest.mark.parametrize("bad", [
+    (torch.zeros(3, 1, 8, 8), torch.zeros(3, dtype=torch.int64)),
+    torch.zeros(3, dtype=torch.int64),
+    torch.zeros(3, 10),
+    [nn.Linear(1, 1)],
+])
+def test_check_images_only_rejects_labels_and_other_data(bad):
+    with pytest.raises(ValueError, match="label-free"):
+        check_images_only(bad)
+
+
+def test_check_images_only_checks_shape():
+    with pytest.raises(ValueError, match="expected"):
+        check_images_only(torch.zeros(2, 3, 8, 8), image_shape=(1, 8, 8))
