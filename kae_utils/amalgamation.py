@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from kae_utils.models.taps import FeatureTaps
+
 __all__ = [
     "amalgamate_scores",
     "check_images_only",
@@ -91,15 +93,6 @@ def restricted_accuracy(logits: torch.Tensor, labels: torch.Tensor, classes: Seq
     return (predicted == labels.cpu()).float().mean().item()
 
 
-def _recorder(parts: list[torch.Tensor]):
-    """A forward hook that appends a copy of the module's output (on the CPU) to ``parts``."""
-
-    def record(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
-        parts.append(output.detach().clone().float().cpu())
-
-    return record
-
-
 @torch.no_grad()
 def teacher_outputs(
     teachers: Sequence[nn.Module], x: torch.Tensor, layers: Sequence[str], batch_size: int = 512
@@ -114,23 +107,19 @@ def teacher_outputs(
     features: list[dict[str, torch.Tensor]] = []
     logits: list[torch.Tensor] = []
     for teacher in teachers:
-        modules = dict(teacher.named_modules())
-        unknown = [name for name in layers if name not in modules]
-        if unknown:
-            raise KeyError(f"unknown module names {unknown}")
+        taps = FeatureTaps(teacher, layers, clone=True)  # raises KeyError for unknown names
         device = next(teacher.parameters()).device
         was_training = teacher.training
         teacher.eval()
         store: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
         outs: list[torch.Tensor] = []
-
-        handles = [modules[name].register_forward_hook(_recorder(store[name])) for name in layers]
         try:
-            for start in range(0, len(x), batch_size):
-                outs.append(teacher(x[start:start + batch_size].to(device)).float().cpu())
+            with taps:
+                for start in range(0, len(x), batch_size):
+                    outs.append(teacher(x[start:start + batch_size].to(device)).float().cpu())
+                    for name in layers:
+                        store[name].append(taps.features[name].float().cpu())
         finally:
-            for handle in handles:
-                handle.remove()
             teacher.train(was_training)
         features.append({name: torch.cat(parts) for name, parts in store.items()})
         logits.append(torch.cat(outs))

@@ -249,3 +249,22 @@ def test_feature_taps_unknown_name_lists_valid_names():
     assert "hiden.1" in message
     for valid in ("hidden.0", "hidden.1", "classifier"):
         assert valid in message
+
+
+def test_feature_taps_clone_protects_against_in_place_relu():
+    # BatchNorm followed by ReLU(inplace=True): the BN output tensor is overwritten by the ReLU
+    model = nn.Sequential(nn.BatchNorm1d(4), nn.ReLU(inplace=True)).eval()
+    x = torch.tensor([[-1.0, 2.0, -3.0, 4.0]])
+    with FeatureTaps(model, ["0"]) as shared, FeatureTaps(model, ["0"], clone=True) as copied:
+        model(x)
+    assert (copied.features["0"] < 0).any()  # the pre-activation values, negatives included
+    assert (shared.features["0"] >= 0).all()  # without a copy the tap sees the ReLU's in-place result
+    assert torch.equal(copied.features["0"].clamp(min=0), shared.features["0"])
+
+
+def test_teacher_outputs_reuses_feature_taps_errors():
+    from kae_utils.amalgamation import teacher_outputs
+
+    teacher = nn.Sequential(nn.Linear(3, 2))
+    with pytest.raises(KeyError, match="valid names"):
+        teacher_outputs([teacher], torch.zeros(4, 3), ["nope"])

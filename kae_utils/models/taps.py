@@ -20,10 +20,12 @@ class FeatureTaps:
         taps.features["stages.2"]  # the tensor that sub-module returned
 
     Names are those of ``model.named_modules()``; an unknown name raises ``KeyError`` listing the valid ones.
-    With ``detach=True`` (default) the stored tensors are detached from the graph.
+    With ``detach=True`` (default) the stored tensors are detached from the graph. With ``clone=True``
+    they are copied when recorded, so a later in-place operation (``ReLU(inplace=True)`` after a
+    BatchNorm) cannot change them.
     """
 
-    def __init__(self, model: nn.Module, names: Sequence[str], detach: bool = True) -> None:
+    def __init__(self, model: nn.Module, names: Sequence[str], detach: bool = True, clone: bool = False) -> None:
         modules = dict(model.named_modules())
         unknown = [n for n in names if n not in modules]
         if unknown:
@@ -31,13 +33,15 @@ class FeatureTaps:
             raise KeyError(f"unknown module names {unknown}; valid names: {valid}")
         self.names = tuple(names)
         self.detach = detach
+        self.clone = clone
         self.features: dict[str, torch.Tensor] = {}
         self._modules = [modules[n] for n in self.names]
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
 
     def _hook(self, name: str):
         def record(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
-            self.features[name] = output.detach() if self.detach else output
+            recorded = output.detach() if self.detach else output
+            self.features[name] = recorded.clone() if self.clone else recorded
 
         return record
 
