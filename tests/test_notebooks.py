@@ -9,9 +9,10 @@ import nbformat
 import pytest
 
 from kae_utils.env import repo_root
+from kae_utils.run import NOTEBOOK_GLOB
 
 ROOT = repo_root()
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob(NOTEBOOK_GLOB))
 CLAIM_LINE = re.compile(r"^(PASS|FAIL) \S.*$")
 SUMMARY_LINE = re.compile(r"^claims: (\d+)/(\d+) hold$")
 

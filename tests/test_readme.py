@@ -9,6 +9,7 @@ import pytest
 
 from kae_utils import readme
 from kae_utils.env import repo_root
+from kae_utils.run import NOTEBOOK_GLOB
 
 
 def test_readme_index_is_up_to_date():
@@ -65,5 +66,5 @@ def test_collect_copies_only_the_profile(tmp_path):
 
 def test_index_lists_every_notebook():
     table = readme.render_index(repo_root())
-    for path in sorted((repo_root() / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+    for path in sorted((repo_root() / "notebooks").glob(NOTEBOOK_GLOB)):
         assert f"[{path.stem}]" in table
