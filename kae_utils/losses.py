@@ -1,4 +1,4 @@
-"""Distillation losses shared by the notebooks (Hinton et al. 2015 and its multi-teacher form).
+"""Losses shared by the notebooks: distillation (Hinton et al. 2015 and its multi-teacher form) and MMD.
 
 Notation: z_s student logits, z_t teacher logits, T temperature,
 q = softmax(z / T) the "soft targets".
@@ -11,7 +11,19 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-__all__ = ["soft_targets", "kd_kl", "kd_loss", "multi_teacher_kd_loss", "concat_teacher_logits"]
+__all__ = [
+    "CFL_SIGMAS",
+    "concat_teacher_logits",
+    "kd_kl",
+    "kd_loss",
+    "mmd2",
+    "multi_gaussian_kernel",
+    "multi_teacher_kd_loss",
+    "soft_targets",
+]
+
+#: Bandwidths of the multi-Gaussian kernel in the common-feature-learning code (Luo et al. 2019).
+CFL_SIGMAS: tuple[float, ...] = (0.001, 0.01, 0.05, 0.1, 0.2, 1.0, 2.0)
 
 
 def _check_temperature(temperature: float) -> None:
@@ -78,3 +90,37 @@ def multi_teacher_kd_loss(
     """
     target = concat_teacher_logits(teacher_logits).detach()
     return kd_kl(student_logits, target, temperature)
+
+
+def multi_gaussian_kernel(x: torch.Tensor, y: torch.Tensor, sigmas: Sequence[float] = CFL_SIGMAS) -> torch.Tensor:
+    """k(x_i, y_j) = sum_s exp(-||x_i - y_j||^2 / (2 sigma_s^2)) for rows x_i of ``x`` (n, d) and y_j of ``y`` (m, d)."""
+    if x.dim() != 2 or y.dim() != 2 or x.shape[1] != y.shape[1]:
+        raise ValueError(f"x and y must be (n, d) and (m, d) with the same d; got {tuple(x.shape)} and {tuple(y.shape)}")
+    sigmas = tuple(float(s) for s in sigmas)
+    if not sigmas or any(not s > 0 for s in sigmas):
+        raise ValueError(f"sigmas must be a non-empty sequence of positive numbers; got {sigmas}")
+    sq_dist = (x.pow(2).sum(1, keepdim=True) + y.pow(2).sum(1) - 2.0 * x @ y.T).clamp_min(0.0)
+    return sum(torch.exp(-sq_dist / (2.0 * s * s)) for s in sigmas)
+
+
+def mmd2(
+    x: torch.Tensor, y: torch.Tensor, sigmas: Sequence[float] = CFL_SIGMAS, normalize: bool = True
+) -> torch.Tensor:
+    """Squared maximum mean discrepancy between two batches of samples, with a multi-Gaussian kernel.
+
+    MMD^2 = mean_ij k(x_i, x_j) + mean_ij k(y_i, y_j) - 2 mean_ij k(x_i, y_j)  (the biased estimate,
+    clamped at 0 against rounding). Each sample is flattened (``x`` is (n, ...) and ``y`` is (m, ...)
+    with the same number of values per sample) and, with ``normalize``, scaled to unit L2 norm, as in
+    the common feature learning of Luo et al. (2019), whose bandwidths are the default ``sigmas``.
+    """
+    if x.dim() < 2 or y.dim() < 2 or len(x) == 0 or len(y) == 0:
+        raise ValueError(f"x and y must be non-empty batches (n, ...); got {tuple(x.shape)} and {tuple(y.shape)}")
+    x, y = x.flatten(1), y.flatten(1)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"samples of x and y differ in size: {x.shape[1]} vs {y.shape[1]} values")
+    if normalize:
+        x, y = F.normalize(x, dim=1), F.normalize(y, dim=1)
+    k_xx = multi_gaussian_kernel(x, x, sigmas).mean()
+    k_yy = multi_gaussian_kernel(y, y, sigmas).mean()
+    k_xy = multi_gaussian_kernel(x, y, sigmas).mean()
+    return (k_xx + k_yy - 2.0 * k_xy).clamp_min(0.0)

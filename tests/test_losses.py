@@ -199,3 +199,77 @@ def test_multi_teacher_kd_loss_default_temperature_and_shape_mismatch():
     torch.testing.assert_close(multi_teacher_kd_loss(zs, [t1, t2]), kd_kl(zs, torch.cat([t1, t2], 1), 4.0))
     with pytest.raises(ValueError, match="differ in shape"):
         multi_teacher_kd_loss(rand_logits(2, 5), [t1, t2])
+
+
+# --------------------------------------------------------------------------------------- MMD
+
+
+def test_multi_gaussian_kernel_golden():
+    from kae_utils.losses import multi_gaussian_kernel
+
+    x = torch.tensor([[0.0, 0.0]], dtype=torch.float64)
+    y = torch.tensor([[0.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    # ||x - y_2||^2 = 2: exp(-2 / 2) + exp(-2 / 8) for sigmas 1 and 2
+    expected = torch.tensor([[2.0, math.exp(-1.0) + math.exp(-0.25)]], dtype=torch.float64)
+    torch.testing.assert_close(multi_gaussian_kernel(x, y, (1.0, 2.0)), expected)
+
+
+def test_mmd2_golden_values():
+    from kae_utils.losses import mmd2
+
+    e = math.exp(-1.0)
+    one = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    other = torch.tensor([[0.0, 1.0]], dtype=torch.float64)
+    # one sample each, ||x - y||^2 = 2, sigma 1: 1 + 1 - 2 e^-1
+    torch.testing.assert_close(mmd2(one, other, (1.0,)), torch.tensor(2 - 2 * e, dtype=torch.float64))
+    # x = {e1, e2}, y = {e1, e1}: Kxx mean (1 + e^-1)/2, Kyy mean 1, Kxy mean (1 + e^-1)/2
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    y = torch.tensor([[1.0, 0.0], [1.0, 0.0]], dtype=torch.float64)
+    torch.testing.assert_close(mmd2(x, y, (1.0,)), torch.tensor((1 - e) / 2, dtype=torch.float64))
+    # the sum over bandwidths adds the per-bandwidth MMDs: sigma 2 gives 2 - 2 exp(-1/4)
+    torch.testing.assert_close(mmd2(one, other, (1.0, 2.0)),
+                               torch.tensor(2 - 2 * e + 2 - 2 * math.exp(-0.25), dtype=torch.float64))
+
+
+def test_mmd2_normalises_flattens_and_is_zero_for_equal_sets():
+    from kae_utils.losses import CFL_SIGMAS, mmd2
+
+    x = rand_logits(6, 3, 2, 2, seed=1)
+    y = rand_logits(5, 3, 2, 2, seed=2)
+    assert mmd2(x, x).item() == 0.0
+    assert mmd2(x, x[torch.randperm(6)]).item() == pytest.approx(0.0, abs=1e-12)  # order does not matter
+    torch.testing.assert_close(mmd2(3.0 * x, y), mmd2(x, y))  # unit-norm samples: scale-free
+    assert not torch.allclose(mmd2(3.0 * x, y, normalize=False), mmd2(x, y, normalize=False))
+    torch.testing.assert_close(mmd2(x, y), mmd2(x.flatten(1), y.flatten(1)))
+    assert mmd2(x, y).item() > 0.0 and CFL_SIGMAS[0] == 0.001 and len(CFL_SIGMAS) == 7
+
+
+def test_mmd2_gradient_pulls_the_sets_together():
+    from kae_utils.losses import mmd2
+
+    x = rand_logits(8, 4, seed=3).requires_grad_(True)
+    y = rand_logits(8, 4, seed=4) + 2.0
+    before = mmd2(x, y, (1.0, 2.0)).item()
+    optimizer = torch.optim.SGD([x], lr=0.5)
+    for _ in range(50):
+        optimizer.zero_grad()
+        mmd2(x, y, (1.0, 2.0)).backward()
+        optimizer.step()
+    assert mmd2(x, y, (1.0, 2.0)).item() < 0.5 * before
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "kwargs", "match"),
+    [
+        (torch.zeros(3, 4), torch.zeros(3, 5), {}, "differ in size"),
+        (torch.zeros(0, 4), torch.zeros(3, 4), {}, "non-empty"),
+        (torch.zeros(4), torch.zeros(4), {}, "non-empty batches"),
+        (torch.ones(2, 4), torch.ones(2, 4), {"sigmas": ()}, "sigmas"),
+        (torch.ones(2, 4), torch.ones(2, 4), {"sigmas": (1.0, 0.0)}, "sigmas"),
+    ],
+)
+def test_mmd2_bad_input(x, y, kwargs, match):
+    from kae_utils.losses import mmd2
+
+    with pytest.raises(ValueError, match=match):
+        mmd2(x, y, **kwargs)
