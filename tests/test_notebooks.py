@@ -70,6 +70,15 @@ class TestStructure:
         following = next(c for c in nb.cells[index + 1:] if c.cell_type == "code")
         assert "check_choice(\"PROFILE\"" in following.source
 
+    def test_papermill_reads_every_parameter(self, path):
+        """papermill skips a line with two '=' (e.g. in its comment): `-p NAME` would then warn 'unknown parameter'."""
+        import papermill
+
+        nb = _read(path)
+        source = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", [])).source
+        assigned = re.findall(r"^(\w+)\s*(?::[^=]*)?=", source, re.M)
+        assert list(papermill.inspect_notebook(str(path))) == assigned
+
     def test_no_injected_parameters_or_execution_metadata(self, path):
         nb = _read(path)
         assert "papermill" not in nb.metadata and "widgets" not in nb.metadata
