@@ -43,6 +43,17 @@ def test_heads_give_positive_depth_and_unit_normals():
     assert torch.isfinite(head(torch.ones(1, 4, 2, 2))).all()
 
 
+def test_head_bias_sets_the_initial_output():
+    head = DenseHead(4, "depth", 1, bias=2.0)
+    with torch.no_grad():
+        head.proj.weight.zero_()
+    torch.testing.assert_close(head(torch.rand(1, 4, 2, 2)), torch.full((1, 1, 2, 2), float(torch.e**2)))
+    model = build_encdec("depth", 1, widths=WIDTHS, head_bias=1.5)
+    torch.testing.assert_close(model.head.proj.bias, torch.tensor([1.5]))
+    default = build_encdec("depth", 1, widths=WIDTHS)  # PyTorch's default: uniform in +-1/sqrt(fan_in)
+    assert default.head.proj.bias.abs().max() <= 0.5
+
+
 def test_parameter_count_golden():
     # widths (4, 8), 7 classes: encoder conv 3->4 (3*3*3*4 = 108, no bias) + BN 8, conv 4->8 (288) + BN 16;
     # decoder block 8->4 (288) + BN 8; head 1x1 conv 4->7 (28 + 7 bias) -> 751

@@ -58,9 +58,12 @@ class DenseHead(nn.Module):
 
     ``segmentation``: logits ``(N, C, H, W)``; ``depth``: ``exp(z)`` with ``z`` the predicted log-depth
     (clamped to +-12), ``(N, 1, H, W)``, always > 0; ``normals``: unit vectors ``(N, 3, H, W)``.
+
+    ``bias`` (optional) sets the initial bias of every output channel: for ``depth`` the log of a typical
+    depth, so that training does not spend its first hundreds of steps moving the output to the right scale.
     """
 
-    def __init__(self, c_in: int, kind: str, out_channels: int) -> None:
+    def __init__(self, c_in: int, kind: str, out_channels: int, bias: float | None = None) -> None:
         super().__init__()
         self.kind = str(check_choice("kind", kind, DENSE_TASK_KINDS))
         if self.kind == "depth" and out_channels != 1:
@@ -68,6 +71,8 @@ class DenseHead(nn.Module):
         if self.kind == "normals" and out_channels != 3:
             raise ValueError(f"a normals head has 3 output channels; got out_channels={out_channels}")
         self.proj = nn.Conv2d(c_in, out_channels, 1)
+        if bias is not None:
+            nn.init.constant_(self.proj.bias, float(bias))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = self.proj(x)
@@ -87,10 +92,12 @@ class EncoderDecoder(nn.Module):
         in_channels: image channels.
         widths: channels of the encoder stages, e.g. ``(16, 32, 64)``; at least two. The input's
             height and width must be divisible by ``2 ** (len(widths) - 1)``.
+        head_bias: initial bias of the head's outputs (``DenseHead``), e.g. the mean log-depth of the
+            training targets for ``depth``; ``None`` keeps PyTorch's default initialisation.
     """
 
     def __init__(self, kind: str, out_channels: int, in_channels: int = 3,
-                 widths: Sequence[int] = (16, 32, 64)) -> None:
+                 widths: Sequence[int] = (16, 32, 64), head_bias: float | None = None) -> None:
         super().__init__()
         widths = tuple(int(w) for w in widths)
         if len(widths) < 2 or any(w < 1 for w in widths):
@@ -102,7 +109,7 @@ class EncoderDecoder(nn.Module):
         )
         back = widths[::-1]
         self.decoder = nn.ModuleList(_UpBlock(a, b) for a, b in zip(back[:-1], back[1:], strict=True))
-        self.head = DenseHead(widths[0], kind, out_channels)
+        self.head = DenseHead(widths[0], kind, out_channels, bias=head_bias)
 
     @property
     def num_branch_points(self) -> int:
@@ -153,8 +160,8 @@ class EncoderDecoder(nn.Module):
 
 
 def build_encdec(kind: str, out_channels: int, *, in_channels: int = 3, widths: Sequence[int] = (16, 32, 64),
-                 seed: int = 0) -> EncoderDecoder:
+                 head_bias: float | None = None, seed: int = 0) -> EncoderDecoder:
     """An ``EncoderDecoder`` with weights initialised from ``seed``, without touching the global RNG."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return EncoderDecoder(kind, out_channels, in_channels=in_channels, widths=widths)
+        return EncoderDecoder(kind, out_channels, in_channels=in_channels, widths=widths, head_bias=head_bias)
