@@ -1,4 +1,4 @@
-"""Backbones with named feature taps, a seeded model factory and parameter counting."""
+"""Backbones with named feature taps, an encoder-decoder for dense tasks, a seeded model factory, parameter counting."""
 
 from __future__ import annotations
 
