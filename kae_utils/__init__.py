@@ -1,7 +1,8 @@
 """kae_utils: the small library shared by the knowledge-amalgamation tutorial notebooks.
 
 Modules: ``env`` (seeding, device, paths), ``data`` (data sets), ``models`` (backbones with feature
-taps), ``training`` (trainer and callbacks), ``losses`` (distillation losses), ``metrics``, ``viz``
+taps, an encoder-decoder for dense tasks), ``training`` (trainer and callbacks), ``losses`` (distillation
+losses), ``dense`` (per-pixel losses: scale-invariant depth, angular, pixel KL/NLL), ``metrics``, ``viz``
 (plots), ``cache`` (load-or-train), ``amalgamation`` (running several teachers, score amalgamation,
 ensembles), ``results`` (metrics.json and the claims block), ``run``
 (papermill batch runner), ``nbclean`` (notebook metadata cleaning).

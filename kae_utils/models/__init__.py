@@ -1,4 +1,4 @@
-"""Backbones with named feature taps, a seeded model factory and parameter counting."""
+"""Backbones with named feature taps, an encoder-decoder for dense tasks, a seeded model factory, parameter counting."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from torch import nn
 
 from kae_utils.env import check_choice
 from kae_utils.models.backbones import MLP, BasicBlock, ConvNet, ResNet
+from kae_utils.models.encdec import DENSE_TASK_KINDS, DenseHead, EncoderDecoder, build_encdec
 from kae_utils.models.taps import FeatureTaps
 
 #: Architectures ``build_model`` knows.
@@ -45,9 +46,13 @@ __all__ = [
     "ARCHITECTURES",
     "BasicBlock",
     "ConvNet",
+    "DENSE_TASK_KINDS",
+    "DenseHead",
+    "EncoderDecoder",
     "FeatureTaps",
     "MLP",
     "ResNet",
+    "build_encdec",
     "build_model",
     "count_parameters",
 ]
