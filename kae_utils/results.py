@@ -1,4 +1,5 @@
-"""Result records: ``runs/<notebook>/metrics.json`` and the claims block that ends every notebook.
+"""Result records: ``runs/<notebook>/metrics.json``, the claims block that ends every notebook, and the
+two summaries every results table uses (mean and spread over seeds, median run time).
 
 The claims block prints one line per claim, ``PASS <claim>`` or ``FAIL <claim>`` (words only: the
 measured numbers go into metrics.json and the results table, so the block is stable across
@@ -10,14 +11,25 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+import statistics
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from kae_utils.env import runs_dir
 
-__all__ = ["Claim", "ClaimsReport", "check_claims", "load_metrics", "to_jsonable", "write_metrics"]
+__all__ = [
+    "Claim",
+    "ClaimsReport",
+    "check_claims",
+    "load_metrics",
+    "mean_std",
+    "median_time",
+    "to_jsonable",
+    "write_metrics",
+]
 
 
 @dataclass(frozen=True)
@@ -127,3 +139,24 @@ def load_metrics(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(data, dict) or "notebook" not in data or "metrics" not in data:
         raise ValueError(f"{path} is not a metrics.json written by kae_utils.results.write_metrics")
     return data
+
+
+def mean_std(values: Iterable[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (``ddof=1``) of per-seed values; the spread of one value is 0.0."""
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("mean_std needs at least one value")
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def median_time(fn: Callable[[], object], repeats: int = 5) -> float:
+    """Median wall time in seconds of ``repeats`` calls of ``fn()``, after one warm-up call."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1; got {repeats}")
+    fn()  # warm-up: lazy initialisation, caches
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)

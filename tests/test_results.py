@@ -199,3 +199,29 @@ def test_load_metrics_rejects_foreign_json(tmp_path, content):
     path.write_text(content)
     with pytest.raises(ValueError, match="not a metrics.json"):
         load_metrics(path)
+
+
+# ------------------------------------------------------------------------- mean_std, median_time
+
+
+def test_mean_std_golden_values():
+    from kae_utils.results import mean_std
+
+    mean, std = mean_std([0.90, 0.92, 0.94])
+    assert mean == pytest.approx(0.92) and std == pytest.approx(0.02)  # sample std: sqrt((0.02^2 * 2) / 2)
+    assert mean_std(iter([0.5])) == (0.5, 0.0)
+    assert mean_std(x for x in (1, 3)) == (2.0, pytest.approx(2**0.5))
+    with pytest.raises(ValueError, match="at least one"):
+        mean_std([])
+
+
+def test_median_time_warms_up_and_takes_the_median(monkeypatch):
+    import kae_utils.results as results
+
+    clock = iter([0.0, 1.0, 10.0, 13.0, 20.0, 22.0])  # three timed calls: 1 s, 3 s, 2 s
+    monkeypatch.setattr(results.time, "perf_counter", lambda: next(clock))
+    calls = []
+    assert results.median_time(lambda: calls.append(1), repeats=3) == 2.0
+    assert len(calls) == 4  # one warm-up call is not timed
+    with pytest.raises(ValueError, match="repeats"):
+        results.median_time(lambda: None, repeats=0)
