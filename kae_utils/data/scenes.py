@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 import torch
 
 from kae_utils.data.hashing import MASK32, hash32
+from kae_utils.env import check_choice
 
 __all__ = [
     "DOMAINS",
@@ -106,9 +107,7 @@ class TaskSpec:
     description: str = ""
 
     def __post_init__(self) -> None:
-        if self.kind not in TASK_KINDS:
-            choices = ", ".join(repr(k) for k in TASK_KINDS)
-            raise ValueError(f"TaskSpec.kind must be one of {choices}; got {self.kind!r}")
+        check_choice("TaskSpec.kind", self.kind, TASK_KINDS)
         if not isinstance(self.channels, int) or self.channels < 1:
             raise ValueError(f"TaskSpec.channels must be a positive integer; got {self.channels!r}")
 
@@ -195,9 +194,7 @@ class SceneConfig:
                 f"SceneConfig.max_objects must be in [min_objects, {MAX_OBJECTS}] = "
                 f"[{self.min_objects}, {MAX_OBJECTS}]; got {self.max_objects}"
             )
-        if self.domain not in DOMAINS:
-            choices = ", ".join(repr(d) for d in DOMAINS)
-            raise ValueError(f"SceneConfig.domain must be one of {choices}; got {self.domain!r}")
+        check_choice("SceneConfig.domain", self.domain, DOMAINS)
         if not isinstance(self.shadows, bool):
             raise ValueError(f"SceneConfig.shadows must be True or False; got {self.shadows!r}")
         if self.pixel_noise is not None and not (
@@ -284,9 +281,7 @@ class SceneBatch:
 
     def target(self, task: str) -> torch.Tensor:
         """The target of ``task`` (a key of ``TASKS``): the field it names, or its derived map."""
-        if task not in TASKS:
-            choices = ", ".join(repr(t) for t in TASKS)
-            raise ValueError(f"task must be one of {choices}; got {task!r}")
+        check_choice("task", task, TASKS)
         spec = TASKS[task]
         return spec.derive(self) if spec.derive is not None else getattr(self, spec.field)
 

@@ -28,6 +28,7 @@ from torch.utils.data import TensorDataset
 
 from kae_utils.data.hashing import MASK32, hash32
 from kae_utils.data.subsets import ClassSubset, class_subset
+from kae_utils.env import check_choice
 
 __all__ = [
     "ATTRIBUTES",
@@ -178,9 +179,7 @@ class ShapesConfig:
     @classmethod
     def preset(cls, name: str, **overrides: object) -> ShapesConfig:
         """The ``"easy"``, ``"default"`` or ``"hard"`` configuration, with ``overrides`` replaced."""
-        if name not in SHAPES_PRESETS:
-            choices = ", ".join(repr(p) for p in SHAPES_PRESETS)
-            raise ValueError(f"preset must be one of {choices}; got {name!r}")
+        check_choice("preset", name, SHAPES_PRESETS)
         if name == "easy":
             return cls.easy(**overrides)
         if name == "hard":
