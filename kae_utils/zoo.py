@@ -58,7 +58,7 @@ from kae_utils.data.shapes import ShapesConfig, composite_labels, generate_shape
 from kae_utils.data.subsets import class_subset, split_classes
 from kae_utils.env import check_choice, repo_root, resolve_device
 from kae_utils.metrics import accuracy
-from kae_utils.models import build_encdec, build_model, count_parameters
+from kae_utils.models import build_encdec, build_model, build_multitask_encdec, count_parameters
 from kae_utils.tasks import DENSE_TASKS, dense_task
 from kae_utils.training import Batches, Checkpoint, Trainer, predict_logits
 
@@ -154,8 +154,14 @@ class ZooEntry:
 
     @property
     def kind(self) -> str:
-        """``dense`` for encoder-decoders on a pixel task, ``classifier`` otherwise."""
-        return "dense" if self.arch == "encdec" else "classifier"
+        """``dense`` (an encoder-decoder for one pixel task), ``multitask`` (one for several) or ``classifier``."""
+        return {"encdec": "dense", "mtencdec": "multitask"}.get(self.arch, "classifier")
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The pixel tasks of a dense or multi-task entry (empty for a classifier)."""
+        return {"dense": (self.arch_args.get("kind"),), "multitask": tuple(self.arch_args.get("tasks", ()))}.get(
+            self.kind, ())
 
     def own_config(self) -> dict[str, Any]:
         """Every field that determines the weights (``used_by`` is left out); see :meth:`Zoo.config`."""
@@ -168,6 +174,9 @@ class ZooEntry:
         args = dict(self.arch_args)
         if self.arch == "encdec":
             return build_encdec(args.pop("kind"), args.pop("out_channels"), seed=self.seed, **args)
+        if self.arch == "mtencdec":
+            tasks = {t: DENSE_TASKS[t].channels for t in args.pop("tasks")}
+            return build_multitask_encdec(tasks, seed=self.seed, **args)
         return build_model(self.arch, args.pop("num_classes"), seed=self.seed, **args)
 
 
@@ -217,11 +226,11 @@ def silhouettes(masks: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(crops[:, None], 2)
 
 
-def _scenes(task: str, image_size: int, start: int, n: int, seed: int) -> dict:
+def _scenes(task: str | list[str], image_size: int, start: int, n: int, seed: int) -> dict:
     return {"source": "scenes", "seed": seed, "start": start, "n": n, "image_size": image_size, "task": task}
 
 
-def _scenes_test(task: str, profile: str) -> dict:
+def _scenes_test(task: str | list[str], profile: str) -> dict:
     """The test split of notebook 04's profile: the notebooks' own seed 0, after their training images."""
     from kae_utils.data.registry import OFFLINE_SIZES
 
@@ -326,6 +335,13 @@ def _scenes_teachers() -> list[ZooEntry]:
                                           "widths": list(widths)},
                 data=_scenes(task, size, 0, n, SCENES_TEACHER_SEED), held_out=_scenes_test(task, profile),
                 recipe=recipe, seed=0, used_by=("04", "07"), profile=profile))
+        tasks = ["segmentation", "depth"] if profile == "quick" else ["segmentation", "depth", "normals"]
+        entries.append(ZooEntry(
+            name=f"scenes{size}-multitask",
+            task=f"supervised multi-task reference: {', '.join(tasks)} of {size}x{size} scenes",
+            arch="mtencdec", arch_args={"tasks": tasks, "widths": list(widths)},
+            data=_scenes(tasks, size, 0, n, SCENES_TEACHER_SEED), held_out=_scenes_test(tasks, profile),
+            recipe=recipe, seed=0, used_by=("04", "07"), profile=profile))
     return entries
 
 
@@ -377,47 +393,65 @@ def entry_data(spec: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
     else:
         batch = render_scenes(spec["n"], seed=spec["seed"], config=SceneConfig(image_size=spec["image_size"]),
                               start=spec["start"])
-        x, y = batch.rgb, batch.target(spec["task"])
+        tasks = spec["task"]
+        x = batch.rgb
+        y = batch.target(tasks) if isinstance(tasks, str) else {t: batch.target(t).contiguous() for t in tasks}
     if spec.get("classes") is not None:
         sub = class_subset(x, y, spec["classes"])
         x, y = sub.x, sub.y
-    return x.contiguous(), y.contiguous()
+    return x.contiguous(), (y if isinstance(y, dict) else y.contiguous())
 
 
 # ------------------------------------------------------------------------------------ training
 
 
+def _as_dict(e: ZooEntry, out: torch.Tensor | dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A dense or multi-task model's output as ``{task: map}``."""
+    return out if isinstance(out, dict) else {e.tasks[0]: out}
+
+
 def _loss_fn(e: ZooEntry) -> Callable[[nn.Module, Sequence[torch.Tensor]], torch.Tensor]:
-    if e.kind == "dense":
-        task = dense_task(e.arch_args["kind"])
-        return lambda model, batch: task.supervised_loss(model(batch[0]), batch[1])
-    return lambda model, batch: F.cross_entropy(model(batch[0]), batch[1])
+    """The training loss: cross-entropy for classifiers, the sum of each pixel task's ground-truth loss."""
+    if e.kind == "classifier":
+        return lambda model, batch: F.cross_entropy(model(batch[0]), batch[1])
+
+    def loss(model: nn.Module, batch: Sequence[torch.Tensor]) -> torch.Tensor:
+        out = _as_dict(e, model(batch[0]))
+        return sum(dense_task(t).supervised_loss(out[t], y) for t, y in zip(e.tasks, batch[1:], strict=True))
+
+    return loss
 
 
 @torch.no_grad()
-def _predict(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """The model's outputs on ``x`` in eval mode, batched, on the CPU."""
+def _predict_maps(e: ZooEntry, model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> dict[str, torch.Tensor]:
+    """A dense or multi-task model's maps ``{task: (N, C, H, W)}`` on ``x``, in eval mode, batched, on the CPU."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    out = torch.cat([model(xb.to(device)).float().cpu() for (xb,) in Batches([x], batch_size=batch_size)])
+    parts: dict[str, list[torch.Tensor]] = {}
+    for (xb,) in Batches([x], batch_size=batch_size):
+        for task, out in _as_dict(e, model(xb.to(device))).items():
+            parts.setdefault(task, []).append(out.float().cpu())
     model.train(was_training)
-    return out
+    return {task: torch.cat(chunks) for task, chunks in parts.items()}
 
 
-def _scores(e: ZooEntry, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    """Held-out metrics: the dense task's metrics, or accuracy."""
+def _scores(e: ZooEntry, model: nn.Module, x: torch.Tensor, y: Any) -> dict[str, float]:
+    """Held-out metrics: accuracy, one task's metrics, or every task's (``"<task> <metric>"``)."""
+    if e.kind == "classifier":
+        return {"accuracy": accuracy(predict_logits(model, x), y)}
+    maps = _predict_maps(e, model, x)
     if e.kind == "dense":
-        return dense_task(e.arch_args["kind"]).metrics(_predict(model, x), y)
-    return {"accuracy": accuracy(predict_logits(model, x), y)}
+        return dense_task(e.tasks[0]).metrics(maps[e.tasks[0]], y)
+    return {f"{t} {k}": v for t in e.tasks for k, v in dense_task(t).metrics(maps[t], y[t]).items()}
 
 
 def headline(e: ZooEntry) -> tuple[str, bool]:
-    """The metric a table shows for ``e`` and whether higher is better."""
-    if e.kind == "dense":
-        task = dense_task(e.arch_args["kind"])
-        return task.headline, task.higher_is_better
-    return "accuracy", True
+    """The metric a table shows for ``e`` (a multi-task entry: its first task's) and whether higher is better."""
+    if e.kind == "classifier":
+        return "accuracy", True
+    task = dense_task(e.tasks[0])
+    return (task.headline if e.kind == "dense" else f"{task.name} {task.headline}"), task.higher_is_better
 
 
 def _initialise(e: ZooEntry, model: nn.Module, base_model: nn.Module) -> None:
@@ -429,6 +463,15 @@ def _initialise(e: ZooEntry, model: nn.Module, base_model: nn.Module) -> None:
     if missing:
         raise ValueError(f"zoo entry {e.name!r} cannot start from {e.init!r}: no weights for {missing[:4]}")
     model.load_state_dict(copied, strict=False)
+
+
+def start_depth_head(e: ZooEntry, model: nn.Module, targets: Sequence[torch.Tensor]) -> None:
+    """A depth head starts with its bias at the mean log-depth of the training labels (as in notebook 04),
+    so training does not spend its first steps moving the output to the right scale."""
+    if "depth" not in e.tasks:
+        return
+    head = model.heads["depth"] if e.kind == "multitask" else model.head
+    nn.init.constant_(head.proj.bias, targets[e.tasks.index("depth")].clamp_min(1e-6).log().mean().item())
 
 
 def train_entry(e: ZooEntry, device: torch.device | str = "cpu", *, init_model: nn.Module | None = None,
@@ -448,10 +491,10 @@ def train_entry(e: ZooEntry, device: torch.device | str = "cpu", *, init_model: 
     if init_model is not None:
         _initialise(e, model, init_model)
     x, y = entry_data(e.data)
-    if e.kind == "dense" and e.arch_args["kind"] == "depth":  # start at the mean log-depth, as notebook 04 does
-        nn.init.constant_(model.head.proj.bias, y.clamp_min(1e-6).log().mean().item())
+    targets = [y[t] for t in e.tasks] if isinstance(y, dict) else [y]
+    start_depth_head(e, model, targets)
     if e.recipe.shift_copies:
-        x, y = augment_shifts(x, y, copies=e.recipe.shift_copies, max_shift=1, seed=e.seed)
+        x, targets[0] = augment_shifts(x, targets[0], copies=e.recipe.shift_copies, max_shift=1, seed=e.seed)
     x_val, y_val = entry_data(e.held_out)
     extra = [Checkpoint(checkpoint)] if checkpoint is not None else []
     trainer = Trainer(model, epochs=e.recipe.epochs, lr=e.recipe.lr, batch_size=e.recipe.batch_size,
@@ -459,7 +502,7 @@ def train_entry(e: ZooEntry, device: torch.device | str = "cpu", *, init_model: 
                       step_fn=_loss_fn(e), eval_fn=lambda m, _: _scores(e, m, x_val, y_val), device=device,
                       seed=e.seed, callbacks=[*extra, *callbacks], progress=progress, desc=f"zoo: {e.name}")
     start = time.perf_counter()
-    history = trainer.fit((x, y), val_data=True)
+    history = trainer.fit((x, *targets), val_data=True)
     return model.eval(), {"history": history.to_dict(), "train_seconds": time.perf_counter() - start}
 
 

@@ -270,3 +270,30 @@ def test_scenes_teachers_train_on_scenes_no_notebook_uses() -> None:
     assert not _image_hashes(x_teach) & _image_hashes(quick)
     held = teacher.held_out
     assert (held["seed"], held["start"], held["n"]) == (0, 512, 128), "scored on notebook 04's quick test split"
+
+
+def test_dense_and_multitask_entries_build_and_score(tmp_path: Path) -> None:
+    scenes = zoo._scenes(["segmentation", "depth"], 32, 0, 16, seed=3)
+    held = zoo._scenes(["segmentation", "depth"], 32, 16, 8, seed=3)
+    dense = ZooEntry(name="tiny-depth", task="depth", arch="encdec",
+                     arch_args={"kind": "depth", "out_channels": 1, "widths": [4, 8]},
+                     data={**scenes, "task": "depth"}, held_out={**held, "task": "depth"},
+                     recipe=Recipe(epochs=1, lr=3e-3, batch_size=8))
+    multi = ZooEntry(name="tiny-mt", task="seg + depth", arch="mtencdec",
+                     arch_args={"tasks": ["segmentation", "depth"], "widths": [4, 8]},
+                     data=scenes, held_out=held, recipe=Recipe(epochs=1, lr=3e-3, batch_size=8))
+    z = Zoo(tmp_path / "zoo", make_registry([dense, multi]))
+    z.build(device="cpu", log=lambda _: None)
+    records = z.manifest()["entries"]
+    assert set(records["tiny-depth"]["metrics"]) == {"RMSE", "abs rel", "delta<1.25"}
+    assert {"segmentation mIoU", "depth RMSE"} <= set(records["tiny-mt"]["metrics"])
+    assert zoo.headline(multi) == ("segmentation mIoU", True) and zoo.headline(dense) == ("RMSE", False)
+    out = z.load("tiny-mt")(torch.rand(2, 3, 32, 32))
+    assert out["segmentation"].shape == (2, 7, 32, 32) and out["depth"].shape == (2, 1, 32, 32)
+    # the depth heads start at the mean log-depth of the training labels
+    _, y = zoo.entry_data(multi.data)
+    for e in (dense, multi):
+        model = e.build_model()
+        zoo.start_depth_head(e, model, [y["segmentation"], y["depth"]] if e is multi else [y["depth"]])
+        head = model.heads["depth"] if e is multi else model.head
+        assert head.proj.bias.item() == pytest.approx(y["depth"].log().mean().item(), rel=1e-6)

@@ -9,7 +9,14 @@ from torch import nn
 
 from kae_utils.env import check_choice
 from kae_utils.models.backbones import MLP, BasicBlock, ConvNet, ResNet
-from kae_utils.models.encdec import DENSE_TASK_KINDS, DenseHead, EncoderDecoder, build_encdec
+from kae_utils.models.encdec import (
+    DENSE_TASK_KINDS,
+    DenseHead,
+    EncoderDecoder,
+    MultiTaskEncoderDecoder,
+    build_encdec,
+    build_multitask_encdec,
+)
 from kae_utils.models.taps import FeatureTaps
 
 #: Architectures ``build_model`` knows.
@@ -51,8 +58,10 @@ __all__ = [
     "EncoderDecoder",
     "FeatureTaps",
     "MLP",
+    "MultiTaskEncoderDecoder",
     "ResNet",
     "build_encdec",
+    "build_multitask_encdec",
     "build_model",
     "count_parameters",
 ]
