@@ -75,6 +75,7 @@ __all__ = [
     "entry_data",
     "linear_probe",
     "load",
+    "copy_backbone",
     "make_registry",
     "main",
     "obtain",
@@ -454,15 +455,20 @@ def headline(e: ZooEntry) -> tuple[str, bool]:
     return (task.headline if e.kind == "dense" else f"{task.name} {task.headline}"), task.higher_is_better
 
 
-def _initialise(e: ZooEntry, model: nn.Module, base_model: nn.Module) -> None:
-    """Copy ``base_model``'s weights (the ``init`` entry's) into ``model``, all but the classifier."""
-    base = base_model.state_dict()
-    own = model.state_dict()
+def copy_backbone(model: nn.Module, base_model: nn.Module) -> nn.Module:
+    """Copy ``base_model``'s weights into ``model``, all but the classifier (its classes differ); returns ``model``.
+
+    How a teacher or student starts from a pretrained backbone, as the papers' networks start from ImageNet
+    weights. Every other tensor must exist in the backbone with the same shape (``ValueError`` otherwise).
+    """
+    base, own = base_model.state_dict(), model.state_dict()
     copied = {k: v for k, v in base.items() if k in own and own[k].shape == v.shape and not k.startswith("classifier.")}
     missing = [k for k in own if k not in copied and not k.startswith("classifier.")]
     if missing:
-        raise ValueError(f"zoo entry {e.name!r} cannot start from {e.init!r}: no weights for {missing[:4]}")
+        raise ValueError(f"the backbone has no weights of the same shape for {missing[:4]}"
+                         f"{' ...' if len(missing) > 4 else ''}: is it the same architecture and width?")
     model.load_state_dict(copied, strict=False)
+    return model
 
 
 def start_depth_head(e: ZooEntry, model: nn.Module, targets: Sequence[torch.Tensor]) -> None:
@@ -489,7 +495,7 @@ def train_entry(e: ZooEntry, device: torch.device | str = "cpu", *, init_model: 
     if (e.init is None) != (init_model is None):
         raise ValueError(f"zoo entry {e.name!r} starts from {e.init or 'random weights'}; pass init_model accordingly")
     if init_model is not None:
-        _initialise(e, model, init_model)
+        copy_backbone(model, init_model)
     x, y = entry_data(e.data)
     targets = [y[t] for t in e.tasks] if isinstance(y, dict) else [y]
     start_depth_head(e, model, targets)
@@ -672,7 +678,8 @@ class Zoo:
         return "built" if record["config_hash"] == self.config_hash(name) else "stale"
 
     # -- building
-    def _record(self, e: ZooEntry, model: nn.Module, info: dict[str, Any], path: Path, device: torch.device) -> dict:
+    def _record(self, e: ZooEntry, model: nn.Module, info: dict[str, Any], path: Path, device: torch.device,
+                commit: str) -> dict:
         x_val, y_val = entry_data(e.held_out)
         record = {
             "config_hash": self.config_hash(e.name),
@@ -692,7 +699,7 @@ class Zoo:
             "train_seconds": info["train_seconds"],
             "device": _device_words(device),
             "torch": torch.__version__,
-            "commit": _git_commit(),
+            "commit": commit,
             "built": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "recipe": self.config(e.name),
         }
@@ -724,7 +731,7 @@ class Zoo:
         dev = resolve_device(device)
         if profile == "auto":
             profile = "all" if dev.type == "cuda" else "quick"
-        built = []
+        built, commit = [], _git_commit()  # the code as it was when the build started (and was imported)
         for e in self._selected(names, profile):
             state = self.status(e.name)
             if state == "built":
@@ -736,7 +743,7 @@ class Zoo:
             model, info = train_entry(e, dev, init_model=init_model, checkpoint=partial, callbacks=callbacks)
             path = self._save_weights(e.name, model)
             data = self.manifest()
-            data["entries"][e.name] = self._record(e, model, info, path, dev)
+            data["entries"][e.name] = self._record(e, model, info, path, dev, commit)
             self._write_manifest(data)
             partial.unlink(missing_ok=True)
             metric, _ = headline(e)
