@@ -46,11 +46,13 @@ Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 class DenseTask:
     """One pixel task: output channels, losses, metrics and colouring (see the module docstring).
 
-    ``headline`` names the metric a table shows first and ``higher_is_better`` its direction.
+    ``headline`` names the metric a table shows first and ``higher_is_better`` its direction;
+    ``loss_words`` says in words what ``supervised_loss`` is (it enters the zoo's recipes and their hashes).
     """
 
     name: str
     channels: int
+    loss_words: str
     supervised_loss: Loss
     distill_loss: Loss
     metrics: Callable[[torch.Tensor, torch.Tensor], dict[str, float]]
@@ -92,13 +94,13 @@ def _colorize_segmentation(pred: torch.Tensor) -> np.ndarray:
 
 DENSE_TASKS: dict[str, DenseTask] = {
     "segmentation": DenseTask(
-        "segmentation", len(SCENE_CLASSES), F.cross_entropy, pixel_kl_loss, _segmentation_metrics,
+        "segmentation", len(SCENE_CLASSES), "cross-entropy", F.cross_entropy, pixel_kl_loss, _segmentation_metrics,
         _colorize_segmentation, headline="mIoU", higher_is_better=True),
     "depth": DenseTask(
-        "depth", 1, _depth_loss, _depth_loss, _depth_metrics, colorize_depth,
+        "depth", 1, f"scale-invariant log-depth, lambda {SI_LAMBDA}", _depth_loss, _depth_loss, _depth_metrics, colorize_depth,
         headline="RMSE", higher_is_better=False),
     "normals": DenseTask(
-        "normals", 3, angular_loss, angular_loss, _normal_metrics, colorize_normals,
+        "normals", 3, "angle between unit normals", angular_loss, angular_loss, _normal_metrics, colorize_normals,
         headline="mean angle", higher_is_better=False),
 }
 

@@ -165,9 +165,12 @@ class ZooEntry:
             self.kind, ())
 
     def own_config(self) -> dict[str, Any]:
-        """Every field that determines the weights (``used_by`` is left out); see :meth:`Zoo.config`."""
+        """Every field that determines the weights (``used_by`` is left out); for pixel tasks also their training
+        losses in words (a classifier's is cross-entropy); see :meth:`Zoo.config`."""
         cfg = dataclasses.asdict(self)
         cfg.pop("used_by")
+        if self.tasks:
+            cfg["loss"] = [DENSE_TASKS[t].loss_words for t in self.tasks]
         return cfg
 
     def build_model(self) -> nn.Module:
