@@ -35,6 +35,7 @@ import argparse
 import dataclasses
 import datetime
 import difflib
+import functools
 import hashlib
 import json
 import os
@@ -329,7 +330,7 @@ def _scenes_teachers() -> list[ZooEntry]:
     entries = []
     for profile, size, widths, n, recipe in (
         ("quick", 64, (16, 32, 64), 2048, Recipe(epochs=30, lr=3e-3, batch_size=32)),
-        ("full", 128, (32, 64, 128, 256), 8000, Recipe(epochs=20, lr=2e-3, batch_size=32)),
+        ("full", 128, (32, 64, 128, 256), 8000, Recipe(epochs=20, lr=2e-3, batch_size=64)),
     ):
         for task in ("segmentation", "depth", "normals"):
             entries.append(ZooEntry(
@@ -371,6 +372,18 @@ REGISTRY: dict[str, ZooEntry] = make_registry([*_backbones(), *_classifier_teach
 # ------------------------------------------------------------------------------------------- data
 
 
+# The entries of one build share their images (the three scenes teachers and the reference render the same
+# scenes; several backbones see the same shapes): the last few generated sets are kept, read-only.
+@functools.lru_cache(maxsize=2)
+def _shapes(n: int, seed: int, start: int, image_size: int, masks: bool) -> Any:
+    return generate_shapes(n, seed=seed, config=ShapesConfig(image_size=image_size), start=start, return_masks=masks)
+
+
+@functools.lru_cache(maxsize=2)
+def _scenes_batch(n: int, seed: int, start: int, image_size: int) -> Any:
+    return render_scenes(n, seed=seed, config=SceneConfig(image_size=image_size), start=start)
+
+
 def entry_data(spec: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
     """Images and targets of a data spec (an entry's ``data``, ``held_out`` or ``probe`` parts).
 
@@ -389,14 +402,12 @@ def entry_data(spec: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         x, (y, _) = split.x, composite_labels(split.targets, spec["labels"])
     elif source == "shapes":
         silhouette = spec["view"] == "silhouette"
-        batch = generate_shapes(spec["n"], seed=spec["seed"], config=ShapesConfig(image_size=spec["image_size"]),
-                                start=spec["start"], return_masks=silhouette)
+        batch = _shapes(spec["n"], spec["seed"], spec["start"], spec["image_size"], silhouette)
         x, (y, _) = batch.images, composite_labels(batch.labels, spec["labels"])
         if silhouette:
             x = silhouettes(batch.masks, batch.labels["position"])
     else:
-        batch = render_scenes(spec["n"], seed=spec["seed"], config=SceneConfig(image_size=spec["image_size"]),
-                              start=spec["start"])
+        batch = _scenes_batch(spec["n"], spec["seed"], spec["start"], spec["image_size"])
         tasks = spec["task"]
         x = batch.rgb
         y = batch.target(tasks) if isinstance(tasks, str) else {t: batch.target(t).contiguous() for t in tasks}
