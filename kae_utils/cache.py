@@ -53,6 +53,7 @@ except ImportError:  # pragma: no cover - Windows
 __all__ = [
     "atomic_save",
     "atomic_write",
+    "sha256_file",
     "CACHE_FORMAT_VERSION",
     "CacheInfo",
     "cache_path",
@@ -282,6 +283,15 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
         finally:
             os.close(dir_fd)
     return path
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, in hex (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def atomic_save(payload: Any, path: str | os.PathLike) -> Path:

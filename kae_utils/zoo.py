@@ -38,6 +38,7 @@ import difflib
 import functools
 import hashlib
 import json
+import math
 import os
 import re
 import subprocess
@@ -52,10 +53,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kae_utils.cache import atomic_write, config_key, load_or_train
+from kae_utils.cache import atomic_write, config_key, load_or_train, sha256_file
 from kae_utils.data.digits import augment_shifts, load_digits
 from kae_utils.data.scenes import SceneConfig, render_scenes
-from kae_utils.data.shapes import ShapesConfig, composite_labels, generate_shapes
+from kae_utils.data.shapes import ATTRIBUTE_VALUES, ShapesConfig, composite_labels, generate_shapes
 from kae_utils.data.subsets import class_subset, split_classes
 from kae_utils.env import check_choice, repo_root, resolve_device
 from kae_utils.metrics import accuracy
@@ -245,33 +246,26 @@ def _scenes_test(task: str | list[str], profile: str) -> dict:
 
 def _backbones() -> list[ZooEntry]:
     """Stand-ins for ImageNet pretraining, one per architecture the notebooks start from."""
+    families = (  # (prefix, profile, image view, channels, images, labels, probe split, recipe, architectures)
+        ("digits", "quick", "silhouette", 1, 30000, DIGITS_PRETRAIN_LABELS, _digits_split,
+         Recipe(epochs=15, lr=3e-3, batch_size=256),
+         [("convnet", (16, 32, 64)), ("resnet", (24, 48, 96)), ("convnet", (32, 64, 128)), ("resnet", (32, 64, 128))]),
+        ("shapes", "full", "rgb", 3, 50000, SHAPES_PRETRAIN_LABELS, _shapes_split,
+         Recipe(epochs=10, lr=2e-3, batch_size=256),
+         [("convnet", (32, 64, 128)), ("resnet", (48, 96, 192)), ("convnet", (64, 128, 256)), ("resnet", (64, 128, 256))]),
+    )
     entries = []
-    digits_archs = [("convnet", (16, 32, 64)), ("resnet", (24, 48, 96)), ("convnet", (32, 64, 128)),
-                    ("resnet", (32, 64, 128))]
-    n_digits_labels = 8 * 3  # shape x size
-    for arch, widths in digits_archs:
-        entries.append(ZooEntry(
-            name=f"digits-pre-{arch}{widths[0]}",
-            task="pretraining (for digits): shape x size of 8x8 shape silhouettes, 24 classes",
-            arch=arch, arch_args={"num_classes": n_digits_labels, "in_channels": 1, "widths": list(widths)},
-            data=_pretrain_images(0, 30000, "silhouette", DIGITS_PRETRAIN_LABELS),
-            held_out=_pretrain_images(30000, 3000, "silhouette", DIGITS_PRETRAIN_LABELS),
-            probe={"train": _digits_split("train"), "test": _digits_split("test")},
-            recipe=Recipe(epochs=15, lr=3e-3, batch_size=256), seed=0,
-            used_by=("02", "03") if widths[0] == 16 else ("03",), profile="quick"))
-    shapes_archs = [("convnet", (32, 64, 128)), ("resnet", (48, 96, 192)), ("convnet", (64, 128, 256)),
-                    ("resnet", (64, 128, 256))]
-    n_shapes_labels = 3 * 9 * 4  # size x position x fill
-    for arch, widths in shapes_archs:
-        entries.append(ZooEntry(
-            name=f"shapes-pre-{arch}{widths[0]}",
-            task="pretraining (for shapes): size x position x fill of 32x32 shapes, 108 classes",
-            arch=arch, arch_args={"num_classes": n_shapes_labels, "in_channels": 3, "widths": list(widths)},
-            data=_pretrain_images(0, 50000, "rgb", SHAPES_PRETRAIN_LABELS),
-            held_out=_pretrain_images(50000, 5000, "rgb", SHAPES_PRETRAIN_LABELS),
-            probe={"train": _shapes_split("train"), "test": _shapes_split("test")},
-            recipe=Recipe(epochs=10, lr=2e-3, batch_size=256), seed=0,
-            used_by=("02", "03") if widths[0] == 32 else ("03",), profile="full"))
+    for prefix, profile, view, channels, n, labels, probe_split, recipe, archs in families:
+        classes = math.prod(len(ATTRIBUTE_VALUES[a]) for a in labels)
+        for arch, widths in archs:
+            teachers_too = (arch, widths) == archs[0]  # the first is also the teachers' (02 and 03) backbone
+            entries.append(ZooEntry(
+                name=f"{prefix}-pre-{arch}{widths[0]}",
+                task=f"pretraining (for {prefix}): {' x '.join(labels)} of {'8x8 shape silhouettes' if view == 'silhouette' else '32x32 shapes'}, {classes} classes",
+                arch=arch, arch_args={"num_classes": classes, "in_channels": channels, "widths": list(widths)},
+                data=_pretrain_images(0, n, view, labels), held_out=_pretrain_images(n, n // 10, view, labels),
+                probe={"train": probe_split("train"), "test": probe_split("test")}, recipe=recipe, seed=0,
+                used_by=("02", "03") if teachers_too else ("03",), profile=profile))
     return entries
 
 
@@ -281,8 +275,6 @@ def _class_set_name(classes: Sequence[int]) -> str:
 
 def overlapping_halves(num_classes: int, share: float = 0.6) -> list[tuple[int, ...]]:
     """Two class sets: the first and the last ceil(share * C) classes (they overlap in the middle)."""
-    import math
-
     k = math.ceil(share * num_classes)
     return [tuple(range(k)), tuple(range(num_classes - k, num_classes))]
 
@@ -322,6 +314,18 @@ def _classifier_teachers() -> list[ZooEntry]:
                 data=split("train", classes), held_out=split("test", classes), recipe=recipe,
                 seed=0, init=f"{dataset}-pre-{arch}{widths[0]}", used_by=used_by, profile=profile))
     return entries
+
+
+def _kd_teachers() -> list[ZooEntry]:
+    """The teacher of notebook 01 (knowledge distillation): a ConvNet on all ten digits, trained from random
+    weights on the training images and jittered copies, as Hinton et al.'s teacher is trained from scratch."""
+    return [ZooEntry(
+        name=f"digits-kd-convnet{widths[0]}", task="digits, all 10 classes (the distillation teacher)",
+        arch="convnet", arch_args={"num_classes": 10, "in_channels": 1, "widths": list(widths)},
+        data=_digits_split("train"), held_out=_digits_split("test"),
+        recipe=Recipe(epochs=epochs, lr=2e-3, batch_size=128, shift_copies=copies), seed=0,
+        used_by=("01",), profile=profile)
+        for profile, widths, epochs, copies in (("quick", (32, 64, 128), 20, 3), ("full", (64, 128, 256), 60, 8))]
 
 
 def _scenes_teachers() -> list[ZooEntry]:
@@ -366,7 +370,8 @@ def make_registry(entries: Iterable[ZooEntry]) -> dict[str, ZooEntry]:
 
 
 #: Every entry, by name, in build order (an entry's ``init`` comes before it).
-REGISTRY: dict[str, ZooEntry] = make_registry([*_backbones(), *_classifier_teachers(), *_scenes_teachers()])
+REGISTRY: dict[str, ZooEntry] = make_registry([*_backbones(), *_classifier_teachers(), *_kd_teachers(),
+                                              *_scenes_teachers()])
 
 
 # ------------------------------------------------------------------------------------------- data
@@ -558,15 +563,6 @@ def zoo_dir() -> Path:
     """The zoo folder: ``KAE_ZOO_DIR`` or ``<repo>/zoo``."""
     env = os.environ.get("KAE_ZOO_DIR")
     return Path(env).expanduser() if env else repo_root() / "zoo"
-
-
-def sha256_file(path: Path) -> str:
-    """SHA-256 of a file, hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _git_commit() -> str:
