@@ -60,7 +60,13 @@ from kae_utils.data.shapes import ATTRIBUTE_VALUES, ShapesConfig, composite_labe
 from kae_utils.data.subsets import class_subset, split_classes
 from kae_utils.env import check_choice, repo_root, resolve_device
 from kae_utils.metrics import accuracy
-from kae_utils.models import build_encdec, build_model, build_multitask_encdec, count_parameters
+from kae_utils.models import (
+    build_encdec,
+    build_model,
+    build_multihead,
+    build_multitask_encdec,
+    count_parameters,
+)
 from kae_utils.tasks import DENSE_TASKS, dense_task
 from kae_utils.training import Batches, Checkpoint, Trainer, predict_logits
 
@@ -157,21 +163,22 @@ class ZooEntry:
 
     @property
     def kind(self) -> str:
-        """``dense`` (an encoder-decoder for one pixel task), ``multitask`` (one for several) or ``classifier``."""
-        return {"encdec": "dense", "mtencdec": "multitask"}.get(self.arch, "classifier")
+        """``dense`` (an encoder-decoder for one pixel task), ``multitask`` (one for several), ``multihead``
+        (a classifier with one head per attribute) or ``classifier``."""
+        return {"encdec": "dense", "mtencdec": "multitask", "multihead": "multihead"}.get(self.arch, "classifier")
 
     @property
     def tasks(self) -> tuple[str, ...]:
-        """The pixel tasks of a dense or multi-task entry (empty for a classifier)."""
-        return {"dense": (self.arch_args.get("kind"),), "multitask": tuple(self.arch_args.get("tasks", ()))}.get(
-            self.kind, ())
+        """The tasks of a dense, multi-task or multi-head entry: pixel tasks or attributes (empty for a classifier)."""
+        return {"dense": (self.arch_args.get("kind"),), "multitask": tuple(self.arch_args.get("tasks", ())),
+                "multihead": tuple(self.arch_args.get("heads", {}))}.get(self.kind, ())
 
     def own_config(self) -> dict[str, Any]:
         """Every field that determines the weights (``used_by`` is left out); for pixel tasks also their training
         losses in words (a classifier's is cross-entropy); see :meth:`Zoo.config`."""
         cfg = dataclasses.asdict(self)
         cfg.pop("used_by")
-        if self.tasks:
+        if self.kind in ("dense", "multitask"):
             cfg["loss"] = [DENSE_TASKS[t].loss_words for t in self.tasks]
         return cfg
 
@@ -183,6 +190,8 @@ class ZooEntry:
         if self.arch == "mtencdec":
             tasks = {t: DENSE_TASKS[t].channels for t in args.pop("tasks")}
             return build_multitask_encdec(tasks, seed=self.seed, **args)
+        if self.arch == "multihead":
+            return build_multihead(args.pop("backbone"), args.pop("heads"), seed=self.seed, **args)
         return build_model(self.arch, args.pop("num_classes"), seed=self.seed, **args)
 
 
@@ -389,28 +398,42 @@ def _scenes_batch(n: int, seed: int, start: int, image_size: int) -> Any:
     return render_scenes(n, seed=seed, config=SceneConfig(image_size=image_size), start=start)
 
 
-def entry_data(spec: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+def _where(x: torch.Tensor, labels: dict[str, torch.Tensor], where: dict[str, list[int]] | None):
+    """Keep the ``shapes`` images whose attributes take the listed values, e.g. ``{"fill": [0, 1]}``."""
+    if not where:
+        return x, labels
+    keep = torch.ones(len(x), dtype=torch.bool)
+    for attribute, values in where.items():
+        keep &= torch.isin(labels[attribute], torch.as_tensor(values))
+    return x[keep], {a: v[keep] for a, v in labels.items()}
+
+
+def entry_data(spec: dict[str, Any]) -> tuple[torch.Tensor, Any]:
     """Images and targets of a data spec (an entry's ``data``, ``held_out`` or ``probe`` parts).
 
     Sources: ``digits`` (the notebooks' fixed split), ``shapes-split`` (``load_dataset("shapes", ...)``),
-    ``shapes`` (the zoo's own image stream), ``scenes`` (rendered scenes with one task's labels).
-    A ``classes`` list keeps those classes, relabelled ``0..k-1``.
+    ``shapes`` (the zoo's own image stream), ``scenes`` (rendered scenes with one task's labels, or a dict of
+    several). ``shapes`` labels are one composite label of ``labels``, or with ``per_attribute`` a dict of
+    them; ``where`` keeps images by attribute values (``{"fill": [0, 1]}``). A ``classes`` list keeps those
+    classes, relabelled ``0..k-1``.
     """
     source = check_choice("data source", spec["source"], ("digits", "shapes-split", "shapes", "scenes"))
     if source == "digits":
         d = load_digits(size=8, test_fraction=0.5, seed=0)
         x, y = (d.x_train, d.y_train) if spec["split"] == "train" else (d.x_test, d.y_test)
-    elif source == "shapes-split":
-        from kae_utils.data.registry import load_dataset
+    elif source in ("shapes-split", "shapes"):
+        if source == "shapes-split":
+            from kae_utils.data.registry import load_dataset
 
-        split = load_dataset("shapes", spec["split"], spec["profile"])
-        x, (y, _) = split.x, composite_labels(split.targets, spec["labels"])
-    elif source == "shapes":
-        silhouette = spec["view"] == "silhouette"
-        batch = _shapes(spec["n"], spec["seed"], spec["start"], spec["image_size"], silhouette)
-        x, (y, _) = batch.images, composite_labels(batch.labels, spec["labels"])
-        if silhouette:
-            x = silhouettes(batch.masks, batch.labels["position"])
+            split = load_dataset("shapes", spec["split"], spec["profile"])
+            x, labels = split.x, split.targets
+        else:
+            silhouette = spec["view"] == "silhouette"
+            batch = _shapes(spec["n"], spec["seed"], spec["start"], spec["image_size"], silhouette)
+            x, labels = (silhouettes(batch.masks, batch.labels["position"]) if silhouette else batch.images), batch.labels
+        x, labels = _where(x, labels, spec.get("where"))
+        y = ({a: labels[a].long() for a in spec["labels"]} if spec.get("per_attribute")
+             else composite_labels(labels, spec["labels"])[0])
     else:
         batch = _scenes_batch(spec["n"], spec["seed"], spec["start"], spec["image_size"])
         tasks = spec["task"]
@@ -437,6 +460,8 @@ def _loss_fn(e: ZooEntry) -> Callable[[nn.Module, Sequence[torch.Tensor]], torch
 
     def loss(model: nn.Module, batch: Sequence[torch.Tensor]) -> torch.Tensor:
         out = _as_dict(e, model(batch[0]))
+        if e.kind == "multihead":
+            return sum(F.cross_entropy(out[t], y) for t, y in zip(e.tasks, batch[1:], strict=True))
         return sum(dense_task(t).supervised_loss(out[t], y) for t, y in zip(e.tasks, batch[1:], strict=True))
 
     return loss
@@ -461,6 +486,8 @@ def _scores(e: ZooEntry, model: nn.Module, x: torch.Tensor, y: Any) -> dict[str,
     if e.kind == "classifier":
         return {"accuracy": accuracy(predict_logits(model, x), y)}
     maps = _predict_maps(e, model, x)
+    if e.kind == "multihead":
+        return {f"{t} accuracy": accuracy(maps[t], y[t]) for t in e.tasks}
     if e.kind == "dense":
         return dense_task(e.tasks[0]).metrics(maps[e.tasks[0]], y)
     return {f"{t} {k}": v for t in e.tasks for k, v in dense_task(t).metrics(maps[t], y[t]).items()}
@@ -470,6 +497,8 @@ def headline(e: ZooEntry) -> tuple[str, bool]:
     """The metric a table shows for ``e`` (a multi-task entry: its first task's) and whether higher is better."""
     if e.kind == "classifier":
         return "accuracy", True
+    if e.kind == "multihead":
+        return f"{e.tasks[0]} accuracy", True
     task = dense_task(e.tasks[0])
     return (task.headline if e.kind == "dense" else f"{task.name} {task.headline}"), task.higher_is_better
 

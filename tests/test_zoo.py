@@ -297,3 +297,24 @@ def test_dense_and_multitask_entries_build_and_score(tmp_path: Path) -> None:
         zoo.start_depth_head(e, model, [y["segmentation"], y["depth"]] if e is multi else [y["depth"]])
         head = model.heads["depth"] if e is multi else model.head
         assert head.proj.bias.item() == pytest.approx(y["depth"].log().mean().item(), rel=1e-6)
+
+
+def test_multihead_entry_trains_on_a_subset_of_fills(tmp_path: Path) -> None:
+    """A multi-task attribute teacher (notebooks 05 and 06) trained only on some fill patterns."""
+    spec = {"source": "shapes", "seed": 5, "start": 0, "n": 400, "image_size": 32, "view": "rgb",
+            "labels": ["shape", "colour"], "per_attribute": True, "where": {"fill": [0, 1]}}
+    held = {**spec, "start": 400, "n": 200, "where": None}
+    teacher = ZooEntry(name="tiny-heads", task="shape and colour", arch="multihead",
+                       arch_args={"backbone": "convnet", "heads": {"shape": 8, "colour": 6}, "in_channels": 3,
+                                  "widths": [4, 8]},
+                       data=spec, held_out=held, recipe=Recipe(epochs=2, lr=3e-3, batch_size=64))
+    x, y = zoo.entry_data(spec)
+    full = zoo.entry_data({**spec, "where": None})[0]
+    assert set(y) == {"shape", "colour"} and 0 < len(x) < len(full), "only fills 0 and 1 are kept"
+    z = Zoo(tmp_path / "zoo", make_registry([teacher]))
+    z.build(device="cpu", log=lambda _: None)
+    record = z.manifest()["entries"]["tiny-heads"]
+    assert set(record["metrics"]) == {"shape accuracy", "colour accuracy"}
+    assert zoo.headline(teacher) == ("shape accuracy", True) and "loss" not in z.config("tiny-heads")
+    out = z.load("tiny-heads")(torch.rand(3, 3, 32, 32))
+    assert out["shape"].shape == (3, 8) and out["colour"].shape == (3, 6)
