@@ -85,6 +85,7 @@ __all__ = [
     "load",
     "copy_backbone",
     "make_registry",
+    "markdown_index",
     "main",
     "obtain",
     "record",
@@ -916,6 +917,15 @@ def record(name: str) -> dict[str, Any]:
     if name not in data:
         raise ZooError(f"zoo entry {entry(name).name!r} is not built: run `make zoo NAMES={name}`")
     return data[name]
+
+
+def markdown_index(zoo: Zoo | None = None) -> str:
+    """The zoo as a markdown table (for the README): one row per entry, from the registry and the manifest."""
+    rows = (zoo or Zoo()).list_rows()
+    columns = ("name", "profile", "task", "architecture", "params", "held-out", "used by", "status")
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(r[c]).replace("|", "\\|") for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
 
 
 def _format_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
