@@ -32,7 +32,6 @@ import math
 import os
 import random
 import re
-import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -43,6 +42,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from kae_utils.atomic import atomic_write, tmp_prefix
 from kae_utils.env import cache_dir as _default_cache_dir
 
 try:  # POSIX only; elsewhere the cache works without locking
@@ -252,35 +252,16 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _tmp_prefix(path: Path) -> str:
-    return f".{path.name}."
+    return tmp_prefix(path)
 
 
 def atomic_save(payload: Any, path: str | os.PathLike) -> Path:
     """``torch.save`` to a temporary file beside ``path``, fsync it, then ``os.replace`` it onto ``path``.
 
-    A reader never sees a half-written file; on any error the temporary file is removed. Returns ``path``.
+    A reader never sees a half-written file; on any error the temporary file is removed. Returns ``path``
+    (:func:`kae_utils.atomic.atomic_write` with ``torch.save``).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_tmp_prefix(path), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with suppress(OSError, AttributeError):  # make the rename itself durable (POSIX)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    return path
+    return atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def _save_or_warn(payload: dict, path: Path) -> None:
