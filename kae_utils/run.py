@@ -418,21 +418,27 @@ def _dask_worker_slots() -> int | None:
 
 
 def thread_env(env: Mapping[str, str], threads: int | None, slots: int | None) -> dict[str, str]:
-    """Thread-limit variables to add to ``env`` for one run.
+    """Thread-limit variables to add to ``env`` for one run (torch's thread pools oversubscribed across
+    kernels make small operations crawl).
 
-    ``threads`` given: ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` set to it. Otherwise a limit already in
-    ``env`` is kept; otherwise, when several runs share the machine (``slots`` > 1; ``None`` asks the Dask
-    worker for its thread count), each gets its share of :func:`available_cpus`. Torch's thread pools
-    oversubscribed across kernels make small operations crawl.
+    * ``threads`` given: ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` set to it.
+    * ``slots`` given (this machine's pool, ``slots`` runs at once): a limit already in ``env`` is kept;
+      otherwise, with ``slots`` > 1, each run gets its share of :func:`available_cpus`.
+    * ``slots`` is ``None`` on a Dask worker: each run gets the worker's cores shared among its threads.
+      (Dask's nanny sets ``OMP_NUM_THREADS=1`` for every worker, which would leave each notebook one
+      core, so that value is replaced; pass ``threads`` when several workers share a node.)
     """
     if threads is not None:
         if threads < 1:
             raise ValueError(f"threads must be at least 1; got {threads}")
         return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    if "OMP_NUM_THREADS" in env:
-        return {}
-    slots = slots if slots is not None else _dask_worker_slots()
-    if slots is None or slots <= 1:
+    if slots is None:
+        worker_slots = _dask_worker_slots()
+        if worker_slots is None:
+            return {}
+        share = str(threads_per_job(worker_slots))
+        return {"OMP_NUM_THREADS": share, "MKL_NUM_THREADS": share}
+    if "OMP_NUM_THREADS" in env or slots <= 1:
         return {}
     return {"OMP_NUM_THREADS": str(threads_per_job(slots))}
 
