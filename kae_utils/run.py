@@ -922,31 +922,13 @@ def _engine(args: argparse.Namespace) -> Engine | None:
     return None
 
 
-def _run_plain(args: argparse.Namespace, parameters: dict, engine: Engine | None) -> list[RunResult] | int:
-    try:
-        paths = find_notebooks(args.notebooks)
-        _injected_parameters(args.profile or "quick", parameters, args.in_place)
-    except UnknownNotebookError as exc:
-        return _error(str(exc))
-    except InPlaceParametersError:
-        return _error(
-            "--in-place takes no --profile other than quick and no -p parameters: "
-            "stored outputs are made from the quick profile only"
-        )
+def _plan_plain(args: argparse.Namespace, parameters: dict) -> list[Path]:
+    """The notebooks of a plain run, the options checked; raises the usage errors."""
+    paths = find_notebooks(args.notebooks)
+    _injected_parameters(args.profile or "quick", parameters, args.in_place)
     if not paths:
-        return _error("no notebooks to run")
-    return run_notebooks(
-        paths,
-        profile=args.profile or "quick",
-        parameters=parameters,
-        out=args.out,
-        jobs=args.jobs,
-        timeout=args.timeout,
-        in_place=args.in_place,
-        fresh_cache=args.fresh_cache,
-        engine=engine,
-        threads=args.threads,
-    )
+        raise UnknownNotebookError("no notebooks to run")
+    return paths
 
 
 def _plan_sweep(args: argparse.Namespace, parameters: dict):
@@ -986,14 +968,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _error(str(exc))
         return 0
 
-    plan = None
-    if args.sweep is not None:
-        from kae_utils.sweep import SweepError
+    from kae_utils.sweep import SweepError
 
-        try:
-            plan = _plan_sweep(args, parameters)
-        except (UnknownNotebookError, SweepError, OSError) as exc:
-            return _error(str(exc))
+    try:
+        plan = _plan_sweep(args, parameters) if args.sweep is not None else None
+        paths = _plan_plain(args, parameters) if args.sweep is None else []
+    except (UnknownNotebookError, SweepError, OSError) as exc:
+        return _error(str(exc))
+    except InPlaceParametersError:
+        return _error(
+            "--in-place takes no --profile other than quick and no -p parameters: "
+            "stored outputs are made from the quick profile only"
+        )
     try:
         engine = _engine(args)
     except Exception as exc:  # the optional packages missing, a scheduler not reachable
@@ -1006,9 +992,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             sweep, specs, out = plan
             results = run_sweep(sweep, specs, out, engine=engine, jobs=args.jobs, resume=args.resume)
         else:
-            results = _run_plain(args, parameters, engine)
-            if isinstance(results, int):
-                return results
+            results = run_notebooks(
+                paths, profile=args.profile or "quick", parameters=parameters, out=args.out, jobs=args.jobs,
+                timeout=args.timeout, in_place=args.in_place, fresh_cache=args.fresh_cache, engine=engine,
+                threads=args.threads,
+            )
     except KeyboardInterrupt:
         kill_active_runs()
         print("interrupted", file=sys.stderr, flush=True)
