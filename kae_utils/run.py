@@ -54,6 +54,7 @@ __all__ = [
     "RunSpec",
     "UnknownNotebookError",
     "available_cpus",
+    "code_sha",
     "execute_run",
     "find_notebooks",
     "format_summary",
@@ -101,7 +102,8 @@ class RunResult:
     (``ename: evalue`` for an exception in a cell); ``output_path`` is the executed notebook (the source
     notebook itself after a successful ``--in-place`` run). ``run_id`` names a sweep's run (``None`` for a
     plain run), ``parameters`` are those injected, ``metrics`` is the parsed ``metrics.json`` (so results
-    come back from a cluster without a shared file system) and ``host`` is where the run executed.
+    come back from a cluster without a shared file system), ``host`` is where the run executed and
+    ``code_sha`` the :func:`code_sha` of the notebook that ran (``--resume`` re-runs a changed notebook).
     """
 
     notebook: str
@@ -115,6 +117,7 @@ class RunResult:
     parameters: dict[str, Any] | None = None
     metrics: dict[str, Any] | None = field(default=None, repr=False)
     host: str | None = None
+    code_sha: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -160,7 +163,8 @@ class RunSpec:
     ``metrics.json``, ``run.log``), ``<runs_root>/<stem>`` for a plain run; ``env``: variables set on top of
     the executing machine's environment; ``threads``: CPU threads of the run (``OMP_NUM_THREADS``;
     ``None``: the executor's cores shared out, see :func:`thread_env`); ``slots``: runs executing at once
-    beside it (``None``: the Dask worker's thread count, asked on the worker).
+    beside it (``None``: the Dask worker's thread count, asked on the worker); ``code_sha``: the
+    notebook's :func:`code_sha`, copied into the record.
     """
 
     path: Path
@@ -175,6 +179,7 @@ class RunSpec:
     slots: int | None = None
     env: dict[str, str] = field(default_factory=dict)
     kernel_name: str = KERNEL_NAME
+    code_sha: str | None = None
 
     @property
     def label(self) -> str:
@@ -246,6 +251,20 @@ def find_notebooks(
             )
         found.append(path)
     return found
+
+
+def code_sha(path: str | os.PathLike) -> str:
+    """16 hex digits of the sha256 of a notebook's cell sources (code and markdown, outputs left out).
+
+    Storing fresh outputs (``make outputs``) does not change it; editing a cell does.
+    """
+    import hashlib
+
+    import nbformat
+
+    nb = nbformat.read(os.fspath(path), as_version=4)
+    text = "\n\x00".join(f"{cell.cell_type}\x00{cell.source}" for cell in nb.cells)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def parse_parameter(value: str) -> object:
@@ -576,6 +595,7 @@ def execute_run(spec: RunSpec) -> RunResult:
     result.run_id = spec.run_id
     result.parameters = dict(spec.parameters) if spec.parameters is not None else None
     result.host = socket.gethostname()
+    result.code_sha = spec.code_sha
     return result
 
 

@@ -24,8 +24,8 @@ Every parameter is checked against each notebook's ``parameters`` cell (names an
 anything starts. A run's id is its own parameters, ``key=value`` sorted and joined by commas
 (``SEED=0,TEMPERATURE=4``; ``default`` when it has none), and its folder is ``<out>/<stem>/<run id>/``
 with the executed notebook, ``metrics.json``, ``run.log`` and ``record.json`` (the run's record, written
-atomically when it ends; ``--resume`` skips runs whose record says ``ok`` with the same parameters, so a
-failed or killed run is re-run). Beside them: ``sweep.yaml`` (the resolved grid), ``results.tsv`` (one
+atomically when it ends; ``--resume`` skips runs whose record says ``ok`` with the same parameters and
+notebook code, so a failed or killed run, or one whose notebook was edited, is re-run). Beside them: ``sweep.yaml`` (the resolved grid), ``results.tsv`` (one
 row per run: notebook, run id, parameters, status, wall time, claims, ``claim.N`` PASS/FAIL, the flat
 metrics as ``metrics.<name>``), ``summary.tsv`` (mean and std over ``summary.over``) and ``plot.png``.
 """
@@ -53,6 +53,7 @@ from kae_utils.run import (
     RunSpec,
     _print,
     _say,
+    code_sha,
     run_specs,
 )
 
@@ -69,6 +70,7 @@ __all__ = [
     "load_record",
     "load_sweep",
     "metric_columns",
+    "missing_metrics",
     "notebook_parameters",
     "parameter_columns",
     "parse_sweep",
@@ -348,6 +350,7 @@ def plan_runs(
     specs = []
     for path in paths:
         path = Path(path).resolve()
+        sha = code_sha(path)
         for own in sweep.runs:
             params = check_parameters(path, {**fixed, **own})
             rid = run_id(own)
@@ -363,9 +366,21 @@ def plan_runs(
                     threads=threads,
                     env={"KAE_PROGRESS": "plain", "PYTHONUNBUFFERED": "1"},
                     kernel_name=kernel_name,
+                    code_sha=sha,
                 )
             )
     return specs
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the repository when it lies inside it (results files name no machine's folders)."""
+    from kae_utils.env import repo_root
+
+    path = Path(path).resolve()
+    try:
+        return os.fspath(path.relative_to(repo_root()))
+    except ValueError:
+        return os.fspath(path)
 
 
 def write_resolved(sweep: Sweep, specs: Sequence[RunSpec], out: Path) -> Path:
@@ -375,7 +390,7 @@ def write_resolved(sweep: Sweep, specs: Sequence[RunSpec], out: Path) -> Path:
     out = Path(out)
     data = {
         "name": sweep.name,
-        "source": os.fspath(sweep.source) if sweep.source else None,
+        "source": _shown_path(sweep.source) if sweep.source else None,
         "summary": {"over": sweep.over, "metrics": list(sweep.metrics)},
         "plot": sweep.plot,
         "runs": [
@@ -623,17 +638,43 @@ def plot_summary(summary, plot: Mapping[str, Any], path: str | os.PathLike, over
 # ---------------------------------------------------------------------------------------- running
 
 
+def missing_metrics(sweep: Sweep, table) -> list[str]:
+    """Lines naming the ``summary.metrics`` and ``plot.y`` that are no numeric column of ``table``, with
+    the closest column names (a typo in a sweep file is reported, not silently plotted as nothing)."""
+    import difflib
+
+    numeric = metric_columns(table)
+    wanted = [*sweep.metrics, *((sweep.plot or {}).get("y") or [])]
+    lines = []
+    for name in dict.fromkeys(wanted):
+        if name not in numeric:
+            close = difflib.get_close_matches(name, numeric, n=3, cutoff=0.8)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            lines.append(f"note: {name} is not a numeric column of results.tsv{hint}")
+    return lines
+
+
 def _write_outputs(sweep: Sweep, results: Sequence[RunResult], out: Path, final: bool) -> Any:
-    """results.tsv always; at the end also summary.tsv and plot.png. Returns the summary (or None)."""
+    """results.tsv always; at the end also summary.tsv and plot.png. Returns the table and the summary."""
     table = results_table(results)
     write_table(table, out / "results.tsv")
     if not final:
-        return None
+        return table, None
     summary = summarise(table, over=sweep.over)
     write_table(summary, out / "summary.tsv")
     if sweep.plot is not None and any(f"{y}:mean" in summary for y in sweep.plot["y"]):
         plot_summary(summary, sweep.plot, out / "plot.png", over=sweep.over, title=sweep.name)
-    return summary
+    return table, summary
+
+
+def _still_valid(previous: RunResult | None, spec: RunSpec) -> bool:
+    """Whether a stored record may stand for ``spec``: ok, same parameters, same notebook code."""
+    return (
+        previous is not None
+        and previous.ok
+        and previous.parameters == spec.parameters
+        and previous.code_sha == spec.code_sha
+    )
 
 
 def run_sweep(
@@ -650,7 +691,8 @@ def run_sweep(
 
     Writes ``sweep.yaml`` first, each run's ``record.json`` as it ends, ``results.tsv`` after each run
     (so an interrupted sweep still has the table of what finished), then ``summary.tsv`` and the plot.
-    With ``resume``, a run whose record says ``ok`` with the same parameters is not run again.
+    With ``resume``, a run whose record says ``ok`` with the same parameters and the same notebook code
+    (:func:`kae_utils.run.code_sha`) is not run again.
     """
     log = log if log is not None else _print
     out = Path(out).resolve()
@@ -660,7 +702,7 @@ def run_sweep(
     position = {Path(spec.run_dir): i for i, spec in enumerate(specs)}
     for i, spec in enumerate(specs):
         previous = load_record(spec.run_dir) if resume else None
-        if previous is not None and previous.ok and previous.parameters == spec.parameters:
+        if _still_valid(previous, spec):
             done[i] = previous
             _say(log, f"[skip]    {spec.label} (ok in an earlier run)")
             continue
@@ -674,7 +716,7 @@ def run_sweep(
 
     run_specs([specs[i] for i in todo], engine=engine, jobs=jobs, log=log, on_result=finished)
     results = [done[i] for i in range(len(specs))]
-    summary = _write_outputs(sweep, results, out, final=True)
-    for line in summary_lines(summary, sweep.over, sweep.metrics):
+    table, summary = _write_outputs(sweep, results, out, final=True)
+    for line in [*summary_lines(summary, sweep.over, sweep.metrics), *missing_metrics(sweep, table)]:
         _say(log, line)
     return results

@@ -11,6 +11,7 @@ import math
 from concurrent.futures import Future
 from pathlib import Path
 
+import nbformat
 import pytest
 import yaml
 
@@ -213,7 +214,7 @@ class FakeEngine:
         future.set_result(RunResult(
             Path(spec.path).stem, "ok" if ok else "failed", 1.0 + seed, *claims,
             error=None if ok else "ValueError: boom\n(in cell In [3])", run_id=spec.run_id,
-            parameters=dict(spec.parameters), metrics=metrics, host="fake-host",
+            parameters=dict(spec.parameters), metrics=metrics, host="fake-host", code_sha=spec.code_sha,
         ))
         return future
 
@@ -306,6 +307,19 @@ def test_resume_skips_ok_runs_and_reruns_failed_killed_and_changed_ones(planned)
     run_sweep(s, specs, out, engine=fifth, log=quiet)
     assert len(fifth.submitted) == 4
 
+    # an edited notebook is a different run; fresh outputs alone are not an edit
+    nb = nbformat.read(specs[0].path, as_version=4)
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", text="fresh output\n")]
+    nbformat.write(nb, specs[0].path)
+    sixth = FakeEngine()
+    run_sweep(s, plan_runs(s, [specs[0].path], out), out, engine=sixth, resume=True, log=quiet)
+    assert sixth.submitted == []
+    nb.cells[2].source += "\nprint('edited')\n"
+    nbformat.write(nb, specs[0].path)
+    seventh = FakeEngine()
+    run_sweep(s, plan_runs(s, [specs[0].path], out), out, engine=seventh, resume=True, log=quiet)
+    assert len(seventh.submitted) == 4
+
 
 def test_results_table_keeps_failed_runs_and_summary_counts_only_ok(tmp_path):
     ok = RunResult("nb", "ok", 2.0, 2, 2, run_id="SEED=0", parameters={"PROFILE": "quick", "SEED": 0},
@@ -339,7 +353,7 @@ def test_flatten():
 
 def test_record_roundtrip_and_unreadable_record(tmp_path):
     result = RunResult("nb", "ok", 1.5, 1, 2, None, tmp_path / "nb.ipynb", "SEED=0", {"SEED": 0},
-                       {"metrics": {"a": 1}}, "host")
+                       {"metrics": {"a": 1}}, "host", "0123abcd0123abcd")
     sweep.save_record(result, tmp_path)
     assert sweep.load_record(tmp_path) == result
     (tmp_path / "record.json").write_text("{not json")
@@ -386,3 +400,42 @@ def test_sweep_cli_end_to_end_with_a_failure_then_resume(tmp_path, capsys):
     # a notebook on the command line replaces the file's, and is checked against the file's parameters
     assert run.main([str(bad), "--sweep", str(spec), "--out", str(out), "--timeout", "120"]) == 2  # MARKER unknown
     assert "unknown parameter 'MARKER' for 02_bad" in capsys.readouterr().err
+
+
+def test_a_typo_in_summary_or_plot_metrics_is_reported():
+    s = parse_sweep({"grid": {"SEED": [0]}, "summary": {"metrics": ["metrics.scor"]},
+                     "plot": {"x": "SEED", "y": ["metrics.score", "metrics.headline"]}}, "s")
+    result = RunResult("nb", "ok", 1.0, 2, 2, run_id="SEED=0", parameters={"SEED": 0}, metrics=fake_metrics(0, 0.1))
+    assert sweep.missing_metrics(s, results_table([result])) == [
+        "note: metrics.scor is not a numeric column of results.tsv; did you mean metrics.score?",
+        "note: metrics.headline is not a numeric column of results.tsv",
+    ]
+
+
+SHIPPED = sorted((Path(__file__).resolve().parent.parent / "sweeps").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_shipped_sweeps_fit_the_notebooks(path, tmp_path):
+    """Every shipped sweep names real parameters, and the metrics it summarises are in its notebooks'
+    stored quick-profile results (results/quick/<notebook>.json), so its table and plot are not empty."""
+    from kae_utils.env import repo_root
+
+    s = load_sweep(path)
+    notebooks = run.find_notebooks(s.notebooks)
+    specs = plan_runs(s, notebooks, tmp_path)  # raises SweepError for an unknown parameter
+    assert len(specs) == len(notebooks) * len(s.runs)
+    wanted = [*s.metrics, *((s.plot or {}).get("y") or [])]
+    for nb in notebooks:
+        stored = repo_root() / "results" / "quick" / f"{nb.stem}.json"
+        if not stored.exists():
+            continue
+        flat = sweep.flatten(json.loads(stored.read_text())["metrics"], "metrics")
+        numeric = {k for k, v in flat.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        assert not [m for m in wanted if m not in numeric], f"{path.name}: not metrics of {nb.stem}"
+
+
+def test_the_seeds_sweep_covers_every_notebook_at_five_seeds():
+    s = load_sweep(Path(__file__).resolve().parent.parent / "sweeps" / "seeds.yaml")
+    assert s.notebooks == () and s.profile == "quick"  # no notebooks named: all of them
+    assert [r["SEED"] for r in s.runs] == [0, 1, 2, 3, 4] and s.base == {}
