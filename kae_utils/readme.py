@@ -5,7 +5,8 @@ that profile to ``results/<profile>/<nb>.json``; ``--collect-seeds runs/seeds`` 
 rows of a seeds sweep (``make seeds``) to ``results/seeds/<nb>.tsv``; ``--collect-sweep runs/sweeps/NAME``
 copies a sweep's tables and plot to ``results/sweeps/NAME/``. ``python -m kae_utils.readme`` then rewrites
 the notebook index between its markers in README.md, and each block between
-``<!-- sweep:NAME:start ... -->`` and ``<!-- sweep:NAME:end -->`` from ``results/sweeps/NAME/``;
+``<!-- sweep:NAME:start ... -->`` and ``<!-- sweep:NAME:end -->`` from ``results/sweeps/NAME/`` (and each
+``<!-- tsv:results/FILE.tsv:start ... -->`` block from that TSV);
 ``--check`` only reports whether they are up to date (exit 1 if not). Numbers in the README therefore
 always come from a run, never from typing.
 """
@@ -36,6 +37,7 @@ __all__ = [
     "main",
     "render_index",
     "render_sweep",
+    "render_tsv",
     "seeds_cell",
     "update_readme",
 ]
@@ -49,6 +51,10 @@ SWEEPS_DIR = Path("results") / "sweeps"
 _SWEEP_FILES = ("results.tsv", "summary.tsv", "sweep.yaml", "plot.png")
 _SWEEP_BLOCK = re.compile(
     r"(?P<start><!-- sweep:(?P<name>[A-Za-z0-9_.-]+):start[^>]*-->)\n.*?(?P<end><!-- sweep:(?P=name):end -->)",
+    re.S,
+)
+_TSV_BLOCK = re.compile(
+    r"(?P<start><!-- tsv:(?P<path>results/[A-Za-z0-9_./-]+\.tsv):start[^>]*-->)\n.*?(?P<end><!-- tsv:(?P=path):end -->)",
     re.S,
 )
 
@@ -159,10 +165,23 @@ def render_sweep(name: str, root: Path | None = None) -> str:
     return "\n".join(lines)
 
 
-def _render_sweeps(text: str, root: Path) -> str:
-    return _SWEEP_BLOCK.sub(
-        lambda m: f"{m['start']}\n{render_sweep(m['name'], root)}\n{m['end']}", text
-    )
+def render_tsv(path: Path) -> str:
+    """A results TSV as a markdown table, cells as written; ``"(not measured yet)"`` without the file."""
+    import csv
+
+    if not path.exists():
+        return "(not measured yet)"
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f, delimiter="\t"))
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows[1:]]
+    return "\n".join(lines)
+
+
+def _render_blocks(text: str, root: Path) -> str:
+    """Fill every sweep block and TSV block of the README from its results file."""
+    text = _SWEEP_BLOCK.sub(lambda m: f"{m['start']}\n{render_sweep(m['name'], root)}\n{m['end']}", text)
+    return _TSV_BLOCK.sub(lambda m: f"{m['start']}\n{render_tsv(root / m['path'])}\n{m['end']}", text)
 
 
 def update_readme(root: Path | None = None, check: bool = False) -> bool:
@@ -174,7 +193,7 @@ def update_readme(root: Path | None = None, check: bool = False) -> bool:
         raise ValueError(f"{readme} lacks the index markers {START!r} ... {END!r}")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
-    new = _render_sweeps(f"{head}{START}\n{render_index(root)}\n{END}{tail}", root)
+    new = _render_blocks(f"{head}{START}\n{render_index(root)}\n{END}{tail}", root)
     changed = new != text
     if changed and not check:
         readme.write_text(new)

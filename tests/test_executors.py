@@ -291,3 +291,15 @@ def test_dask_local_cluster_from_the_command_line(tmp_path, capsys):
     assert "[ok     ] 04_env" in capsys.readouterr().out
     seen = run.read_metrics_file(out / "04_env" / "metrics.json")["metrics"]
     assert seen["OMP_NUM_THREADS"] == str(available_cpus()) and seen["KAE_PROGRESS"] == "plain"
+
+
+@pytest.mark.slow
+def test_bench_runner_measures_an_engine(tmp_path):
+    from data_scripts import bench_runner
+
+    path = bench_runner.tiny_notebook(tmp_path)
+    row = bench_runner.measure("local", path, tmp_path / "runs", runs=2, noops=3)
+    assert row["engine"] == "local" and row["runs"] == 2
+    assert 0 < row["notebook_s"] <= row["per_run_s"] and row["overhead_s"] == row["per_run_s"] - row["notebook_s"]
+    assert row["noop_ms"] >= 0
+    assert (tmp_path / "runs" / "local" / "00_bench" / "SEED=1" / "metrics.json").exists()

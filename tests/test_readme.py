@@ -193,3 +193,17 @@ def test_collecting_from_a_folder_without_a_sweep_is_an_error(tmp_path, capsys, 
     assert readme.main(["--collect-seeds", str(root / "runs" / "nothing")]) == 2
     assert "error: nothing collected" in capsys.readouterr().err
     assert not (root / "results" / "seeds").exists()
+
+
+def test_tsv_block_is_rendered_from_its_file(tmp_path):
+    root = _fake_repo(tmp_path)
+    block = "<!-- tsv:results/bench.tsv:start (generated) -->\nold\n<!-- tsv:results/bench.tsv:end -->\n"
+    (root / "README.md").write_text((root / "README.md").read_text() + block)
+    readme.update_readme(root)
+    assert "(not measured yet)" in (root / "README.md").read_text()
+    (root / "results").mkdir(exist_ok=True)
+    (root / "results" / "bench.tsv").write_text("engine\tper_run_s\nlocal\t3.191\na|b\t1\n")
+    assert readme.update_readme(root) is True
+    text = (root / "README.md").read_text()
+    assert "| engine | per_run_s |\n|---|---|\n| local | 3.191 |\n| a\\|b | 1 |\n<!-- tsv:results/bench.tsv:end -->" in text
+    assert "old" not in text
