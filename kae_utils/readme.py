@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 
 from kae_utils.env import PROFILES, check_choice, repo_root
-from kae_utils.run import NOTEBOOK_GLOB
+from kae_utils.run import NOTEBOOK_GLOB, code_sha
 
 __all__ = [
     "END",
@@ -100,11 +100,11 @@ def format_seeds(values: Sequence[int]) -> str:
     return ", ".join(parts)
 
 
-def seeds_cell(path: Path) -> str:
+def seeds_cell(path: Path, code_sha: str | None = None) -> str:
     """The index cell of one notebook's seeds sweep: for each claim, at how many seeds it held.
 
-    ``"5/5 · 3/5 · 5/5 (seeds 0–4)"``; failed runs are said (their claims are not counted); no file:
-    ``"not run yet"``.
+    ``"5/5 · 3/5 · 5/5 (seeds 0–4)"``; failed runs are said (their claims are not counted), and so is a
+    sweep of another version of the notebook than ``code_sha`` (its cells' sources); no file: ``"not run yet"``.
     """
     from kae_utils.sweep import claim_columns, read_table, summarise
 
@@ -119,6 +119,8 @@ def seeds_cell(path: Path) -> str:
     text = f"{' · '.join(verdicts) if verdicts else 'no claims recorded'} (seeds {seeds})"
     if ok < runs:
         text += f"; {runs - ok} of {runs} runs failed"
+    if code_sha is not None and "code_sha" in table and set(table["code_sha"].astype(str)) != {code_sha}:
+        text += "; from an earlier version of the notebook: rerun `make seeds`"
     return text
 
 
@@ -139,7 +141,7 @@ def render_index(root: Path | None = None) -> str:
         link = f"[{path.stem}](notebooks/{path.name})"
         quick = _result_cell(root / "results" / "quick" / f"{path.stem}.json")
         full = _result_cell(root / "results" / "full" / f"{path.stem}.json")
-        seeds = seeds_cell(root / SEEDS_DIR / f"{path.stem}.tsv")
+        seeds = seeds_cell(root / SEEDS_DIR / f"{path.stem}.tsv", code_sha(path))
         rows.append(f"| {link} | {paper} | {meta.get('claim', '')} | {quick} | {full} | {seeds} |")
     return "\n".join(rows)
 
@@ -202,7 +204,7 @@ def update_readme(root: Path | None = None, check: bool = False) -> bool:
 
 def _without_empty_columns(rows):
     """Drop the columns no row of this notebook fills (other notebooks' metrics), keeping the fixed ones."""
-    keep = {"notebook", "run_id", "status", "wall_s", "claims", "error"}
+    keep = {"notebook", "run_id", "status", "wall_s", "claims", "code_sha", "error"}
     return rows[[c for c in rows.columns if c in keep or rows[c].notna().any()]]
 
 

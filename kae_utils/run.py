@@ -655,18 +655,29 @@ def run_specs(
 
         engine = LocalEngine(min(jobs, len(specs)), log=log)
     results: list[RunResult | None] = [None] * len(specs)
+
+    def outcome(future: Future, spec: RunSpec) -> RunResult:
+        try:
+            return future.result()
+        except Exception as exc:
+            return _lost(spec, exc)
+
+    def log_end(future: Future, spec: RunSpec) -> None:
+        # runs in the thread that finished the run, before it starts the next: lines stay in order
+        if not future.cancelled():
+            _say(log, _end_line(outcome(future, spec)))
+
     try:
-        futures = {engine.submit(spec): i for i, spec in enumerate(specs)}
+        futures = {}
+        for i, spec in enumerate(specs):
+            future = engine.submit(spec)
+            future.add_done_callback(lambda f, spec=spec: log_end(f, spec))
+            futures[future] = i
         for future in as_completed(futures):
             i = futures[future]
-            try:
-                result = future.result()
-            except Exception as exc:
-                result = _lost(specs[i], exc)
-            results[i] = result
-            _say(log, _end_line(result))
+            results[i] = outcome(future, specs[i])
             if on_result is not None:
-                on_result(specs[i], result)
+                on_result(specs[i], results[i])
     except BaseException:
         engine.cancel()
         raise

@@ -26,8 +26,8 @@ anything starts. A run's id is its own parameters, ``key=value`` sorted and join
 with the executed notebook, ``metrics.json``, ``run.log`` and ``record.json`` (the run's record, written
 atomically when it ends; ``--resume`` skips runs whose record says ``ok`` with the same parameters and
 notebook code, so a failed or killed run, or one whose notebook was edited, is re-run). Beside them: ``sweep.yaml`` (the resolved grid), ``results.tsv`` (one
-row per run: notebook, run id, parameters, status, wall time, claims, ``claim.N`` PASS/FAIL, the flat
-metrics as ``metrics.<name>``), ``summary.tsv`` (mean and std over ``summary.over``) and ``plot.png``.
+row per run: notebook, run id, parameters, status, wall time, claims, ``claim.N`` PASS/FAIL, host,
+code_sha, error, the flat metrics as ``metrics.<name>``), ``summary.tsv`` (mean and std over ``summary.over``) and ``plot.png``.
 """
 
 from __future__ import annotations
@@ -450,14 +450,15 @@ def _row(result: RunResult) -> dict[str, Any]:
     row.update(result.parameters or {})
     row.update({"status": result.status, "wall_s": round(result.wall_s, 2), "claims": result.claims})
     row.update({f"claim.{i}": "PASS" if it.get("holds") else "FAIL" for i, it in enumerate(items, 1)})
-    row.update({"host": result.host, "error": _first_line(result.error)})
+    row.update({"host": result.host, "code_sha": result.code_sha, "error": _first_line(result.error)})
     row.update(flatten(record.get("metrics") or {}, "metrics"))
     return row
 
 
 def results_table(results: Sequence[RunResult]):
     """A ``pandas.DataFrame``, one row per run: notebook, run_id, the parameters (``PROFILE`` first), status,
-    wall_s, claims, ``claim.N`` (PASS/FAIL), host, error (first line), then ``metrics.<flat name>``."""
+    wall_s, claims, ``claim.N`` (PASS/FAIL), host, code_sha (of the notebook that ran), error (first line),
+    then ``metrics.<flat name>``."""
     import pandas as pd
 
     rows = [_row(r) for r in results]
@@ -469,7 +470,7 @@ def results_table(results: Sequence[RunResult]):
         rest.extend(k for k in row if k not in rest and k not in params and k not in _FIXED_COLUMNS)
     claims = sorted((c for c in rest if c.startswith("claim.")), key=lambda c: int(c.split(".")[1]))
     metrics = [c for c in rest if c.startswith("metrics.")]
-    columns = [*_FIXED_COLUMNS, *params, *_STATUS_COLUMNS, *claims, "host", "error", *metrics]
+    columns = [*_FIXED_COLUMNS, *params, *_STATUS_COLUMNS, *claims, "host", "code_sha", "error", *metrics]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -482,7 +483,7 @@ def read_table(path: str | os.PathLike):
     """Read a ``results.tsv`` (or ``summary.tsv``) back as a DataFrame."""
     import pandas as pd
 
-    return pd.read_csv(path, sep="\t")
+    return pd.read_csv(path, sep="\t", dtype={"run_id": str, "claims": str, "code_sha": str})
 
 
 def parameter_columns(table) -> list[str]:

@@ -7,7 +7,7 @@ import json
 import nbformat
 import pytest
 
-from kae_utils import readme
+from kae_utils import readme, run
 from kae_utils.env import repo_root
 from kae_utils.run import NOTEBOOK_GLOB
 
@@ -75,7 +75,7 @@ def test_index_lists_every_notebook():
 # ------------------------------------------------------------------------------ claims over seeds
 
 
-def _seed_results(stem="07_thing", seeds=(0, 1, 2, 3, 4), failed=(), flip=(2, 4)):
+def _seed_results(stem="07_thing", seeds=(0, 1, 2, 3, 4), failed=(), flip=(2, 4), sha=None):
     """Records like those of `make seeds`: claim 1 always holds, claim 2 fails at the seeds in ``flip``."""
     from kae_utils.run import RunResult
 
@@ -83,13 +83,14 @@ def _seed_results(stem="07_thing", seeds=(0, 1, 2, 3, 4), failed=(), flip=(2, 4)
     for seed in seeds:
         params = {"PROFILE": "quick", "SEED": seed}
         if seed in failed:
-            records.append(RunResult(stem, "failed", 3.0, error="boom", run_id=f"SEED={seed}", parameters=params))
+            records.append(RunResult(stem, "failed", 3.0, error="boom", run_id=f"SEED={seed}", parameters=params,
+                                     code_sha=sha))
             continue
         items = [{"claim": "always", "holds": True}, {"claim": "flips", "holds": seed not in flip}]
         metrics = {"metrics": {"acc": 0.9 + seed / 100}, "claims": {"held": 1 + (seed not in flip), "total": 2,
                                                                     "items": items}}
         records.append(RunResult(stem, "ok", 10.0, 1 + (seed not in flip), 2, run_id=f"SEED={seed}",
-                                 parameters=params, metrics=metrics))
+                                 parameters=params, metrics=metrics, code_sha=sha))
     return records
 
 
@@ -109,7 +110,8 @@ def test_format_seeds(seeds, text):
 def test_seeds_column_counts_each_claim_over_the_seeds(tmp_path):
     root = _fake_repo(tmp_path)
     assert readme.seeds_cell(root / "results" / "seeds" / "07_thing.tsv") == "not run yet"
-    _write_seeds(root, _seed_results())
+    sha = run.code_sha(root / "notebooks" / "07_thing.ipynb")
+    _write_seeds(root, _seed_results(sha=sha))
     row = readme.render_index(root).splitlines()[2]
     assert row.endswith("| 5/5 · 3/5 (seeds 0–4) |")
     assert readme.update_readme(root) is True and "5/5 · 3/5 (seeds 0–4)" in (root / "README.md").read_text()
@@ -119,6 +121,10 @@ def test_seeds_column_counts_each_claim_over_the_seeds(tmp_path):
     _write_seeds(root, _seed_results(seeds=(0, 1), failed=(0, 1)))
     assert readme.seeds_cell(root / "results" / "seeds" / "07_thing.tsv") == (
         "no claims recorded (seeds 0–1); 2 of 2 runs failed")
+    # the notebook was edited after its seeds sweep: said, not hidden
+    _write_seeds(root, _seed_results(sha="0" * 16))
+    assert readme.render_index(root).splitlines()[2].endswith(
+        "| 5/5 · 3/5 (seeds 0–4); from an earlier version of the notebook: rerun `make seeds` |")
 
 
 def test_collect_seeds_writes_one_file_per_notebook(tmp_path):
