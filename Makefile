@@ -19,6 +19,8 @@ JOBS ?= 1
 NAMES ?=
 ZOO_PROFILE ?= auto
 DEVICE ?= auto
+# a sweep file for `make sweep`, e.g. SWEEP=sweeps/kd_temperature.yaml
+SWEEP ?=
 
 # kernels and notebooks started by make: plain-text progress bars, the venv's own kernel spec
 export KAE_PROGRESS ?= plain
@@ -27,7 +29,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p tests.nbval_plugin
 
-.PHONY: help setup run test test-unit test-notebooks outputs bench reproduce readme lint freeze clean zoo zoo-list zoo-verify
+.PHONY: help setup run test test-unit test-notebooks outputs bench reproduce sweep sweep-example seeds readme lint freeze clean zoo zoo-list zoo-verify
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -57,8 +59,9 @@ outputs: setup  ## regenerate the stored outputs in place (quick profile, CPU), 
 	$(PY) -m kae_utils.run $(NB) --in-place --out runs
 	$(PY) -m kae_utils.readme --collect runs --profile quick
 
-bench: setup  ## generator speeds (results/generation_speed.tsv); notebook quick-profile times from a cold cache (results/timings_quick.tsv)
+bench: setup  ## generator speeds, the runner's overhead per run (local pool vs Dask), notebook quick-profile times from a cold cache (results/*.tsv)
 	$(PY) -m data_scripts.bench_generators
+	$(PY) -m data_scripts.bench_runner
 	$(PY) -m kae_utils.run $(NB) --profile quick --fresh-cache --out runs_bench --timings results/timings_quick.tsv
 
 reproduce: setup  ## full profile (paper scale, several seeds; meant for a GPU) into runs_full/ and results/full
@@ -75,7 +78,19 @@ zoo-list: setup  ## the zoo's entries: task, architecture, parameters, held-out 
 zoo-verify: setup  ## rehash every zoo file against zoo/manifest.json (exit 1 on any mismatch)
 	$(PY) -m kae_utils.zoo verify
 
-readme: setup  ## regenerate the README's notebook index from results/
+sweep: setup  ## a parameter sweep: make sweep SWEEP=sweeps/NAME.yaml [NB=..] [JOBS=2] [ARGS=--resume], into runs/sweeps/NAME/
+	@test -n "$(SWEEP)" || { echo "usage: make sweep SWEEP=sweeps/NAME.yaml (shipped: $$(ls sweeps | tr '\n' ' '))" >&2; exit 2; }
+	$(PY) -m kae_utils.run $(NB) --sweep $(SWEEP) --jobs $(JOBS) $(ARGS)
+
+sweep-example: setup  ## the README's example sweep (notebook 01, temperature x seed; ~5 min) into results/sweeps/kd_temperature/
+	$(PY) -m kae_utils.run --sweep sweeps/kd_temperature.yaml --out runs/sweeps/kd_temperature --jobs $(JOBS) --resume $(ARGS)
+	$(PY) -m kae_utils.readme --collect-sweep runs/sweeps/kd_temperature
+
+seeds: setup  ## every notebook's quick profile at seeds 0-4 (about an hour on 2 cores; resumes) into results/seeds/ and the README
+	status=0; $(PY) -m kae_utils.run $(NB) --sweep sweeps/seeds.yaml --out runs/seeds --jobs $(JOBS) --resume $(ARGS) || status=$$?; \
+	$(PY) -m kae_utils.readme --collect-seeds runs/seeds; exit $$status
+
+readme: setup  ## regenerate the README's notebook index and sweep tables from results/
 	$(PY) -m kae_utils.readme
 
 lint: setup  ## ruff over the package, tests and notebooks; check the stored notebooks are clean

@@ -53,7 +53,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kae_utils.cache import atomic_write, config_key, load_or_train, sha256_file
+from kae_utils.atomic import atomic_write
+from kae_utils.cache import config_key, load_or_train, sha256_file
 from kae_utils.data.digits import augment_shifts, load_digits
 from kae_utils.data.scenes import SceneConfig, render_scenes
 from kae_utils.data.shapes import ATTRIBUTE_VALUES, ShapesConfig, composite_labels, generate_shapes
