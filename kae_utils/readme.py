@@ -38,6 +38,7 @@ __all__ = [
     "render_index",
     "render_sweep",
     "render_tsv",
+    "render_zoo",
     "seeds_cell",
     "update_readme",
 ]
@@ -53,6 +54,7 @@ _SWEEP_BLOCK = re.compile(
     r"(?P<start><!-- sweep:(?P<name>[A-Za-z0-9_.-]+):start[^>]*-->)\n.*?(?P<end><!-- sweep:(?P=name):end -->)",
     re.S,
 )
+_ZOO_BLOCK = re.compile(r"(?P<start><!-- zoo:start[^>]*-->)\n.*?(?P<end><!-- zoo:end -->)", re.S)
 _TSV_BLOCK = re.compile(
     r"(?P<start><!-- tsv:(?P<path>results/[A-Za-z0-9_./-]+\.tsv):start[^>]*-->)\n.*?(?P<end><!-- tsv:(?P=path):end -->)",
     re.S,
@@ -180,9 +182,17 @@ def render_tsv(path: Path) -> str:
     return "\n".join(lines)
 
 
+def render_zoo(root: Path | None = None) -> str:
+    """The README's table of the model zoo: every registry entry with its manifest record (``kae_utils.zoo``)."""
+    from kae_utils import zoo
+
+    return zoo.markdown_index(zoo.Zoo((root or repo_root()) / "zoo"))
+
+
 def _render_blocks(text: str, root: Path) -> str:
-    """Fill every sweep block and TSV block of the README from its results file."""
+    """Fill every sweep block, TSV block and the zoo block of the README from its results file."""
     text = _SWEEP_BLOCK.sub(lambda m: f"{m['start']}\n{render_sweep(m['name'], root)}\n{m['end']}", text)
+    text = _ZOO_BLOCK.sub(lambda m: f"{m['start']}\n{render_zoo(root)}\n{m['end']}", text)
     return _TSV_BLOCK.sub(lambda m: f"{m['start']}\n{render_tsv(root / m['path'])}\n{m['end']}", text)
 
 

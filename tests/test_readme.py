@@ -213,3 +213,12 @@ def test_tsv_block_is_rendered_from_its_file(tmp_path):
     text = (root / "README.md").read_text()
     assert "| engine | per_run_s |\n|---|---|\n| local | 3.191 |\n| a\\|b | 1 |\n<!-- tsv:results/bench.tsv:end -->" in text
     assert "old" not in text
+
+
+def test_zoo_block_is_generated_from_the_registry_and_manifest(tmp_path):
+    root = _fake_repo(tmp_path)
+    (root / "README.md").write_text(f"{readme.START}\n{readme.END}\n<!-- zoo:start x -->\nold\n<!-- zoo:end -->\n")
+    readme.update_readme(root)
+    text = (root / "README.md").read_text()
+    assert "old" not in text and "| name | profile | task |" in text
+    assert "| scenes64-segmentation | quick |" in text and "not built" in text  # no manifest in the fake repo
