@@ -61,7 +61,7 @@ browser-deps:  ## install Debian's chromium (apt-get) when it is missing; Playwr
 	@command -v $(CHROMIUM) >/dev/null || { echo "$(CHROMIUM) is still missing after apt-get"; exit 1; }
 
 docs: setup  ## build the site from the stored notebooks (no execution) into docs/_build/html; warnings fail
-	$(PY) docs/build.py
+	$(PY) docs/build_site.py
 
 pair: setup  ## rewrite the notebooks' paired text forms (notebooks/NN_*.py, jupytext percent) from the .ipynb
 	$(PY) -m kae_utils.pairing $(NB)

@@ -1,4 +1,4 @@
-"""Build the notebooks' site: ``python docs/build.py`` (``make docs``); open ``docs/_build/html/index.html``.
+"""Build the notebooks' site: ``python docs/build_site.py`` (``make docs``); open ``docs/_build/html/index.html``.
 
 1. Fetch the local MathJax 3 copy when it is missing (``docs/fetch_mathjax.py``).
 2. Stage the sources in ``docs/_build/src``: ``docs/index.md``, ``README.md`` (the landing page includes
