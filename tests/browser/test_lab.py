@@ -29,7 +29,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.browser.conftest import screenshot
+from tests.browser.browser import screenshot
 
 pytestmark = pytest.mark.browser
 

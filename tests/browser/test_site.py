@@ -21,7 +21,7 @@ import pytest
 
 from kae_utils.env import repo_root
 from kae_utils.run import NOTEBOOK_GLOB
-from tests.browser.conftest import screenshot
+from tests.browser.browser import screenshot
 
 pytestmark = pytest.mark.browser
 
