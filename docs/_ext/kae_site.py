@@ -52,10 +52,14 @@ and its text form {{download}}`notebooks/{stem}.py <{stem}.py>` (jupytext percen
 review). From the repository's root (`make setup` makes `.venv` the first time):
 
 ```bash
-make run NB={stem}                       # quick profile, into runs/{stem}/
-make run NB={stem} ARGS="-p SEED 1"      # other parameters, as papermill's -p NAME VALUE
+# the quick profile, into runs/{stem}/ (with metrics.json)
+make run NB={stem}
+# other parameters, given as papermill's -p NAME VALUE
+make run NB={stem} ARGS="-p SEED 1"
+# papermill itself, into any output file
 .venv/bin/papermill -k python3 notebooks/{stem}.ipynb /tmp/{stem}.ipynb -p PROFILE quick
-.venv/bin/jupyter lab notebooks/{stem}.ipynb    # interactively, with the widgets
+# interactively, with the widgets
+.venv/bin/jupyter lab notebooks/{stem}.ipynb
 ```
 
 {parameter_table(parameters)}
