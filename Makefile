@@ -15,6 +15,10 @@ STAMP := $(VENV)/.kae-installed
 NB ?=
 ARGS ?=
 JOBS ?= 1
+# zoo entries to build (empty = every entry of ZOO_PROFILE: auto = all on a GPU, quick on a CPU), and where
+NAMES ?=
+ZOO_PROFILE ?= auto
+DEVICE ?= auto
 
 # kernels and notebooks started by make: plain-text progress bars, the venv's own kernel spec
 export KAE_PROGRESS ?= plain
@@ -28,7 +32,7 @@ CHROMIUM ?= chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: help setup run test test-unit test-notebooks test-browser browser-deps docs pair outputs bench reproduce \
-	readme lint freeze clean
+	readme lint freeze clean zoo zoo-list zoo-verify
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -81,6 +85,16 @@ bench: setup  ## generator speeds (results/generation_speed.tsv); notebook quick
 reproduce: setup  ## full profile (paper scale, several seeds; meant for a GPU) into runs_full/ and results/full
 	$(PY) -m kae_utils.run $(NB) --profile full --out runs_full --timeout 36000 $(ARGS)
 	$(PY) -m kae_utils.readme --collect runs_full --profile full
+
+zoo: setup  ## train the zoo entries that are missing or stale (NAMES=..., DEVICE=cuda, ZOO_PROFILE=full), then verify
+	$(PY) -m kae_utils.zoo build $(NAMES) --device $(DEVICE) --profile $(ZOO_PROFILE)
+	$(PY) -m kae_utils.zoo verify
+
+zoo-list: setup  ## the zoo's entries: task, architecture, parameters, held-out metric, used by, built or not
+	$(PY) -m kae_utils.zoo list
+
+zoo-verify: setup  ## rehash every zoo file against zoo/manifest.json (exit 1 on any mismatch)
+	$(PY) -m kae_utils.zoo verify
 
 readme: setup  ## regenerate the README's notebook index from results/
 	$(PY) -m kae_utils.readme

@@ -11,14 +11,13 @@ comparing machines: the manifest records each file's configuration, size and sha
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from kae_utils.cache import atomic_save
+from kae_utils.cache import atomic_save, sha256_file
 from kae_utils.data.registry import (
     OFFLINE_DATASETS,
     SPLITS,
@@ -28,14 +27,6 @@ from kae_utils.data.registry import (
     offline_path,
 )
 from kae_utils.env import PROFILES
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def materialise(datasets: Sequence[str], profile: str, seed: int = 0, root: Path | None = None) -> Path:

@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -52,6 +52,8 @@ except ImportError:  # pragma: no cover - Windows
 
 __all__ = [
     "atomic_save",
+    "atomic_write",
+    "sha256_file",
     "CACHE_FORMAT_VERSION",
     "CacheInfo",
     "cache_path",
@@ -255,8 +257,8 @@ def _tmp_prefix(path: Path) -> str:
     return f".{path.name}."
 
 
-def atomic_save(payload: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, fsync it, then ``os.replace`` it onto ``path``.
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
+    """Call ``write(file)`` on a temporary file beside ``path``, fsync it, then ``os.replace`` it onto ``path``.
 
     A reader never sees a half-written file; on any error the temporary file is removed. Returns ``path``.
     """
@@ -265,7 +267,7 @@ def atomic_save(payload: Any, path: str | os.PathLike) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_tmp_prefix(path), suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
@@ -281,6 +283,20 @@ def atomic_save(payload: Any, path: str | os.PathLike) -> Path:
         finally:
             os.close(dir_fd)
     return path
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, in hex (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def atomic_save(payload: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` ``payload`` to ``path`` atomically (see :func:`atomic_write`). Returns ``path``."""
+    return atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def _save_or_warn(payload: dict, path: Path) -> None:

@@ -99,7 +99,9 @@ def multi_gaussian_kernel(x: torch.Tensor, y: torch.Tensor, sigmas: Sequence[flo
     sigmas = tuple(float(s) for s in sigmas)
     if not sigmas or any(not s > 0 for s in sigmas):
         raise ValueError(f"sigmas must be a non-empty sequence of positive numbers; got {sigmas}")
-    sq_dist = (x.pow(2).sum(1, keepdim=True) + y.pow(2).sum(1) - 2.0 * x @ y.T).clamp_min(0.0)
+    # the distances themselves, not ||x||^2 + ||y||^2 - 2 x.y: with sigma = 0.001 a self-kernel needs an exact 0
+    # on the diagonal, which that expansion (two reductions, float32) does not give
+    sq_dist = torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist").pow(2)
     return sum(torch.exp(-sq_dist / (2.0 * s * s)) for s in sigmas)
 
 

@@ -40,16 +40,22 @@ STUDENT_ARCH: str = "convnet"  # the student's family: "convnet" or "resnet" (te
 MMD_WEIGHT: float = 10.0  # weight of L_MMD in the total loss L_ST + w_mmd L_MMD + w_rec L_rec (paper: 10)
 REC_WEIGHT: float = 10.0  # weight of the reconstruction loss L_rec (paper: 10)
 TEMPERATURE: float = 1.0  # temperature of the soft targets (L_ST and the KD baseline; paper: plain softmax)
+TEACHERS: str = "zoo"  # "zoo": load the trained teachers shipped in zoo/; "train": retrain them with the zoo's recipe
+STUDENT_INIT: str = "pretrained"  # "pretrained": students start from the zoo's backbone (the paper: ImageNet); "scratch"
 
 # %%
 from kae_utils.env import DEVICES, PROFILES, check_choice
+from kae_utils.zoo import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("digits", "shapes")
 STUDENT_ARCHS = ("convnet", "resnet")
+STUDENT_INITS = ("pretrained", "scratch")
 check_choice("PROFILE", PROFILE, PROFILES)
 check_choice("DEVICE", DEVICE, DEVICES)
 check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
 check_choice("STUDENT_ARCH", STUDENT_ARCH, STUDENT_ARCHS)
+check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
+check_choice("STUDENT_INIT", STUDENT_INIT, STUDENT_INITS)
 if not (isinstance(SEED, int) and SEED >= 0):
     raise ValueError(f"SEED must be a non-negative integer; got {SEED!r}")
 for _name, _value in (("MMD_WEIGHT", MMD_WEIGHT), ("REC_WEIGHT", REC_WEIGHT)):
@@ -59,19 +65,19 @@ if not (isinstance(TEMPERATURE, (int, float)) and TEMPERATURE > 0):
     raise ValueError(f"TEMPERATURE must be a positive number; got {TEMPERATURE!r}")
 
 NOTEBOOK = "03_common_feature_learning"
-SETTINGS = {
+SETTINGS = {  # the teachers and the backbones come from the zoo (kae_utils.zoo)
     "quick": dict(
         seeds=[SEED],
         teachers=(("convnet", (16, 32, 64)), ("resnet", (24, 48, 96))),
         student_widths=(32, 64, 128), hidden=32,
-        teacher_epochs=25, student_epochs=40, batch_size=128, lr=3e-3, transfer_size=None,
+        student_epochs=40, batch_size=128, lr=3e-3, transfer_size=None,
         align_images=300, tsne_images=200,
     ),
     "full": dict(
         seeds=[SEED, SEED + 1, SEED + 2],
         teachers=(("convnet", (32, 64, 128)), ("resnet", (48, 96, 192))),
         student_widths=(64, 128, 256), hidden=128,
-        teacher_epochs=30, student_epochs=40, batch_size=128, lr=2e-3, transfer_size=20000,
+        student_epochs=40, batch_size=128, lr=2e-3, transfer_size=20000,
         align_images=1000, tsne_images=400,
     ),
 }
@@ -100,6 +106,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from torch import nn
 
 import kae_utils.losses
+from kae_utils import zoo
 from kae_utils.amalgamation import (
     amalgamate_scores,
     check_images_only,
@@ -107,15 +114,7 @@ from kae_utils.amalgamation import (
     restricted_accuracy,
     teacher_outputs,
 )
-from kae_utils.cache import load_or_train
-from kae_utils.data import (
-    augment_shifts,
-    class_subset,
-    composite_labels,
-    load_dataset,
-    load_digits,
-    split_classes,
-)
+from kae_utils.data import class_subset, composite_labels, load_dataset, load_digits, split_classes
 from kae_utils.env import setup_notebook
 from kae_utils.losses import CFL_SIGMAS, kd_kl, mmd2
 from kae_utils.metrics import accuracy
@@ -161,47 +160,27 @@ first = torch.stack([torch.nonzero(y_train == c)[0, 0] for c in range(min(NUM_CL
 sample_grid(x_train[first], [CLASS_NAMES[int(c)] for c in y_train[first]], ncols=10, size=0.9)
 plt.show()
 
-
 # %% [markdown]
 # ## Heterogeneous teachers
 #
 # Teacher 1 is a plain CNN (conv–BN–ReLU–max-pool stages, a VGG in miniature) and teacher 2 a ResNet with
-# residual basic blocks, of a different width. Each is trained with labels on its own classes only (with
-# one-pixel shifts as augmentation) and then frozen. Their trained weights are cached, keyed by everything
-# that determines them.
+# residual basic blocks, of a different width. As the paper's teachers are fine-tuned from ImageNet weights,
+# each is fine-tuned from a **pretrained backbone** of its own family (`digits`: trained first on the shape
+# and size of 8×8 shape silhouettes; `shapes`: on size, position and fill of other shapes images), then with
+# labels on its own classes only (with one-pixel shifts as augmentation), and frozen. Both steps are recipes
+# of the repository's **model zoo** (`kae_utils.zoo`): the teachers were trained once (`make zoo`) and are
+# shipped in `zoo/` with their hashes; with `TEACHERS = "train"` they are retrained here from the same recipe.
 
 # %% tags=["nbval-ignore-output"]
-def teacher_config(index: int, seed: int) -> dict:
-    """Everything that determines teacher `index`'s weights (the cache key)."""
-    arch, widths = CFG["teachers"][index]
-    return {
-        "dataset": DATASET, "profile_data": PROFILE if DATASET != "digits" else "fixed",
-        "classes": list(CLASS_SETS[index]), "arch": arch, "widths": list(widths),
-        "jitter_copies": 1, "max_shift": 1, "epochs": CFG["teacher_epochs"],
-        "lr": CFG["lr"], "batch_size": CFG["batch_size"], "optimizer": "adam", "seed": seed,
-    }
+PREFIX = "digits" if DATASET == "digits" else "shapes"
+TEACHER_NAMES = [zoo.classifier_teacher_name(PREFIX, arch, widths[0], c)
+                 for (arch, widths), c in zip(CFG["teachers"], CLASS_SETS, strict=True)]
+team = [zoo.obtain(name, TEACHERS, device) for name in TEACHER_NAMES]
+teachers = {seed: team for seed in CFG["seeds"]}  # one pair of teachers for every seed
+print("teachers:", "loaded from the zoo (hash-checked)" if TEACHERS == "zoo" else "retrained here with the zoo's recipe")
 
-
-def get_teacher(index: int, seed: int) -> nn.Module:
-    """Teacher `index` for `seed`: from the cache, or trained now with the labels of its own classes."""
-    cfg, classes = teacher_config(index, seed), CLASS_SETS[index]
-
-    def build() -> nn.Module:
-        return build_model(cfg["arch"], len(classes), in_channels=IMAGE_SHAPE[0], widths=cfg["widths"],
-                           seed=seed + 10 * index)
-
-    def train(model: nn.Module) -> dict:
-        sub = class_subset(x_train, y_train, classes)
-        x_jit, y_jit = augment_shifts(sub.x, sub.y, copies=cfg["jitter_copies"], max_shift=1, seed=seed)
-        Trainer(model, epochs=cfg["epochs"], lr=cfg["lr"], batch_size=cfg["batch_size"], device=device,
-                seed=seed, desc=f"teacher {index + 1} ({cfg['arch']}, seed {seed})").fit((x_jit, y_jit))
-        return {}
-
-    model, _ = load_or_train("ka03-teacher", cfg, build, train)
-    return model.to(device).eval()
-
-
-teachers = {seed: [get_teacher(i, seed) for i in range(len(CLASS_SETS))] for seed in CFG["seeds"]}
+# %%
+pd.DataFrame(zoo.summary(TEACHER_NAMES)).set_index("entry")
 
 
 # %% tags=["nbval-ignore-output"]
@@ -348,9 +327,15 @@ class CFLNet(nn.Module):
         self.student, self.block = student, block
 
 
+STUDENT_BACKBONE = f"{PREFIX}-pre-{STUDENT_ARCH}{CFG['student_widths'][0]}"  # the zoo's stand-in for ImageNet weights
+backbone = zoo.obtain(STUDENT_BACKBONE, TEACHERS, device) if STUDENT_INIT == "pretrained" else None
+
+
 def new_student(seed: int) -> nn.Module:
-    return build_model(STUDENT_ARCH, NUM_CLASSES, in_channels=IMAGE_SHAPE[0], widths=CFG["student_widths"],
-                       seed=2000 + seed)
+    """A student of STUDENT_ARCH; with STUDENT_INIT = "pretrained" it starts from the backbone (its classifier is new)."""
+    student = build_model(STUDENT_ARCH, NUM_CLASSES, in_channels=IMAGE_SHAPE[0], widths=CFG["student_widths"],
+                          seed=2000 + seed)
+    return zoo.copy_backbone(student, backbone) if backbone is not None else student
 
 
 def new_block(seed: int) -> CommonFeatureBlock:
@@ -371,6 +356,16 @@ def cfl_losses(model: CFLNet, batch, mmd_weight: float, rec_weight: float):
     loss_rec = sum(F.mse_loss(r, f) for r, f in zip(reconstructed, f_teachers, strict=True))
     loss = loss_st + mmd_weight * loss_mmd + rec_weight * loss_rec
     return loss, {"st": loss_st.item(), "mmd": loss_mmd.item(), "rec": loss_rec.item()}
+
+
+print(f"students: {STUDENT_ARCH} {CFG['student_widths']}, "
+      + (f"starting from the zoo's backbone {STUDENT_BACKBONE}" if backbone is not None else "from random weights"))
+
+# %%
+for name in dict.fromkeys([zoo.entry(t).init for t in TEACHER_NAMES] + [STUDENT_BACKBONE]):
+    probe = zoo.record(name)["probe"]
+    print(f"{name}: a linear probe of its features on all {NUM_CLASSES} classes {probe['features']:.1%} "
+          f"(raw pixels {probe['raw pixels']:.1%})")
 
 
 # %% [markdown]

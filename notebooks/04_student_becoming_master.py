@@ -40,36 +40,37 @@ PROFILE: str = "quick"  # "quick": CPU, under 2 minutes, 64x64, seg + depth; "fu
 SEED: int = 0  # base seed; the full profile uses SEED, SEED + 1, SEED + 2
 DEVICE: str = "auto"  # "auto", "cpu" or "cuda"
 DATASET: str = "scenes"  # "scenes" (rendered rooms with per-pixel labels); the only data set wired up here
-SI_LAMBDA: float = 0.5  # lambda of the scale-invariant depth loss (0: squared log error, 1: fully scale-invariant)
+SI_LAMBDA: float = 0.5  # lambda of the student's scale-invariant depth loss (0: squared log error, 1: fully scale-invariant)
+TEACHERS: str = "zoo"  # "zoo": load the trained teachers shipped in zoo/; "train": retrain them with the zoo's recipe
 
 # %%
 from kae_utils.env import DEVICES, PROFILES, check_choice
+from kae_utils.zoo import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("scenes",)
 check_choice("PROFILE", PROFILE, PROFILES)
 check_choice("DEVICE", DEVICE, DEVICES)
 check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
+check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
 if not (isinstance(SEED, int) and SEED >= 0):
     raise ValueError(f"SEED must be a non-negative integer; got {SEED!r}")
 if not (isinstance(SI_LAMBDA, (int, float)) and 0 <= SI_LAMBDA <= 1):
     raise ValueError(f"SI_LAMBDA must be a number in [0, 1]; got {SI_LAMBDA!r}")
 
 NOTEBOOK = "04_student_becoming_master"
-SETTINGS = {
+SETTINGS = {  # the teachers and the supervised reference come from the zoo (kae_utils.zoo)
     "quick": dict(
         seeds=[SEED], tasks=("segmentation", "depth"),
-        widths=(8, 16, 32), teacher_epochs=8, block_epochs=4, finetune_epochs=4, supervised_epochs=8,
-        batch_size=32, lr=3e-3, student_lr=1e-3,
+        widths=(16, 32, 64), block_epochs=4, finetune_epochs=4, batch_size=32, student_lr=1e-3,
     ),
     "full": dict(
         seeds=[SEED, SEED + 1, SEED + 2], tasks=("segmentation", "depth", "normals"),
-        widths=(32, 64, 128, 256), teacher_epochs=40, block_epochs=15, finetune_epochs=15, supervised_epochs=40,
-        batch_size=32, lr=2e-3, student_lr=1e-3,
+        widths=(32, 64, 128, 256), block_epochs=15, finetune_epochs=15, batch_size=32, student_lr=1e-3,
     ),
 }
 CFG = SETTINGS[PROFILE]
 for name, value in CFG.items():
-    print(f"{name:>17}: {value}")
+    print(f"{name:>15}: {value}")
 
 # %% [markdown]
 # ## Set-up
@@ -88,15 +89,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kae_utils import zoo
 from kae_utils.amalgamation import check_images_only
-from kae_utils.cache import load_or_train
 from kae_utils.data import SCENE_CLASSES, load_dataset
 from kae_utils.dense import angular_loss, pixel_kl_loss, scale_invariant_loss
 from kae_utils.env import setup_notebook
-from kae_utils.metrics import depth_metrics, iou_per_class, mean_iou, normal_metrics, pixel_accuracy
+from kae_utils.metrics import iou_per_class
 from kae_utils.models import EncoderDecoder, build_encdec, count_parameters
 from kae_utils.progress import progress
 from kae_utils.results import Claim, check_claims, mean_std, median_time, write_metrics
+from kae_utils.tasks import DENSE_TASKS
 from kae_utils.training import Batches, Trainer
 from kae_utils.viz import colorize_depth, colorize_normals, colorize_segmentation, plot_scene
 from kae_utils.widgets import explore
@@ -119,7 +121,6 @@ print("device type:", device.type)
 # to evaluate.
 
 # %%
-TASK_OUTPUTS = {"segmentation": len(SCENE_CLASSES), "depth": 1, "normals": 3}  # output channels per task
 TASK_LIST = list(CFG["tasks"])
 train_split = load_dataset(DATASET, "train", PROFILE)
 test_split = load_dataset(DATASET, "test", PROFILE)
@@ -151,62 +152,45 @@ plt.show()
 # segmentation, a positive depth $y = e^{z}$ from a predicted log-depth $z$, or unit normals. There are no skip
 # connections, so the network can be cut after the encoder or after any decoder block — the candidate
 # **branch points** $b = 0, 1, \dots, D$ of the TargetNet. The paper's teachers are full-size encoder-decoders
-# trained on NYUv2; ours are tiny.
+# trained on NYUv2; ours are small.
 #
-# Each teacher is trained with ground truth on its own task (cross-entropy; the scale-invariant loss below;
-# the angular loss) and cached by its full configuration. A depth head starts with its bias at the mean
-# log-depth of the training labels, so that training does not spend its first hundreds of steps moving the
-# output to the right scale (the supervised reference below starts the same way; the student copies the
-# teacher's head).
+# The teachers were trained by others, on their own labelled data: here, the repository's **model zoo**
+# (`kae_utils.zoo`) trained each once with ground truth on its own task (cross-entropy; the scale-invariant
+# loss below with $\lambda = 0.5$; the angular loss), on 2,048 rendered scenes of its own that no notebook uses,
+# for 30 epochs with a cosine schedule, and ships the weights in `zoo/` with their hashes. A depth head starts
+# with its bias at the mean log-depth of its training labels. With `TEACHERS = "train"` they are retrained here
+# from the same recipe. The student below sees only this notebook's training images, without their labels.
 
 # %%
 print(build_encdec("segmentation", NUM_CLASSES, widths=CFG["widths"]))
 
+# %% tags=["nbval-ignore-output"]
+TEACHER_NAMES = {task: f"scenes{IMAGE_SHAPE[-1]}-{task}" for task in TASK_LIST}
+team = {task: zoo.obtain(name, TEACHERS, device) for task, name in TEACHER_NAMES.items()}
+teachers = {seed: team for seed in CFG["seeds"]}  # one set of teachers for every seed
+print("teachers:", "loaded from the zoo (hash-checked)" if TEACHERS == "zoo" else "retrained here with the zoo's recipe")
+
+# %%
+pd.DataFrame(zoo.summary(TEACHER_NAMES.values())).set_index("entry")
+
+# %% [markdown]
+# Their learning curves, as the zoo recorded them: the training loss and the held-out metric (on this
+# notebook's test split, which no model trains on) after every epoch.
 
 # %% tags=["nbval-ignore-output"]
-def ground_truth_loss(task: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """The teachers' (and the supervised reference's) loss against ground truth."""
-    if task == "segmentation":
-        return F.cross_entropy(pred, target)
-    if task == "depth":
-        return scale_invariant_loss(pred, target, lam=SI_LAMBDA)
-    return angular_loss(pred, target)
-
-
-def head_bias(task: str) -> float | None:
-    """Initial bias of a head trained with labels: the mean log-depth of the training labels for depth."""
-    return round(gt_train["depth"].log().mean().item(), 4) if task == "depth" else None
-
-
-def teacher_config(task: str, seed: int) -> dict:
-    """Everything that determines a teacher's weights (the cache key)."""
-    return {"dataset": DATASET, "profile_data": PROFILE, "task": task, "arch": "encdec",
-            "widths": list(CFG["widths"]), "head_bias": head_bias(task), "epochs": CFG["teacher_epochs"], "lr": CFG["lr"],
-            "batch_size": CFG["batch_size"], "si_lambda": SI_LAMBDA, "optimizer": "adam", "seed": seed}
-
-
-def get_teacher(task: str, seed: int) -> EncoderDecoder:
-    """The teacher of `task` for `seed`: from the cache, or trained with ground truth now."""
-    cfg = teacher_config(task, seed)
-
-    def build() -> EncoderDecoder:
-        return build_encdec(task, TASK_OUTPUTS[task], widths=cfg["widths"], head_bias=cfg["head_bias"],
-                            seed=seed + 10 * TASK_LIST.index(task))
-
-    def train(model: EncoderDecoder) -> dict:
-        def step(net, batch):
-            x, target = batch
-            return ground_truth_loss(task, net(x), target)
-
-        history = Trainer(model, epochs=cfg["epochs"], lr=cfg["lr"], batch_size=cfg["batch_size"], step_fn=step,
-                          device=device, seed=seed, desc=f"teacher: {task} (seed {seed})").fit((x_train, gt_train[task]))
-        return {"history": history.to_dict()}
-
-    model, _ = load_or_train("ka04-teacher", cfg, build, train)
-    return model.to(device).eval()
-
-
-teachers = {seed: {task: get_teacher(task, seed) for task in TASK_LIST} for seed in CFG["seeds"]}
+fig, axes = plt.subplots(1, len(TASK_LIST), figsize=(3.6 * len(TASK_LIST), 2.8))
+for ax, (task, name) in zip(np.atleast_1d(axes), TEACHER_NAMES.items(), strict=True):
+    history, metric = zoo.record(name)["history"], DENSE_TASKS[task].headline
+    ax.plot(range(1, len(history["train_loss"]) + 1), history["train_loss"], color="C0")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss", color="C0")
+    twin = ax.twinx()
+    twin.plot(range(1, len(history[f"val_{metric}"]) + 1), history[f"val_{metric}"], color="C1")
+    twin.set_ylabel(f"held-out {metric}", color="C1")
+    ax.set_title(f"teacher: {task}", fontsize=9)
+    ax.grid(alpha=0.3)
+fig.tight_layout()
+plt.show()
 
 
 # %% [markdown]
@@ -232,19 +216,9 @@ def predict_maps(model, x: torch.Tensor, batch_size: int = 64) -> dict[str, torc
     return {task: torch.cat(values) for task, values in outputs.items()}
 
 
-def task_metrics(task: str, pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
-    """The paper's metrics of one task against ground truth."""
-    if task == "segmentation":
-        return {"mIoU": mean_iou(pred, target, NUM_CLASSES), "pixel acc": pixel_accuracy(pred, target)}
-    if task == "depth":
-        m = depth_metrics(pred, target)
-        return {"RMSE": m["rmse"], "abs rel": m["abs_rel"], "delta<1.25": m["delta1"]}
-    m = normal_metrics(pred, target)
-    return {"mean angle": m["mean_angle"], "within 11.25": m["within_11.25"]}
-
-
 def evaluate(predictions: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
-    return {task: task_metrics(task, predictions[task], gt_test[task]) for task in TASK_LIST}
+    """The paper's metrics of every task against ground truth (kae_utils.tasks)."""
+    return {task: DENSE_TASKS[task].metrics(predictions[task], gt_test[task]) for task in TASK_LIST}
 
 
 teacher_preds = {seed: predict_maps(ts, x_test) for seed, ts in teachers.items()}
@@ -529,31 +503,17 @@ def amalgamate(x_images: torch.Tensor, teacher_set: dict[str, EncoderDecoder], s
 # ### The supervised multi-task reference
 #
 # The paper compares its student with multi-task networks trained on the labelled data ("on par with fully
-# supervised"). Our reference has **exactly the student's architecture** (same trunk, adapters, branches and
-# branch points) but random initial weights, and is trained with the ground-truth losses of all tasks for as
-# many epochs as a teacher. It breaks the setting's rule (it sees labels) and is a reference only.
+# supervised"). Our reference is the classic multi-task encoder-decoder of the zoo
+# (`kae_utils.models.MultiTaskEncoderDecoder`): one shared encoder and one decoder and head per task, with the
+# teachers' widths — the student's layout when every task branches right after the encoder, so about the
+# student's size. It is trained with the ground-truth losses of all tasks on the teachers' labelled scenes,
+# with the teachers' recipe (same epochs, schedule and learning rate), so it had as much training as a
+# teacher. It breaks the setting's rule (it sees labels) and is a reference only.
 
 # %%
-def train_supervised(choice: dict[str, int], seed: int) -> TargetNet:
-    """The student's architecture from random weights, trained with ground truth on every task."""
-    random_nets = {t: build_encdec(t, TASK_OUTPUTS[t], widths=CFG["widths"], head_bias=head_bias(t),
-                                   seed=5000 + seed + 10 * i)
-                   for i, t in enumerate(TASK_LIST)}
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(6000 + seed)
-        net = TargetNet(random_nets, TASK_LIST[0], {t: [choice[t]] for t in TASK_LIST}).fix(choice)
-
-    def step(model: TargetNet, batch):
-        xb, *labels = batch
-        out = model(xb)
-        losses = {t: ground_truth_loss(t, out[t], y) for t, y in zip(TASK_LIST, labels, strict=True)}
-        return sum(losses.values()), {t: v.detach() for t, v in losses.items()}
-
-    Trainer(net, epochs=CFG["supervised_epochs"], lr=CFG["lr"], batch_size=CFG["batch_size"], step_fn=step,
-            device=device, seed=seed, desc=f"supervised multi-task (seed {seed})").fit(
-                (x_train, *[gt_train[t] for t in TASK_LIST]))
-    return net.eval()
-
+SUPERVISED_NAME = f"scenes{IMAGE_SHAPE[-1]}-multitask"
+supervised_net = zoo.obtain(SUPERVISED_NAME, TEACHERS, device)
+pd.DataFrame(zoo.summary([SUPERVISED_NAME])).set_index("entry")
 
 # %% [markdown]
 # ## Running the experiments
@@ -565,7 +525,7 @@ def train_supervised(choice: dict[str, int], seed: int) -> TargetNet:
 runs = {}
 for seed in CFG["seeds"]:
     runs[seed] = amalgamate(X_TRANSFER, teachers[seed], seed)
-    runs[seed]["supervised"] = train_supervised(runs[seed]["choice"], seed)
+    runs[seed]["supervised"] = supervised_net  # the same reference for every seed
 
 # %% [markdown]
 # ## Results
@@ -663,6 +623,7 @@ for seed in CFG["seeds"]:
     print(f"student, seed {seed}:             {student_params[seed]:>9,}  ({student_params[seed] / teachers_params:.0%})")
 print(f"  of which adapters (seed {seed0}): {adapter_params:>9,}")
 print(f"search network (all branches): {runs[seed0]['search_params']:>7,}  (block phase only)")
+print(f"supervised reference:        {count_parameters(supervised_net):>9,}")
 
 # %% tags=["nbval-ignore-output"]
 student_time = median_time(lambda: predict_maps(runs[seed0]["student"], x_test), repeats=3)
@@ -742,7 +703,7 @@ def metric_values(task: str, metric: str, model: str) -> list[float]:
     return sel.sort_values("seed")["value"].tolist()
 
 
-HEADLINE = {"segmentation": "mIoU", "depth": "RMSE", "normals": "mean angle"}
+HEADLINE = {task: DENSE_TASKS[task].headline for task in TASK_LIST}
 TEACHER, STUDENT, SUPERVISED = "teacher (own task)", "KA student", "supervised multi-task (reference)"
 results_rows = []
 for task in TASK_LIST:

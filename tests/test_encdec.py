@@ -104,3 +104,19 @@ def test_usage_errors_name_what_was_wrong():
     with pytest.raises(ValueError, match="branch point 1 carries 8 channels"):
         model.forward_from(torch.rand(1, 16, 4, 4), 1)
     assert DENSE_TASK_KINDS == ("segmentation", "depth", "normals")
+
+
+def test_multitask_network_shares_its_encoder_and_counts_one_decoder_per_task():
+    from kae_utils.models import build_multitask_encdec
+
+    net = build_multitask_encdec({"segmentation": 7, "depth": 1}, widths=WIDTHS, seed=1).eval()
+    out = net(torch.rand(2, 3, 16, 16))
+    assert set(out) == {"segmentation", "depth"} and net.tasks == ("segmentation", "depth")
+    assert out["segmentation"].shape == (2, 7, 16, 16) and (out["depth"] > 0).all()
+    single = {t: build_encdec(t, c, widths=WIDTHS) for t, c in (("segmentation", 7), ("depth", 1))}
+    encoder = count_parameters(single["depth"].encoder)
+    assert count_parameters(net) == sum(count_parameters(m) for m in single.values()) - encoder
+    again = build_multitask_encdec({"segmentation": 7, "depth": 1}, widths=WIDTHS, seed=1)
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), again.state_dict().values(), strict=True))
+    with pytest.raises(ValueError, match="at least one task"):
+        build_multitask_encdec({})

@@ -244,6 +244,24 @@ def test_mmd2_normalises_flattens_and_is_zero_for_equal_sets():
     assert mmd2(x, y).item() > 0.0 and CFL_SIGMAS[0] == 0.001 and len(CFL_SIGMAS) == 7
 
 
+def test_mmd2_float32_matches_float64():
+    """With sigma = 0.001 the self-kernel terms need exact zeros on the diagonal: float32 must agree with float64
+    (the ||x||^2 + ||y||^2 - 2 x.y expansion gave 0.7345 against 0.7385 on these batches)."""
+    from kae_utils.losses import mmd2
+
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(16, 8, 4, 4, generator=gen), torch.randn(16, 8, 4, 4, generator=gen)
+    value32, value64 = mmd2(x, y), mmd2(x.double(), y.double())
+    assert value32.dtype == torch.float32
+    assert value32.item() == pytest.approx(value64.item(), rel=1e-6)
+    assert value64.item() == pytest.approx(0.7384956, abs=1e-6)  # golden value (float64)
+    x32, x64 = x.clone().requires_grad_(), x.double().clone().requires_grad_()
+    mmd2(x32, y).backward()
+    mmd2(x64, y.double()).backward()
+    assert torch.isfinite(x32.grad).all()
+    torch.testing.assert_close(x32.grad.double(), x64.grad, rtol=1e-4, atol=1e-8)
+
+
 def test_mmd2_gradient_pulls_the_sets_together():
     from kae_utils.losses import mmd2
 

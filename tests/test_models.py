@@ -268,3 +268,19 @@ def test_teacher_outputs_reuses_feature_taps_errors():
     teacher = nn.Sequential(nn.Linear(3, 2))
     with pytest.raises(KeyError, match="valid names"):
         teacher_outputs([teacher], torch.zeros(4, 3), ["nope"])
+
+
+def test_multihead_net_heads_features_and_seeding():
+    from kae_utils.models import MultiHeadNet, build_multihead
+
+    for backbone in ("convnet", "resnet"):
+        net = build_multihead(backbone, {"shape": 8, "fill": 4}, in_channels=3, widths=(4, 8), seed=2).eval()
+        out, feats = net(torch.rand(5, 3, 16, 16), return_features=True)
+        assert net.tasks == ("shape", "fill") and out["shape"].shape == (5, 8) and out["fill"].shape == (5, 4)
+        assert feats["pool"].shape == (5, 8) and net.feature_names[-1] == "pool"
+        again = build_multihead(backbone, {"shape": 8, "fill": 4}, in_channels=3, widths=(4, 8), seed=2)
+        assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), again.state_dict().values(), strict=True))
+    with pytest.raises(ValueError, match="at least one head"):
+        MultiHeadNet("convnet", {})
+    with pytest.raises(ValueError, match="backbone must be one of"):
+        MultiHeadNet("mlp", {"shape": 8})

@@ -114,6 +114,16 @@ class TestStructure:
         held, total = int(match[1]), int(match[2])
         assert total == len(claims) and held == sum(line.startswith("PASS") for line in claims)
 
+    def test_teachers_come_from_the_zoo_by_default(self, path):
+        """A notebook that uses zoo models has TEACHERS = "zoo" (the shipped weights) as its stored default."""
+        nb = _read(path)
+        if not any("zoo.obtain(" in c.source for c in _code_cells(nb)):
+            pytest.skip(f"{path.stem} uses no zoo models")
+        source = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", [])).source
+        assert re.search(r'^TEACHERS\b.*=\s*"zoo"', source, re.M), "TEACHERS = \"zoo\" missing from the parameters"
+        assert not any("load_or_train(" in c.source and "teacher" in c.source for c in _code_cells(nb)), \
+            "teachers are zoo entries, not trained through the cache in the notebook"
+
     def test_ends_with_fidelity_notes_and_references(self, path):
         markdown = "\n".join(c.source for c in _read(path).cells if c.cell_type == "markdown")
         assert "Notes on fidelity" in markdown and "References" in markdown
@@ -123,6 +133,7 @@ BAD_PARAMETERS = [
     ("PROFILE", "fast", "PROFILE must be one of 'quick', 'full'"),
     ("DEVICE", "gpu", "DEVICE must be one of 'auto', 'cpu', 'cuda'"),
     ("DATASET", "imagenet", "DATASET must be one of"),
+    ("TEACHERS", "download", "TEACHERS must be one of 'zoo', 'train'"),
 ]
 
 

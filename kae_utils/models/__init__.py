@@ -8,8 +8,15 @@ import torch
 from torch import nn
 
 from kae_utils.env import check_choice
-from kae_utils.models.backbones import MLP, BasicBlock, ConvNet, ResNet
-from kae_utils.models.encdec import DENSE_TASK_KINDS, DenseHead, EncoderDecoder, build_encdec
+from kae_utils.models.backbones import MLP, BasicBlock, ConvNet, MultiHeadNet, ResNet
+from kae_utils.models.encdec import (
+    DENSE_TASK_KINDS,
+    DenseHead,
+    EncoderDecoder,
+    MultiTaskEncoderDecoder,
+    build_encdec,
+    build_multitask_encdec,
+)
 from kae_utils.models.taps import FeatureTaps
 
 #: Architectures ``build_model`` knows.
@@ -37,6 +44,14 @@ def build_model(
         return ARCHITECTURES[arch](num_classes, in_channels=in_channels, widths=widths, **kwargs)
 
 
+def build_multihead(backbone: str, heads: dict[str, int], *, in_channels: int = 3,
+                    widths: Sequence[int] = (16, 32, 64), seed: int = 0, **kwargs: object) -> MultiHeadNet:
+    """A ``MultiHeadNet`` with weights initialised from ``seed``, without touching the global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return MultiHeadNet(backbone, dict(heads), in_channels=in_channels, widths=widths, **kwargs)
+
+
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters of ``model`` (all, or only those with ``requires_grad``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
@@ -51,8 +66,12 @@ __all__ = [
     "EncoderDecoder",
     "FeatureTaps",
     "MLP",
+    "MultiHeadNet",
+    "MultiTaskEncoderDecoder",
     "ResNet",
     "build_encdec",
+    "build_multitask_encdec",
     "build_model",
+    "build_multihead",
     "count_parameters",
 ]

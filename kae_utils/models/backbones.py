@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["BasicBlock", "ConvNet", "MLP", "ResNet"]
+__all__ = ["BasicBlock", "ConvNet", "MLP", "MultiHeadNet", "ResNet"]
 
 
 def _conv_bn_relu(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
@@ -196,4 +196,40 @@ class MLP(nn.Module):
             feats[f"hidden{i + 1}"] = h
         feats["pool"] = h
         logits = self.classifier(h)
+        return (logits, feats) if return_features else logits
+
+
+class MultiHeadNet(nn.Module):
+    """One backbone (``ConvNet`` or ``ResNet``) with one linear head per task on its pooled features.
+
+    ``forward(x)`` returns ``{task: logits}``; ``forward(x, return_features=True)`` also the backbone's
+    named features (``stage1`` .. ``pool``). A multi-task teacher or student of attribute tasks
+    (notebooks 05 and 06): e.g. ``MultiHeadNet("convnet", {"shape": 8, "colour": 6}, in_channels=3)``.
+    """
+
+    def __init__(self, backbone: str, heads: dict[str, int], in_channels: int = 3,
+                 widths: Sequence[int] = (16, 32, 64), **kwargs: object) -> None:
+        super().__init__()
+        if not heads:
+            raise ValueError("a multi-head net needs at least one head")
+        families = {"convnet": ConvNet, "resnet": ResNet}
+        if backbone not in families:
+            raise ValueError(f"backbone must be one of 'convnet', 'resnet'; got {backbone!r}")
+        self.backbone = families[backbone](1, in_channels=in_channels, widths=widths, **kwargs)
+        dim = self.backbone.feature_dim
+        self.backbone.classifier = nn.Identity()  # replaced by the heads
+        self.heads = nn.ModuleDict({task: nn.Linear(dim, int(n)) for task, n in heads.items()})
+        self.feature_dim = dim
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return tuple(self.heads)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return self.backbone.feature_names
+
+    def forward(self, x: torch.Tensor, return_features: bool = False):
+        _, feats = self.backbone(x, return_features=True)
+        logits = {task: head(feats["pool"]) for task, head in self.heads.items()}
         return (logits, feats) if return_features else logits

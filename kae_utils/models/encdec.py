@@ -25,7 +25,14 @@ from torch import nn
 
 from kae_utils.env import check_choice
 
-__all__ = ["DENSE_TASK_KINDS", "DenseHead", "EncoderDecoder", "build_encdec"]
+__all__ = [
+    "DENSE_TASK_KINDS",
+    "DenseHead",
+    "EncoderDecoder",
+    "MultiTaskEncoderDecoder",
+    "build_encdec",
+    "build_multitask_encdec",
+]
 
 #: Output kinds of ``DenseHead``: ``segmentation`` (raw class logits), ``depth`` (positive: the exponential
 #: of a predicted log-depth) and ``normals`` (3 channels, L2-normalised per pixel).
@@ -165,3 +172,49 @@ def build_encdec(kind: str, out_channels: int, *, in_channels: int = 3, widths: 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return EncoderDecoder(kind, out_channels, in_channels=in_channels, widths=widths, head_bias=head_bias)
+
+
+class MultiTaskEncoderDecoder(nn.Module):
+    """A supervised multi-task baseline: one shared encoder, then one decoder and head per task.
+
+    Every task's part has the layout of :class:`EncoderDecoder` (the same widths), so the network has the
+    parameters of one encoder plus one decoder and head per task ("hard parameter sharing").
+    ``forward(x)`` returns ``{task: map}``.
+
+    Args:
+        tasks: ``{task kind: output channels}``, e.g. ``{"segmentation": 7, "depth": 1}``.
+        in_channels, widths: as for :class:`EncoderDecoder`.
+    """
+
+    def __init__(self, tasks: dict[str, int], in_channels: int = 3, widths: Sequence[int] = (16, 32, 64)) -> None:
+        super().__init__()
+        if not tasks:
+            raise ValueError("a multi-task network needs at least one task")
+        nets = {task: EncoderDecoder(task, channels, in_channels=in_channels, widths=widths)
+                for task, channels in tasks.items()}
+        first = next(iter(nets.values()))
+        self.widths, self.encoder = first.widths, first.encoder
+        self.decoders = nn.ModuleDict({task: net.decoder for task, net in nets.items()})
+        self.heads = nn.ModuleDict({task: net.head for task, net in nets.items()})
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return tuple(self.heads)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        shared = self.encoder(x)
+        out = {}
+        for task, decoder in self.decoders.items():
+            h = shared
+            for block in decoder:
+                h = block(h)
+            out[task] = self.heads[task](h)
+        return out
+
+
+def build_multitask_encdec(tasks: dict[str, int], *, in_channels: int = 3, widths: Sequence[int] = (16, 32, 64),
+                           seed: int = 0) -> MultiTaskEncoderDecoder:
+    """A ``MultiTaskEncoderDecoder`` with weights initialised from ``seed``, without touching the global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return MultiTaskEncoderDecoder(dict(tasks), in_channels=in_channels, widths=widths)
