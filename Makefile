@@ -29,7 +29,12 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p tests.nbval_plugin
 
-.PHONY: help setup run test test-unit test-notebooks outputs bench reproduce sweep sweep-example seeds readme lint freeze clean zoo zoo-list zoo-verify
+# Debian's Chromium for the browser tests; installed by `make browser-deps` when missing (as root, or with sudo)
+CHROMIUM ?= chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: help setup run test test-unit test-notebooks test-browser browser-deps docs pair outputs bench reproduce \
+	sweep sweep-example seeds readme lint freeze clean zoo zoo-list zoo-verify
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -39,24 +44,40 @@ setup: $(STAMP)  ## create .venv and install kae_utils with the pinned dependenc
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python >= 3.10 is needed (3.11 recommended); set PYTHON=python3.11")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,docs,browser]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null
 	@touch $(STAMP)
 
 run: setup  ## run every notebook headlessly (quick profile) into runs/ and print a summary
 	$(PY) -m kae_utils.run $(NB) --profile quick --out runs --jobs $(JOBS) $(ARGS)
 
-test: setup  ## unit tests, then strict nbval over the stored notebooks
-	$(MAKE) --no-print-directory test-unit test-notebooks
+test: setup  ## unit tests, the site and JupyterLab in a browser, then strict nbval over the stored notebooks
+	$(MAKE) --no-print-directory test-unit test-browser test-notebooks
 
 test-unit: setup
 	$(PY) -m pytest tests/ -p no:cacheprovider
+
+test-browser: setup docs browser-deps  ## the built site and JupyterLab with widgets, in headless Chromium
+	$(PY) -m pytest tests/browser -m browser -p no:cacheprovider
+
+browser-deps:  ## install Debian's chromium (apt-get) when it is missing; Playwright drives it, downloads none
+	@command -v $(CHROMIUM) >/dev/null 2>&1 || { \
+	  echo "$(CHROMIUM) not found: installing Debian's chromium with apt-get (about 2 minutes)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+	@command -v $(CHROMIUM) >/dev/null || { echo "$(CHROMIUM) is still missing after apt-get"; exit 1; }
+
+docs: setup  ## build the site from the stored notebooks (no execution) into docs/_build/html; warnings fail
+	$(PY) docs/build_site.py
+
+pair: setup  ## rewrite the notebooks' paired text forms (notebooks/NN_*.py, jupytext percent) from the .ipynb
+	$(PY) -m kae_utils.pairing $(NB)
 
 test-notebooks: setup
 	CUDA_VISIBLE_DEVICES= $(PY) -m pytest $(NBVAL) -p no:cacheprovider notebooks/
 
 outputs: setup  ## regenerate the stored outputs in place (quick profile, CPU), then results/quick and README
 	$(PY) -m kae_utils.run $(NB) --in-place --out runs
+	$(PY) -m kae_utils.pairing $(NB)
 	$(PY) -m kae_utils.readme --collect runs --profile quick
 
 bench: setup  ## generator speeds, the runner's overhead per run (local pool vs Dask), notebook quick-profile times from a cold cache (results/*.tsv)
@@ -93,9 +114,10 @@ seeds: setup  ## every notebook's quick profile at seeds 0-4 (about an hour on 2
 readme: setup  ## regenerate the README's notebook index and sweep tables from results/
 	$(PY) -m kae_utils.readme
 
-lint: setup  ## ruff over the package, tests and notebooks; check the stored notebooks are clean
-	$(BIN)/ruff check kae_utils tests notebooks
+lint: setup  ## ruff over the package, tests, docs and notebooks; stored notebooks clean and their text forms in sync
+	$(BIN)/ruff check kae_utils tests docs notebooks
 	$(PY) -m kae_utils.nbclean --check notebooks/[0-9][0-9]_*.ipynb
+	$(PY) -m kae_utils.pairing --check
 
 freeze: setup  ## rewrite constraints.txt from the current environment (after changing a pin)
 	@{ echo "# Exact pins used by the Makefile (pip install -c constraints.txt). Direct dependencies first,"; \
@@ -104,5 +126,5 @@ freeze: setup  ## rewrite constraints.txt from the current environment (after ch
 	   $(PY) -m pip freeze --exclude-editable | grep -v -iE '^(kae.utils|pip|setuptools|wheel)=='; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
 
-clean:  ## remove run outputs and caches (not .venv)
-	rm -rf runs runs_bench runs_full .cache .pytest_cache
+clean:  ## remove run outputs, caches and the built site (not .venv)
+	rm -rf runs runs_bench runs_full .cache .pytest_cache docs/_build

@@ -35,6 +35,7 @@ __all__ = [
     "collect_sweep",
     "format_seeds",
     "main",
+    "readme_index",
     "render_index",
     "render_sweep",
     "render_tsv",
@@ -196,15 +197,27 @@ def _render_blocks(text: str, root: Path) -> str:
     return _TSV_BLOCK.sub(lambda m: f"{m['start']}\n{render_tsv(root / m['path'])}\n{m['end']}", text)
 
 
+def _split_readme(readme: Path) -> tuple[str, str, str]:
+    """README.md's text as (before the start marker, the index between the markers, after the end marker)."""
+    text = readme.read_text()
+    if START not in text or END not in text:
+        raise ValueError(f"{readme} lacks the index markers {START!r} ... {END!r}")
+    head, rest = text.split(START, 1)
+    index, tail = rest.split(END, 1)
+    return head, index.strip("\n"), tail
+
+
+def readme_index(root: Path | None = None) -> str:
+    """The notebook index as README.md holds it (the table between the markers); the site shows the same."""
+    return _split_readme((root or repo_root()) / "README.md")[1]
+
+
 def update_readme(root: Path | None = None, check: bool = False) -> bool:
     """Rewrite the index and the sweep blocks in README.md; return whether it changed (``check``: write nothing)."""
     root = root or repo_root()
     readme = root / "README.md"
     text = readme.read_text()
-    if START not in text or END not in text:
-        raise ValueError(f"{readme} lacks the index markers {START!r} ... {END!r}")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
+    head, _, tail = _split_readme(readme)
     new = _render_blocks(f"{head}{START}\n{render_index(root)}\n{END}{tail}", root)
     changed = new != text
     if changed and not check:

@@ -47,6 +47,13 @@ def test_render_and_update(tmp_path):
     assert readme.update_readme(root) is False
 
 
+def test_readme_index_is_the_table_between_the_markers(tmp_path):
+    root = _fake_repo(tmp_path)
+    assert readme.readme_index(root) == "old"
+    readme.update_readme(root)
+    assert readme.readme_index(root) == readme.render_index(root)
+
+
 def test_update_needs_markers(tmp_path):
     root = _fake_repo(tmp_path)
     (root / "README.md").write_text("no markers\n")
