@@ -61,7 +61,7 @@ NOTEBOOK = "04_student_becoming_master"
 SETTINGS = {  # the teachers and the supervised reference come from the zoo (kae_utils.zoo)
     "quick": dict(
         seeds=[SEED], tasks=("segmentation", "depth"),
-        widths=(16, 32, 64), block_epochs=4, finetune_epochs=4, batch_size=32, student_lr=1e-3,
+        widths=(16, 32, 64), block_epochs=8, finetune_epochs=8, batch_size=32, student_lr=1e-3,
     ),
     "full": dict(
         seeds=[SEED, SEED + 1, SEED + 2], tasks=("segmentation", "depth", "normals"),
@@ -175,11 +175,13 @@ pd.DataFrame(zoo.summary(TEACHER_NAMES.values())).set_index("entry")
 
 # %% [markdown]
 # Their learning curves, as the zoo recorded them: the training loss and the held-out metric (on this
-# notebook's test split, which no model trains on) after every epoch.
+# notebook's test split, which no model trains on) after every epoch. The zoo's third teacher of this size,
+# for surface normals, is shown too: the full profile amalgamates it, and notebook 07 uses it.
 
 # %% tags=["nbval-ignore-output"]
-fig, axes = plt.subplots(1, len(TASK_LIST), figsize=(3.6 * len(TASK_LIST), 2.8))
-for ax, (task, name) in zip(np.atleast_1d(axes), TEACHER_NAMES.items(), strict=True):
+CURVES = {task: f"scenes{IMAGE_SHAPE[-1]}-{task}" for task in DENSE_TASKS}  # every dense teacher of this size
+fig, axes = plt.subplots(1, len(CURVES), figsize=(3.6 * len(CURVES), 2.8))
+for ax, (task, name) in zip(np.atleast_1d(axes), CURVES.items(), strict=True):
     history, metric = zoo.record(name)["history"], DENSE_TASKS[task].headline
     ax.plot(range(1, len(history["train_loss"]) + 1), history["train_loss"], color="C0")
     ax.set_xlabel("epoch")
@@ -187,7 +189,7 @@ for ax, (task, name) in zip(np.atleast_1d(axes), TEACHER_NAMES.items(), strict=T
     twin = ax.twinx()
     twin.plot(range(1, len(history[f"val_{metric}"]) + 1), history[f"val_{metric}"], color="C1")
     twin.set_ylabel(f"held-out {metric}", color="C1")
-    ax.set_title(f"teacher: {task}", fontsize=9)
+    ax.set_title(f"teacher: {task} (held-out {metric} {zoo.record(name)['metrics'][metric]:.3g})", fontsize=9)
     ax.grid(alpha=0.3)
 fig.tight_layout()
 plt.show()
@@ -730,7 +732,7 @@ results_table.round(4)
 # 3. **The search picks the branch point the curve says**: for every task and seed, the point chosen from the
 #    training losses of the block phase is the minimum of the held-out loss-vs-branch-point curve.
 # 4. **On par with fully supervised multi-task learning**: on every task, the student is within the same
-#    tolerances of the supervised reference of the same architecture (or better).
+#    tolerances of the supervised multi-task reference (about the student's size; see above) or better.
 
 # %%
 MIOU_TOL, RMSE_REL_TOL, ANGLE_TOL = 0.02, 0.05, 1.0
@@ -794,45 +796,36 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # %% [markdown]
 # ### What the claims say on this data
 #
-# On the quick profile (64×64 rooms, one seed, networks of about 12,000 parameters trained for a few epochs)
-# all five checks pass, but the pattern is weaker than the paper's, and the reasons matter:
+# On the quick profile (64×64 rooms, one seed, teachers of about 47,000 parameters from the zoo, the student
+# trained for 8 + 8 epochs on 512 unlabeled scenes) three of the five checks pass:
 #
-# - **Matching, not beating, the teachers.** The student's segmentation is the teacher's (mIoU 0.319 vs
-#   0.322, every per-class IoU within 0.006 of the teacher's) and its depth is about 3.5 % worse in RMSE
-#   (0.900 vs 0.869 scene units; $\delta < 1.25$ 0.851 vs 0.860). Both are inside the tolerances, so the
-#   "matches or beats" checks pass; the paper's stronger statement, that the student is *better* than its
-#   teachers, is not seen here. Hypothesis: the paper's gain comes from the shared trunk learning from both
-#   tasks over long training; our student gets 4 + 4 epochs on 512 images, enough to keep what the teachers
-#   know, not to add to it. The full profile (larger nets, 30 student epochs, 8,000 images) tests this.
-# - **Where the tasks branch.** Segmentation leaves right after the encoder ($b = 0$): its branch is a copy
-#   of its teacher's whole decoder, so it shares only the encoder with depth. Depth leaves after the first
-#   decoder block ($b = 1$). The curves show why: the segmentation loss rises with every block it shares
-#   with depth, and depth is worse both when it must decode the segmentation encoder's features with its own
-#   full decoder ($b = 0$) and when only an adapter and a head are left to turn segmentation's last features
-#   into depth ($b = 2$). The student therefore saves only about a fifth of the teachers' parameters (81 %;
-#   with these tiny teachers the adapters are a noticeable part of it), and on this CPU it is about as fast
-#   as the two teachers together: the full-resolution decoder blocks, where most of the time goes, are not
-#   shared.
-# - **The search.** The point chosen from the block phase's training losses is the minimum of the held-out
-#   curve for both tasks. The choice rests on about ten sampled steps per point and task, so two points
-#   closer than the step-to-step noise could swap with another seed. Here depth's margin is comfortable (in
-#   the search its best point is about 30 % below the next), segmentation's is not: $b = 0$ is only about 3 %
-#   below $b = 1$ in the search (about 20 % on the held-out curve), and with another seed the two swap (below). The check can
-#   fail: it did in a draft of this notebook whose depth head started at the wrong scale.
-# - **On par with supervised multi-task learning.** The supervised reference of the same architecture,
-#   trained with ground truth from random weights for as many epochs as a teacher, is on par on depth
-#   (RMSE 0.862) but clearly *worse* on segmentation (mIoU 0.258): it labels every object pixel as floor or
-#   wall, while the teachers, and so the student, find some spheres, boxes and cylinders. This is a
-#   statement about training budgets as much as about amalgamation: the student starts from teachers that
-#   had 8 epochs each of their own. None of the models separates the five object shapes well at this size;
-#   the cones and tori are missed by all.
+# - **Segmentation: matched.** The student's segmentation is its teacher's (mIoU 0.733 against 0.737, every
+#   per-class IoU within 0.013), and the teacher segments the objects: spheres, cones and tori at IoU above
+#   0.8, cylinders 0.4, boxes 0.27 (the sample figure above shows them).
+# - **Depth: not matched (FAIL).** The student's depth RMSE is 0.738 against its teacher's 0.641, 15 % higher
+#   where the tolerance is 5 % ($\delta < 1.25$ 0.906 against 0.933). Both tasks branch right after the encoder,
+#   so the depth branch is a copy of the depth teacher's whole decoder, but it now reads a trunk that starts as
+#   the *segmentation* teacher's encoder, whose features were never asked to carry depth. The trunk must learn
+#   both tasks from the teachers' maps alone, and 8 + 8 epochs on 512 scenes do not get it there: with the
+#   4 + 4 epochs of this notebook's first version the gap was larger (RMSE 0.769), so it closes with training,
+#   slowly. The paper's student, trained far longer on NYUv2, beats its teachers; the full profile (15 + 15
+#   epochs on 8,000 scenes, three seeds, not yet run on a GPU) is where that can be checked.
+# - **Smaller than the teachers together**: 79 % of their parameters. With both tasks branching after the
+#   encoder, the student shares one encoder and keeps two decoders and the adapters.
+# - **The search.** The branch point chosen from the block phase's training losses is the minimum of the
+#   held-out curve for both tasks ($b = 0$). The curves show why: every decoder block that depth shares with
+#   segmentation costs it, and the reverse.
+# - **Supervised multi-task learning: not on par on depth (FAIL).** The supervised reference (shared encoder,
+#   one decoder per task, 70,104 parameters against the student's 74,360) was trained with labels for the
+#   teachers' whole budget (30 epochs on 2,048 labelled scenes). On segmentation it matches the student
+#   (mIoU 0.741); on depth it is between the teacher and the student (RMSE 0.676), within the 5 % tolerance
+#   of the teacher but not of the student. The comparison is fair in architecture and unfair in budget,
+#   which is the point of the paper's claim: the student learns without labels in a fraction of the time.
 #
-# A second seed (not stored; `python -m kae_utils.run 04 -p SEED 1`, run with one CPU thread) also passes all five checks, but shows
-# how much of this depends on the seed at this size: the teachers differ (segmentation mIoU 0.249 instead of
-# 0.322), the search picks other branch points (segmentation $b = 1$, depth $b = 2$, so the student keeps
-# 58 % of the teachers' parameters instead of 81 %), and the student's depth RMSE is 4.5 % above its
-# teacher's, close to the 5 % tolerance. The depth check is the fragile one; the full profile's three seeds
-# report the spread.
+# **Before and after the model zoo.** The first version trained tiny teachers (8, 16, 32 channels, 8 epochs on
+# 512 scenes) inside the notebook: segmentation mIoU 0.32 with every object labelled floor or wall, depth RMSE
+# 0.87. All five checks passed then, because a weak teacher is easy to match (student mIoU 0.319, RMSE 0.900).
+# With teachers that segment the objects, the same method and the same tolerances find the depth gap above.
 
 # %% [markdown]
 # ## Notes on fidelity
@@ -840,9 +833,15 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # Where this notebook differs from the paper, and why:
 #
 # - **Data and networks**: rendered `scenes` (64×64 in the quick profile, 128×128 in the full one) instead of
-#   NYUv2 photographs, and encoder-decoders of about 12,000 (quick) or 780,000 (full) parameters instead of
+#   NYUv2 photographs, and encoder-decoders of about 47,000 (quick) or 780,000 (full) parameters instead of
 #   the paper's full-size teachers. Nothing can be downloaded where this repository is built;
 #   the pattern of the results, not their size, is comparable.
+# - **Teachers**: zoo entries (`kae_utils.zoo`), trained once with labels on 2,048 (quick) or 8,000 (full)
+#   rendered scenes of their own, which no notebook uses, and scored on this notebook's test split. The
+#   student's transfer set is this notebook's training images, which the teachers never saw: as in a real
+#   amalgamation, where the teachers were trained by others on their own data. One set of teachers serves
+#   every seed. The quick profile's student budget (8 + 8 epochs) was doubled from the first version's
+#   4 + 4 once the teachers no longer had to be trained inside its two minutes.
 # - **No skip connections or pooling indices** in the encoder-decoder: a branch then only needs the trunk's
 #   activation at its branch point. Decoders of the SegNet family reuse the encoder's pooling indices; a
 #   branch of such a network would need them as well.
@@ -864,10 +863,14 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 #   task losses are summed without weights.
 # - **Three or more tasks**: the full profile amalgamates three teachers *online* (all at once). The paper's
 #   incremental scheme (the two-task student becomes a teacher for the third task) is not implemented.
-# - **Supervised reference**: the student's architecture trained from random weights with ground truth, for
-#   as many epochs as a teacher — not the paper's published multi-task baselines.
+# - **Supervised reference**: a zoo entry, the multi-task encoder-decoder with one shared encoder and one
+#   decoder per task (the student's layout when every task branches after the encoder), trained from random
+#   weights with ground truth with the teachers' recipe and data — not the paper's published multi-task
+#   baselines. The first version of this notebook trained the student's exact architecture instead, for as
+#   many epochs as its (then in-notebook) teachers; that budget would not fit now that the teachers are
+#   trained for 30 epochs on 2,048 scenes.
 # - **Seeds**: the quick profile is a single seed; the full profile reports mean and standard deviation over
-#   three seeds (teachers included).
+#   three seeds of the student (one set of teachers).
 #
 # ## Exercises
 #
