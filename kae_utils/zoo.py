@@ -68,7 +68,7 @@ from kae_utils.models import (
     build_multitask_encdec,
     count_parameters,
 )
-from kae_utils.tasks import DENSE_TASKS, dense_task
+from kae_utils.tasks import DENSE_TASKS, dense_task, predict_maps
 from kae_utils.training import Batches, Checkpoint, Trainer, predict_logits
 
 __all__ = [
@@ -469,25 +469,11 @@ def _loss_fn(e: ZooEntry) -> Callable[[nn.Module, Sequence[torch.Tensor]], torch
     return loss
 
 
-@torch.no_grad()
-def _predict_maps(e: ZooEntry, model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> dict[str, torch.Tensor]:
-    """A dense or multi-task model's maps ``{task: (N, C, H, W)}`` on ``x``, in eval mode, batched, on the CPU."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    parts: dict[str, list[torch.Tensor]] = {}
-    for (xb,) in Batches([x], batch_size=batch_size):
-        for task, out in _as_dict(e, model(xb.to(device))).items():
-            parts.setdefault(task, []).append(out.float().cpu())
-    model.train(was_training)
-    return {task: torch.cat(chunks) for task, chunks in parts.items()}
-
-
 def _scores(e: ZooEntry, model: nn.Module, x: torch.Tensor, y: Any) -> dict[str, float]:
     """Held-out metrics: accuracy, one task's metrics, or every task's (``"<task> <metric>"``)."""
     if e.kind == "classifier":
         return {"accuracy": accuracy(predict_logits(model, x), y)}
-    maps = _predict_maps(e, model, x)
+    maps = predict_maps(model, x, batch_size=256, name=e.tasks[0])
     if e.kind == "multihead":
         return {f"{t} accuracy": accuracy(maps[t], y[t]) for t in e.tasks}
     if e.kind == "dense":
