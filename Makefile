@@ -76,9 +76,9 @@ test-notebooks: setup
 	CUDA_VISIBLE_DEVICES= $(PY) -m pytest $(NBVAL) -p no:cacheprovider notebooks/
 
 outputs: setup  ## regenerate the stored outputs in place (quick profile, CPU), then results/quick and README
-	$(PY) -m kae_utils.run $(NB) --in-place --out runs
+	$(PY) -m kae_utils.run $(NB) --in-place --out runs/outputs
 	$(PY) -m kae_utils.pairing $(NB)
-	$(PY) -m kae_utils.readme --collect runs --profile quick
+	$(PY) -m kae_utils.readme --collect runs/outputs --profile quick
 
 bench: setup  ## generator speeds, the runner's overhead per run (local pool vs Dask), notebook quick-profile times from a cold cache (results/*.tsv)
 	$(PY) -m data_scripts.bench_generators
