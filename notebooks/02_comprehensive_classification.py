@@ -101,7 +101,7 @@ from kae_utils.amalgamation import (
     restricted_accuracy,
     teacher_outputs,
 )
-from kae_utils.data import class_subset, composite_labels, load_dataset, load_digits
+from kae_utils.data import class_subset, classification_task
 from kae_utils.env import setup_notebook
 from kae_utils.losses import multi_teacher_kd_loss
 from kae_utils.metrics import accuracy, confusion_matrix
@@ -128,15 +128,8 @@ print("device type:", device.type)
 # "trained with labels" reference; the test labels only to evaluate.
 
 # %%
-if DATASET == "digits":
-    digits = load_digits(size=8, test_fraction=0.5, seed=0)
-    x_train, y_train, x_test, y_test = digits.x_train, digits.y_train, digits.x_test, digits.y_test
-    CLASS_NAMES = digits.classes
-else:
-    train_split, test_split = load_dataset("shapes", "train", PROFILE), load_dataset("shapes", "test", PROFILE)
-    x_train, x_test = train_split.x, test_split.x
-    y_train, CLASS_NAMES = composite_labels(train_split.targets, ("shape", "colour"))
-    y_test, _ = composite_labels(test_split.targets, ("shape", "colour"))
+task = classification_task(DATASET, PROFILE)  # digits: 10 classes; shapes: shape x colour, 48 classes
+x_train, y_train, x_test, y_test, CLASS_NAMES = task.x_train, task.y_train, task.x_test, task.y_test, task.classes
 NUM_CLASSES = len(CLASS_NAMES)
 IMAGE_SHAPE = tuple(x_train.shape[1:])
 X_TRANSFER = x_train[:CFG["transfer_size"]]  # the students' transfer set: training images, no labels

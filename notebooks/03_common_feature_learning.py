@@ -114,7 +114,7 @@ from kae_utils.amalgamation import (
     restricted_accuracy,
     teacher_outputs,
 )
-from kae_utils.data import class_subset, composite_labels, load_dataset, load_digits, split_classes
+from kae_utils.data import class_subset, classification_task, split_classes
 from kae_utils.env import setup_notebook
 from kae_utils.losses import CFL_SIGMAS, kd_kl, mmd2
 from kae_utils.metrics import accuracy
@@ -138,15 +138,8 @@ print("device type:", device.type)
 # the training **images** only; their labels are never used after the teachers are trained.
 
 # %%
-if DATASET == "digits":
-    digits = load_digits(size=8, test_fraction=0.5, seed=0)
-    x_train, y_train, x_test, y_test = digits.x_train, digits.y_train, digits.x_test, digits.y_test
-    CLASS_NAMES = digits.classes
-else:
-    train_split, test_split = load_dataset("shapes", "train", PROFILE), load_dataset("shapes", "test", PROFILE)
-    x_train, x_test = train_split.x, test_split.x
-    y_train, CLASS_NAMES = composite_labels(train_split.targets, ("shape", "colour"))
-    y_test, _ = composite_labels(test_split.targets, ("shape", "colour"))
+task = classification_task(DATASET, PROFILE)  # digits: 10 classes; shapes: shape x colour, 48 classes
+x_train, y_train, x_test, y_test, CLASS_NAMES = task.x_train, task.y_train, task.x_test, task.y_test, task.classes
 NUM_CLASSES = len(CLASS_NAMES)
 IMAGE_SHAPE = tuple(x_train.shape[1:])
 CLASS_SETS = split_classes(NUM_CLASSES, 2)
