@@ -62,17 +62,18 @@ if not (isinstance(KD_TEMPERATURE, (int, float)) and KD_TEMPERATURE > 0):
 NOTEBOOK = "02_comprehensive_classification"
 SETTINGS = {  # the teachers come from the zoo (kae_utils.zoo); these are the students' settings
     "quick": dict(
-        seeds=[SEED], teacher_width=16,
+        seeds=[SEED],
         student_widths=(16, 32, 64), ae_epochs=30, layerwise_epochs=30, joint_epochs=30,
         batch_size=128, lr=3e-3, transfer_size=None,
     ),
     "full": dict(
-        seeds=[SEED, SEED + 1, SEED + 2], teacher_width=32,
+        seeds=[SEED, SEED + 1, SEED + 2],
         student_widths=(32, 64, 128), ae_epochs=30, layerwise_epochs=40, joint_epochs=40,
         batch_size=128, lr=2e-3, transfer_size=20000,
     ),
 }
-CFG = SETTINGS[PROFILE]
+TEACHER_WIDTH = {"digits": 16, "shapes": 32}  # the zoo's teachers of each data set: ConvNets of this first width
+CFG = {**SETTINGS[PROFILE], "teacher_width": TEACHER_WIDTH[DATASET]}
 for name, value in CFG.items():
     print(f"{name:>16}: {value}")
 

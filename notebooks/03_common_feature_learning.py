@@ -65,23 +65,23 @@ if not (isinstance(TEMPERATURE, (int, float)) and TEMPERATURE > 0):
     raise ValueError(f"TEMPERATURE must be a positive number; got {TEMPERATURE!r}")
 
 NOTEBOOK = "03_common_feature_learning"
-SETTINGS = {  # the teachers and the backbones come from the zoo (kae_utils.zoo)
+SETTINGS = {  # the students' settings; the teachers and backbones come from the zoo (kae_utils.zoo)
     "quick": dict(
-        seeds=[SEED],
-        teachers=(("convnet", (16, 32, 64)), ("resnet", (24, 48, 96))),
-        student_widths=(32, 64, 128), hidden=32,
+        seeds=[SEED], hidden=32,
         student_epochs=40, batch_size=128, lr=3e-3, transfer_size=None,
         align_images=300, tsne_images=200,
     ),
     "full": dict(
-        seeds=[SEED, SEED + 1, SEED + 2],
-        teachers=(("convnet", (32, 64, 128)), ("resnet", (48, 96, 192))),
-        student_widths=(64, 128, 256), hidden=128,
+        seeds=[SEED, SEED + 1, SEED + 2], hidden=128,
         student_epochs=40, batch_size=128, lr=2e-3, transfer_size=20000,
         align_images=1000, tsne_images=400,
     ),
 }
-CFG = SETTINGS[PROFILE]
+ARCHITECTURES = {  # the zoo's teachers of each data set, and the width of the students' backbones
+    "digits": dict(teachers=(("convnet", (16, 32, 64)), ("resnet", (24, 48, 96))), student_widths=(32, 64, 128)),
+    "shapes": dict(teachers=(("convnet", (32, 64, 128)), ("resnet", (48, 96, 192))), student_widths=(64, 128, 256)),
+}
+CFG = {**SETTINGS[PROFILE], **ARCHITECTURES[DATASET]}
 for name, value in CFG.items():
     print(f"{name:>15}: {value}")
 
