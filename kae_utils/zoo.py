@@ -53,7 +53,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kae_utils.cache import atomic_write, config_key, load_or_train, sha256_file
+from kae_utils.atomic import atomic_write
+from kae_utils.cache import config_key, load_or_train, sha256_file
 from kae_utils.data.digits import augment_shifts, load_digits
 from kae_utils.data.scenes import SceneConfig, render_scenes
 from kae_utils.data.shapes import ATTRIBUTE_VALUES, ShapesConfig, composite_labels, generate_shapes
@@ -67,7 +68,7 @@ from kae_utils.models import (
     build_multitask_encdec,
     count_parameters,
 )
-from kae_utils.tasks import DENSE_TASKS, dense_task
+from kae_utils.tasks import DENSE_TASKS, dense_task, predict_maps
 from kae_utils.training import Batches, Checkpoint, Trainer, predict_logits
 
 __all__ = [
@@ -86,6 +87,7 @@ __all__ = [
     "load",
     "copy_backbone",
     "make_registry",
+    "markdown_index",
     "main",
     "obtain",
     "record",
@@ -503,25 +505,11 @@ def _loss_fn(e: ZooEntry) -> Callable[[nn.Module, Sequence[torch.Tensor]], torch
     return loss
 
 
-@torch.no_grad()
-def _predict_maps(e: ZooEntry, model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> dict[str, torch.Tensor]:
-    """A dense or multi-task model's maps ``{task: (N, C, H, W)}`` on ``x``, in eval mode, batched, on the CPU."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    parts: dict[str, list[torch.Tensor]] = {}
-    for (xb,) in Batches([x], batch_size=batch_size):
-        for task, out in _as_dict(e, model(xb.to(device))).items():
-            parts.setdefault(task, []).append(out.float().cpu())
-    model.train(was_training)
-    return {task: torch.cat(chunks) for task, chunks in parts.items()}
-
-
 def _scores(e: ZooEntry, model: nn.Module, x: torch.Tensor, y: Any) -> dict[str, float]:
     """Held-out metrics: accuracy, one task's metrics, or every task's (``"<task> <metric>"``)."""
     if e.kind == "classifier":
         return {"accuracy": accuracy(predict_logits(model, x), y)}
-    maps = _predict_maps(e, model, x)
+    maps = predict_maps(model, x, batch_size=256, name=e.tasks[0])
     if e.kind == "multihead":
         return {f"{t} accuracy": accuracy(maps[t], y[t]) for t in e.tasks}
     if e.kind == "dense":
@@ -952,6 +940,15 @@ def record(name: str) -> dict[str, Any]:
     if name not in data:
         raise ZooError(f"zoo entry {entry(name).name!r} is not built: run `make zoo NAMES={name}`")
     return data[name]
+
+
+def markdown_index(zoo: Zoo | None = None) -> str:
+    """The zoo as a markdown table (for the README): one row per entry, from the registry and the manifest."""
+    rows = (zoo or Zoo()).list_rows()
+    columns = ("name", "profile", "task", "architecture", "params", "held-out", "used by", "status")
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(r[c]).replace("|", "\\|") for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
 
 
 def _format_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
