@@ -80,6 +80,7 @@ __all__ = [
     "ZooEntry",
     "ZooError",
     "ZooIntegrityError",
+    "afk_teacher_names",
     "entry",
     "entry_data",
     "linear_probe",
@@ -203,6 +204,10 @@ class ZooEntry:
 #: so these streams are disjoint from every notebook's images (tested in tests/test_zoo.py).
 PRETRAIN_SHAPES_SEED: int = 101
 SCENES_TEACHER_SEED: int = 1
+#: The image stream of notebook 06's multi-task teachers (disjoint from the notebooks' seed-0 images).
+AFK_TEACHER_SHAPES_SEED: int = 2
+#: The tasks of notebook 06's two multi-task teachers; its student takes any subset of their union.
+AFK_TEACHER_TASKS: tuple[tuple[str, ...], ...] = (("shape", "colour", "size"), ("position", "fill"))
 #: The attributes the backbones are pretrained on: never the notebooks' target labels (shape x colour, digits).
 DIGITS_PRETRAIN_LABELS: tuple[str, ...] = ("shape", "size")
 SHAPES_PRETRAIN_LABELS: tuple[str, ...] = ("size", "position", "fill")
@@ -365,6 +370,37 @@ def _scenes_teachers() -> list[ZooEntry]:
     return entries
 
 
+def _afk_widths(profile: str) -> tuple[int, ...]:
+    return {"quick": (16, 32, 64, 128), "full": (32, 64, 128, 256)}[check_choice("profile", profile, ENTRY_PROFILES)]
+
+
+def afk_teacher_names(profile: str) -> dict[str, str]:
+    """The zoo names of notebook 06's multi-task teachers in ``profile``: ``{"T1": name, "T2": name}``."""
+    width = _afk_widths(profile)[0]
+    return {f"T{i + 1}": f"shapes-afk-convnet{width}-{'-'.join(tasks)}" for i, tasks in enumerate(AFK_TEACHER_TASKS)}
+
+
+def _afk_teachers() -> list[ZooEntry]:
+    """The multi-task teachers of notebook 06 (Amalgamating Filtered Knowledge): one ConvNet backbone with a
+    head per attribute, T1 = shape, colour, size and T2 = position, fill, trained from random weights with
+    labels on ``shapes`` images of their own stream (``AFK_TEACHER_SHAPES_SEED``), scored on the notebook's
+    test split of the same profile."""
+    entries = []
+    for profile, n, recipe in (("quick", 30000, Recipe(epochs=20, lr=3e-3, batch_size=128)),
+                               ("full", 100000, Recipe(epochs=15, lr=2e-3, batch_size=256))):
+        for tasks, name in zip(AFK_TEACHER_TASKS, afk_teacher_names(profile).values(), strict=True):
+            heads = {t: len(ATTRIBUTE_VALUES[t]) for t in tasks}
+            stream = {"source": "shapes", "seed": AFK_TEACHER_SHAPES_SEED, "start": 0, "n": n, "image_size": 32,
+                      "view": "rgb", "labels": list(tasks), "per_attribute": True}
+            test = {"source": "shapes-split", "split": "test", "profile": profile, "labels": list(tasks),
+                    "per_attribute": True}
+            entries.append(ZooEntry(
+                name=name, task=f"shapes attributes {', '.join(tasks)} (one head each)", arch="multihead",
+                arch_args={"backbone": "convnet", "heads": heads, "in_channels": 3, "widths": list(_afk_widths(profile))},
+                data=stream, held_out=test, recipe=recipe, seed=0, used_by=("06",), profile=profile))
+    return entries
+
+
 def make_registry(entries: Iterable[ZooEntry]) -> dict[str, ZooEntry]:
     """Entries by name, checked: valid and unique names, known profiles, each ``init`` defined before it."""
     out: dict[str, ZooEntry] = {}
@@ -382,7 +418,7 @@ def make_registry(entries: Iterable[ZooEntry]) -> dict[str, ZooEntry]:
 
 #: Every entry, by name, in build order (an entry's ``init`` comes before it).
 REGISTRY: dict[str, ZooEntry] = make_registry([*_backbones(), *_classifier_teachers(), *_kd_teachers(),
-                                              *_scenes_teachers()])
+                                              *_scenes_teachers(), *_afk_teachers()])
 
 
 # ------------------------------------------------------------------------------------------- data
