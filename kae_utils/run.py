@@ -783,13 +783,19 @@ def format_summary(results: Sequence[RunResult]) -> str:
 def write_timings(results: Sequence[RunResult], path: str | os.PathLike, profile: str) -> Path:
     """Write a TSV ``notebook, profile, status, wall_s, claims`` (parent folders created); return its path.
 
-    A sweep's run is named ``<notebook> <run id>`` there.
+    A sweep's run is named ``<notebook> <run id>`` there. Rows of an existing file for other runs are kept
+    (so ``make bench NB=05`` updates 05's row only); the rows are sorted by run name.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["notebook\tprofile\tstatus\twall_s\tclaims"]
-    lines.extend(f"{r.label}\t{profile}\t{r.status}\t{r.wall_s:.1f}\t{r.claims}" for r in results)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    header = "notebook\tprofile\tstatus\twall_s\tclaims"
+    rows = {r.label: f"{r.label}\t{profile}\t{r.status}\t{r.wall_s:.1f}\t{r.claims}" for r in results}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines()[1:]:
+            label = line.split("\t", 1)[0]
+            if line.strip() and label not in rows:
+                rows[label] = line
+    path.write_text("\n".join([header] + [rows[k] for k in sorted(rows)]) + "\n", encoding="utf-8")
     return path
 
 

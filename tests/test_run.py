@@ -199,6 +199,13 @@ def test_format_summary_and_timings(tmp_path: Path) -> None:
     assert rows[1] == ["01_good", "quick", "ok", "12.3", "5/5"]
     assert rows[3] == ["03_slow_notebook", "quick", "timeout", "900.0", "-"]
 
+    # a later run of some notebooks replaces their rows and keeps the others
+    write_timings([RunResult("00_first", "ok", 1.0, 1, 1), RunResult("02_bad", "ok", 4.0, 2, 3)], tsv, "quick")
+    rows = [line.split("\t") for line in tsv.read_text().splitlines()]
+    assert [r[0] for r in rows[1:]] == ["00_first", "01_good", "02_bad", "03_slow_notebook"]
+    assert rows[3] == ["02_bad", "quick", "ok", "4.0", "2/3"]
+    assert rows[2] == ["01_good", "quick", "ok", "12.3", "5/5"]
+
 
 # --------------------------------------------------------------------------------------------------
 # kernels
