@@ -61,10 +61,15 @@ __all__ = [
     "epsilon_lrp_relus",
     "estimator_samples",
     "labels_at",
+    "notebook_ranges",
+    "input_seed",
+    "categorical",
     "probe_images",
     "relevant_count",
     "scene_target",
     "settings",
+    "target_sets",
+    "task_models",
     "transfer_head",
     "transfer_losses",
     "transfer_split",
@@ -276,6 +281,22 @@ def notebook_ranges(profile: str) -> dict[str, tuple[int, int]]:
     cfg = settings(profile)
     train, val = cfg["target_train"], cfg["target_val"]
     return {"target-train": (0, train), "target-val": (train, val), "probes": (train + val, cfg["probes"])}
+
+
+def target_sets(profile: str) -> tuple[TransferSplit, TransferSplit]:
+    """The labelled target scenes of ``profile`` (seed 0, flat domain): the set the transfers and the label-based
+    estimators train on, and the set the transfers are scored on; every target task's labels and inputs."""
+    cfg, ranges = settings(profile), notebook_ranges(profile)
+    return tuple(transfer_split(cfg["targets"], *ranges[part], image_size=cfg["image_size"])
+                 for part in ("target-train", "target-val"))
+
+
+def task_models(profile: str, teachers: str = "zoo", device: torch.device | str = "cpu") -> dict[str, nn.Module]:
+    """Every task model of ``profile`` by task: ``zoo.obtain`` of its entry (``teachers``: ``"zoo"`` loads the
+    shipped weights, ``"train"`` retrains them with the zoo's recipe)."""
+    from kae_utils import zoo
+
+    return {t: zoo.obtain(zoo_name(t, profile), teachers, device) for t in settings(profile)["sources"]}
 
 
 def probe_images(probe_set: str, profile: str, n: int | None = None, seed: int = 0) -> torch.Tensor:

@@ -171,7 +171,10 @@ def _binary_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def _binary_distill(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
-    return _binary_loss(student_logits, torch.sigmoid(teacher_logits.detach()))
+    """Per-pixel KL divergence from the teacher's Bernoulli to the student's (cross-entropy minus the entropy)."""
+    teacher_logits = teacher_logits.detach()
+    p_t = torch.sigmoid(teacher_logits)
+    return _binary_loss(student_logits, p_t) - F.binary_cross_entropy_with_logits(teacher_logits, p_t)
 
 
 def _binary_metrics(logits: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
