@@ -134,7 +134,7 @@ PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
                "segmentation", "largest_class", "colorization"),
         zoo_train=4096, zoo_held_out=256, target_train=128, target_val=128, probes=64,
         widths=(16, 32), code_channels=8, blocks=1,
-        transfer=dict(hidden=16, steps=150, lr=3e-3, label_size=16),
+        transfer=dict(hidden=16, steps=150, lr=3e-3, label_size=8),
     ),
     "full": dict(
         image_size=64,
@@ -362,12 +362,12 @@ class TransferSetting:
     hidden: int = 16
     steps: int = 150
     lr: float = 3e-3
-    label_size: int = 16
+    label_size: int = 8
     seed: int = 0
 
 
 class _DenseTransfer(nn.Module):
-    """conv3x3 - ReLU - conv1x1 on the frozen representation, bilinearly upsampled to the label size."""
+    """conv3x3 - ReLU - conv1x1 on the frozen representation, bilinearly resized to the label size (if it differs)."""
 
     def __init__(self, c_in: int, hidden: int, out: int, output: str, size: int) -> None:
         super().__init__()
@@ -375,7 +375,9 @@ class _DenseTransfer(nn.Module):
         self.output, self.size = output, size
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        y = F.interpolate(self.body(z), size=(self.size, self.size), mode="bilinear", align_corners=False)
+        y = self.body(z)
+        if y.shape[-1] != self.size:
+            y = F.interpolate(y, size=(self.size, self.size), mode="bilinear", align_corners=False)
         if self.output == "depth":
             return torch.exp(y.clamp(-12, 12))
         if self.output == "normals":
@@ -384,12 +386,12 @@ class _DenseTransfer(nn.Module):
 
 
 class _ImageTransfer(nn.Module):
-    """conv3x3 - ReLU on the frozen representation, flattened, then a linear layer."""
+    """conv3x3 - ReLU on the frozen representation, global average pooling, then a linear layer."""
 
-    def __init__(self, c_in: int, hidden: int, out: int, grid: int) -> None:
+    def __init__(self, c_in: int, hidden: int, out: int) -> None:
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(c_in, hidden, 3, padding=1), nn.ReLU(), nn.Flatten(),
-                                  nn.Linear(hidden * grid * grid, out))
+        self.body = nn.Sequential(nn.Conv2d(c_in, hidden, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                                  nn.Flatten(), nn.Linear(hidden, out))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.body(z)
@@ -404,7 +406,7 @@ def transfer_head(task: str, code_shape: Sequence[int], setting: TransferSetting
     """The small transfer function for target ``task`` on a representation of shape ``(C, h, w)``; its initial
     weights depend only on ``setting.seed`` and the task, so every source starts from the same head."""
     spec = transfer_task(task)
-    c, h, _ = (int(v) for v in code_shape)
+    c = int(code_shape[0])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(_stable_seed(setting.seed, task))
         if spec.dense:
@@ -412,7 +414,7 @@ def transfer_head(task: str, code_shape: Sequence[int], setting: TransferSetting
             if depth_bias is not None and spec.output == "depth":
                 nn.init.constant_(head.body[-1].bias, depth_bias)
         else:
-            head = _ImageTransfer(c, setting.hidden, spec.channels, h)
+            head = _ImageTransfer(c, setting.hidden, spec.channels)
     return head
 
 
@@ -437,7 +439,7 @@ class TransferResult:
 def transfer_losses(encoders: Mapping[str, nn.Module], targets: Sequence[str], train: TransferSplit,
                     val: TransferSplit, setting: TransferSetting = TransferSetting(),
                     device: torch.device | str = "cpu", exclude_self: bool = True,
-                    desc: str = "transfers") -> TransferResult:
+                    desc: str = "transfers", threads: int | None = None) -> TransferResult:
     """Brute-force ground truth: every frozen encoder of ``encoders`` (named by its task) transferred to every
     task of ``targets``, a transfer function per pair trained on ``train`` and scored on ``val``.
 
@@ -446,9 +448,21 @@ def transfer_losses(encoders: Mapping[str, nn.Module], targets: Sequence[str], t
     their losses with one Adam optimiser: Adam's update of a parameter depends on its own gradient only, so
     this is exactly independent training, in one loop. A source is not transferred to its own task
     (``exclude_self``). Returns the validation losses (each task's supervised loss at ``label_size``), the
-    headline metric and the time per source.
+    headline metric and the time per source. ``threads``: torch's CPU threads during the transfers (restored
+    afterwards); their tensors are small, and on a busy CPU one thread is much faster than two.
     """
-    device = torch.device(device)
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    try:
+        return _transfer_losses(encoders, targets, train, val, setting, torch.device(device), exclude_self, desc)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _transfer_losses(encoders: Mapping[str, nn.Module], targets: Sequence[str], train: TransferSplit,
+                     val: TransferSplit, setting: TransferSetting, device: torch.device, exclude_self: bool,
+                     desc: str) -> TransferResult:
     y_train = {t: labels_at(train.labels[t], t, setting.label_size).to(device) for t in targets}
     y_val = {t: labels_at(val.labels[t], t, setting.label_size) for t in targets}
     depth_bias = {t: float(y_train[t].clamp_min(1e-6).log().mean()) for t in targets

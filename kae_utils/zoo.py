@@ -394,7 +394,8 @@ def _taskonomy() -> list[ZooEntry]:
                 name=taskonomy.zoo_name(task, profile),
                 task=f"mini-Taskonomy{role}: {spec.description} ({task}), {size}x{size} scenes",
                 arch="tasknet", arch_args={"task": task, "widths": list(cfg["widths"]),
-                                           "code_channels": cfg["code_channels"], "blocks": cfg["blocks"]},
+                                           "code_channels": cfg["code_channels"], "blocks": cfg["blocks"],
+                                           "code_relu": True},
                 data=data, held_out=held_out, recipe=recipe, seed=0, used_by=("08", "09"), profile=profile))
     return entries
 

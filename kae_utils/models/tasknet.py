@@ -4,9 +4,11 @@ Notebooks 08 and 09 compare models that share **one encoder architecture** and d
 were trained on (Song et al. 2019 use the 20 Taskonomy task-bank models). ``TaskNet`` is that model:
 
 * ``encoder`` (:class:`TaskEncoder`): a stride-2 conv3x3-BN-ReLU stem, then one stride-2 stage per further
-  width (conv3x3-BN-ReLU and ``blocks`` residual blocks), then a 1x1 convolution and BatchNorm down to
-  ``code_channels``: the *representation* that is transferred and attributed (quick: 8 x 8 x 8 for 32 x 32
-  images). Every layer is a module used once, ReLUs are not in-place and the residual sums are ``Add``
+  width (conv3x3-BN-ReLU and ``blocks`` residual blocks), then a 1x1 convolution, BatchNorm and (``code_relu``)
+  a ReLU down to ``code_channels``: the *representation* that is transferred and attributed (quick: 8 x 8 x 8
+  for 32 x 32 images). Taskonomy's encoders end the same way (a convolution to 8 channels, BatchNorm, ReLU),
+  so the representation is non-negative; without the ReLU each channel's sign is arbitrary (a decoder undoes
+  any sign), and so is the sum that the attribution maps explain. Every layer is a module used once, ReLUs are not in-place and the residual sums are ``Add``
   modules, so the layer-wise relevance propagation of Captum (which hooks every leaf module and refuses a
   module used twice) runs on it.
 * ``decoder``: for a dense task, conv3x3-BN-ReLU and, per halving of the encoder, an x2 upsampling and a
@@ -68,13 +70,13 @@ class TaskEncoder(nn.Module):
     ``k = len(widths)`` (see the module docstring)."""
 
     def __init__(self, widths: Sequence[int] = (16, 32), code_channels: int = 8, blocks: int = 1,
-                 in_channels: int = 3) -> None:
+                 in_channels: int = 3, code_relu: bool = True) -> None:
         super().__init__()
         widths = tuple(int(w) for w in widths)
         if not widths or any(w < 1 for w in widths) or code_channels < 1 or blocks < 0:
             raise ValueError(f"widths must be positive integers (at least one), code_channels >= 1 and blocks >= 0; "
                              f"got widths={widths}, code_channels={code_channels}, blocks={blocks}")
-        self.widths, self.code_channels, self.blocks = widths, int(code_channels), int(blocks)
+        self.widths, self.code_channels, self.blocks, self.code_relu = widths, int(code_channels), int(blocks), bool(code_relu)
         layers: list[nn.Module] = [_conv_bn_relu(in_channels, widths[0], stride=2)]
         for c_in, c_out in zip(widths[:-1], widths[1:], strict=True):
             layers.append(_conv_bn_relu(c_in, c_out, stride=2))
@@ -82,7 +84,10 @@ class TaskEncoder(nn.Module):
         if len(widths) == 1:
             layers.extend(ResidualBlock(widths[0]) for _ in range(blocks))
         self.stages = nn.Sequential(*layers)
-        self.code = nn.Sequential(nn.Conv2d(widths[-1], code_channels, 1, bias=False), nn.BatchNorm2d(code_channels))
+        code: list[nn.Module] = [nn.Conv2d(widths[-1], code_channels, 1, bias=False), nn.BatchNorm2d(code_channels)]
+        if code_relu:
+            code.append(nn.ReLU(inplace=False))
+        self.code = nn.Sequential(*code)
 
     @property
     def factor(self) -> int:
@@ -129,12 +134,12 @@ class TaskNet(nn.Module):
     Args:
         output: one of ``HEAD_OUTPUTS``.
         out_channels: classes, or channels of the map / numbers per image.
-        widths, code_channels, blocks, in_channels: of the encoder (the decoder mirrors ``widths``).
+        widths, code_channels, blocks, in_channels, code_relu: of the encoder (the decoder mirrors ``widths``).
         head_bias: initial bias of the last layer (e.g. the mean log-depth of the training labels).
     """
 
     def __init__(self, output: str, out_channels: int, widths: Sequence[int] = (16, 32), code_channels: int = 8,
-                 blocks: int = 1, in_channels: int = 3, head_bias: float | None = None) -> None:
+                 blocks: int = 1, in_channels: int = 3, head_bias: float | None = None, code_relu: bool = True) -> None:
         super().__init__()
         if output not in HEAD_OUTPUTS:
             raise ValueError(f"output must be one of {', '.join(map(repr, HEAD_OUTPUTS))}; got {output!r}")
@@ -142,7 +147,7 @@ class TaskNet(nn.Module):
             raise ValueError(f"a {output} head has {1 if output == 'depth' else 3} output channel(s); "
                              f"got out_channels={out_channels}")
         self.output = output
-        self.encoder = TaskEncoder(widths, code_channels, blocks, in_channels)
+        self.encoder = TaskEncoder(widths, code_channels, blocks, in_channels, code_relu)
         decoder = _ImageDecoder if output.startswith("image-") else _DenseDecoder
         self.decoder = decoder(code_channels, widths, out_channels)
         if head_bias is not None:
@@ -165,16 +170,17 @@ class TaskNet(nn.Module):
 
 
 def build_task_encoder(widths: Sequence[int] = (16, 32), code_channels: int = 8, blocks: int = 1,
-                       in_channels: int = 3, seed: int = 0) -> TaskEncoder:
+                       in_channels: int = 3, seed: int = 0, code_relu: bool = True) -> TaskEncoder:
     """A ``TaskEncoder`` initialised from ``seed`` without touching the global RNG (e.g. a random-weights reference)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return TaskEncoder(widths, code_channels, blocks, in_channels)
+        return TaskEncoder(widths, code_channels, blocks, in_channels, code_relu)
 
 
 def build_tasknet(output: str, out_channels: int, *, widths: Sequence[int] = (16, 32), code_channels: int = 8,
-                  blocks: int = 1, in_channels: int = 3, head_bias: float | None = None, seed: int = 0) -> TaskNet:
+                  blocks: int = 1, in_channels: int = 3, head_bias: float | None = None, code_relu: bool = True,
+                  seed: int = 0) -> TaskNet:
     """A ``TaskNet`` initialised from ``seed`` without touching the global RNG."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return TaskNet(output, out_channels, widths, code_channels, blocks, in_channels, head_bias)
+        return TaskNet(output, out_channels, widths, code_channels, blocks, in_channels, head_bias, code_relu)
