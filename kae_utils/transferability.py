@@ -301,17 +301,26 @@ def nleep(features, labels, components: int | None = None, variance: float = 0.8
     return leep(mixture.predict_proba(reduced), y)
 
 
-def pixels_as_samples(features, labels, max_samples: int = 20000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def pixels_as_samples(features, labels, max_samples: int = 20000, seed: int = 0,
+                      neighbourhood: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Dense targets for the label-based estimators: every location of a feature map ``(N, C, h, w)`` is a
-    sample (its C-vector); the labels ``(N, ..., H, W)`` are taken at the feature grid (nearest), and at
-    most ``max_samples`` locations are drawn at random (seeded). Returns ``(samples, C)`` and the labels."""
+    sample (its C-vector, or with ``neighbourhood = k`` (odd) its zero-padded ``k x k`` window of C-vectors,
+    ``C k^2`` values: what a k x k convolution on the features sees); the labels ``(N, ..., H, W)`` are taken
+    at the feature grid (nearest), and at most ``max_samples`` locations are drawn at random (seeded).
+    Returns ``(samples, C k^2)`` and the labels."""
     f = torch.as_tensor(_array(features, "features", 4))
+    if not isinstance(neighbourhood, int) or neighbourhood < 1 or neighbourhood % 2 == 0:
+        raise ValueError(f"neighbourhood must be a positive odd integer; got {neighbourhood!r}")
     t = torch.as_tensor(labels if not isinstance(labels, np.ndarray) else labels)
     if t.ndim == 3:
         t = t[:, None]
     if t.ndim != 4 or len(t) != len(f):
         raise ValueError(f"labels must be (N, H, W) or (N, K, H, W) for the same N; got {tuple(t.shape)}")
     grid = torch.nn.functional.interpolate(t.double(), size=f.shape[-2:], mode="nearest")
+    if neighbourhood > 1:
+        n, c, h, w = f.shape
+        windows = torch.nn.functional.unfold(f, neighbourhood, padding=neighbourhood // 2)  # (N, C k^2, h w)
+        f = windows.reshape(n, c * neighbourhood**2, h, w)
     samples = f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]).numpy()
     targets = grid.permute(0, 2, 3, 1).reshape(-1, grid.shape[1]).numpy()
     if not t.is_floating_point():

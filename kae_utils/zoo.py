@@ -53,6 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kae_utils import taskonomy
 from kae_utils.atomic import atomic_write
 from kae_utils.cache import config_key, load_or_train, sha256_file
 from kae_utils.data.digits import augment_shifts, load_digits
@@ -66,9 +67,10 @@ from kae_utils.models import (
     build_model,
     build_multihead,
     build_multitask_encdec,
+    build_tasknet,
     count_parameters,
 )
-from kae_utils.tasks import DENSE_TASKS, dense_task, predict_maps
+from kae_utils.tasks import DENSE_TASKS, dense_task, predict_maps, transfer_task
 from kae_utils.training import Batches, Checkpoint, Trainer, predict_logits
 
 __all__ = [
@@ -167,14 +169,18 @@ class ZooEntry:
     @property
     def kind(self) -> str:
         """``dense`` (an encoder-decoder for one pixel task), ``multitask`` (one for several), ``multihead``
-        (a classifier with one head per attribute) or ``classifier``."""
-        return {"encdec": "dense", "mtencdec": "multitask", "multihead": "multihead"}.get(self.arch, "classifier")
+        (a classifier with one head per attribute), ``transfer`` (a mini-Taskonomy ``TaskNet`` for one task of
+        ``kae_utils.tasks.TRANSFER_TASKS``, notebooks 08 and 09) or ``classifier``."""
+        return {"encdec": "dense", "mtencdec": "multitask", "multihead": "multihead",
+                "tasknet": "transfer"}.get(self.arch, "classifier")
 
     @property
     def tasks(self) -> tuple[str, ...]:
-        """The tasks of a dense, multi-task or multi-head entry: pixel tasks or attributes (empty for a classifier)."""
+        """The tasks of a dense, multi-task, multi-head or transfer entry: pixel tasks, attributes or the
+        mini-Taskonomy task (empty for a classifier)."""
         return {"dense": (self.arch_args.get("kind"),), "multitask": tuple(self.arch_args.get("tasks", ())),
-                "multihead": tuple(self.arch_args.get("heads", {}))}.get(self.kind, ())
+                "multihead": tuple(self.arch_args.get("heads", {})),
+                "transfer": (self.arch_args.get("task"),)}.get(self.kind, ())
 
     def own_config(self) -> dict[str, Any]:
         """Every field that determines the weights (``used_by`` is left out); for pixel tasks also their training
@@ -183,6 +189,8 @@ class ZooEntry:
         cfg.pop("used_by")
         if self.kind in ("dense", "multitask"):
             cfg["loss"] = [DENSE_TASKS[t].loss_words for t in self.tasks]
+        if self.kind == "transfer":
+            cfg["loss"] = [transfer_task(t).loss_words for t in self.tasks]
         return cfg
 
     def build_model(self) -> nn.Module:
@@ -195,6 +203,9 @@ class ZooEntry:
             return build_multitask_encdec(tasks, seed=self.seed, **args)
         if self.arch == "multihead":
             return build_multihead(args.pop("backbone"), args.pop("heads"), seed=self.seed, **args)
+        if self.arch == "tasknet":
+            task = transfer_task(args.pop("task"))
+            return build_tasknet(task.output, task.channels, seed=self.seed, **args)
         return build_model(self.arch, args.pop("num_classes"), seed=self.seed, **args)
 
 
@@ -401,6 +412,30 @@ def _afk_teachers() -> list[ZooEntry]:
     return entries
 
 
+def _taskonomy() -> list[ZooEntry]:
+    """The mini-Taskonomy of notebooks 08 and 09 (``kae_utils.taskonomy``): one ``TaskNet`` per task, all with
+    the same encoder architecture, trained with labels on scenes of their own (seed ``taskonomy.ZOO_SEED``) and
+    scored on the next scenes of that stream. Quick: 10 tasks at 32 x 32; full: 18 at 64 x 64."""
+    entries = []
+    for profile, recipe in (("quick", Recipe(epochs=20, lr=3e-3, batch_size=64)),
+                            ("full", Recipe(epochs=12, lr=2e-3, batch_size=256))):
+        cfg = taskonomy.settings(profile)
+        size, n, held = cfg["image_size"], cfg["zoo_train"], cfg["zoo_held_out"]
+        for task in cfg["tasks"]:
+            spec = taskonomy.TASKONOMY_TASKS[task]
+            data = {**_scenes(task, size, 0, n, taskonomy.ZOO_SEED), "input": spec.corruption}
+            held_out = {**_scenes(task, size, n, held, taskonomy.ZOO_SEED), "input": spec.corruption}
+            role = "" if spec.target else " (source only)"
+            entries.append(ZooEntry(
+                name=taskonomy.zoo_name(task, profile),
+                task=f"mini-Taskonomy{role}: {spec.description} ({task}), {size}x{size} scenes",
+                arch="tasknet", arch_args={"task": task, "widths": list(cfg["widths"]),
+                                           "code_channels": cfg["code_channels"], "blocks": cfg["blocks"],
+                                           "code_relu": True},
+                data=data, held_out=held_out, recipe=recipe, seed=0, used_by=("08", "09"), profile=profile))
+    return entries
+
+
 def make_registry(entries: Iterable[ZooEntry]) -> dict[str, ZooEntry]:
     """Entries by name, checked: valid and unique names, known profiles, each ``init`` defined before it."""
     out: dict[str, ZooEntry] = {}
@@ -418,7 +453,7 @@ def make_registry(entries: Iterable[ZooEntry]) -> dict[str, ZooEntry]:
 
 #: Every entry, by name, in build order (an entry's ``init`` comes before it).
 REGISTRY: dict[str, ZooEntry] = make_registry([*_backbones(), *_classifier_teachers(), *_kd_teachers(),
-                                              *_scenes_teachers(), *_afk_teachers()])
+                                              *_scenes_teachers(), *_afk_teachers(), *_taskonomy()])
 
 
 # ------------------------------------------------------------------------------------------- data
@@ -476,11 +511,21 @@ def entry_data(spec: dict[str, Any]) -> tuple[torch.Tensor, Any]:
         batch = _scenes_batch(spec["n"], spec["seed"], spec["start"], spec["image_size"])
         tasks = spec["task"]
         x = batch.rgb
-        y = batch.target(tasks) if isinstance(tasks, str) else {t: batch.target(t).contiguous() for t in tasks}
+        if spec.get("input", "clean") != "clean":  # the corrupted input of a mini-Taskonomy task (denoising ...)
+            x = taskonomy.corrupt(x, spec["input"], taskonomy.input_seed(spec["seed"], spec["start"]))
+        y = _scene_label(batch, tasks) if isinstance(tasks, str) else {t: _scene_label(batch, t).contiguous()
+                                                                       for t in tasks}
     if spec.get("classes") is not None:
         sub = class_subset(x, y, spec["classes"])
         x, y = sub.x, sub.y
     return x.contiguous(), (y if isinstance(y, dict) else y.contiguous())
+
+
+def _scene_label(batch: Any, task: str) -> torch.Tensor:
+    """A ``scenes`` task's target, or a label the mini-Taskonomy derives from the rendered maps."""
+    from kae_utils.data.scenes import TASKS as SCENE_TASKS
+
+    return batch.target(task) if task in SCENE_TASKS else taskonomy.scene_target(batch, task)
 
 
 # ------------------------------------------------------------------------------------ training
@@ -500,6 +545,8 @@ def _loss_fn(e: ZooEntry) -> Callable[[nn.Module, Sequence[torch.Tensor]], torch
         out = _as_dict(e, model(batch[0]))
         if e.kind == "multihead":
             return sum(F.cross_entropy(out[t], y) for t, y in zip(e.tasks, batch[1:], strict=True))
+        if e.kind == "transfer":
+            return sum(transfer_task(t).supervised_loss(out[t], y) for t, y in zip(e.tasks, batch[1:], strict=True))
         return sum(dense_task(t).supervised_loss(out[t], y) for t, y in zip(e.tasks, batch[1:], strict=True))
 
     return loss
@@ -514,6 +561,8 @@ def _scores(e: ZooEntry, model: nn.Module, x: torch.Tensor, y: Any) -> dict[str,
         return {f"{t} accuracy": accuracy(maps[t], y[t]) for t in e.tasks}
     if e.kind == "dense":
         return dense_task(e.tasks[0]).metrics(maps[e.tasks[0]], y)
+    if e.kind == "transfer":
+        return transfer_task(e.tasks[0]).metrics(maps[e.tasks[0]], y)
     return {f"{t} {k}": v for t in e.tasks for k, v in dense_task(t).metrics(maps[t], y[t]).items()}
 
 
@@ -523,6 +572,9 @@ def headline(e: ZooEntry) -> tuple[str, bool]:
         return "accuracy", True
     if e.kind == "multihead":
         return f"{e.tasks[0]} accuracy", True
+    if e.kind == "transfer":
+        task = transfer_task(e.tasks[0])
+        return task.headline, task.higher_is_better
     task = dense_task(e.tasks[0])
     return (task.headline if e.kind == "dense" else f"{task.name} {task.headline}"), task.higher_is_better
 
@@ -546,6 +598,10 @@ def copy_backbone(model: nn.Module, base_model: nn.Module) -> nn.Module:
 def start_depth_head(e: ZooEntry, model: nn.Module, targets: Sequence[torch.Tensor]) -> None:
     """A depth head starts with its bias at the mean log-depth of the training labels (as in notebook 04),
     so training does not spend its first steps moving the output to the right scale."""
+    if e.kind == "transfer":
+        if transfer_task(e.tasks[0]).output == "depth":
+            nn.init.constant_(model.decoder.proj.bias, targets[0].clamp_min(1e-6).log().mean().item())
+        return
     if "depth" not in e.tasks:
         return
     head = model.heads["depth"] if e.kind == "multitask" else model.head

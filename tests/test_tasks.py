@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from kae_utils.models import build_encdec, build_multitask_encdec
-from kae_utils.tasks import DENSE_TASKS, dense_task, predict_maps, task_channels
+from kae_utils.tasks import (
+    DENSE_TASKS,
+    TRANSFER_TASKS,
+    dense_task,
+    predict_maps,
+    task_channels,
+    transfer_task,
+)
 
 
 def _maps(task: str, n: int = 2, size: int = 8, seed: int = 0) -> torch.Tensor:
@@ -60,3 +68,59 @@ def test_predict_maps_batches_single_multi_and_dicts_and_restores_modes():
     torch.testing.assert_close(maps["segmentation"], seg(x))
     assert set(predict_maps(multi, x)) == {"segmentation", "depth"}
     assert set(predict_maps(depth, x, name="depth")) == {"depth"}
+
+
+def _transfer_pair(name: str, n: int = 3, size: int = 8):
+    """A prediction and a target of transfer task ``name`` (random, seeded)."""
+    task, gen = TRANSFER_TASKS[name], torch.Generator().manual_seed(7)
+    if name in DENSE_TASKS:
+        target = torch.randint(0, 7, (n, size, size), generator=gen) if name == "segmentation" else _maps(name, n, size, 1)
+        return _maps(name, n, size), target
+    if task.output in ("classes", "image-classes"):
+        shape = (n, task.channels, size, size) if task.dense else (n, task.channels)
+        labels = torch.randint(0, task.channels, shape[:1] + shape[2:], generator=gen)
+        return torch.randn(shape, generator=gen), labels
+    if task.output == "binary":
+        return torch.randn(n, 1, size, size, generator=gen), (torch.rand(n, 1, size, size, generator=gen) > 0.8).float()
+    if task.output == "depth":
+        return torch.rand(n, 1, size, size, generator=gen) + 0.5, torch.rand(n, 1, size, size, generator=gen) + 0.5
+    shape = (n, task.channels, size, size) if task.dense else (n, task.channels)
+    return torch.rand(shape, generator=gen), torch.rand(shape, generator=gen)
+
+
+def test_every_transfer_task_has_consistent_parts():
+    assert set(DENSE_TASKS) < set(TRANSFER_TASKS)
+    for name, task in TRANSFER_TASKS.items():
+        pred, target = _transfer_pair(name)
+        assert task.name == name and task.loss_words and task.output
+        assert pred.shape[1] == task.channels
+        scores = task.metrics(pred, target)
+        assert task.headline in scores and all(np.isfinite(v) for v in scores.values()), name
+        loss = task.supervised_loss(pred, target)
+        assert loss.ndim == 0 and torch.isfinite(loss), name
+        if task.dense:
+            assert task.colorize(pred).shape == (3, 8, 8, 3), name
+        if task.output in ("regression", "image-regression"):
+            assert task.supervised_loss(target, target).item() == pytest.approx(0.0), name
+        assert task.distill_loss(pred, pred).item() == pytest.approx(0.0, abs=2e-3), name
+    with pytest.raises(ValueError, match="transfer task must be one of"):
+        transfer_task("edges")
+
+
+def test_transfer_task_metrics_on_known_values():
+    edges = TRANSFER_TASKS["occlusion_edges"]
+    target = torch.tensor([1.0, 1.0, 0.0, 0.0]).reshape(1, 1, 2, 2)
+    logits = torch.tensor([3.0, -3.0, 3.0, -3.0]).reshape(1, 1, 2, 2)  # one hit, one miss, one false alarm
+    assert edges.metrics(logits, target)["F1"] == pytest.approx(2 / (2 + 1 + 1))
+    assert edges.metrics(-torch.ones(1, 1, 2, 2), torch.zeros(1, 1, 2, 2))["F1"] == 1.0
+    image = TRANSFER_TASKS["autoencoding"]
+    clean = torch.full((1, 3, 2, 2), 0.5)
+    assert image.metrics(clean + 0.1, clean)["L1"] == pytest.approx(0.1)
+    assert image.metrics(clean + 0.1, clean)["PSNR"] == pytest.approx(20.0)
+    largest = TRANSFER_TASKS["largest_class"]
+    logits = torch.eye(7)[[2, 3, 4]] * 5
+    assert largest.metrics(logits, torch.tensor([2, 3, -1]))["accuracy"] == 1.0, "label -1 is ignored"
+    assert largest.supervised_loss(logits, torch.tensor([-1, -1, 4])).item() == pytest.approx(
+        F.cross_entropy(logits[2:], torch.tensor([4])).item())
+    count = TRANSFER_TASKS["object_count"]
+    assert count.metrics(torch.tensor([[2.0], [4.0]]), torch.tensor([3, 3]))["MAE"] == pytest.approx(1.0)

@@ -180,3 +180,19 @@ def test_rankings_check_their_inputs():
         tr.per_target_spearman(partial, truth)
     with pytest.raises(ValueError, match="relevant must be in"):
         tr.random_precision(6, 7)
+
+
+def test_pixels_as_samples_with_a_neighbourhood_are_the_windows_a_convolution_sees():
+    gen = _rng(21)
+    feats = gen.normal(size=(2, 3, 4, 4))
+    labels = gen.integers(0, 3, size=(2, 8, 8))
+    x1, y1 = tr.pixels_as_samples(feats, labels)
+    x3, y3 = tr.pixels_as_samples(feats, labels, neighbourhood=3)
+    assert x1.shape == (32, 3) and x3.shape == (32, 27) and np.array_equal(y1, y3)
+    centre = x3.reshape(32, 3, 9)[:, :, 4]
+    np.testing.assert_allclose(centre, x1)
+    corner = x3.reshape(2, 4, 4, 3, 9)[0, 0, 0]  # location (0, 0): the window's top-left part is padding
+    np.testing.assert_allclose(corner[:, 0], 0.0)
+    np.testing.assert_allclose(corner[:, 8], feats[0, :, 1, 1])
+    with pytest.raises(ValueError, match="odd"):
+        tr.pixels_as_samples(feats, labels, neighbourhood=2)

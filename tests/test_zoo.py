@@ -341,3 +341,32 @@ def test_afk_teachers_cover_every_attribute_once_and_train_on_images_no_notebook
     assert not _image_hashes(x_teach) & _image_hashes(quick)
     with pytest.raises(ValueError, match="profile must be one of"):
         zoo.afk_teacher_names("medium")
+
+
+def test_a_transfer_entry_with_a_corrupted_input_builds_and_scores(tmp_path: Path) -> None:
+    """A mini-Taskonomy TaskNet (notebooks 08 and 09): denoising sees noisy scenes and predicts the clean ones."""
+    from kae_utils import taskonomy
+
+    spec = {**zoo._scenes("denoising", 16, 0, 24, seed=3), "input": "noisy"}
+    held = {**zoo._scenes("denoising", 16, 24, 8, seed=3), "input": "noisy"}
+    e = ZooEntry(name="tiny-denoise", task="denoising", arch="tasknet",
+                 arch_args={"task": "denoising", "widths": [4, 8], "code_channels": 3, "blocks": 1},
+                 data=spec, held_out=held, recipe=Recipe(epochs=1, lr=3e-3, batch_size=8))
+    x, y = zoo.entry_data(spec)
+    clean, _ = zoo.entry_data({**spec, "input": "clean"})
+    assert torch.equal(y, clean) and not torch.equal(x, clean), "noisy input, clean label"
+    torch.testing.assert_close(x, taskonomy.corrupt(clean, "noisy", taskonomy.input_seed(3, 0)))
+    z = Zoo(tmp_path / "zoo", make_registry([e]))
+    z.build(device="cpu", log=lambda _: None)
+    record = z.manifest()["entries"]["tiny-denoise"]
+    assert {"L1", "PSNR"} <= set(record["metrics"]) and zoo.headline(e) == ("L1", False)
+    assert z.config("tiny-denoise")["loss"] == ["L1 to the clean image"]
+    assert z.load("tiny-denoise")(torch.rand(2, 3, 16, 16)).shape == (2, 3, 16, 16)
+    depth = ZooEntry(name="tiny-depth-t", task="depth", arch="tasknet",
+                     arch_args={"task": "depth", "widths": [4, 8], "code_channels": 3},
+                     data=zoo._scenes("depth", 16, 0, 8, seed=3), held_out=held, recipe=e.recipe)
+    model, (_, y_depth) = depth.build_model(), zoo.entry_data(depth.data)
+    zoo.start_depth_head(depth, model, [y_depth])
+    assert model.decoder.proj.bias.item() == pytest.approx(y_depth.log().mean().item(), rel=1e-6)
+    for name in ("taskonomy32-largest-class", "taskonomy64-layout"):
+        assert zoo.entry(name).kind == "transfer"

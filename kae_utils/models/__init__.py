@@ -1,4 +1,5 @@
-"""Backbones with named feature taps, an encoder-decoder for dense tasks, a seeded model factory, parameter counting."""
+"""Backbones with named feature taps, an encoder-decoder for dense tasks, the mini-Taskonomy's TaskNet, a seeded
+model factory, parameter counting."""
 
 from __future__ import annotations
 
@@ -18,6 +19,15 @@ from kae_utils.models.encdec import (
     build_multitask_encdec,
 )
 from kae_utils.models.taps import FeatureTaps
+from kae_utils.models.tasknet import (
+    HEAD_OUTPUTS,
+    Add,
+    ResidualBlock,
+    TaskEncoder,
+    TaskNet,
+    build_task_encoder,
+    build_tasknet,
+)
 
 #: Architectures ``build_model`` knows.
 ARCHITECTURES: dict[str, type[nn.Module]] = {"convnet": ConvNet, "resnet": ResNet, "mlp": MLP}
@@ -59,6 +69,13 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
 
 __all__ = [
     "ARCHITECTURES",
+    "Add",
+    "HEAD_OUTPUTS",
+    "ResidualBlock",
+    "TaskEncoder",
+    "TaskNet",
+    "build_task_encoder",
+    "build_tasknet",
     "BasicBlock",
     "ConvNet",
     "DENSE_TASK_KINDS",
