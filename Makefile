@@ -19,6 +19,8 @@ JOBS ?= 1
 NAMES ?=
 ZOO_PROFILE ?= auto
 DEVICE ?= auto
+# a sweep file for `make sweep`, e.g. SWEEP=sweeps/kd_temperature.yaml
+SWEEP ?=
 
 # kernels and notebooks started by make: plain-text progress bars, the venv's own kernel spec
 export KAE_PROGRESS ?= plain
@@ -27,7 +29,12 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p tests.nbval_plugin
 
-.PHONY: help setup run test test-unit test-notebooks outputs bench reproduce readme lint freeze clean zoo zoo-list zoo-verify
+# Debian's Chromium for the browser tests; installed by `make browser-deps` when missing (as root, or with sudo)
+CHROMIUM ?= chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: help setup run test test-unit test-notebooks test-browser browser-deps docs pair outputs bench reproduce \
+	sweep sweep-example seeds readme lint freeze clean zoo zoo-list zoo-verify
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -37,28 +44,45 @@ setup: $(STAMP)  ## create .venv and install kae_utils with the pinned dependenc
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python >= 3.10 is needed (3.11 recommended); set PYTHON=python3.11")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,docs,browser]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null
 	@touch $(STAMP)
 
 run: setup  ## run every notebook headlessly (quick profile) into runs/ and print a summary
 	$(PY) -m kae_utils.run $(NB) --profile quick --out runs --jobs $(JOBS) $(ARGS)
 
-test: setup  ## unit tests, then strict nbval over the stored notebooks
-	$(MAKE) --no-print-directory test-unit test-notebooks
+test: setup  ## unit tests, the site and JupyterLab in a browser, then strict nbval over the stored notebooks
+	$(MAKE) --no-print-directory test-unit test-browser test-notebooks
 
 test-unit: setup
 	$(PY) -m pytest tests/ -p no:cacheprovider
+
+test-browser: setup docs browser-deps  ## the built site and JupyterLab with widgets, in headless Chromium
+	$(PY) -m pytest tests/browser -m browser -p no:cacheprovider
+
+browser-deps:  ## install Debian's chromium (apt-get) when it is missing; Playwright drives it, downloads none
+	@command -v $(CHROMIUM) >/dev/null 2>&1 || { \
+	  echo "$(CHROMIUM) not found: installing Debian's chromium with apt-get (about 2 minutes)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+	@command -v $(CHROMIUM) >/dev/null || { echo "$(CHROMIUM) is still missing after apt-get"; exit 1; }
+
+docs: setup  ## build the site from the stored notebooks (no execution) into docs/_build/html; warnings fail
+	$(PY) docs/build_site.py
+
+pair: setup  ## rewrite the notebooks' paired text forms (notebooks/NN_*.py, jupytext percent) from the .ipynb
+	$(PY) -m kae_utils.pairing $(NB)
 
 test-notebooks: setup
 	CUDA_VISIBLE_DEVICES= $(PY) -m pytest $(NBVAL) -p no:cacheprovider notebooks/
 
 outputs: setup  ## regenerate the stored outputs in place (quick profile, CPU), then results/quick and README
-	$(PY) -m kae_utils.run $(NB) --in-place --out runs
-	$(PY) -m kae_utils.readme --collect runs --profile quick
+	$(PY) -m kae_utils.run $(NB) --in-place --out runs/outputs
+	$(PY) -m kae_utils.pairing $(NB)
+	$(PY) -m kae_utils.readme --collect runs/outputs --profile quick
 
-bench: setup  ## generator speeds (results/generation_speed.tsv); notebook quick-profile times from a cold cache (results/timings_quick.tsv)
+bench: setup  ## generator speeds, the runner's overhead per run (local pool vs Dask), notebook quick-profile times from a cold cache (results/*.tsv)
 	$(PY) -m data_scripts.bench_generators
+	$(PY) -m data_scripts.bench_runner
 	$(PY) -m kae_utils.run $(NB) --profile quick --fresh-cache --out runs_bench --timings results/timings_quick.tsv
 
 reproduce: setup  ## full profile (paper scale, several seeds; meant for a GPU) into runs_full/ and results/full
@@ -75,12 +99,25 @@ zoo-list: setup  ## the zoo's entries: task, architecture, parameters, held-out 
 zoo-verify: setup  ## rehash every zoo file against zoo/manifest.json (exit 1 on any mismatch)
 	$(PY) -m kae_utils.zoo verify
 
-readme: setup  ## regenerate the README's notebook index from results/
+sweep: setup  ## a parameter sweep: make sweep SWEEP=sweeps/NAME.yaml [NB=..] [JOBS=2] [ARGS=--resume], into runs/sweeps/NAME/
+	@test -n "$(SWEEP)" || { echo "usage: make sweep SWEEP=sweeps/NAME.yaml (shipped: $$(ls sweeps | tr '\n' ' '))" >&2; exit 2; }
+	$(PY) -m kae_utils.run $(NB) --sweep $(SWEEP) --jobs $(JOBS) $(ARGS)
+
+sweep-example: setup  ## the README's example sweep (notebook 01, temperature x seed; ~5 min) into results/sweeps/kd_temperature/
+	$(PY) -m kae_utils.run --sweep sweeps/kd_temperature.yaml --out runs/sweeps/kd_temperature --jobs $(JOBS) --resume $(ARGS)
+	$(PY) -m kae_utils.readme --collect-sweep runs/sweeps/kd_temperature
+
+seeds: setup  ## every notebook's quick profile at seeds 0-4 (about an hour on 2 cores; resumes) into results/seeds/ and the README
+	status=0; $(PY) -m kae_utils.run $(NB) --sweep sweeps/seeds.yaml --out runs/seeds --jobs $(JOBS) --resume $(ARGS) || status=$$?; \
+	$(PY) -m kae_utils.readme --collect-seeds runs/seeds; exit $$status
+
+readme: setup  ## regenerate the README's notebook index and sweep tables from results/
 	$(PY) -m kae_utils.readme
 
-lint: setup  ## ruff over the package, tests and notebooks; check the stored notebooks are clean
-	$(BIN)/ruff check kae_utils tests notebooks
+lint: setup  ## ruff over the package, tests, docs and notebooks; stored notebooks clean and their text forms in sync
+	$(BIN)/ruff check kae_utils tests docs notebooks
 	$(PY) -m kae_utils.nbclean --check notebooks/[0-9][0-9]_*.ipynb
+	$(PY) -m kae_utils.pairing --check
 
 freeze: setup  ## rewrite constraints.txt from the current environment (after changing a pin)
 	@{ echo "# Exact pins used by the Makefile (pip install -c constraints.txt). Direct dependencies first,"; \
@@ -89,5 +126,5 @@ freeze: setup  ## rewrite constraints.txt from the current environment (after ch
 	   $(PY) -m pip freeze --exclude-editable | grep -v -iE '^(kae.utils|pip|setuptools|wheel)=='; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
 
-clean:  ## remove run outputs and caches (not .venv)
-	rm -rf runs runs_bench runs_full .cache .pytest_cache
+clean:  ## remove run outputs, caches and the built site (not .venv)
+	rm -rf runs runs_bench runs_full .cache .pytest_cache docs/_build

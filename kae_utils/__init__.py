@@ -5,7 +5,9 @@ taps, an encoder-decoder for dense tasks), ``training`` (trainer and callbacks),
 losses), ``dense`` (per-pixel losses: scale-invariant depth, angular, pixel KL/NLL), ``metrics``, ``viz``
 (plots), ``cache`` (load-or-train), ``amalgamation`` (running several teachers, score amalgamation,
 ensembles), ``results`` (metrics.json and the claims block), ``run``
-(papermill batch runner), ``nbclean`` (notebook metadata cleaning).
+(papermill batch runner), ``sweep`` (parameter sweeps and their tables), ``executors`` (where runs
+execute: local pool, Dask, SLURM), ``atomic`` (atomic file writes), ``nbclean`` (notebook metadata
+cleaning), ``readme`` (the README's generated parts).
 Importing the package prints nothing and imports the sub-modules lazily.
 """
 

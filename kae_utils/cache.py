@@ -32,17 +32,17 @@ import math
 import os
 import random
 import re
-import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 import torch
 
+from kae_utils.atomic import atomic_write, tmp_prefix
 from kae_utils.env import cache_dir as _default_cache_dir
 
 try:  # POSIX only; elsewhere the cache works without locking
@@ -52,8 +52,6 @@ except ImportError:  # pragma: no cover - Windows
 
 __all__ = [
     "atomic_save",
-    "atomic_write",
-    "sha256_file",
     "CACHE_FORMAT_VERSION",
     "CacheInfo",
     "cache_path",
@@ -61,6 +59,7 @@ __all__ = [
     "config_key",
     "load_or_compute",
     "load_or_train",
+    "sha256_file",
 ]
 
 #: Version of the on-disk layout; it is mixed into every key, so bumping it invalidates old files.
@@ -254,35 +253,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _tmp_prefix(path: Path) -> str:
-    return f".{path.name}."
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
-    """Call ``write(file)`` on a temporary file beside ``path``, fsync it, then ``os.replace`` it onto ``path``.
-
-    A reader never sees a half-written file; on any error the temporary file is removed. Returns ``path``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_tmp_prefix(path), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with suppress(OSError, AttributeError):  # make the rename itself durable (POSIX)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    return path
+    return tmp_prefix(path)
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -295,7 +266,11 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 def atomic_save(payload: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` ``payload`` to ``path`` atomically (see :func:`atomic_write`). Returns ``path``."""
+    """``torch.save`` to a temporary file beside ``path``, fsync it, then ``os.replace`` it onto ``path``.
+
+    A reader never sees a half-written file; on any error the temporary file is removed. Returns ``path``
+    (:func:`kae_utils.atomic.atomic_write` with ``torch.save``).
+    """
     return atomic_write(path, lambda f: torch.save(payload, f))
 
 

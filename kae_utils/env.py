@@ -109,7 +109,16 @@ def cache_dir() -> Path:
 
 
 def runs_dir(notebook: str | None = None) -> Path:
-    """Folder for run outputs (``KAE_RUNS_DIR`` or ``<root>/runs``), or its ``notebook`` sub-folder, created."""
+    """Folder for run outputs (``KAE_RUNS_DIR`` or ``<root>/runs``), or its ``notebook`` sub-folder, created.
+
+    The batch runner also sets ``KAE_RUN_DIR``, the exact folder of the one run it started (a sweep puts
+    each run in ``<sweep>/<notebook>/<run id>/``); when it is set, ``runs_dir(notebook)`` is that folder.
+    """
+    run_env = os.environ.get("KAE_RUN_DIR")
+    if notebook is not None and run_env:
+        path = Path(run_env).expanduser()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
     env = os.environ.get("KAE_RUNS_DIR")
     path = Path(env).expanduser() if env else repo_root() / "runs"
     if notebook is not None:

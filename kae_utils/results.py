@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from kae_utils.atomic import atomic_write_text
 from kae_utils.env import runs_dir
 
 __all__ = [
@@ -127,10 +128,7 @@ def write_metrics(
         "claims": claims.to_dict() if claims is not None else None,
     }
     path = runs_dir(notebook) / "metrics.json"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=False, allow_nan=False) + "\n")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, json.dumps(record, indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
 def load_metrics(path: str | os.PathLike) -> dict[str, Any]:

@@ -21,7 +21,7 @@ a prediction, and how to draw a map. ``DENSE_TASKS[name]`` holds them::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +34,9 @@ from kae_utils.env import check_choice
 from kae_utils.metrics import depth_metrics, mean_iou, normal_metrics, pixel_accuracy
 from kae_utils.viz import colorize_depth, colorize_normals, colorize_segmentation
 
-__all__ = ["DENSE_TASKS", "DenseTask", "dense_task", "task_channels"]
+Nets = torch.nn.Module | Mapping[str, torch.nn.Module]
+
+__all__ = ["DENSE_TASKS", "DenseTask", "dense_task", "predict_maps", "task_channels"]
 
 #: Lambda of the scale-invariant depth loss used everywhere unless a notebook overrides it.
 SI_LAMBDA: float = 0.5
@@ -113,3 +115,29 @@ def dense_task(name: str) -> DenseTask:
 def task_channels(name: str) -> int:
     """Output channels of a dense task's head (classes for segmentation, 1 for depth, 3 for normals)."""
     return dense_task(name).channels
+
+
+@torch.no_grad()
+def predict_maps(model: Nets, x: torch.Tensor, batch_size: int = 64, name: str = "output") -> dict[str, torch.Tensor]:
+    """Every task's output on ``x``, in eval mode, batched, on the CPU: ``{task: (N, C, H, W)}``.
+
+    ``model`` is a net that returns one map (filed under ``name``) or ``{task: map}``, or a dict
+    ``{task: net}`` of single-task nets (the teachers). Each net runs on the device of its parameters and
+    is put back in the training mode it had.
+    """
+    nets = dict(model) if isinstance(model, Mapping) else {name: model}
+    modes = {key: net.training for key, net in nets.items()}
+    outputs: dict[str, list[torch.Tensor]] = {}
+    try:
+        for net in nets.values():
+            net.eval()
+        for start in range(0, len(x), batch_size):
+            xb = x[start:start + batch_size]
+            for key, net in nets.items():
+                out = net(xb.to(next(net.parameters()).device))
+                for task, value in (out.items() if isinstance(out, dict) else [(key, out)]):
+                    outputs.setdefault(task, []).append(value.float().cpu())
+    finally:
+        for key, net in nets.items():
+            net.train(modes[key])
+    return {task: torch.cat(values) for task, values in outputs.items()}

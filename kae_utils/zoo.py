@@ -53,7 +53,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kae_utils.cache import atomic_write, config_key, load_or_train, sha256_file
+from kae_utils.atomic import atomic_write
+from kae_utils.cache import config_key, load_or_train, sha256_file
 from kae_utils.data.digits import augment_shifts, load_digits
 from kae_utils.data.scenes import SceneConfig, render_scenes
 from kae_utils.data.shapes import ATTRIBUTE_VALUES, ShapesConfig, composite_labels, generate_shapes
@@ -67,7 +68,7 @@ from kae_utils.models import (
     build_multitask_encdec,
     count_parameters,
 )
-from kae_utils.tasks import DENSE_TASKS, dense_task
+from kae_utils.tasks import DENSE_TASKS, dense_task, predict_maps
 from kae_utils.training import Batches, Checkpoint, Trainer, predict_logits
 
 __all__ = [
@@ -79,12 +80,14 @@ __all__ = [
     "ZooEntry",
     "ZooError",
     "ZooIntegrityError",
+    "afk_teacher_names",
     "entry",
     "entry_data",
     "linear_probe",
     "load",
     "copy_backbone",
     "make_registry",
+    "markdown_index",
     "main",
     "obtain",
     "record",
@@ -201,6 +204,10 @@ class ZooEntry:
 #: so these streams are disjoint from every notebook's images (tested in tests/test_zoo.py).
 PRETRAIN_SHAPES_SEED: int = 101
 SCENES_TEACHER_SEED: int = 1
+#: The image stream of notebook 06's multi-task teachers (disjoint from the notebooks' seed-0 images).
+AFK_TEACHER_SHAPES_SEED: int = 2
+#: The tasks of notebook 06's two multi-task teachers; its student takes any subset of their union.
+AFK_TEACHER_TASKS: tuple[tuple[str, ...], ...] = (("shape", "colour", "size"), ("position", "fill"))
 #: The attributes the backbones are pretrained on: never the notebooks' target labels (shape x colour, digits).
 DIGITS_PRETRAIN_LABELS: tuple[str, ...] = ("shape", "size")
 SHAPES_PRETRAIN_LABELS: tuple[str, ...] = ("size", "position", "fill")
@@ -404,6 +411,37 @@ def _adaptive_sources() -> list[ZooEntry]:
     return entries
 
 
+def _afk_widths(profile: str) -> tuple[int, ...]:
+    return {"quick": (16, 32, 64, 128), "full": (32, 64, 128, 256)}[check_choice("profile", profile, ENTRY_PROFILES)]
+
+
+def afk_teacher_names(profile: str) -> dict[str, str]:
+    """The zoo names of notebook 06's multi-task teachers in ``profile``: ``{"T1": name, "T2": name}``."""
+    width = _afk_widths(profile)[0]
+    return {f"T{i + 1}": f"shapes-afk-convnet{width}-{'-'.join(tasks)}" for i, tasks in enumerate(AFK_TEACHER_TASKS)}
+
+
+def _afk_teachers() -> list[ZooEntry]:
+    """The multi-task teachers of notebook 06 (Amalgamating Filtered Knowledge): one ConvNet backbone with a
+    head per attribute, T1 = shape, colour, size and T2 = position, fill, trained from random weights with
+    labels on ``shapes`` images of their own stream (``AFK_TEACHER_SHAPES_SEED``), scored on the notebook's
+    test split of the same profile."""
+    entries = []
+    for profile, n, recipe in (("quick", 30000, Recipe(epochs=20, lr=3e-3, batch_size=128)),
+                               ("full", 100000, Recipe(epochs=15, lr=2e-3, batch_size=256))):
+        for tasks, name in zip(AFK_TEACHER_TASKS, afk_teacher_names(profile).values(), strict=True):
+            heads = {t: len(ATTRIBUTE_VALUES[t]) for t in tasks}
+            stream = {"source": "shapes", "seed": AFK_TEACHER_SHAPES_SEED, "start": 0, "n": n, "image_size": 32,
+                      "view": "rgb", "labels": list(tasks), "per_attribute": True}
+            test = {"source": "shapes-split", "split": "test", "profile": profile, "labels": list(tasks),
+                    "per_attribute": True}
+            entries.append(ZooEntry(
+                name=name, task=f"shapes attributes {', '.join(tasks)} (one head each)", arch="multihead",
+                arch_args={"backbone": "convnet", "heads": heads, "in_channels": 3, "widths": list(_afk_widths(profile))},
+                data=stream, held_out=test, recipe=recipe, seed=0, used_by=("06",), profile=profile))
+    return entries
+
+
 def make_registry(entries: Iterable[ZooEntry]) -> dict[str, ZooEntry]:
     """Entries by name, checked: valid and unique names, known profiles, each ``init`` defined before it."""
     out: dict[str, ZooEntry] = {}
@@ -421,7 +459,7 @@ def make_registry(entries: Iterable[ZooEntry]) -> dict[str, ZooEntry]:
 
 #: Every entry, by name, in build order (an entry's ``init`` comes before it).
 REGISTRY: dict[str, ZooEntry] = make_registry([*_backbones(), *_classifier_teachers(), *_kd_teachers(),
-                                              *_scenes_teachers(), *_adaptive_sources()])
+                                              *_scenes_teachers(), *_afk_teachers(), *_adaptive_sources()])
 
 
 # ------------------------------------------------------------------------------------------- data
@@ -508,25 +546,11 @@ def _loss_fn(e: ZooEntry) -> Callable[[nn.Module, Sequence[torch.Tensor]], torch
     return loss
 
 
-@torch.no_grad()
-def _predict_maps(e: ZooEntry, model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> dict[str, torch.Tensor]:
-    """A dense or multi-task model's maps ``{task: (N, C, H, W)}`` on ``x``, in eval mode, batched, on the CPU."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    parts: dict[str, list[torch.Tensor]] = {}
-    for (xb,) in Batches([x], batch_size=batch_size):
-        for task, out in _as_dict(e, model(xb.to(device))).items():
-            parts.setdefault(task, []).append(out.float().cpu())
-    model.train(was_training)
-    return {task: torch.cat(chunks) for task, chunks in parts.items()}
-
-
 def _scores(e: ZooEntry, model: nn.Module, x: torch.Tensor, y: Any) -> dict[str, float]:
     """Held-out metrics: accuracy, one task's metrics, or every task's (``"<task> <metric>"``)."""
     if e.kind == "classifier":
         return {"accuracy": accuracy(predict_logits(model, x), y)}
-    maps = _predict_maps(e, model, x)
+    maps = predict_maps(model, x, batch_size=256, name=e.tasks[0])
     if e.kind == "multihead":
         return {f"{t} accuracy": accuracy(maps[t], y[t]) for t in e.tasks}
     if e.kind == "dense":
@@ -957,6 +981,15 @@ def record(name: str) -> dict[str, Any]:
     if name not in data:
         raise ZooError(f"zoo entry {entry(name).name!r} is not built: run `make zoo NAMES={name}`")
     return data[name]
+
+
+def markdown_index(zoo: Zoo | None = None) -> str:
+    """The zoo as a markdown table (for the README): one row per entry, from the registry and the manifest."""
+    rows = (zoo or Zoo()).list_rows()
+    columns = ("name", "profile", "task", "architecture", "params", "held-out", "used by", "status")
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(r[c]).replace("|", "\\|") for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
 
 
 def _format_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:

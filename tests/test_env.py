@@ -171,6 +171,7 @@ def test_cache_dir_default_under_root(tmp_path, monkeypatch):
 
 
 def test_runs_dir_honours_env_and_creates_notebook_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("KAE_RUN_DIR", raising=False)
     monkeypatch.setenv("KAE_RUNS_DIR", str(tmp_path / "runs"))
     assert runs_dir() == tmp_path / "runs"
     path = runs_dir("01_kd")
@@ -179,10 +180,20 @@ def test_runs_dir_honours_env_and_creates_notebook_folder(tmp_path, monkeypatch)
 
 
 def test_runs_dir_default_under_root(tmp_path, monkeypatch):
+    monkeypatch.delenv("KAE_RUN_DIR", raising=False)
     monkeypatch.delenv("KAE_RUNS_DIR", raising=False)
     monkeypatch.setenv("KAE_ROOT", str(tmp_path))
     assert runs_dir("nb") == tmp_path.resolve() / "runs" / "nb"
     assert (tmp_path / "runs" / "nb").is_dir()
+
+
+def test_runs_dir_of_one_sweep_run(tmp_path, monkeypatch):
+    """The runner's KAE_RUN_DIR (one sweep run's folder) is where a notebook's files go; the root stays."""
+    monkeypatch.setenv("KAE_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("KAE_RUN_DIR", str(tmp_path / "sweep" / "01_kd" / "SEED=1"))
+    assert runs_dir("01_kd") == tmp_path / "sweep" / "01_kd" / "SEED=1"
+    assert (tmp_path / "sweep" / "01_kd" / "SEED=1").is_dir()
+    assert runs_dir() == tmp_path / "runs"
 
 
 # ----------------------------------------------------------------------------------- setup_notebook

@@ -10,7 +10,7 @@ from kae_utils.env import repo_root
 
 ROOT = repo_root()
 REQUIRED = ["torch", "torchvision", "jupyterlab", "ipykernel", "ipywidgets", "matplotlib", "seaborn",
-            "papermill", "nbval", "pytest", "scikit-learn", "tqdm"]
+            "papermill", "nbval", "pytest", "scikit-learn", "tqdm", "PyYAML", "distributed", "dask-jobqueue"]
 PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;#]+)$")
 
 
@@ -87,3 +87,20 @@ def test_no_source_file_is_git_ignored():
     assert sources
     ignored = subprocess.run(["git", "check-ignore", *sources], cwd=ROOT, capture_output=True, text=True).stdout
     assert not ignored.strip(), f"git ignores these source files: {ignored.split()}"
+
+
+def test_dask_is_an_optional_extra_that_the_tests_install():
+    """`--dask`/`--slurm` need the `cluster` extra; `dev` (what `make setup` installs) carries it too, so the
+    Dask tests run wherever `make test` does, while a plain install stays without Dask."""
+    import pytest
+
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+    def names(specs):
+        return {_norm(re.split(r"[<>=!~ \[;]", spec, maxsplit=1)[0]) for spec in specs}
+
+    dask = {"distributed", "dask-jobqueue"}
+    assert dask <= names(project["optional-dependencies"]["cluster"])
+    assert dask <= names(project["optional-dependencies"]["dev"])
+    assert not dask & names(project["dependencies"])

@@ -7,7 +7,7 @@ import json
 import nbformat
 import pytest
 
-from kae_utils import readme
+from kae_utils import readme, run
 from kae_utils.env import repo_root
 from kae_utils.run import NOTEBOOK_GLOB
 
@@ -38,11 +38,20 @@ def test_render_and_update(tmp_path):
     row = table.splitlines()[2]
     assert "[07_thing](notebooks/07_thing.ipynb)" in row and "[Someone 2020](https://x.org)" in row
     assert "acc 90% \\| better; claims 2/3" in row  # the pipe is escaped for markdown
-    assert row.rstrip(" |").endswith("not run yet")  # no full-profile result
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert len(cells) == 6 + 1  # the quick cell holds an escaped pipe
+    assert cells[-2:] == ["not run yet", "not run yet"]  # no full-profile result, no seeds sweep
     assert readme.update_readme(root) is True
     text = (root / "README.md").read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text
     assert readme.update_readme(root) is False
+
+
+def test_readme_index_is_the_table_between_the_markers(tmp_path):
+    root = _fake_repo(tmp_path)
+    assert readme.readme_index(root) == "old"
+    readme.update_readme(root)
+    assert readme.readme_index(root) == readme.render_index(root)
 
 
 def test_update_needs_markers(tmp_path):
@@ -68,3 +77,155 @@ def test_index_lists_every_notebook():
     table = readme.render_index(repo_root())
     for path in sorted((repo_root() / "notebooks").glob(NOTEBOOK_GLOB)):
         assert f"[{path.stem}]" in table
+
+
+# ------------------------------------------------------------------------------ claims over seeds
+
+
+def _seed_results(stem="07_thing", seeds=(0, 1, 2, 3, 4), failed=(), flip=(2, 4), sha=None):
+    """Records like those of `make seeds`: claim 1 always holds, claim 2 fails at the seeds in ``flip``."""
+    from kae_utils.run import RunResult
+
+    records = []
+    for seed in seeds:
+        params = {"PROFILE": "quick", "SEED": seed}
+        if seed in failed:
+            records.append(RunResult(stem, "failed", 3.0, error="boom", run_id=f"SEED={seed}", parameters=params,
+                                     code_sha=sha))
+            continue
+        items = [{"claim": "always", "holds": True}, {"claim": "flips", "holds": seed not in flip}]
+        metrics = {"metrics": {"acc": 0.9 + seed / 100}, "claims": {"held": 1 + (seed not in flip), "total": 2,
+                                                                    "items": items}}
+        records.append(RunResult(stem, "ok", 10.0, 1 + (seed not in flip), 2, run_id=f"SEED={seed}",
+                                 parameters=params, metrics=metrics, code_sha=sha))
+    return records
+
+
+def _write_seeds(root, records):
+    from kae_utils.sweep import results_table, write_table
+
+    return write_table(results_table(records), root / "results" / "seeds" / f"{records[0].notebook}.tsv")
+
+
+@pytest.mark.parametrize(
+    ("seeds", "text"), [([0, 1, 2, 3, 4], "0–4"), ([4, 0, 2, 3], "0, 2–4"), ([7], "7"), ([1, 1, 2], "1–2")]
+)
+def test_format_seeds(seeds, text):
+    assert readme.format_seeds(seeds) == text
+
+
+def test_seeds_column_counts_each_claim_over_the_seeds(tmp_path):
+    root = _fake_repo(tmp_path)
+    assert readme.seeds_cell(root / "results" / "seeds" / "07_thing.tsv") == "not run yet"
+    sha = run.code_sha(root / "notebooks" / "07_thing.ipynb")
+    _write_seeds(root, _seed_results(sha=sha))
+    row = readme.render_index(root).splitlines()[2]
+    assert row.endswith("| 5/5 · 3/5 (seeds 0–4) |")
+    assert readme.update_readme(root) is True and "5/5 · 3/5 (seeds 0–4)" in (root / "README.md").read_text()
+
+    _write_seeds(root, _seed_results(failed=(3,)))  # a failed run is said, and not counted
+    assert readme.seeds_cell(root / "results" / "seeds" / "07_thing.tsv") == "4/4 · 2/4 (seeds 0–4); 1 of 5 runs failed"
+    _write_seeds(root, _seed_results(seeds=(0, 1), failed=(0, 1)))
+    assert readme.seeds_cell(root / "results" / "seeds" / "07_thing.tsv") == (
+        "no claims recorded (seeds 0–1); 2 of 2 runs failed")
+    # the notebook was edited after its seeds sweep: said, not hidden
+    _write_seeds(root, _seed_results(sha="0" * 16))
+    assert readme.render_index(root).splitlines()[2].endswith(
+        "| 5/5 · 3/5 (seeds 0–4); from an earlier version of the notebook: rerun `make seeds` |")
+
+
+def test_collect_seeds_writes_one_file_per_notebook(tmp_path):
+    from kae_utils.sweep import read_table, results_table, write_table
+
+    root = _fake_repo(tmp_path)
+    other = root / "results" / "seeds" / "05_other.tsv"
+    other.parent.mkdir(parents=True)
+    other.write_text("kept\n")
+    records = _seed_results() + _seed_results(stem="08_more", seeds=(0, 1))
+    for r in records[5:]:
+        r.metrics["metrics"] = {"loss": 1.0}
+    write_table(results_table(records), root / "runs" / "seeds" / "results.tsv")
+    written = readme.collect_seeds("runs/seeds", root=root)
+    assert [p.name for p in written] == ["07_thing.tsv", "08_more.tsv"]
+    thing = read_table(root / "results" / "seeds" / "07_thing.tsv")
+    assert len(thing) == 5 and "metrics.acc" in thing and "metrics.loss" not in thing  # no other notebook's columns
+    assert list(thing.columns[:4]) == ["notebook", "run_id", "PROFILE", "SEED"]
+    assert other.read_text() == "kept\n"  # notebooks outside this sweep keep their results
+
+    from kae_utils.run import RunResult
+
+    lr_only = [RunResult("07_thing", "ok", 1.0, run_id="LR=1", parameters={"LR": 1})]
+    write_table(results_table(lr_only), root / "runs" / "lr" / "results.tsv")
+    with pytest.raises(ValueError, match="not a sweep over SEED"):
+        readme.collect_seeds(root / "runs" / "lr", root=root)
+
+
+# ---------------------------------------------------------------------------------- sweep blocks
+
+
+def test_sweep_block_from_results_and_collect_sweep(tmp_path):
+    import yaml
+
+    from kae_utils.sweep import results_table, summarise, write_table
+
+    root = _fake_repo(tmp_path)
+    readme_text = (root / "README.md").read_text()
+    block = "<!-- sweep:demo:start (generated; do not edit) -->\nstale\n<!-- sweep:demo:end -->"
+    (root / "README.md").write_text(readme_text + "\n" + block + "\nafter\n")
+    readme.update_readme(root)
+    assert "(not run yet: see the make targets for `demo`)" in (root / "README.md").read_text()
+
+    out = root / "runs" / "sweeps" / "demo"
+    records = _seed_results(seeds=(0, 1))
+    for r, t in zip(records, (1.0, 1.0), strict=True):
+        r.parameters["T"] = t
+    table = results_table(records)
+    write_table(table, out / "results.tsv")
+    write_table(summarise(table), out / "summary.tsv")
+    (out / "sweep.yaml").write_text(yaml.safe_dump({"name": "demo", "summary": {"over": "SEED", "metrics": ["metrics.acc"]},
+                                                    "plot": {"x": "T", "title": "acc vs T"}}))
+    (out / "plot.png").write_bytes(b"\x89PNG fake")
+    copied = readme.collect_sweep("runs/sweeps/demo", root=root)
+    assert sorted(p.name for p in copied) == ["plot.png", "results.tsv", "summary.tsv", "sweep.yaml"]
+    assert (root / "results" / "sweeps" / "demo" / "plot.png").read_bytes() == b"\x89PNG fake"
+
+    assert readme.update_readme(root) is True
+    text = (root / "README.md").read_text()
+    start = text.index("<!-- sweep:demo:start")
+    generated = text[start:text.index("<!-- sweep:demo:end -->")].splitlines()
+    assert generated[1] == "![acc vs T](results/sweeps/demo/plot.png)"
+    assert generated[3] == "| notebook | T | runs (SEED) | claims held (per claim) | acc (mean ± std) |"
+    assert generated[5] == "| 07_thing | 1.0 | 2/2 ok (0,1) | 2/2 · 2/2 | 0.905 ± 0.007 |"
+    assert "stale" not in text and text.endswith("after\n")
+    assert readme.update_readme(root) is False
+
+
+def test_collecting_from_a_folder_without_a_sweep_is_an_error(tmp_path, capsys, monkeypatch):
+    root = _fake_repo(tmp_path)
+    monkeypatch.setenv("KAE_ROOT", str(root))
+    assert readme.main(["--collect-seeds", str(root / "runs" / "nothing")]) == 2
+    assert "error: nothing collected" in capsys.readouterr().err
+    assert not (root / "results" / "seeds").exists()
+
+
+def test_tsv_block_is_rendered_from_its_file(tmp_path):
+    root = _fake_repo(tmp_path)
+    block = "<!-- tsv:results/bench.tsv:start (generated) -->\nold\n<!-- tsv:results/bench.tsv:end -->\n"
+    (root / "README.md").write_text((root / "README.md").read_text() + block)
+    readme.update_readme(root)
+    assert "(not measured yet)" in (root / "README.md").read_text()
+    (root / "results").mkdir(exist_ok=True)
+    (root / "results" / "bench.tsv").write_text("engine\tper_run_s\nlocal\t3.191\na|b\t1\n")
+    assert readme.update_readme(root) is True
+    text = (root / "README.md").read_text()
+    assert "| engine | per_run_s |\n|---|---|\n| local | 3.191 |\n| a\\|b | 1 |\n<!-- tsv:results/bench.tsv:end -->" in text
+    assert "old" not in text
+
+
+def test_zoo_block_is_generated_from_the_registry_and_manifest(tmp_path):
+    root = _fake_repo(tmp_path)
+    (root / "README.md").write_text(f"{readme.START}\n{readme.END}\n<!-- zoo:start x -->\nold\n<!-- zoo:end -->\n")
+    readme.update_readme(root)
+    text = (root / "README.md").read_text()
+    assert "old" not in text and "| name | profile | task |" in text
+    assert "| scenes64-segmentation | quick |" in text and "not built" in text  # no manifest in the fake repo

@@ -105,3 +105,19 @@ def test_make_offline_writes_files_and_manifest_that_load_dataset_uses(data_dir,
     torch.save(payload, path)
     assert load_dataset("digits", "test").x.abs().sum() > 0
     assert "899 items" in capsys.readouterr().out
+
+
+def test_classification_task_is_what_notebooks_02_and_03_train_on():
+    from kae_utils.data import classification_task, composite_labels, load_digits
+
+    digits = classification_task("digits")
+    reference = load_digits(size=8, test_fraction=0.5, seed=0)
+    assert torch.equal(digits.x_train, reference.x_train) and torch.equal(digits.y_test, reference.y_test)
+    assert digits.num_classes == 10 and digits.classes == reference.classes
+    shapes = classification_task("shapes", "quick")
+    test = load_dataset("shapes", "test", "quick")
+    assert shapes.num_classes == 48 and shapes.classes[17] == "triangle/cyan"
+    assert torch.equal(shapes.y_test, composite_labels(test.targets, ("shape", "colour"))[0])
+    assert len(shapes.x_train) == 4000 and len(shapes.x_test) == 1000
+    with pytest.raises(ValueError, match="DATASET must be one of 'digits', 'shapes'"):
+        classification_task("scenes")

@@ -318,3 +318,26 @@ def test_multihead_entry_trains_on_a_subset_of_fills(tmp_path: Path) -> None:
     assert zoo.headline(teacher) == ("shape accuracy", True) and "loss" not in z.config("tiny-heads")
     out = z.load("tiny-heads")(torch.rand(3, 3, 32, 32))
     assert out["shape"].shape == (3, 8) and out["colour"].shape == (3, 6)
+
+
+def test_afk_teachers_cover_every_attribute_once_and_train_on_images_no_notebook_uses() -> None:
+    """Notebook 06's multi-task teachers: disjoint task sets covering the five attributes, a stream of their own."""
+    from kae_utils.data.shapes import ATTRIBUTES
+
+    for profile in ("quick", "full"):
+        names = zoo.afk_teacher_names(profile)
+        entries = [zoo.entry(name) for name in names.values()]
+        tasks = [t for e in entries for t in e.tasks]
+        assert sorted(tasks) == sorted(ATTRIBUTES) and len(set(tasks)) == len(tasks)
+        for e in entries:
+            assert e.kind == "multihead" and e.profile == profile and "06" in e.used_by
+            assert e.data["seed"] == zoo.AFK_TEACHER_SHAPES_SEED != 0
+            assert e.held_out == {"source": "shapes-split", "split": "test", "profile": profile,
+                                  "labels": list(e.tasks), "per_attribute": True}
+    teacher = zoo.entry(zoo.afk_teacher_names("quick")["T1"])
+    x_teach, y = zoo.entry_data({**teacher.data, "n": 1000})
+    assert set(y) == set(teacher.tasks)
+    quick = torch.cat([load_dataset("shapes", s, "quick").x for s in ("train", "test")])
+    assert not _image_hashes(x_teach) & _image_hashes(quick)
+    with pytest.raises(ValueError, match="profile must be one of"):
+        zoo.afk_teacher_names("medium")

@@ -8,7 +8,15 @@
 
 from kae_utils.data.digits import DIGITS_CLASSES, DigitsSplit, augment_shifts, load_digits
 from kae_utils.data.real import REAL_DATASETS, load_real, real_available
-from kae_utils.data.registry import OFFLINE_DATASETS, DataSplit, all_datasets, data_root, load_dataset
+from kae_utils.data.registry import (
+    OFFLINE_DATASETS,
+    ClassificationTask,
+    DataSplit,
+    all_datasets,
+    classification_task,
+    data_root,
+    load_dataset,
+)
 from kae_utils.data.scenes import DOMAINS, SCENE_CLASSES, TASKS, SceneBatch, SceneConfig, render_scenes
 from kae_utils.data.shapes import (
     ATTRIBUTE_VALUES,
@@ -32,6 +40,7 @@ __all__ = [
     "SCENE_CLASSES",
     "TASKS",
     "ClassSubset",
+    "ClassificationTask",
     "DataSplit",
     "DigitsSplit",
     "SceneBatch",
@@ -42,6 +51,7 @@ __all__ = [
     "all_datasets",
     "augment_shifts",
     "class_subset",
+    "classification_task",
     "composite_labels",
     "data_root",
     "generate_shapes",

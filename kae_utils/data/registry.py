@@ -24,10 +24,13 @@ from kae_utils.data.real import REAL_DATASETS, data_root
 from kae_utils.env import PROFILES, check_choice
 
 __all__ = [
+    "CLASSIFICATION_LABELS",
+    "ClassificationTask",
     "OFFLINE_DATASETS",
     "SPLITS",
     "DataSplit",
     "all_datasets",
+    "classification_task",
     "data_root",
     "load_dataset",
     "offline_config",
@@ -158,3 +161,37 @@ def _from_real(name: str, split: str, real: Any) -> DataSplit:
         return DataSplit(name, split, real.x, {"label": real.y}, {"label": tuple(real.classes)}, source="real")
     targets = {k: v for k, v in dict(real).items() if k != "rgb"}
     return DataSplit(name, split, dict(real)["rgb"], targets, source="real")
+
+
+#: The class labels of each offline classification task of notebooks 02 and 03: the ten digits, or the 48
+#: shape x colour classes of ``shapes``.
+CLASSIFICATION_LABELS: dict[str, tuple[str, ...]] = {"digits": ("label",), "shapes": ("shape", "colour")}
+
+
+@dataclass(frozen=True)
+class ClassificationTask:
+    """Train and test images with one class label each, and the class names (index = label)."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    classes: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+def classification_task(name: str, profile: str = "quick") -> ClassificationTask:
+    """The multi-class task a data set stands for: ``digits`` (10 classes, the fixed split) or ``shapes``
+    (shape x colour, 48 classes, the profile's split); see :data:`CLASSIFICATION_LABELS`."""
+    from kae_utils.data.shapes import composite_labels
+
+    check_choice("DATASET", name, CLASSIFICATION_LABELS)
+    train, test = load_dataset(name, "train", profile), load_dataset(name, "test", profile)
+    if name == "digits":
+        return ClassificationTask(train.x, train.y, test.x, test.y, train.classes["label"])
+    labels = CLASSIFICATION_LABELS[name]
+    (y_train, classes), (y_test, _) = composite_labels(train.targets, labels), composite_labels(test.targets, labels)
+    return ClassificationTask(train.x, y_train, test.x, y_test, classes)

@@ -1,0 +1,803 @@
+# %% [markdown]
+# # 03 · Knowledge amalgamation from heterogeneous networks by common feature learning
+#
+# **Luo, Wang, Fang, Hu, Tao & Song (2019). *Knowledge Amalgamation from Heterogeneous Networks by Common
+# Feature Learning.* IJCAI 2019.** [arXiv:1906.10546](https://arxiv.org/abs/1906.10546)
+#
+# Notebook 02 amalgamated teachers that share one architecture, layer by layer. Public models rarely
+# do: one teacher is a ResNet-18, another a ResNet-34, their feature maps have different widths and mean
+# different things. Luo et al. project the last feature map of every network, the student's included, into
+# **one common feature space** through per-network adapters and a **shared** extractor. Two losses shape
+# that space: a **reconstruction** loss (each teacher's features must be recoverable from its common
+# features, so the space keeps what the teacher knows) and an **MMD** loss that pulls the distribution of
+# the student's common features onto each teacher's. Together with soft targets from the concatenated
+# teacher scores, this trains a student of any architecture on unlabelled images.
+#
+# **What you will see**
+#
+# * Two teachers of different families and widths (a plain CNN and a ResNet), each an expert on half of
+#   the classes, and a student of a third shape, trained without labels.
+# * The common feature block — adapters, shared extractor, decoders — and the multi-bandwidth MMD, each
+#   next to its equation.
+# * CFL against multi-teacher KD and the teachers' ensemble; ablations without MMD and without reconstruction.
+# * The paper's figure: t-SNE of the teachers' features in their own spaces and in the common space, with a
+#   widget to change the space and the colouring.
+# * A measured alignment score, the claims checked against this run, and where they fail.
+
+# %% [markdown]
+# ## Parameters
+#
+# The next cell is tagged `parameters`: papermill replaces it when you run, for example,
+# `python -m kae_utils.run 03 -p STUDENT_ARCH resnet` or `python -m kae_utils.run 03 --profile full`.
+# Values that depend on them are derived in the cell after it, which also checks every value.
+
+# %% tags=["parameters"]
+PROFILE: str = "quick"  # "quick": CPU, under 2 minutes; "full": wider nets, longer training, 3 seeds (for a GPU)
+SEED: int = 0  # base seed; the full profile uses SEED, SEED + 1, SEED + 2
+DEVICE: str = "auto"  # "auto", "cpu" or "cuda"
+DATASET: str = "digits"  # "digits" (8x8 handwritten digits, 10 classes) or "shapes" (shape x colour, 48 classes)
+STUDENT_ARCH: str = "convnet"  # the student's family: "convnet" or "resnet" (teachers: one of each)
+MMD_WEIGHT: float = 10.0  # weight of L_MMD in the total loss L_ST + w_mmd L_MMD + w_rec L_rec (paper: 10)
+REC_WEIGHT: float = 10.0  # weight of the reconstruction loss L_rec (paper: 10)
+TEMPERATURE: float = 1.0  # temperature of the soft targets (L_ST and the KD baseline; paper: plain softmax)
+TEACHERS: str = "zoo"  # "zoo": load the trained teachers shipped in zoo/; "train": retrain them with the zoo's recipe
+STUDENT_INIT: str = "pretrained"  # "pretrained": students start from the zoo's backbone (the paper: ImageNet); "scratch"
+
+# %%
+from kae_utils.env import DEVICES, PROFILES, check_choice
+from kae_utils.zoo import TEACHER_SOURCES
+
+SUPPORTED_DATASETS = ("digits", "shapes")
+STUDENT_ARCHS = ("convnet", "resnet")
+STUDENT_INITS = ("pretrained", "scratch")
+check_choice("PROFILE", PROFILE, PROFILES)
+check_choice("DEVICE", DEVICE, DEVICES)
+check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
+check_choice("STUDENT_ARCH", STUDENT_ARCH, STUDENT_ARCHS)
+check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
+check_choice("STUDENT_INIT", STUDENT_INIT, STUDENT_INITS)
+if not (isinstance(SEED, int) and SEED >= 0):
+    raise ValueError(f"SEED must be a non-negative integer; got {SEED!r}")
+for _name, _value in (("MMD_WEIGHT", MMD_WEIGHT), ("REC_WEIGHT", REC_WEIGHT)):
+    if not (isinstance(_value, (int, float)) and _value >= 0):
+        raise ValueError(f"{_name} must be a number >= 0; got {_value!r}")
+if not (isinstance(TEMPERATURE, (int, float)) and TEMPERATURE > 0):
+    raise ValueError(f"TEMPERATURE must be a positive number; got {TEMPERATURE!r}")
+
+NOTEBOOK = "03_common_feature_learning"
+SETTINGS = {  # the students' settings; the teachers and backbones come from the zoo (kae_utils.zoo)
+    "quick": dict(
+        seeds=[SEED], hidden=32,
+        student_epochs=40, batch_size=128, lr=3e-3, transfer_size=None,
+        align_images=300, tsne_images=200,
+    ),
+    "full": dict(
+        seeds=[SEED, SEED + 1, SEED + 2], hidden=128,
+        student_epochs=40, batch_size=128, lr=2e-3, transfer_size=20000,
+        align_images=1000, tsne_images=400,
+    ),
+}
+ARCHITECTURES = {  # the zoo's teachers of each data set, and the width of the students' backbones
+    "digits": dict(teachers=(("convnet", (16, 32, 64)), ("resnet", (24, 48, 96))), student_widths=(32, 64, 128)),
+    "shapes": dict(teachers=(("convnet", (32, 64, 128)), ("resnet", (48, 96, 192))), student_widths=(64, 128, 256)),
+}
+CFG = {**SETTINGS[PROFILE], **ARCHITECTURES[DATASET]}
+for name, value in CFG.items():
+    print(f"{name:>15}: {value}")
+
+# %% [markdown]
+# ## Set-up
+#
+# Seeding, the device, and PNG figures. Paths (the teacher cache, `runs/`) are resolved from the
+# repository root, so the notebook runs from any working directory.
+
+# %%
+import inspect
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from scipy import stats
+from sklearn.linear_model import LogisticRegression
+from sklearn.manifold import TSNE
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from torch import nn
+
+import kae_utils.losses
+from kae_utils import zoo
+from kae_utils.amalgamation import (
+    amalgamate_scores,
+    check_images_only,
+    ensemble_predict,
+    restricted_accuracy,
+    teacher_outputs,
+)
+from kae_utils.data import class_subset, classification_task, split_classes
+from kae_utils.env import setup_notebook
+from kae_utils.losses import CFL_SIGMAS, kd_kl, mmd2
+from kae_utils.metrics import accuracy
+from kae_utils.models import build_model, count_parameters
+from kae_utils.results import Claim, check_claims, mean_std, median_time, write_metrics
+from kae_utils.training import Trainer, predict_logits
+from kae_utils.viz import sample_grid
+from kae_utils.widgets import explore
+
+device = setup_notebook(SEED, DEVICE)
+print("device type:", device.type)
+
+# %% [markdown]
+# ## Data
+#
+# The paper amalgamates a ResNet-18 expert on CUB-200-2011 (birds) and a ResNet-34 expert on Stanford Dogs
+# into one 320-way student. Neither set can be downloaded where this repository is built, so the quick
+# profile uses scikit-learn's `digits` (8×8 handwritten digits, real images) and the full profile the
+# generated `shapes` set (shape × colour = 48 classes at 32×32). Each teacher gets half of the classes —
+# two disjoint "data sets" — and the student must answer for all of them. The student's transfer set is
+# the training **images** only; their labels are never used after the teachers are trained.
+
+# %%
+task = classification_task(DATASET, PROFILE)  # digits: 10 classes; shapes: shape x colour, 48 classes
+x_train, y_train, x_test, y_test, CLASS_NAMES = task.x_train, task.y_train, task.x_test, task.y_test, task.classes
+NUM_CLASSES = len(CLASS_NAMES)
+IMAGE_SHAPE = tuple(x_train.shape[1:])
+CLASS_SETS = split_classes(NUM_CLASSES, 2)
+X_TRANSFER = x_train[:CFG["transfer_size"]]  # the student's transfer set: training images, no labels
+print(f"train: {tuple(x_train.shape)}  test: {tuple(x_test.shape)}  classes: {NUM_CLASSES}")
+print(f"transfer set (images only): {tuple(X_TRANSFER.shape)}")
+print("teacher class sets:", " | ".join(f"{s[0]}..{s[-1]} ({len(s)})" for s in CLASS_SETS))
+
+# %%
+first = torch.stack([torch.nonzero(y_train == c)[0, 0] for c in range(min(NUM_CLASSES, 20))])
+sample_grid(x_train[first], [CLASS_NAMES[int(c)] for c in y_train[first]], ncols=10, size=0.9)
+plt.show()
+
+# %% [markdown]
+# ## Heterogeneous teachers
+#
+# Teacher 1 is a plain CNN (conv–BN–ReLU–max-pool stages, a VGG in miniature) and teacher 2 a ResNet with
+# residual basic blocks, of a different width. As the paper's teachers are fine-tuned from ImageNet weights,
+# each is fine-tuned from a **pretrained backbone** of its own family (`digits`: trained first on the shape
+# and size of 8×8 shape silhouettes; `shapes`: on size, position and fill of other shapes images), then with
+# labels on its own classes only (with one-pixel shifts as augmentation), and frozen. Both steps are recipes
+# of the repository's **model zoo** (`kae_utils.zoo`): the teachers were trained once (`make zoo`) and are
+# shipped in `zoo/` with their hashes; with `TEACHERS = "train"` they are retrained here from the same recipe.
+
+# %% tags=["nbval-ignore-output"]
+PREFIX = "digits" if DATASET == "digits" else "shapes"
+TEACHER_NAMES = [zoo.classifier_teacher_name(PREFIX, arch, widths[0], c)
+                 for (arch, widths), c in zip(CFG["teachers"], CLASS_SETS, strict=True)]
+team = [zoo.obtain(name, TEACHERS, device) for name in TEACHER_NAMES]
+teachers = {seed: team for seed in CFG["seeds"]}  # one pair of teachers for every seed
+print("teachers:", "loaded from the zoo (hash-checked)" if TEACHERS == "zoo" else "retrained here with the zoo's recipe")
+
+# %%
+pd.DataFrame(zoo.summary(TEACHER_NAMES)).set_index("entry")
+
+
+# %% tags=["nbval-ignore-output"]
+def teacher_accuracy(teacher: nn.Module, classes: tuple[int, ...]) -> float:
+    """Accuracy of a teacher on the test images of its own classes (its own question)."""
+    sub = class_subset(x_test, y_test, classes)
+    return accuracy(predict_logits(teacher, sub.x), sub.y)
+
+
+teacher_table = pd.DataFrame([
+    {"teacher": i + 1, "architecture": f"{arch} {widths}", "classes": f"{c[0]}..{c[-1]}",
+     "parameters": count_parameters(teachers[CFG["seeds"][0]][i]),
+     "test accuracy (own classes)": np.mean([teacher_accuracy(teachers[s][i], c) for s in CFG["seeds"]])}
+    for i, ((arch, widths), c) in enumerate(zip(CFG["teachers"], CLASS_SETS, strict=True))
+])
+teacher_table.round(4)
+
+# %% [markdown]
+# ## Step 1: the last feature maps
+#
+# Common feature learning works on one feature map per network: the output of its last convolutional stage.
+# For the teachers that is $F_{T_i}$ with $C_{T_i}$ channels, computed once on the transfer images (the
+# teachers are frozen); for the student it is $F_S$, recomputed at every step because the student learns.
+# The maps share their spatial size here (both families halve the resolution twice), but not their width.
+
+# %%
+TEACHER_TAP = f"stages.{len(CFG['teachers'][0][1]) - 1}"  # the module of the last stage, in both teacher families
+TEACHER_FEATURE = f"stage{len(CFG['teachers'][0][1])}"  # the same map, from the teachers' return_features
+STUDENT_TAP = f"stage{len(CFG['student_widths'])}"  # the same map, from the student's return_features
+print(inspect.getsource(kae_utils.amalgamation.teacher_outputs).split('"""')[1].strip())
+
+
+def transfer_targets(x_images: torch.Tensor, teacher_list: list[nn.Module]) -> dict:
+    """From unlabelled images: each teacher's last feature map F_Ti and the amalgamated score vector."""
+    x = check_images_only(x_images, IMAGE_SHAPE)
+    features, logits = teacher_outputs(teacher_list, x, [TEACHER_TAP])
+    return {"features": [f[TEACHER_TAP] for f in features],
+            "scores": amalgamate_scores(logits, CLASS_SETS, NUM_CLASSES)}
+
+
+targets = {seed: transfer_targets(X_TRANSFER, teachers[seed]) for seed in CFG["seeds"]}
+TEACHER_CHANNELS = [f.shape[1] for f in targets[CFG["seeds"][0]]["features"]]
+for i, f in enumerate(targets[CFG["seeds"][0]]["features"], start=1):
+    print(f"teacher {i}: F_T{i} {tuple(f.shape)}")
+print(f"student ({STUDENT_ARCH} {CFG['student_widths']}): F_S has {CFG['student_widths'][-1]} channels")
+
+
+# %% [markdown]
+# ## Step 2: the common feature block
+#
+# With $h$ hidden channels ($h = 128$ in the authors' code; {quick: 32, full: 128} here):
+#
+# * **adapters**, one per network: $a_i(F) = \mathrm{ReLU}(W_i * F)$, a 1×1 convolution $C_{T_i} \to 2h$
+#   (and $a_S$: $C_S \to 2h$ for the student);
+# * one **shared extractor** $E$, three residual blocks $2h \to h \to h \to h$. Because every network's
+#   adapted features go through the *same* weights, its output is one space for all of them:
+#   $$H_S = E(a_S(F_S)), \qquad H_i = E(a_i(F_{T_i}));$$
+# * **decoders**, one per teacher: $\hat F_{T_i} = D_i(H_i)$ with $D_i$ = 3×3 conv $h \to C_{T_i}$, ReLU,
+#   1×1 conv.
+#
+# The residual blocks have no normalisation layer (as in the authors' code), so running the extractor once on
+# the concatenated batch $[a_S(F_S); a_1(F_{T_1}); a_2(F_{T_2})]$ is the same as three separate passes, only faster.
+
+# %%
+class ResidualBlock(nn.Module):
+    """conv3x3-ReLU-conv3x3 plus a (1x1-projected) shortcut, then ReLU; no normalisation."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=True),
+                                  nn.Conv2d(c_out, c_out, 3, padding=1))
+        self.shortcut = nn.Identity() if c_in == c_out else nn.Conv2d(c_in, c_out, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.body(x) + self.shortcut(x))
+
+
+class CommonFeatureBlock(nn.Module):
+    """Adapters a_S, a_i (1x1 conv + ReLU to 2h), shared extractor E (2h -> h -> h -> h), decoders D_i."""
+
+    def __init__(self, student_channels: int, teacher_channels: list[int], hidden: int) -> None:
+        super().__init__()
+        def adapter(c: int) -> nn.Module:
+            return nn.Sequential(nn.Conv2d(c, 2 * hidden, 1, bias=False), nn.ReLU(inplace=True))
+
+        self.adapt_student = adapter(student_channels)
+        self.adapt_teachers = nn.ModuleList(adapter(c) for c in teacher_channels)
+        self.extractor = nn.Sequential(ResidualBlock(2 * hidden, hidden), ResidualBlock(hidden, hidden),
+                                       ResidualBlock(hidden, hidden))
+        self.decoders = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(hidden, c, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(c, c, 1))
+            for c in teacher_channels)
+
+    def common(self, f_student: torch.Tensor | None, f_teachers: list[torch.Tensor]) -> list[torch.Tensor]:
+        """[H_S, H_1, ..., H_N] (H_S left out when f_student is None): one extractor pass over all of them."""
+        adapted = [a(f) for a, f in zip(self.adapt_teachers, f_teachers, strict=True)]
+        if f_student is not None:
+            adapted.insert(0, self.adapt_student(f_student))
+        return list(self.extractor(torch.cat(adapted)).split([len(a) for a in adapted]))
+
+    def forward(self, f_student: torch.Tensor, f_teachers: list[torch.Tensor]):
+        """Returns H_S, [H_i], [reconstructed F_Ti]."""
+        h_student, *h_teachers = self.common(f_student, f_teachers)
+        return h_student, h_teachers, [d(h) for d, h in zip(self.decoders, h_teachers, strict=True)]
+
+
+# %% [markdown]
+# ## Step 3: the losses
+#
+# **MMD.** The student's common features should be distributed like each teacher's. Over a batch, with
+# every sample flattened and scaled to unit length, the squared maximum mean discrepancy between the sets
+# $X = \{x_i\}_{i=1}^n$ and $Y = \{y_j\}_{j=1}^m$ is
+#
+# $$\mathrm{MMD}^2(X, Y) = \frac{1}{n^2}\sum_{i,i'} k(x_i, x_{i'}) + \frac{1}{m^2}\sum_{j,j'} k(y_j, y_{j'})
+#  - \frac{2}{nm}\sum_{i,j} k(x_i, y_j), \qquad k(x, y) = \sum_{\sigma} e^{-\|x - y\|^2 / 2\sigma^2},$$
+#
+# with the authors' bandwidths $\sigma \in \{0.001, 0.01, 0.05, 0.1, 0.2, 1, 2\}$, clamped at 0, and
+# $L_{MMD} = \sum_i \mathrm{MMD}^2(H_S, H_i)$. The function lives in `kae_utils.losses` (with golden-value
+# tests) because later notebooks use it too:
+
+# %%
+print(inspect.getsource(kae_utils.losses.mmd2))
+print("sigmas:", CFL_SIGMAS)
+
+
+# %% [markdown]
+# **Reconstruction.** $L_{rec} = \sum_i \mathrm{MSE}(\hat F_{T_i}, F_{T_i})$ keeps each teacher's knowledge in
+# the common space: without it, the extractor could map everything to one point and make the MMD zero.
+#
+# **Soft targets.** The teachers' class sets are disjoint, so their logits concatenate into one score
+# vector $z_T$ over all classes; the student matches its softmax:
+# $L_{ST} = T^2\,\mathrm{KL}\big(\mathrm{softmax}(z_T/T)\,\|\,\mathrm{softmax}(z_S/T)\big)$, which differs
+# from the soft cross-entropy only by the teachers' entropy, a constant ($T = 1$ by default).
+#
+# **Total.** $L = L_{ST} + 10\,(L_{MMD} + L_{rec})$: `MMD_WEIGHT` and `REC_WEIGHT` in the parameters.
+# The student, the adapters, the extractor and the decoders are trained together; the teachers are frozen.
+
+# %%
+class CFLNet(nn.Module):
+    """The student and its training-only common feature block, optimised together."""
+
+    def __init__(self, student: nn.Module, block: CommonFeatureBlock) -> None:
+        super().__init__()
+        self.student, self.block = student, block
+
+
+STUDENT_BACKBONE = f"{PREFIX}-pre-{STUDENT_ARCH}{CFG['student_widths'][0]}"  # the zoo's stand-in for ImageNet weights
+backbone = zoo.obtain(STUDENT_BACKBONE, TEACHERS, device) if STUDENT_INIT == "pretrained" else None
+
+
+def new_student(seed: int) -> nn.Module:
+    """A student of STUDENT_ARCH; with STUDENT_INIT = "pretrained" it starts from the backbone (its classifier is new)."""
+    student = build_model(STUDENT_ARCH, NUM_CLASSES, in_channels=IMAGE_SHAPE[0], widths=CFG["student_widths"],
+                          seed=2000 + seed)
+    return zoo.copy_backbone(student, backbone) if backbone is not None else student
+
+
+def new_block(seed: int) -> CommonFeatureBlock:
+    with torch.random.fork_rng(devices=[]):  # its weights depend on the seed only
+        torch.manual_seed(3000 + seed)
+        return CommonFeatureBlock(CFG["student_widths"][-1], TEACHER_CHANNELS, CFG["hidden"])
+
+
+def cfl_losses(model: CFLNet, batch, mmd_weight: float, rec_weight: float):
+    """L = L_ST + w_mmd * sum_i MMD^2(H_S, H_i) + w_rec * sum_i MSE(D_i(H_i), F_Ti)."""
+    x, scores, *f_teachers = batch
+    logits, features = model.student(x, return_features=True)
+    loss_st = kd_kl(logits, scores, TEMPERATURE)
+    if mmd_weight == 0 and rec_weight == 0:  # plain multi-teacher KD: the block is not used
+        return loss_st, {"st": loss_st.item()}
+    h_student, h_teachers, reconstructed = model.block(features[STUDENT_TAP], f_teachers)
+    loss_mmd = sum(mmd2(h_student, h) for h in h_teachers)
+    loss_rec = sum(F.mse_loss(r, f) for r, f in zip(reconstructed, f_teachers, strict=True))
+    loss = loss_st + mmd_weight * loss_mmd + rec_weight * loss_rec
+    return loss, {"st": loss_st.item(), "mmd": loss_mmd.item(), "rec": loss_rec.item()}
+
+
+print(f"students: {STUDENT_ARCH} {CFG['student_widths']}, "
+      + (f"starting from the zoo's backbone {STUDENT_BACKBONE}" if backbone is not None else "from random weights"))
+
+# %%
+for name in dict.fromkeys([zoo.entry(t).init for t in TEACHER_NAMES] + [STUDENT_BACKBONE]):
+    probe = zoo.record(name)["probe"]
+    print(f"{name}: a linear probe of its features on all {NUM_CLASSES} classes {probe['features']:.1%} "
+          f"(raw pixels {probe['raw pixels']:.1%})")
+
+
+# %% [markdown]
+# ### No labels
+#
+# The training function takes the transfer **images** and the teachers' outputs on them; an
+# `(images, labels)` pair is refused.
+
+# %%
+def train_student(x_images: torch.Tensor, target: dict, seed: int, mmd_weight: float, rec_weight: float,
+                  desc: str) -> tuple[nn.Module, CommonFeatureBlock, dict]:
+    """Train a student (and its common feature block) on unlabelled images; returns both and the loss history."""
+    x = check_images_only(x_images, IMAGE_SHAPE)
+    net = CFLNet(new_student(seed), new_block(seed))
+    history = Trainer(net, epochs=CFG["student_epochs"], lr=CFG["lr"], batch_size=CFG["batch_size"],
+                      device=device, seed=seed, desc=desc,
+                      step_fn=lambda model, batch: cfl_losses(model, batch, mmd_weight, rec_weight),
+                      ).fit((x, target["scores"], *target["features"]))
+    return net.student.eval(), net.block.eval(), history.to_dict()
+
+
+try:
+    train_student((x_train, y_train), targets[CFG["seeds"][0]], SEED, MMD_WEIGHT, REC_WEIGHT, "refused")
+except ValueError as error:
+    print("passing labels is refused:", error)
+
+# %% [markdown]
+# ## Training CFL, the baselines and the ablations
+#
+# For every seed, on the same transfer images and teacher outputs:
+#
+# | student | loss |
+# |---|---|
+# | **CFL** | $L_{ST} + w_{mmd} L_{MMD} + w_{rec} L_{rec}$ |
+# | **multi-teacher KD** | $L_{ST}$ only (soft targets from the concatenated teacher scores) |
+# | **CFL without MMD** | $L_{ST} + w_{rec} L_{rec}$ |
+# | **CFL without reconstruction** | $L_{ST} + w_{mmd} L_{MMD}$ |
+#
+# A remark before the numbers: without the MMD term, nothing connects the student to the common feature
+# block ($L_{rec}$ involves only the teachers' adapters, the extractor and the decoders), so the student
+# receives exactly the gradients of KD. Trained from the same seed, it should give the same student as KD;
+# the table below shows whether it does.
+#
+# The **teachers' ensemble** (run both teachers, take the argmax of the concatenated scores) needs no training.
+
+# %% tags=["nbval-ignore-output"]
+VARIANTS = {  # name: (MMD weight, reconstruction weight)
+    "CFL": (MMD_WEIGHT, REC_WEIGHT),
+    "multi-teacher KD": (0.0, 0.0),
+    "CFL without MMD": (0.0, REC_WEIGHT),
+    "CFL without reconstruction": (MMD_WEIGHT, 0.0),
+}
+students, blocks, histories = {}, {}, {}
+for seed in CFG["seeds"]:
+    for name, (w_mmd, w_rec) in VARIANTS.items():
+        students[(name, seed)], blocks[(name, seed)], histories[(name, seed)] = train_student(
+            X_TRANSFER, targets[seed], seed, w_mmd, w_rec, desc=f"{name} (seed {seed})")
+
+# %% tags=["nbval-ignore-output"]
+seed0 = CFG["seeds"][0]
+fig, axes = plt.subplots(1, 3, figsize=(12, 3))
+for key, ax in zip(("st", "mmd", "rec"), axes, strict=True):
+    for colour, name in zip(("C0", "C1", "C2", "C3"), VARIANTS, strict=True):
+        values = histories[(name, seed0)].get(f"train_{key}")
+        if values is not None:  # KD does not compute L_MMD and L_rec
+            ax.plot(values, label=name, color=colour, linestyle=":" if name == "CFL without MMD" else "-")
+    ax.set_title({"st": "$L_{ST}$", "mmd": "$L_{MMD}$", "rec": "$L_{rec}$"}[key])
+    ax.set_xlabel("epoch")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+axes[0].legend(fontsize=7)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## Results
+#
+# **Union accuracy**: every model classifies each test image among all classes. The ensemble runs both
+# teachers; the students are single networks.
+
+# %% tags=["nbval-ignore-output"]
+test_logits = {key: predict_logits(model, x_test) for key, model in students.items()}
+teacher_test_logits = {seed: [predict_logits(t, x_test) for t in ts] for seed, ts in teachers.items()}
+rows = []
+for seed in CFG["seeds"]:
+    rows.append({"model": "ensemble of the teachers", "seed": seed,
+                 "accuracy": accuracy(ensemble_predict(teacher_test_logits[seed], CLASS_SETS, NUM_CLASSES), y_test)})
+    rows += [{"model": name, "seed": seed, "accuracy": accuracy(test_logits[(name, seed)], y_test)} for name in VARIANTS]
+union = pd.DataFrame(rows)
+union_summary = union.groupby("model", sort=False)["accuracy"].agg(["mean", "std", "count"])
+union_summary.round(4)
+
+# %%
+same_as_kd = all(torch.equal(test_logits[("CFL without MMD", s)], test_logits[("multi-teacher KD", s)])
+                 for s in CFG["seeds"])
+print("the student trained without MMD gives the same test logits as KD:", same_as_kd)
+
+# %% [markdown]
+# **Per teacher**: each teacher's own question — the argmax over that teacher's classes only, on the test
+# images of those classes — for the teacher and for the CFL student.
+
+# %% tags=["nbval-ignore-output"]
+per_teacher = pd.DataFrame([
+    {"seed": seed, "teacher": i + 1, "classes": f"{c[0]}..{c[-1]}",
+     "teacher accuracy": teacher_accuracy(teachers[seed][i], c),
+     "CFL student": restricted_accuracy(test_logits[("CFL", seed)][mask], y_test[mask], c),
+     "KD student": restricted_accuracy(test_logits[("multi-teacher KD", seed)][mask], y_test[mask], c)}
+    for seed in CFG["seeds"] for i, c in enumerate(CLASS_SETS)
+    for mask in [torch.isin(y_test, torch.as_tensor(c))]
+])
+per_teacher["CFL - teacher"] = per_teacher["CFL student"] - per_teacher["teacher accuracy"]
+per_teacher.groupby(["teacher", "classes"])[
+    ["teacher accuracy", "CFL student", "KD student", "CFL - teacher"]].mean().round(4)
+
+
+# %% [markdown]
+# **CFL vs KD over seeds.** The paper's gains over KD are under one point (e.g. .7721 vs .7684 for a
+# ResNet-34 student), so one seed cannot tell them apart. With several seeds (full profile) we report the
+# mean and standard deviation of the paired difference and a paired t-test; with one seed the test is not
+# defined.
+
+# %% tags=["nbval-ignore-output"]
+def per_seed(model: str) -> np.ndarray:
+    return union[union.model == model].sort_values("seed")["accuracy"].to_numpy()
+
+
+cfl_minus_kd = per_seed("CFL") - per_seed("multi-teacher KD")
+if len(cfl_minus_kd) > 1:
+    t_stat, p_value = stats.ttest_rel(per_seed("CFL"), per_seed("multi-teacher KD"))
+    significance = f"paired t-test over {len(cfl_minus_kd)} seeds: t = {t_stat:.2f}, p = {p_value:.3f}"
+else:
+    p_value, significance = float("nan"), "one seed: no significance test (run the full profile)"
+print(f"CFL - KD per seed: {np.round(cfl_minus_kd, 4).tolist()}  mean {cfl_minus_kd.mean():+.4f}")
+print(significance)
+
+
+# %% [markdown]
+# ## Does the common space align the teachers?
+#
+# The teachers' own feature maps live in different spaces: different widths, and no correspondence between
+# channel $c$ of one network and channel $c$ of the other. To put them side by side we flatten each map,
+# scale it to unit length and pad the shorter with zeros (**raw spaces**). In the **common space** we take
+# $H_i = E(a_i(F_{T_i}))$ from the trained CFL block; as a control, the same block **before training**.
+#
+# Two alignment scores on test images (each image gives one feature vector per teacher):
+#
+# * **domain accuracy**: 5-fold cross-validated accuracy of a logistic regression that tells teacher 1's
+#   features from teacher 2's (50% = indistinguishable, 100% = separate spaces);
+# * $\mathrm{MMD}^2(H_1, H_2)$ with the kernel above.
+
+# %% tags=["nbval-ignore-output"]
+@torch.no_grad()
+def raw_features(models: list[nn.Module], x: torch.Tensor, taps: list[str]) -> list[torch.Tensor]:
+    """Each model's map at its tap, flattened, unit length, zero-padded to the longest (CPU)."""
+    out = []
+    for model, tap in zip(models, taps, strict=True):
+        _, feats = model(x.to(device), return_features=True)
+        out.append(F.normalize(feats[tap].flatten(1).float(), dim=1).cpu())
+    width = max(f.shape[1] for f in out)
+    return [F.pad(f, (0, width - f.shape[1])) for f in out]
+
+
+@torch.no_grad()
+def common_space(block: CommonFeatureBlock, student: nn.Module, teacher_list: list[nn.Module],
+                 x: torch.Tensor) -> list[torch.Tensor]:
+    """[H_S, H_1, ..., H_N] on x, flattened and unit length (CPU)."""
+    x = x.to(device)
+    f_teachers = [t(x, return_features=True)[1][TEACHER_FEATURE] for t in teacher_list]
+    f_student = student(x, return_features=True)[1][STUDENT_TAP]
+    return [F.normalize(h.flatten(1), dim=1).cpu() for h in block.to(device).common(f_student, f_teachers)]
+
+
+def domain_accuracy(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Cross-validated accuracy of a linear classifier telling the rows of a from those of b."""
+    features = torch.cat([a, b]).double().numpy()
+    labels = np.r_[np.zeros(len(a)), np.ones(len(b))]
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
+    return float(cross_val_score(LogisticRegression(max_iter=2000), features, labels, cv=folds).mean())
+
+
+x_align = x_test[:CFG["align_images"]]
+spaces, align_rows = {}, []
+for seed in CFG["seeds"]:
+    ts, student = teachers[seed], students[("CFL", seed)]
+    raw = raw_features([student, *ts], x_align, [STUDENT_TAP, TEACHER_FEATURE, TEACHER_FEATURE])
+    trained = common_space(blocks[("CFL", seed)], student, ts, x_align)
+    untrained = common_space(new_block(seed), student, ts, x_align)
+    spaces[seed] = {"raw (zero-padded)": raw, "common, before training": untrained, "common (trained CFL)": trained}
+    for space, (h_s, h_1, h_2) in spaces[seed].items():
+        align_rows.append({"seed": seed, "space": space, "domain accuracy": domain_accuracy(h_1, h_2),
+                           "MMD^2(teacher 1, teacher 2)": mmd2(h_1, h_2).item(),
+                           "MMD^2(student, teachers)": (mmd2(h_s, h_1) + mmd2(h_s, h_2)).item()})
+alignment = pd.DataFrame(align_rows).groupby("space", sort=False).mean(numeric_only=True).drop(columns="seed")
+alignment.round(4)
+
+# %% [markdown]
+# ### The paper's figure: t-SNE of the features
+#
+# t-SNE (scikit-learn) of the same test images' features from teacher 1, teacher 2 and the CFL student, in
+# the raw spaces and in the common space. Coloured by class, a well-amalgamated space shows one cluster per
+# class; coloured by network, an aligned space mixes the networks inside each cluster, separate spaces keep
+# them apart.
+
+# %%
+N_TSNE = CFG["tsne_images"]
+NETWORKS = ("student", "teacher 1", "teacher 2")
+tsne_labels = {"class": np.tile(y_test[:N_TSNE].numpy(), 3), "network": np.repeat(np.arange(3), N_TSNE)}
+embeddings = {
+    space: TSNE(n_components=2, perplexity=30, init="pca", random_state=0).fit_transform(
+        torch.cat([h[:N_TSNE] for h in feats]).double().numpy())
+    for space, feats in spaces[seed0].items()
+}
+
+
+def plot_tsne(space: str, colour: str, ax=None):
+    """One t-SNE panel: `space` is a key of `embeddings`, `colour` "class" or "network"."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 4))
+    points, labels = embeddings[space], tsne_labels[colour]
+    if colour == "class":
+        scatter = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10" if NUM_CLASSES <= 10 else "tab20",
+                             s=6, alpha=0.8)
+        if NUM_CLASSES <= 10:
+            ax.legend(*scatter.legend_elements(), fontsize=6, ncol=2, title="class", title_fontsize=7)
+    else:
+        for k, name in enumerate(NETWORKS):
+            ax.scatter(*points[labels == k].T, s=6, alpha=0.7, label=name, marker="os^"[k])
+        ax.legend(fontsize=7, markerscale=2)
+    ax.set_title(f"{space}, by {colour}", fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
+
+
+# %% tags=["nbval-ignore-output"]
+fig, axes = plt.subplots(2, 2, figsize=(9, 8))
+for row, space in enumerate(("raw (zero-padded)", "common (trained CFL)")):
+    for col, colour in enumerate(("network", "class")):
+        plot_tsne(space, colour, axes[row, col])
+fig.tight_layout()
+plt.show()
+
+
+# %% [markdown]
+# The figure above is stored with the notebook. Running it in Jupyter gives controls to redraw one panel
+# with any space (the untrained block included) and either colouring:
+
+# %%
+def show_tsne(space: str, colour: str) -> None:
+    plot_tsne(space, colour)
+    plt.show()
+
+
+explore(show_tsne, space=list(embeddings), colour=["network", "class"]);
+
+# %% [markdown]
+# ### Size and speed
+#
+# The common feature block is used only in training; the deployed student is one network. The student is
+# compared with the two teachers it replaces.
+
+# %%
+student_params = count_parameters(students[("CFL", seed0)])
+teachers_params = sum(count_parameters(t) for t in teachers[seed0])
+block_params = count_parameters(blocks[("CFL", seed0)])
+print(f"student ({STUDENT_ARCH}):       {student_params:>9,}")
+print(f"  common block, training: {block_params:>9,}")
+print(f"two teachers together:    {teachers_params:>9,}  (student = {student_params / teachers_params:.0%})")
+
+# %% tags=["nbval-ignore-output"]
+student_time = median_time(lambda: predict_logits(students[("CFL", seed0)], x_test))
+teachers_time = median_time(lambda: [predict_logits(t, x_test) for t in teachers[seed0]])
+print(f"test set ({len(x_test)} images): student {student_time * 1e3:.1f} ms, two teachers {teachers_time * 1e3:.1f} ms")
+
+# %% [markdown]
+# ### Paper vs this run
+#
+# The paper's numbers are on CUB-200 + Stanford Dogs with ResNet teachers (ResNet-18 on CUB: .7411,
+# ResNet-34 on Dogs: .8663) and 320-way students; only the pattern can be compared.
+
+# %% tags=["nbval-ignore-output"]
+acc = {m: mean_std(per_seed(m)) for m in union.model.unique()}
+gaps = per_teacher.groupby("teacher")["CFL - teacher"].mean()
+domain = alignment["domain accuracy"]
+results_table = pd.DataFrame(
+    [
+        ("CFL student, union accuracy", "ResNet-34 .7721 / ResNet-50 .7997 / DenseNet-121 .7815", *acc["CFL"]),
+        ("multi-teacher KD", ".7684 / .7965 / .7769", *acc["multi-teacher KD"]),
+        ("ensemble of the teachers", "(not reported)", *acc["ensemble of the teachers"]),
+        ("CFL without MMD", "(ablation)", *acc["CFL without MMD"]),
+        ("CFL without reconstruction", "(ablation)", *acc["CFL without reconstruction"]),
+        ("CFL - KD", "+0.3 to +0.5 points", *mean_std(cfl_minus_kd)),
+        ("CFL student - teacher on own classes (mean)", "matches or beats", *mean_std(gaps)),
+        ("domain accuracy, raw spaces", "(figure: separate)", domain["raw (zero-padded)"], 0.0),
+        ("domain accuracy, common space", "(figure: aligned)", domain["common (trained CFL)"], 0.0),
+    ],
+    columns=["quantity", "paper", f"this run (mean of {len(CFG['seeds'])})", "std"],
+)
+results_table.round(4)
+
+# %% [markdown]
+# ## Claims
+#
+# Checked with rules and tolerances fixed before looking at this run's numbers. A tolerance of 2 points
+# is about the seed-to-seed spread of small CNNs on ~900 test images (one image is 0.11 points):
+#
+# 1. **The student amalgamates heterogeneous teachers**: the CFL student's union accuracy is within
+#    2 points of the teachers' ensemble (or above it).
+# 2. **CFL is at least as good as KD**: CFL's union accuracy (mean over seeds) is at least KD's minus
+#    1 point. The paper's gains are below one point, so this checks "not worse", not the gain; the full
+#    profile's t-test above says whether a difference is significant.
+# 3. **The student matches the teachers on their own tasks**: on each teacher's classes, the CFL student is
+#    at least the teacher's accuracy minus 2 points (mean over seeds).
+# 4. **The common space aligns the teachers**: the domain accuracy (telling teacher 1's features from
+#    teacher 2's) in the trained common space is at least 5 points lower than in the raw spaces.
+
+# %%
+UNION_TOL, KD_TOL, SUBTASK_TOL, ALIGN_MARGIN = 0.02, 0.01, 0.02, 0.05
+cfl_m, kd_m, ens_m = acc["CFL"][0], acc["multi-teacher KD"][0], acc["ensemble of the teachers"][0]
+raw_domain, common_domain = domain["raw (zero-padded)"], domain["common (trained CFL)"]
+claims = [
+    Claim("one student amalgamates the heterogeneous teachers about as well as their ensemble",
+          bool(cfl_m >= ens_m - UNION_TOL),
+          f"CFL {cfl_m:.4f} vs ensemble {ens_m:.4f} (tolerance {UNION_TOL})"),
+    Claim("common feature learning is at least as good as multi-teacher KD",
+          bool(cfl_m >= kd_m - KD_TOL),
+          f"CFL {cfl_m:.4f} vs KD {kd_m:.4f} (tolerance {KD_TOL}); {significance}"),
+    Claim("the student matches or beats every teacher on that teacher's own classes",
+          bool((gaps >= -SUBTASK_TOL).all()),
+          "student - teacher per teacher: " + ", ".join(f"{g:+.4f}" for g in gaps) + f" (tolerance {SUBTASK_TOL})"),
+    Claim("the common space aligns the teachers' features",
+          bool(common_domain <= raw_domain - ALIGN_MARGIN),
+          f"domain accuracy common {common_domain:.4f} vs raw {raw_domain:.4f} (margin {ALIGN_MARGIN})"),
+]
+report = check_claims(claims)
+
+# %%
+metrics = {
+    "headline": (f"CFL student {cfl_m:.1%} vs KD {kd_m:.1%} vs ensemble {ens_m:.1%} on all {NUM_CLASSES} classes; "
+                 f"domain accuracy {raw_domain:.0%} raw -> {common_domain:.0%} common"),
+    "union_accuracy": {m: {"mean": v[0], "std": v[1], "per_seed": per_seed(m).tolist()} for m, v in acc.items()},
+    "cfl_minus_kd": {"per_seed": cfl_minus_kd.tolist(), "paired_t_test_p": p_value},
+    "per_teacher": per_teacher.drop(columns="CFL - teacher").to_dict(orient="records"),
+    "per_teacher_gap": {str(k): float(v) for k, v in gaps.items()},
+    "alignment": alignment.reset_index().to_dict(orient="records"),
+    "without_mmd_equals_kd": same_as_kd,
+    "parameters": {"student": student_params, "teachers": teachers_params, "common_block_training_only": block_params},
+    "inference_seconds": {"student": student_time, "teachers": teachers_time},
+    "seeds": CFG["seeds"],
+    "dataset": DATASET,
+    "student_arch": STUDENT_ARCH,
+}
+parameters = dict(PROFILE=PROFILE, SEED=SEED, DEVICE=DEVICE, DATASET=DATASET, STUDENT_ARCH=STUDENT_ARCH,
+                  MMD_WEIGHT=MMD_WEIGHT, REC_WEIGHT=REC_WEIGHT, TEMPERATURE=TEMPERATURE)
+path = write_metrics(NOTEBOOK, metrics, claims=report, profile=PROFILE, parameters=parameters)
+print("metrics written to runs/" + path.parent.name + "/" + path.name)
+
+# %% [markdown]
+# ### What the claims say on this data
+#
+# On `digits` (quick profile, one seed, the paper's weights $w_{mmd} = w_{rec} = 10$, students starting from
+# the zoo's pretrained backbone) all four claims hold:
+#
+# * **The common space aligns the teachers.** A linear classifier tells teacher 1's features from teacher 2's
+#   perfectly in the raw spaces and in the untrained block, and only 53.5 % of the time in the trained
+#   common space (50 % is chance); the MMD between the teachers drops from 0.27 to 0.06. The t-SNE shows the
+#   same: separate islands in the raw spaces, mixed networks in the common space.
+# * **CFL is as good as KD and better than the ensemble.** The CFL student reaches 93.7 % on all ten classes,
+#   against 93.8 % for multi-teacher KD (within the one-point tolerance, one seed: the paper's gain over KD
+#   is under half a point, so only the full profile's three seeds and t-test can say more) and 91.9 % for the
+#   teachers' ensemble. On each teacher's own classes it is within about a point of the teacher.
+# * **Ablations.** Without MMD the student is bit-for-bit the KD student, as argued above (the reconstruction
+#   loss never reaches the student). Without reconstruction it is as good as CFL here.
+# * **The ensemble is not an upper bound here**: both teachers are near-perfect on their own classes, but the
+#   ensemble must pick *which* teacher's classes an image belongs to from uncalibrated logits; students
+#   trained on the concatenated soft targets do that better than the teachers themselves (the same effect as
+#   in notebook 02).
+#
+# **Before and after the model zoo: it is the students' start that matters.** The first version of this
+# notebook trained its teachers and its students from random weights, and only the alignment claim held
+# (1/4): CFL 78.3 % against KD 90.2 % and the ensemble 86.9 %; the weight-10 MMD term dominated the student's
+# gradient and pulled its last feature map towards the teachers' distribution at the expense of its own
+# classification. Now the teachers are fine-tuned from pretrained backbones and the students start from one,
+# as the paper's do (ImageNet). To tell the two changes apart, one run with the zoo's teachers but students
+# from random weights (`python -m kae_utils.run 03 -p STUDENT_INIT scratch`, not stored) gave 1/4 again:
+# CFL 89.7 % against KD 93.1 % and the ensemble 91.9 %, 3.8 and 2.7 points below the teachers on their own
+# classes, only the alignment claim holding (domain accuracy 69 %). With pretrained students the same weight
+# 10 costs nothing. A strong feature-matching term is a competitor for a student whose features are still
+# being formed and a regulariser for one that starts with good features, which is the regime the paper's
+# claims are made in. (An earlier run, with teachers and students both from scratch, found that lowering the weight to 1,
+# `-p MMD_WEIGHT 1`, also let all four checks hold.)
+
+# %% [markdown]
+# ## Notes on fidelity
+#
+# Where this notebook differs from the paper, and why:
+#
+# - **Data and networks**: `digits` (quick) or generated `shapes` (full) with small CNNs and ResNets of three
+#   stages, instead of CUB-200 and Stanford Dogs with ResNet-18/34 teachers and ResNet/DenseNet students.
+#   Nothing can be downloaded where this repository is built; the pattern of the results, not their size,
+#   is comparable. The two "data sets" are the two halves of one set's classes.
+# - **Pretraining**: the paper's networks are ImageNet-initialised; ours start from the zoo's backbones
+#   (`kae_utils.zoo`), pretrained on the shape and size of 8×8 shape silhouettes (`digits`) or on other
+#   attributes of other `shapes` images (full profile): other images, other labels. A linear probe shows
+#   that they do not solve the target task on their own. The teachers are fine-tuned from them; the
+#   students start from them with `STUDENT_INIT = "pretrained"` (default) or from random weights with
+#   `"scratch"`, which changes the outcome (discussed above). One pair of teachers serves every seed.
+# - **Common feature block**: as specified (adapters to $2h$, three residual blocks $2h \to h \to h \to h$,
+#   decoders 3×3 conv–ReLU–1×1 conv); the residual blocks and adapters have no normalisation, as in the
+#   authors' code, which lets one extractor pass serve all networks. $h$ = 32 in the quick profile
+#   (the maps have 64–128 channels), 128 (the authors' value) in the full profile.
+# - **Soft targets**: $T^2\,\mathrm{KL}$ instead of the soft cross-entropy (same gradient), at $T = 1$;
+#   the KD baseline is exactly $L_{ST}$, so CFL and KD differ only by the common-feature terms.
+# - **Alignment score**: the paper shows the alignment only as a t-SNE figure; the domain-classifier
+#   accuracy and the MMD between the teachers' common features are our measurable stand-ins. The raw
+#   spaces are compared after zero-padding to one length (an arbitrary embedding, which is the point:
+#   the raw spaces have no common coordinates).
+# - **Claims**: the four checks and their tolerances were written before the first run and have not been
+#   changed since.
+# - **Seeds**: the quick profile is a single seed; the full profile reports mean and standard deviation over
+#   three seeds and a paired t-test of CFL against KD.
+#
+# ## Exercises
+#
+# 1. Sweep `MMD_WEIGHT` (0.1, 1, 10) with `python -m kae_utils.run 03 -p MMD_WEIGHT 1`. Where does the union
+#    accuracy peak, and does the domain accuracy follow?
+# 2. Change `STUDENT_ARCH` to `resnet`: is the ranking of CFL and KD the same for the other family?
+# 3. The MMD here matches the student's distribution to each teacher's on *all* images. Restrict it to the
+#    images a teacher is confident about (max softmax above 0.9). Does that help?
+# 4. Why does removing the reconstruction loss let the MMD collapse? Plot $\|H_i\|$ statistics during
+#    training with and without it.
+#
+# ## References
+#
+# - S. Luo, X. Wang, G. Fang, Y. Hu, D. Tao, M. Song. *Knowledge Amalgamation from Heterogeneous Networks by
+#   Common Feature Learning.* IJCAI 2019; arXiv:1906.10546.
+# - A. Gretton, K. Borgwardt, M. Rasch, B. Schölkopf, A. Smola. *A Kernel Two-Sample Test.* JMLR 13, 2012 (MMD).
+# - G. Hinton, O. Vinyals, J. Dean. *Distilling the Knowledge in a Neural Network.* arXiv:1503.02531 (notebook 01).
+# - C. Shen, X. Wang, J. Song, L. Sun, M. Song. *Amalgamating Knowledge towards Comprehensive Classification.*
+#   AAAI 2019 (notebook 02).
+# - L. van der Maaten, G. Hinton. *Visualizing Data using t-SNE.* JMLR 9, 2008.
+# - KAmalEngine (zju-vipa), the authors' group's knowledge-amalgamation library.

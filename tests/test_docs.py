@@ -1,0 +1,135 @@
+"""The site's build pieces, without building it: staged sources, the Sphinx extension, the MathJax fetch.
+
+The site itself is built by `make docs` (warnings fail it) and checked in a browser by tests/browser.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sys
+import tarfile
+
+import pytest
+
+from kae_utils import readme
+from kae_utils.env import repo_root
+from kae_utils.run import NOTEBOOK_GLOB
+
+ROOT = repo_root()
+sys.path[:0] = [str(ROOT / "docs"), str(ROOT / "docs" / "_ext")]
+
+import build_site  # noqa: E402
+import fetch_mathjax  # noqa: E402
+import kae_site  # noqa: E402
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob(NOTEBOOK_GLOB))
+
+
+def test_every_notebook_and_its_text_form_is_a_source():
+    files = build_site.sources()
+    assert files.pop(build_site.Path("index.md")) == ROOT / "docs" / "index.md"
+    assert files.pop(build_site.Path("README.md")) == ROOT / "README.md"
+    expected = {f"notebooks/{p.name}" for nb in NOTEBOOKS for p in (nb, nb.with_suffix(".py"))}
+    assert {str(rel) for rel in files} == expected
+
+
+def _fake_repo(tmp_path):
+    (tmp_path / "notebooks").mkdir(parents=True)
+    (tmp_path / "README.md").write_text("readme\n")
+    (tmp_path / "jupytext.toml").write_text((ROOT / "jupytext.toml").read_text())
+    (tmp_path / "notebooks" / "07_thing.ipynb").write_text("{}")
+    (tmp_path / "notebooks" / "notes.ipynb").write_text("{}")  # not a tutorial notebook
+    return tmp_path
+
+
+def test_stage_copies_new_and_changed_files_and_removes_stale_ones(tmp_path):
+    root, src = _fake_repo(tmp_path / "repo"), tmp_path / "src"
+    (src / "notebooks").mkdir(parents=True)
+    (src / "notebooks" / "06_gone.ipynb").write_text("{}")
+    staged = build_site.stage(src, root)
+    assert sorted(str(p.relative_to(src)) for p in staged) == ["README.md", "index.md", "notebooks/07_thing.ipynb"]
+    assert not (src / "notebooks" / "06_gone.ipynb").exists() and not (src / "notebooks" / "notes.ipynb").exists()
+    notebook = root / "notebooks" / "07_thing.ipynb"
+    notebook.write_text('{"changed": 1}')
+    os.utime(notebook, (1e9, 1e9))
+    build_site.stage(src, root)
+    assert (src / "notebooks" / "07_thing.ipynb").read_text() == '{"changed": 1}'
+    assert (src / "notebooks" / "07_thing.ipynb").stat().st_mtime == 1e9  # Sphinx sees the notebook's time
+
+
+def test_landing_page_has_the_index_placeholder_and_globs_the_notebooks():
+    text = (ROOT / "docs" / "index.md").read_text()
+    assert kae_site.INDEX_PLACEHOLDER in text
+    assert ":glob:" in text and "notebooks/*" in text
+
+
+def test_add_index_puts_the_readme_table_in_place():
+    source = [f"# Title\n\n{kae_site.INDEX_PLACEHOLDER}\n"]
+    kae_site.add_index(source, "index")
+    assert source[0] == f"# Title\n\n{readme.readme_index()}\n"
+    assert all(f"[{nb.stem}](notebooks/{nb.name})" in source[0] for nb in NOTEBOOKS)
+    with pytest.raises(ValueError, match="kae:notebook-index"):
+        kae_site.add_index(["# no placeholder\n"], "index")
+
+
+def test_run_box_after_the_title_cell():
+    notebook = NOTEBOOKS[0]
+    source = [notebook.read_text()]
+    kae_site.add_run_box(source, notebook)
+    cells = json.loads(source[0])["cells"]
+    stored = json.loads(notebook.read_text())["cells"]
+    assert cells[0] == stored[0] and cells[2:] == stored[1:]
+    box = "".join(cells[1]["source"])
+    assert cells[1]["metadata"]["tags"] == [kae_site.BOX_TAG]
+    assert f"make run NB={notebook.stem}" in box
+    assert f"papermill -k python3 notebooks/{notebook.name}" in box
+    assert f"{{download}}`notebooks/{notebook.name} <{notebook.name}>`" in box
+    assert "| `PROFILE` | `\"quick\"` |" in box
+
+
+def test_parameter_table_escapes_pipes_and_handles_none():
+    table = kae_site.parameter_table({"A": {"default": "'x|y'", "help": "one | two"}})
+    assert table.splitlines()[2] == "| `A` | `'x\\|y'` | one \\| two |"
+    assert kae_site.parameter_table({}) == "This notebook has no parameters."
+
+
+# ---- the MathJax fetch, from a small fake package (no npm, no network)
+
+
+def _fake_tgz(path):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for part in ("tex-mml-chtml.js", "output/chtml.js", "output/chtml/fonts/a.woff", "input/tex/extensions/x.js",
+                     "ui/menu.js", "a11y/explorer.js", "sre/not-wanted.js"):
+            data = f"// {part}\n".encode()
+            info = tarfile.TarInfo(f"package/es5/{part}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    path.write_bytes(buffer.getvalue())
+    return hashlib.sha256(buffer.getvalue()).hexdigest()
+
+
+def test_fetch_mathjax_unpacks_the_parts_the_site_serves(tmp_path, monkeypatch, capsys):
+    tgz = tmp_path / "mathjax.tgz"
+    monkeypatch.setattr(fetch_mathjax, "SHA256", _fake_tgz(tgz))
+    monkeypatch.setenv("KAE_MATHJAX_TGZ", str(tgz))
+    target = fetch_mathjax.fetch(tmp_path / "out")
+    assert (target / "tex-mml-chtml.js").read_text() == "// tex-mml-chtml.js\n"
+    assert (target / "output" / "chtml" / "fonts" / "a.woff").exists()
+    assert not (target / "sre").exists()
+    assert (target / "VERSION").read_text().strip() == fetch_mathjax.VERSION
+    assert "unpacked" in capsys.readouterr().out
+    tgz.unlink()
+    assert fetch_mathjax.fetch(tmp_path / "out") == target  # already there: nothing fetched
+
+
+def test_fetch_mathjax_refuses_a_tarball_with_another_hash(tmp_path, monkeypatch):
+    tgz = tmp_path / "mathjax.tgz"
+    _fake_tgz(tgz)
+    monkeypatch.setenv("KAE_MATHJAX_TGZ", str(tgz))
+    with pytest.raises(SystemExit, match="is not the pinned"):
+        fetch_mathjax.fetch(tmp_path / "out")
+    assert not (tmp_path / "out" / "mathjax3").exists()

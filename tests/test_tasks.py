@@ -1,0 +1,62 @@
+"""kae_utils.tasks: one interface per dense task (losses, metrics, colours) and batched prediction of maps."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from kae_utils.models import build_encdec, build_multitask_encdec
+from kae_utils.tasks import DENSE_TASKS, dense_task, predict_maps, task_channels
+
+
+def _maps(task: str, n: int = 2, size: int = 8, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    if task == "segmentation":
+        return torch.randn(n, 7, size, size, generator=gen)
+    if task == "depth":
+        return torch.rand(n, 1, size, size, generator=gen) + 0.5
+    return F.normalize(torch.randn(n, 3, size, size, generator=gen), dim=1)
+
+
+def test_every_task_has_consistent_parts():
+    for name, task in DENSE_TASKS.items():
+        assert task.name == name and task_channels(name) == task.channels == _maps(name).shape[1]
+        assert task.headline in task.metrics(_maps(name), _maps(name, seed=1) if name != "segmentation"
+                                             else torch.randint(0, 7, (2, 8, 8)))
+        assert task.loss_words and task.colorize(_maps(name)).shape == (2, 8, 8, 3)
+    with pytest.raises(ValueError, match="dense task must be one of 'segmentation', 'depth', 'normals'"):
+        dense_task("edges")
+
+
+def test_losses_against_a_teacher_vanish_on_the_teacher_itself():
+    for name, task in DENSE_TASKS.items():
+        out = _maps(name)
+        assert task.distill_loss(out, out).item() == pytest.approx(0.0, abs=2e-3)  # angle: arccos(1 - eps)
+        assert task.distill_loss(out, _maps(name, seed=1)).item() > 0.01
+
+
+def test_supervised_losses_are_the_documented_ones():
+    logits, labels = _maps("segmentation"), torch.randint(0, 7, (2, 8, 8), generator=torch.Generator().manual_seed(2))
+    assert DENSE_TASKS["segmentation"].supervised_loss(logits, labels).item() == pytest.approx(
+        F.cross_entropy(logits, labels).item())
+    pred, target = _maps("depth"), _maps("depth", seed=3)
+    d = (pred.log() - target.log())[:, 0].flatten(1)  # scale-invariant, lambda 0.5, mean over images
+    expected = (d.pow(2).mean(1) - 0.5 * d.mean(1).pow(2)).mean()
+    assert DENSE_TASKS["depth"].supervised_loss(pred, target).item() == pytest.approx(expected.item(), rel=1e-5)
+    assert DENSE_TASKS["depth"].better(0.5, 0.6) and DENSE_TASKS["segmentation"].better(0.6, 0.5)
+
+
+def test_predict_maps_batches_single_multi_and_dicts_and_restores_modes():
+    x = torch.rand(5, 3, 16, 16)
+    seg = build_encdec("segmentation", 7, widths=(4, 8), seed=1)
+    depth = build_encdec("depth", 1, widths=(4, 8), seed=2).eval()
+    multi = build_multitask_encdec({"segmentation": 7, "depth": 1}, widths=(4, 8), seed=3)
+    seg.train()
+    maps = predict_maps({"segmentation": seg, "depth": depth}, x, batch_size=2)
+    assert maps["segmentation"].shape == (5, 7, 16, 16) and maps["depth"].shape == (5, 1, 16, 16)
+    assert seg.training and not depth.training, "each net is put back in its own mode"
+    seg.eval()
+    torch.testing.assert_close(maps["segmentation"], seg(x))
+    assert set(predict_maps(multi, x)) == {"segmentation", "depth"}
+    assert set(predict_maps(depth, x, name="depth")) == {"depth"}
