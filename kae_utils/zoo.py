@@ -72,6 +72,8 @@ from kae_utils.tasks import DENSE_TASKS, dense_task, predict_maps
 from kae_utils.training import Batches, Checkpoint, Trainer, predict_logits
 
 __all__ = [
+    "ADAPTIVE_POOL",
+    "ADAPTIVE_WIDTHS",
     "ENTRY_PROFILES",
     "REGISTRY",
     "TEACHER_SOURCES",
@@ -80,6 +82,8 @@ __all__ = [
     "ZooEntry",
     "ZooError",
     "ZooIntegrityError",
+    "adaptive_source_name",
+    "adaptive_source_names",
     "afk_teacher_names",
     "entry",
     "entry_data",
@@ -388,14 +392,26 @@ def adaptive_source_name(tasks: Sequence[str], arch: str, width: int) -> str:
     return f"shapes-ada-{'-'.join(tasks)}-{arch}{width}"
 
 
+#: First widths of the notebook-05 sources, by profile and backbone.
+ADAPTIVE_WIDTHS: dict[str, dict[str, tuple[int, ...]]] = {
+    "quick": {"convnet": (8, 16, 32), "resnet": (12, 24, 48)},
+    "full": {"convnet": (32, 64, 128), "resnet": (48, 96, 192)},
+}
+
+
+def adaptive_source_names(profile: str) -> list[str]:
+    """The zoo names of notebook 05's source pool in ``profile``, in the order of ``ADAPTIVE_POOL``."""
+    widths = ADAPTIVE_WIDTHS[check_choice("profile", profile, ENTRY_PROFILES)]
+    return [adaptive_source_name(tasks, arch, widths[arch][0]) for tasks, arch, _ in ADAPTIVE_POOL]
+
+
 def _adaptive_sources() -> list[ZooEntry]:
     """The heterogeneous source pool of notebook 05: multi-head nets (ConvNet or ResNet) trained with labels on
     the training split of ``shapes`` restricted to two fill patterns each, scored on the test split (all fills)."""
     entries = []
-    for profile, widths_of, recipe in (
-        ("quick", {"convnet": (8, 16, 32), "resnet": (12, 24, 48)}, Recipe(epochs=30, lr=3e-3, batch_size=128)),
-        ("full", {"convnet": (32, 64, 128), "resnet": (48, 96, 192)}, Recipe(epochs=15, lr=2e-3, batch_size=256)),
-    ):
+    for profile, recipe in (("quick", Recipe(epochs=30, lr=3e-3, batch_size=128)),
+                            ("full", Recipe(epochs=15, lr=2e-3, batch_size=256))):
+        widths_of = ADAPTIVE_WIDTHS[profile]
         for seed, (tasks, arch, fills) in enumerate(ADAPTIVE_POOL):
             widths = widths_of[arch]
             split = {"source": "shapes-split", "profile": profile, "labels": list(tasks), "per_attribute": True}

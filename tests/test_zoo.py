@@ -341,3 +341,22 @@ def test_afk_teachers_cover_every_attribute_once_and_train_on_images_no_notebook
     assert not _image_hashes(x_teach) & _image_hashes(quick)
     with pytest.raises(ValueError, match="profile must be one of"):
         zoo.afk_teacher_names("medium")
+
+
+def test_adaptive_pool_names_entries_and_fill_filter() -> None:
+    """Notebook 05's pool: one entry per ADAPTIVE_POOL row and profile, trained on two fills, scored on all."""
+    for profile in ("quick", "full"):
+        names = zoo.adaptive_source_names(profile)
+        assert len(names) == len(zoo.ADAPTIVE_POOL) == len(set(names))
+        for name, (tasks, arch, fills) in zip(names, zoo.ADAPTIVE_POOL, strict=True):
+            e = zoo.entry(name)
+            assert e.kind == "multihead" and e.profile == profile and "05" in e.used_by
+            assert e.tasks == tasks and e.arch_args["backbone"] == arch
+            assert e.arch_args["widths"][0] == zoo.ADAPTIVE_WIDTHS[profile][arch][0]
+            assert e.data["where"] == {"fill": list(fills)} and "where" not in e.held_out
+    assert zoo.adaptive_source_names("quick")[0] == "shapes-ada-position-convnet8"
+    with pytest.raises(ValueError, match="profile must be one of"):
+        zoo.adaptive_source_names("medium")
+    x, y = zoo.entry_data({"source": "shapes-split", "split": "test", "profile": "quick", "labels": ["fill"],
+                           "per_attribute": True, "where": {"fill": [1, 3]}})
+    assert len(x) == len(y["fill"]) > 0 and set(y["fill"].tolist()) == {1, 3}
