@@ -11,8 +11,8 @@ from torch import nn
 from kae_utils.adaptive import (
     bridge_row_norms,
     min_entropy_choice,
-    prediction_entropy,
     preactivation_features,
+    prediction_entropy,
     transfer_bridges,
     unit_norm_penalty,
 )
