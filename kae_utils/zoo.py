@@ -73,6 +73,8 @@ from kae_utils.training import Batches, Checkpoint, Trainer, predict_logits
 
 __all__ = [
     "ADAPTIVE_POOL",
+    "ADAPTIVE_REFERENCE_TASKS",
+    "ADAPTIVE_REFERENCE_WIDTHS",
     "ADAPTIVE_WIDTHS",
     "ENTRY_PROFILES",
     "REGISTRY",
@@ -82,6 +84,7 @@ __all__ = [
     "ZooEntry",
     "ZooError",
     "ZooIntegrityError",
+    "adaptive_reference_name",
     "adaptive_source_name",
     "adaptive_source_names",
     "afk_teacher_names",
@@ -405,6 +408,18 @@ def adaptive_source_names(profile: str) -> list[str]:
     return [adaptive_source_name(tasks, arch, widths[arch][0]) for tasks, arch, _ in ADAPTIVE_POOL]
 
 
+#: The tasks and trunk widths of notebook 05's supervised reference: its target net's architecture (a ConvNet
+#: trunk with a head per task) trained with labels on the training split, all fills.
+ADAPTIVE_REFERENCE_TASKS: tuple[str, ...] = ("position", "colour")
+ADAPTIVE_REFERENCE_WIDTHS: dict[str, tuple[int, ...]] = {"quick": (15, 30, 60), "full": (40, 80, 160)}
+
+
+def adaptive_reference_name(profile: str) -> str:
+    """The zoo name of notebook 05's supervised reference in ``profile`` (uses labels: not a student)."""
+    width = ADAPTIVE_REFERENCE_WIDTHS[check_choice("profile", profile, ENTRY_PROFILES)][0]
+    return f"shapes-ada-reference-{'-'.join(ADAPTIVE_REFERENCE_TASKS)}-convnet{width}"
+
+
 def _adaptive_sources() -> list[ZooEntry]:
     """The heterogeneous source pool of notebook 05: multi-head nets (ConvNet or ResNet) trained with labels on
     the training split of ``shapes`` restricted to two fill patterns each, scored on the test split (all fills)."""
@@ -424,6 +439,16 @@ def _adaptive_sources() -> list[ZooEntry]:
                            "widths": list(widths)},
                 data={**split, "split": "train", "where": {"fill": list(fills)}}, held_out={**split, "split": "test"},
                 recipe=recipe, seed=seed, used_by=("05",), profile=profile))
+        tasks = ADAPTIVE_REFERENCE_TASKS
+        split = {"source": "shapes-split", "profile": profile, "labels": list(tasks), "per_attribute": True}
+        entries.append(ZooEntry(
+            name=adaptive_reference_name(profile),
+            task=f"supervised reference: {' & '.join(tasks)} of 32x32 shapes, all fills (notebook 05's target net)",
+            arch="multihead",
+            arch_args={"backbone": "convnet", "heads": {t: len(ATTRIBUTE_VALUES[t]) for t in tasks}, "in_channels": 3,
+                       "widths": list(ADAPTIVE_REFERENCE_WIDTHS[profile])},
+            data={**split, "split": "train"}, held_out={**split, "split": "test"},
+            recipe=recipe, seed=len(ADAPTIVE_POOL), used_by=("05",), profile=profile))
     return entries
 
 

@@ -355,6 +355,10 @@ def test_adaptive_pool_names_entries_and_fill_filter() -> None:
             assert e.arch_args["widths"][0] == zoo.ADAPTIVE_WIDTHS[profile][arch][0]
             assert e.data["where"] == {"fill": list(fills)} and "where" not in e.held_out
     assert zoo.adaptive_source_names("quick")[0] == "shapes-ada-position-convnet8"
+    for profile in ("quick", "full"):
+        ref = zoo.entry(zoo.adaptive_reference_name(profile))
+        assert ref.tasks == zoo.ADAPTIVE_REFERENCE_TASKS and ref.profile == profile and "where" not in ref.data
+        assert tuple(ref.arch_args["widths"]) == zoo.ADAPTIVE_REFERENCE_WIDTHS[profile]
     with pytest.raises(ValueError, match="profile must be one of"):
         zoo.adaptive_source_names("medium")
     x, y = zoo.entry_data({"source": "shapes-split", "split": "test", "profile": "quick", "labels": ["fill"],
