@@ -75,19 +75,23 @@ if not WANTED or len(set(WANTED)) != len(WANTED):
     raise ValueError(f"TASKS must name one or more distinct tasks of {', '.join(POOL_TASKS)}; got {TASKS!r}")
 GROUPS = {task: [name for name in SOURCE_NAMES if task in SOURCE_TASKS[name]] for task in WANTED}
 TASK_A = WANTED[0]  # the selection and loss ablations run on the first wanted task
+REFERENCE = zoo.adaptive_reference_name(PROFILE) if tuple(WANTED) == zoo.ADAPTIVE_REFERENCE_TASKS else None
 
 SETTINGS = {  # the sources come from the zoo (kae_utils.zoo); these are the students' settings
-    "quick": dict(seeds=[SEED], transfer_size=None, component_widths=(16, 32, 64), target_widths=(20, 40, 80),
-                  component_epochs=8, target_epochs=8, batch_size=128, lr=3e-3, ablations=False),
+    "quick": dict(seeds=[SEED], transfer_size=None, component_widths=(12, 24, 48), target_widths=(15, 30, 60),
+                  component_epochs=6, target_epochs=6, batch_size=128, lr=3e-3, ablations=False,
+                  precompute=True),
     "full": dict(seeds=[SEED, SEED + 1, SEED + 2], transfer_size=20000, component_widths=(32, 64, 128),
                  target_widths=(40, 80, 160), component_epochs=10, target_epochs=10, batch_size=256, lr=2e-3,
-                 ablations=True),
+                 ablations=True, precompute=False),
 }
 CFG = dict(SETTINGS[PROFILE])
 CFG["ablations"] = {"auto": CFG["ablations"], "on": True, "off": False}[ABLATIONS]
 CFG["component_epochs"] *= EPOCH_SCALE
 CFG["target_epochs"] *= EPOCH_SCALE
 CFG["bridge_widths"] = tuple(w // 2 for w in CFG["component_widths"])  # the common space: half a component's width
+if REFERENCE is not None and tuple(zoo.entry(REFERENCE).arch_args["widths"]) != CFG["target_widths"]:
+    raise ValueError(f"the zoo's reference {REFERENCE} must have the target net's widths {CFG['target_widths']}")
 print("wanted tasks:", " & ".join(WANTED))
 for task, names in GROUPS.items():
     print(f"  group of {task}: {', '.join(names)}")
@@ -128,7 +132,7 @@ from kae_utils.metrics import accuracy
 from kae_utils.models import MultiHeadNet, build_multihead, count_parameters
 from kae_utils.results import Claim, check_claims, mean_std, write_metrics
 from kae_utils.tasks import predict_maps
-from kae_utils.training import Trainer
+from kae_utils.training import Batches, Trainer
 from kae_utils.viz import sample_grid
 
 device = setup_notebook(SEED, DEVICE)
@@ -394,15 +398,16 @@ pd.DataFrame(pool_rules).round(4)
 # task's logits, and the **unit-norm regulariser** on its source-side bridges, added **once per source** (the code's
 # class variant adds it inside the tap loop, a bug; its attribute variant, followed here, once):
 #
-# $$L_t = \frac{\sum_x w_{x,t}\Big[\sum_b \mathrm{MSE}\big(B^{s,t}_b(F^{\text{comp}}_b(x)),\ B^{t}_b(F^{t}_b(x))\big)
-#   + \mathrm{MSE}\big(z^{\text{comp}}_a(x),\ z^{t}_a(x)\big)\Big]}{\sum_x w_{x,t}} + R(B^{t}),\qquad
+# $$L_t = \frac{1}{|\mathcal{B}|}\sum_{x \in \mathcal{B}} w_{x,t}\Big[\sum_b \mathrm{MSE}\big(B^{s,t}_b(F^{\text{comp}}_b(x)),\ B^{t}_b(F^{t}_b(x))\big)
+#   + \mathrm{MSE}\big(z^{\text{comp}}_a(x),\ z^{t}_a(x)\big)\Big] + R(B^{t}),\qquad
 #   R(B) = \sum_b \operatorname{mean}_o\Big(\sum_i W_{b,oi}^2 - 1\Big)^2 ,$$
 #
 # and the component minimises $\sum_{t \in G_a} L_t$ with one Adam step over the component and all bridges. The source
 # features are trained through the source-side bridge only (the sources stay frozen). Without $R$, both sides
 # could shrink their bridges towards zero and make the feature loss vanish; $R$ keeps every row of a source-side
-# bridge at unit norm. The weighted mean over a batch stands in for the code's separate loader per source (there, each
-# source's loss is a mean over a batch of its own images). The pieces, from `kae_utils.adaptive`:
+# bridge at unit norm. $\mathcal{B}$ is a batch of transfer images: each image's loss counts once, under the source(s)
+# its weights name (the code instead draws each source's images from a loader of its own; see the notes on fidelity).
+# The pieces, from `kae_utils.adaptive`:
 
 # %%
 print(inspect.getsource(kae_utils.adaptive.preactivation_features).split('    """')[0]
@@ -410,8 +415,15 @@ print(inspect.getsource(kae_utils.adaptive.preactivation_features).split('    ""
 print(inspect.getsource(kae_utils.adaptive.transfer_bridges))
 print(inspect.getsource(kae_utils.adaptive.unit_norm_penalty))
 
+# %% [markdown]
+# The sources are frozen and in eval mode, so what they teach (their task logits and tap features on each transfer
+# image) is fixed. In the quick profile it is computed once and kept in memory; in the full profile, on a GPU, batch
+# by batch. The numbers are the same either way.
 
 # %%
+N_TAPS = len(CFG["component_widths"])
+
+
 def stage_widths(net: MultiHeadNet) -> list[int]:
     return list(net.backbone.widths)
 
@@ -421,6 +433,17 @@ def seeded(seed: int, make):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return make()
+
+
+@torch.no_grad()
+def teacher_signals(net: MultiHeadNet, task: str, x: torch.Tensor) -> list[torch.Tensor]:
+    """What a frozen net teaches on images x: [its logits of `task`, F_1, ..., F_K] (eval mode, batched)."""
+    net.eval()
+    parts = []
+    for (xb,) in Batches([x], batch_size=500):
+        z, feats = preactivation_features(net, xb.to(device))
+        parts.append([z[task], *feats])
+    return [torch.cat(p) for p in zip(*parts, strict=True)]
 
 
 class ComponentAmalgamation(nn.Module):
@@ -441,46 +464,51 @@ class ComponentAmalgamation(nn.Module):
         return self.net(x)
 
 
-def stage1_losses(model: ComponentAmalgamation, x: torch.Tensor, w: torch.Tensor, *, features: bool = True,
-                  logits: bool = True, regulariser: bool = True) -> dict[str, torch.Tensor]:
-    """Per-batch terms of the stage-1 loss, summed over the group's sources: feature MSE, logit MSE, R."""
+def stage1_losses(model: ComponentAmalgamation, x: torch.Tensor, w: torch.Tensor, signals: Sequence[Sequence[torch.Tensor]],
+                  *, features: bool = True, logits: bool = True, regulariser: bool = True) -> dict[str, torch.Tensor]:
+    """The stage-1 loss terms on a batch, summed over the group's sources: feature MSE, logit MSE, R.
+
+    signals[t] = [z_t, F_1, ..., F_K] of source t on the batch; w[:, t] the images' weights for source t."""
     z_comp, f_comp = preactivation_features(model.net, x)
     z_comp = z_comp[model.task]
     terms = {"feature": x.new_zeros(()), "logit": x.new_zeros(()), "R": x.new_zeros(())}
-    for t, name in enumerate(model.group):
-        with torch.no_grad():
-            z_src, f_src = preactivation_features(sources[name], x)  # frozen, eval mode
-        weight = w[:, t]
-        norm = weight.sum().clamp_min(1e-8)
+    for t, (z_src, *f_src) in enumerate(signals):
+        weight = w[:, t]  # each image's weights sum to 1 over the group
         if features:
             per_image = sum(
                 (b_c(fc) - b_s(fs)).pow(2).flatten(1).mean(1)
                 for b_c, b_s, fc, fs in zip(model.component_bridges[t], model.source_bridges[t], f_comp, f_src,
                                             strict=True))
-            terms["feature"] = terms["feature"] + (weight * per_image).sum() / norm
+            terms["feature"] = terms["feature"] + (weight * per_image).mean()
         if logits:
-            per_image = (z_comp - z_src[model.task]).pow(2).mean(1)
-            terms["logit"] = terms["logit"] + (weight * per_image).sum() / norm
+            terms["logit"] = terms["logit"] + (weight * (z_comp - z_src).pow(2).mean(1)).mean()
         if regulariser:
-            terms["R"] = terms["R"] + unit_norm_penalty(model.source_bridges[t])  # once per source
+            terms["R"] = terms["R"] + unit_norm_penalty(model.source_bridges[t])  # once per source, not per tap
     return terms
 
 
-def train_component(task: str, rule: str, seed: int, **loss_switches: bool) -> dict:
-    """Stage 1 for one task: select (once, before training), then train the component and its bridges."""
+def train_component(task: str, rule: str, seed: int, signals: dict[str, list[torch.Tensor]] | None = None,
+                    **loss_switches: bool) -> dict:
+    """Stage 1 for one task: select (once, before training), then train the component and its bridges.
+
+    signals: the group's precomputed teaching signals on the transfer set (None: computed batch by batch)."""
     names = GROUPS[task]
     x = check_images_only(X_TRANSFER, IMAGE_SHAPE)  # images only: no label can reach the student
     labels = train_split.targets[task][:len(x)].long() if rule == "oracle (labels)" else None  # the upper bound only
     w = selection_weights([transfer_logits[n][task] for n in names], rule, seed=seed, labels=labels)
     model = ComponentAmalgamation(task, names, seed=100 * seed + 1).to(device)
+    per_source = 1 + N_TAPS  # logits and one feature map per tap
 
     def step(m: ComponentAmalgamation, batch):
-        xb, wb = batch
-        terms = stage1_losses(m, xb, wb, **loss_switches)
+        xb, wb, *pre = batch
+        sig = ([pre[i * per_source:(i + 1) * per_source] for i in range(len(names))] if pre
+               else [teacher_signals(sources[n], task, xb) for n in names])
+        terms = stage1_losses(m, xb, wb, sig, **loss_switches)
         return sum(terms.values()), {k: v.detach() for k, v in terms.items()}
 
+    data = (x, w, *[t for n in names for t in signals[n]]) if signals else (x, w)
     history = Trainer(model, epochs=CFG["component_epochs"], lr=CFG["lr"], batch_size=CFG["batch_size"],
-                      step_fn=step, device=device, seed=seed, desc=f"component {task}, {rule} (seed {seed})").fit((x, w))
+                      step_fn=step, device=device, seed=seed, desc=f"component {task}, {rule} (seed {seed})").fit(data)
     return {"model": model.eval(), "history": history.to_dict(), "weights": w}
 
 
@@ -514,24 +542,28 @@ class TargetAmalgamation(nn.Module):
 
 
 def train_target(components: dict[str, MultiHeadNet], seed: int) -> dict:
+    """Stage 2: the target net and its bridges, taught by every component on every transfer image."""
     x = check_images_only(X_TRANSFER, IMAGE_SHAPE)
     model = TargetAmalgamation(list(components), seed=100 * seed + 7).to(device)
     for component in components.values():
         component.requires_grad_(False).eval()
+    signals = ({t: [s.cpu() for s in teacher_signals(c, t, x)] for t, c in components.items()}
+               if CFG["precompute"] else None)
+    per_component = 1 + len(CFG["component_widths"])
 
     def step(m: TargetAmalgamation, batch):
-        (xb,) = batch
+        xb, *pre = batch
         z_t, f_t = preactivation_features(m.net, xb)
         feature, logit = xb.new_zeros(()), xb.new_zeros(())
-        for task, component in components.items():
-            with torch.no_grad():
-                z_k, f_k = preactivation_features(component, xb)
+        for i, (task, component) in enumerate(components.items()):
+            z_k, *f_k = pre[i * per_component:(i + 1) * per_component] if pre else teacher_signals(component, task, xb)
             feature = feature + sum(F.mse_loss(b(ft), fk) for b, ft, fk in zip(m.bridges[task], f_t, f_k, strict=True))
-            logit = logit + F.mse_loss(z_t[task], z_k[task])
+            logit = logit + F.mse_loss(z_t[task], z_k)
         return feature + logit, {"feature": feature.detach(), "logit": logit.detach()}
 
+    data = (x, *[s for t in components for s in signals[t]]) if signals else (x,)
     history = Trainer(model, epochs=CFG["target_epochs"], lr=CFG["lr"], batch_size=CFG["batch_size"], step_fn=step,
-                      device=device, seed=seed, desc=f"target {' & '.join(components)} (seed {seed})").fit((x,))
+                      device=device, seed=seed, desc=f"target {' & '.join(components)} (seed {seed})").fit(data)
     return {"model": model.eval(), "history": history.to_dict()}
 
 
@@ -539,25 +571,19 @@ def train_target(components: dict[str, MultiHeadNet], seed: int) -> dict:
 # ### A supervised reference (uses labels)
 #
 # Not part of the method: the target net's architecture trained with the **labels** of the same training images, all
-# fills, with the sum of its heads' cross-entropies, for the same number of epochs. It shows what the architecture can
-# reach on this data when labels are available; the amalgamated students never see them.
+# fills, with the sum of its heads' cross-entropies. It shows what the architecture can reach on this data when labels
+# are available; the amalgamated students never see them. It is a zoo entry (trained once with the sources' recipe,
+# 30 epochs in the quick profile), defined for the default tasks, position & colour; for other `TASKS` it is left out.
 
-# %%
-def train_supervised(tasks: Sequence[str], seed: int) -> MultiHeadNet:
-    n = len(X_TRANSFER)
-    net = build_multihead("convnet", {t: len(ATTRIBUTE_VALUES[t]) for t in tasks}, in_channels=IMAGE_SHAPE[0],
-                          widths=CFG["target_widths"], seed=100 * seed + 7)
-    ys = [train_split.targets[t][:n].long() for t in tasks]
-
-    def step(m: MultiHeadNet, batch):
-        xb, *yb = batch
-        out = m(xb)
-        return sum(F.cross_entropy(out[t], y) for t, y in zip(tasks, yb, strict=True))
-
-    Trainer(net, epochs=CFG["target_epochs"], lr=CFG["lr"], batch_size=CFG["batch_size"], step_fn=step, device=device,
-            seed=seed, desc=f"supervised reference (seed {seed})").fit((X_TRANSFER, *ys))
-    return net.eval()
-
+# %% tags=["nbval-ignore-output"]
+reference_scores = {}
+if REFERENCE is not None:
+    reference = zoo.obtain(REFERENCE, TEACHERS, device)
+    reference_logits = predict_heads(reference, x_test)
+    reference_scores = {task: accuracy(reference_logits[task], y_test[task]) for task in WANTED}
+    print(f"{REFERENCE}: " + ", ".join(f"{t} {v:.4f}" for t, v in reference_scores.items()))
+else:
+    print(f"no supervised reference in the zoo for the tasks {', '.join(WANTED)}")
 
 # %% [markdown]
 # ## The experiments
@@ -566,18 +592,17 @@ def train_supervised(tasks: Sequence[str], seed: int) -> MultiHeadNet:
 #
 # * **stage 1** for every wanted task with the **min-entropy** selection, then **stage 2**, the target net;
 # * on the first task (`TASK_A`): the component with the **average** of the sources and with a **random source**
-#   per image, and the component with the **regulariser off**;
-# * the supervised reference;
+#   per image;
 #
 # and with `ablations` (the full profile, or `ABLATIONS = "on"`), on the first task: one **fixed source** (S1 of its
-# group) for every image, the **oracle** selection (labels), **features only** and **logits only**.
+# group) for every image, the **oracle** selection (labels), **features only**, **logits only** and the **regulariser
+# off**.
 
 # %%
 COMPONENT_RUNS = {  # name: (task, selection rule, loss switches)
     **{f"component {task}": (task, "min-entropy", {}) for task in WANTED},
     f"component {TASK_A}, average": (TASK_A, "average", {}),
     f"component {TASK_A}, random source": (TASK_A, "random", {}),
-    f"component {TASK_A}, R off": (TASK_A, "min-entropy", {"regulariser": False}),
 }
 if CFG["ablations"]:
     COMPONENT_RUNS |= {
@@ -585,22 +610,24 @@ if CFG["ablations"]:
         f"component {TASK_A}, oracle (labels)": (TASK_A, "oracle (labels)", {}),
         f"component {TASK_A}, features only": (TASK_A, "min-entropy", {"logits": False}),
         f"component {TASK_A}, logits only": (TASK_A, "min-entropy", {"features": False}),
+        f"component {TASK_A}, R off": (TASK_A, "min-entropy", {"regulariser": False}),
     }
 for name, (task, rule, switches) in COMPONENT_RUNS.items():
     print(f"{name:>34}: task {task}; selection {rule}" + "".join(f"; {k} off" for k in switches))
 
 # %% tags=["nbval-ignore-output"]
+signals = ({task: {n: [t.cpu() for t in teacher_signals(sources[n], task, check_images_only(X_TRANSFER, IMAGE_SHAPE))]
+                   for n in names} for task, names in GROUPS.items()} if CFG["precompute"] else {})
 runs, scores = {}, {}
 for seed in CFG["seeds"]:
     for name, (task, rule, switches) in COMPONENT_RUNS.items():
-        runs[(name, seed)] = train_component(task, rule, seed, **switches)
+        runs[(name, seed)] = train_component(task, rule, seed, signals.get(task), **switches)
         scores[(name, seed)] = {task: accuracy(predict_heads(runs[(name, seed)]["model"].net, x_test)[task], y_test[task])}
     components = {task: runs[(f"component {task}", seed)]["model"].net for task in WANTED}
     runs[("target", seed)] = train_target(components, seed)
     target_logits = predict_heads(runs[("target", seed)]["model"].net, x_test)
     scores[("target", seed)] = {task: accuracy(target_logits[task], y_test[task]) for task in WANTED}
-    supervised_logits = predict_heads(train_supervised(WANTED, seed), x_test)
-    scores[("supervised (labels)", seed)] = {task: accuracy(supervised_logits[task], y_test[task]) for task in WANTED}
+del signals
 
 
 # %% [markdown]
@@ -627,6 +654,8 @@ table = {}
 for task in WANTED:
     column = {f"pool: {k}": f"{v:.4f}" for k, v in pool_rules[task].items()}
     column |= {name: cell(values(name, task)) for name in MODEL_NAMES if task in scores[(name, CFG["seeds"][0])]}
+    if reference_scores:
+        column["supervised reference (labels, zoo)"] = f"{reference_scores[task]:.4f}"
     table[task] = column
 pd.DataFrame(table).fillna("")
 
@@ -650,7 +679,12 @@ for ax, task in zip(axes[0], WANTED, strict=True):
             labels.append(name.replace(f"component {task}", "component").replace(" (labels)", "\n(labels)"))
             heights.append(m)
             errors.append(s)
-            colours.append("C0" if name.startswith("component") else "C3" if name == "target" else "C2")
+            colours.append("C0" if name.startswith("component") else "C3")
+    if reference_scores:
+        labels.append("supervised\nreference (labels)")
+        heights.append(reference_scores[task])
+        errors.append(0.0)
+        colours.append("C2")
     ax.bar(range(len(labels)), heights, yerr=errors, color=colours, capsize=2)
     ax.axhline(best_source[task], color="k", ls="--", lw=0.8, label="best source")
     ax.axhline(1 / len(ATTRIBUTE_VALUES[task]), color="r", ls=":", lw=0.8, label="chance")
@@ -686,19 +720,22 @@ for ax, (name, history) in zip(axes[0], curves.items(), strict=True):
     ax.grid(alpha=0.3, which="both")
 fig.tight_layout()
 plt.show()
+for name, history in curves.items():
+    print(f"{name:>20}, last epoch: " + ", ".join(f"{k.removeprefix('train_')} {v[-1]:.4f}" for k, v in history.items()
+                                                    if k.startswith("train_")))
 
 # %% [markdown]
 # ### The regulariser: bridge-row norms with and without $R$
 #
 # The squared norm of every output row of the source-side bridges of the first task's component, for each tap,
-# after training with $R$ and without it. With $R$ the rows sit at 1; without it nothing holds them there.
+# after training with $R$ and, with `ablations` (the full profile or `ABLATIONS = "on"`), without it. With $R$ the rows
+# sit near 1; without it nothing holds them there.
 
 # %% tags=["nbval-ignore-output"]
-with_r = runs[(f"component {TASK_A}", seed0)]["model"]
-without_r = runs[(f"component {TASK_A}, R off", seed0)]["model"]
-norms = {label: [torch.cat([bridge_row_norms(b[i]) for b in m.source_bridges]).detach().cpu().numpy()
-                 for i in range(len(CFG["bridge_widths"]))]
-         for label, m in (("with R", with_r), ("R off", without_r))}
+bridge_runs = {"with R": f"component {TASK_A}", "R off": f"component {TASK_A}, R off"}
+norms = {label: [torch.cat([bridge_row_norms(b[i]) for b in runs[(name, seed0)]["model"].source_bridges]
+                           ).detach().cpu().numpy() for i in range(N_TAPS)]
+         for label, name in bridge_runs.items() if (name, seed0) in runs}
 fig, ax = plt.subplots(figsize=(5.2, 2.8))
 for j, (label, per_tap) in enumerate(norms.items()):
     for i, v in enumerate(per_tap):
@@ -754,8 +791,9 @@ for task in WANTED:
         (f"{task}: pool, min-entropy (no training)", "", pool_rules[task]["min-entropy"], 0.0),
         (f"{task}: component (min-entropy)", "better than the teachers", *mean_std(values(f"component {task}", task))),
         (f"{task}: target", "better than the teachers", *mean_std(values("target", task))),
-        (f"{task}: supervised reference (labels)", "(not in the abstract)", *mean_std(values("supervised (labels)", task))),
     ]
+    if reference_scores:
+        results_rows.append((f"{task}: supervised reference (labels)", "(not in the abstract)", reference_scores[task], 0.0))
 results_rows.append(("target parameters / components together", "(not in the abstract)",
                      target_params / components_params, 0.0))
 pd.DataFrame(results_rows, columns=["quantity", "paper (pattern)", f"this run (mean of {len(CFG['seeds'])})",
@@ -853,6 +891,7 @@ metrics = {
     "auroc": {f"{SHORT[n]} {t}": v for (t, n), v in auroc.items()},
     "pool_rules": pool_rules,
     "best_source": best_source,
+    "supervised_reference": reference_scores,
     "scores": [{"model": name, "seed": seed, **vals} for (name, seed), vals in scores.items()],
     "selection_share": share_rows,
     "bridge_row_norms": row_norm_summary,
