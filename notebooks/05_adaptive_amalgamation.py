@@ -908,7 +908,52 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # %% [markdown]
 # ### What the claims say on this data
 #
-# DISCUSSION-PLACEHOLDER
+# On the quick profile (one seed; 4,000 unlabeled transfer images; 6 epochs per component and for the target) five of
+# the ten checks hold. The selection itself behaves as the paper says; what fails is turning it into students that
+# match their teachers in this budget, and selective learning does not beat learning from all the sources.
+#
+# - **Entropy marks correct predictions (claim 1 holds)**: AUROC 0.72 (S1) and 0.77 (S2) on position, 0.88 (S3) and
+#   0.89 (S4) on colour.
+# - **The min-entropy choice, without training, is as good as the best source (claim 2 holds)**: 72.1 % on position
+#   (best source S2: 71.2 %) and 90.3 % on colour (S4: 88.5 %). Averaging the sources' probabilities does better still
+#   (73.1 %, 91.1 %), and the oracle (labels) shows the room that entropy does not find (82.0 %, 94.0 %). The choice
+#   follows the fill split, partly: S1 is chosen on 12 % and 10 % of the images of its own fills (solid, stripes) and
+#   on under 0.3 % of the others; S3 on 64 % and 24 % of its fills (solid, checker) and on 13 % and 11 % of the others.
+#   But the ResNet S2 is confident everywhere and teaches 94 % of the position images; the fill split hardly hurt it
+#   (70–73 % on every fill), so on position there is little to select.
+# - **The components do not match the best source (claim 3 fails on both tasks)**: 45.9 % on position (71.2 %) and
+#   81.3 % on colour (88.5 %). They are under-trained: the logit MSE was still falling at the last epoch (4.9 for
+#   position). In a run not stored here with three times the epochs (`-p EPOCH_SCALE 3 -p ABLATIONS on`, 18 epochs),
+#   the colour component reached 88.2 % (it would match S4) and the position component 63.8 %, still 7 points below.
+#   The architecture can do it with labels: the supervised reference (30 epochs) reaches 71.0 % and 90.8 %.
+# - **Selective learning is worse than averaging and than a random source (claims 4 and 5 fail)**: on position the
+#   min-entropy component reaches 45.9 %, the component taught by both sources on every image 53.0 %, the one taught by
+#   a random source per image 50.5 %. With 18 epochs the order stays: 63.8 % against 67.3 % and 67.0 %; one fixed source
+#   (S1) gives 63.6 %, and even the oracle selection, which uses the labels, only 66.3 %. On this pool, learning each
+#   image from *one* source loses to learning it from both. Hypothesis: the student learns the sources' logits and
+#   features, not only their answers, and two sources give it more (and less over-confident) signal per image than the
+#   more confident one alone; the paper's sources (ImageNet-pretrained ResNet-18s on CelebA attributes) may differ far
+#   more in reliability from image to image than ours do.
+# - **The target net matches the colour component but not the position one (claim 6: one of two)**: 79.9 % vs 81.3 %
+#   on colour, but 24.0 % vs 45.9 % on position. With 18 epochs both fail by a little more than the tolerance (60.6 % vs
+#   63.8 %, 83.7 % vs 88.2 %). Stage 2 has the same few epochs as stage 1 and must fit two components through bridges;
+#   the headline "better than the teachers" is out of reach at this budget (it is checked in the full profile only).
+# - **Fewer parameters (claim 7 holds)**: the target has 21,780 parameters, the two components together 27,639 (79 %);
+#   the four sources used hold 101,444.
+# - **Loss ablations (the 18-epoch run, position)**: the logits alone give 65.1 %, slightly *better* than logits and
+#   features (63.8 %); the features alone give 11.9 %, chance, because nothing then trains the component's head. Without
+#   the regulariser the source-side bridge rows collapse (median squared row norm 0.04 against 0.98 with it), as the
+#   paper's reason for it predicts, but the accuracy does not suffer (64.4 %): the logit loss carries the learning here.
+# - **What changed after the first run.** The first run of this notebook used components of widths (16, 32, 64), a
+#   target of (20, 40, 80), 8 epochs, the sources run on every batch, each source's term normalised by its own share of
+#   the batch (the code's one loader per source), and a supervised reference trained in the notebook for 8 epochs. It
+#   took 253 s and held 5 of 10 with the same pattern (position component 55.9 %, averaging 63.7 %, random 62.2 %, R off
+#   53.5 %; colour 84.0 %; target 42.5 % and 82.2 %). To fit the two minutes, the nets were narrowed to their present
+#   widths, the sources' signals are computed once, the reference became a zoo entry and the epochs went from 8 to 6;
+#   and each image's loss is now counted once (a batch mean), so that the selection rules differ only in *who* teaches
+#   an image, not in how much it weighs. A run with these changes at 8 epochs took 119 s and held 5 of 10 (position
+#   component 55.0 % vs averaging 62.7 % vs random 57.4 %; target 36.8 % and 81.4 %). The claims and their tolerances
+#   were written before the first run and have not been changed.
 
 # %% [markdown]
 # ## Notes on fidelity
@@ -927,9 +972,11 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 #   code's `range(3, ...)` trains only the fourth).
 # - **Not used**: the learnable logit scale $m$ of the code's attribute variant (initialised to 1, learning rate
 #   $10^{-6}$, so it barely moves); the code's class variant does not use it either.
-# - **One loader with per-image weights** instead of one loader per source: each source's loss is the weighted mean
-#   over the batch of the images it teaches, which for the min-entropy rule is the mean over its own images, as in the
-#   code. The same machinery gives the averaging, random, fixed and oracle baselines (not in the code).
+# - **One loader with per-image weights** instead of one loader per source: each image's loss counts once in the batch
+#   mean, under the source its weights name. In the code each source draws a batch of its own images, so a source
+#   chosen for few images weighs as much per step as one chosen for many; the first run of this notebook copied that
+#   (each source's term normalised by its share of the batch), with the same outcome of the claims (see the discussion).
+#   The same machinery gives the averaging, random, fixed and oracle baselines (not in the code).
 # - **Data and networks**: `shapes` attributes instead of CelebA attributes (single-label softmax tasks on both) and
 #   the Stanford Dogs / CUB / Cars / Aircraft class splits; tiny ConvNets and ResNets of three stages instead of
 #   ImageNet-pretrained ResNet-18s; three taps (the stages) instead of five (stem and four layers); bridge width half
