@@ -235,7 +235,7 @@ for name in SOURCE_NAMES:
         for f, acc in enumerate(per_fill(correct, y_test["fill"])):
             row[FILLS[f] + ("*" if f in SOURCE_FILLS[name] else "")] = acc
         rows.append(row)
-pd.DataFrame(rows).round(3).fillna("")
+pd.DataFrame(rows).round(3).astype(object).fillna("")
 
 # %% [markdown]
 # ## Selective learning: learn each image from the least ambiguous source
@@ -692,7 +692,7 @@ for ax, task in zip(axes[0], WANTED, strict=True):
     ax.set_ylim(0, 1)
     ax.set_ylabel("test accuracy")
     ax.set_title(task, fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper right")
     ax.grid(alpha=0.3, axis="y")
 fig.tight_layout()
 plt.show()
