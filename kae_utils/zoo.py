@@ -74,6 +74,10 @@ from kae_utils.tasks import DENSE_TASKS, dense_task, predict_maps, transfer_task
 from kae_utils.training import Batches, Checkpoint, Trainer, predict_logits
 
 __all__ = [
+    "ADAPTIVE_POOL",
+    "ADAPTIVE_REFERENCE_TASKS",
+    "ADAPTIVE_REFERENCE_WIDTHS",
+    "ADAPTIVE_WIDTHS",
     "ENTRY_PROFILES",
     "REGISTRY",
     "TEACHER_SOURCES",
@@ -82,6 +86,9 @@ __all__ = [
     "ZooEntry",
     "ZooError",
     "ZooIntegrityError",
+    "adaptive_reference_name",
+    "adaptive_source_name",
+    "adaptive_source_names",
     "afk_teacher_names",
     "entry",
     "entry_data",
@@ -381,6 +388,81 @@ def _scenes_teachers() -> list[ZooEntry]:
     return entries
 
 
+#: The source pool of notebook 05 (adaptive KA), laid out as the paper's Fig. 1: sources "A", "A & B", "C & D",
+#: "D & E" with A = position, B = size, C = shape, D = colour and E = size again (``shapes`` has no attribute to
+#: spare: the sources are split by the fifth, fill). As (tasks, backbone, the fill patterns it is trained on);
+#: a source's first task is its headline metric. Each source sees only two of the four fills (a reason to be
+#: unreliable on some images: the notebook's addition, not the paper's).
+ADAPTIVE_POOL: tuple[tuple[tuple[str, ...], str, tuple[int, ...]], ...] = (
+    (("position",), "convnet", (0, 1)),
+    (("position", "size"), "resnet", (2, 3)),
+    (("colour", "shape"), "convnet", (0, 2)),
+    (("colour", "size"), "resnet", (1, 3)),
+)
+
+
+def adaptive_source_name(tasks: Sequence[str], arch: str, width: int) -> str:
+    """Name of the notebook-05 source with ``tasks`` (its heads) on ``arch`` of first width ``width``."""
+    return f"shapes-ada-{'-'.join(tasks)}-{arch}{width}"
+
+
+#: First widths of the notebook-05 sources, by profile and backbone.
+ADAPTIVE_WIDTHS: dict[str, dict[str, tuple[int, ...]]] = {
+    "quick": {"convnet": (8, 16, 32), "resnet": (12, 24, 48)},
+    "full": {"convnet": (32, 64, 128), "resnet": (48, 96, 192)},
+}
+
+
+def adaptive_source_names(profile: str) -> list[str]:
+    """The zoo names of notebook 05's source pool in ``profile``, in the order of ``ADAPTIVE_POOL``."""
+    widths = ADAPTIVE_WIDTHS[check_choice("profile", profile, ENTRY_PROFILES)]
+    return [adaptive_source_name(tasks, arch, widths[arch][0]) for tasks, arch, _ in ADAPTIVE_POOL]
+
+
+#: The tasks and trunk widths of notebook 05's supervised reference: its target net's architecture (a ConvNet
+#: trunk with a head per task) trained with labels on the training split, all fills.
+ADAPTIVE_REFERENCE_TASKS: tuple[str, ...] = ("position", "colour")
+ADAPTIVE_REFERENCE_WIDTHS: dict[str, tuple[int, ...]] = {"quick": (15, 30, 60), "full": (40, 80, 160)}
+
+
+def adaptive_reference_name(profile: str) -> str:
+    """The zoo name of notebook 05's supervised reference in ``profile`` (uses labels: not a student)."""
+    width = ADAPTIVE_REFERENCE_WIDTHS[check_choice("profile", profile, ENTRY_PROFILES)][0]
+    return f"shapes-ada-reference-{'-'.join(ADAPTIVE_REFERENCE_TASKS)}-convnet{width}"
+
+
+def _adaptive_sources() -> list[ZooEntry]:
+    """The heterogeneous source pool of notebook 05: multi-head nets (ConvNet or ResNet) trained with labels on
+    the training split of ``shapes`` restricted to two fill patterns each, scored on the test split (all fills)."""
+    entries = []
+    for profile, recipe in (("quick", Recipe(epochs=30, lr=3e-3, batch_size=128)),
+                            ("full", Recipe(epochs=15, lr=2e-3, batch_size=256))):
+        widths_of = ADAPTIVE_WIDTHS[profile]
+        for seed, (tasks, arch, fills) in enumerate(ADAPTIVE_POOL):
+            widths = widths_of[arch]
+            split = {"source": "shapes-split", "profile": profile, "labels": list(tasks), "per_attribute": True}
+            fill_names = " and ".join(ATTRIBUTE_VALUES["fill"][f] for f in fills)
+            entries.append(ZooEntry(
+                name=adaptive_source_name(tasks, arch, widths[0]),
+                task=f"{' & '.join(tasks)} of 32x32 shapes, trained on {fill_names} fills only",
+                arch="multihead",
+                arch_args={"backbone": arch, "heads": {t: len(ATTRIBUTE_VALUES[t]) for t in tasks}, "in_channels": 3,
+                           "widths": list(widths)},
+                data={**split, "split": "train", "where": {"fill": list(fills)}}, held_out={**split, "split": "test"},
+                recipe=recipe, seed=seed, used_by=("05",), profile=profile))
+        tasks = ADAPTIVE_REFERENCE_TASKS
+        split = {"source": "shapes-split", "profile": profile, "labels": list(tasks), "per_attribute": True}
+        entries.append(ZooEntry(
+            name=adaptive_reference_name(profile),
+            task=f"supervised reference: {' & '.join(tasks)} of 32x32 shapes, all fills (notebook 05's target net)",
+            arch="multihead",
+            arch_args={"backbone": "convnet", "heads": {t: len(ATTRIBUTE_VALUES[t]) for t in tasks}, "in_channels": 3,
+                       "widths": list(ADAPTIVE_REFERENCE_WIDTHS[profile])},
+            data={**split, "split": "train"}, held_out={**split, "split": "test"},
+            recipe=recipe, seed=len(ADAPTIVE_POOL), used_by=("05",), profile=profile))
+    return entries
+
+
 def _afk_widths(profile: str) -> tuple[int, ...]:
     return {"quick": (16, 32, 64, 128), "full": (32, 64, 128, 256)}[check_choice("profile", profile, ENTRY_PROFILES)]
 
@@ -453,7 +535,7 @@ def make_registry(entries: Iterable[ZooEntry]) -> dict[str, ZooEntry]:
 
 #: Every entry, by name, in build order (an entry's ``init`` comes before it).
 REGISTRY: dict[str, ZooEntry] = make_registry([*_backbones(), *_classifier_teachers(), *_kd_teachers(),
-                                              *_scenes_teachers(), *_afk_teachers(), *_taskonomy()])
+                                              *_scenes_teachers(), *_afk_teachers(), *_adaptive_sources(), *_taskonomy()])
 
 
 # ------------------------------------------------------------------------------------------- data

@@ -370,3 +370,26 @@ def test_a_transfer_entry_with_a_corrupted_input_builds_and_scores(tmp_path: Pat
     assert model.decoder.proj.bias.item() == pytest.approx(y_depth.log().mean().item(), rel=1e-6)
     for name in ("taskonomy32-largest-class", "taskonomy64-layout"):
         assert zoo.entry(name).kind == "transfer"
+
+
+def test_adaptive_pool_names_entries_and_fill_filter() -> None:
+    """Notebook 05's pool: one entry per ADAPTIVE_POOL row and profile, trained on two fills, scored on all."""
+    for profile in ("quick", "full"):
+        names = zoo.adaptive_source_names(profile)
+        assert len(names) == len(zoo.ADAPTIVE_POOL) == len(set(names))
+        for name, (tasks, arch, fills) in zip(names, zoo.ADAPTIVE_POOL, strict=True):
+            e = zoo.entry(name)
+            assert e.kind == "multihead" and e.profile == profile and "05" in e.used_by
+            assert e.tasks == tasks and e.arch_args["backbone"] == arch
+            assert e.arch_args["widths"][0] == zoo.ADAPTIVE_WIDTHS[profile][arch][0]
+            assert e.data["where"] == {"fill": list(fills)} and "where" not in e.held_out
+    assert zoo.adaptive_source_names("quick")[0] == "shapes-ada-position-convnet8"
+    for profile in ("quick", "full"):
+        ref = zoo.entry(zoo.adaptive_reference_name(profile))
+        assert ref.tasks == zoo.ADAPTIVE_REFERENCE_TASKS and ref.profile == profile and "where" not in ref.data
+        assert tuple(ref.arch_args["widths"]) == zoo.ADAPTIVE_REFERENCE_WIDTHS[profile]
+    with pytest.raises(ValueError, match="profile must be one of"):
+        zoo.adaptive_source_names("medium")
+    x, y = zoo.entry_data({"source": "shapes-split", "split": "test", "profile": "quick", "labels": ["fill"],
+                           "per_attribute": True, "where": {"fill": [1, 3]}})
+    assert len(x) == len(y["fill"]) > 0 and set(y["fill"].tolist()) == {1, 3}

@@ -1,0 +1,1015 @@
+# %% [markdown]
+# # 05 · Customising a student from heterogeneous teachers by adaptive knowledge amalgamation
+#
+# **Shen, Xue, Wang, Song, Sun & Song (2019). *Customizing Student Networks From Heterogeneous Teachers via
+# Adaptive Knowledge Amalgamation*.** ICCV 2019, pp. 3504–3513. [arXiv:1908.07121](https://arxiv.org/abs/1908.07121)
+#
+# Many trained networks are published, each for its own task or set of tasks, with different architectures, and
+# their training data and labels are not. A user wants one compact network for *their* combination of tasks, say
+# "where is the object, and what colour is it". Shen et al. build it from a **pool of heterogeneous source nets**
+# and unlabeled images only, in two stages. First, the sources that know one wanted task form its group, and the
+# group is amalgamated into a **component net** for that task. Then the component nets are amalgamated into one
+# **target net** with a head per task. Because several sources know the same task, and each may be wrong on some
+# images, the student learns each image from **one source only: the one whose prediction is least ambiguous**
+# (*selective learning*, by the entropy of its prediction). The abstract says the customised student performs even
+# better than the teachers.
+#
+# The paper's body, equations and tables could not be read where this repository is built (only the abstract and
+# the introduction). Everything below about the losses, the bridges and the schedule follows the authors' public
+# code (KAmalEngine, `customize_attribute.py`) and is marked **assumption (authors' code)**. No paper numbers are
+# available here, so only the pattern of the claims is checked.
+#
+# **What you will see**
+#
+# 1. A pool of four sources laid out as the paper's Fig. 1: "A", "A & B", "C & D", "D & E", ConvNets and ResNets,
+#    each trained (in the repository's model zoo) on images of only two of the four fill patterns.
+# 2. Selective learning: the entropy of each source's prediction, how well it marks the correct ones (histograms,
+#    AUROC), and which source teaches which images.
+# 3. Stage 1: a component net per wanted task, taught through 1×1 *transfer bridges* on both sides at every
+#    stage, with a unit-norm regulariser on the source-side bridges.
+# 4. Stage 2: the target net, a shared trunk with one head per task, taught by every component on every image.
+# 5. Selection ablations (min-entropy, averaging the sources, a random source; in the full profile also one fixed
+#    source, an oracle, feature-only and logit-only losses), the regulariser off, parameters, the claims.
+
+# %% [markdown]
+# ## Parameters
+#
+# The next cell is tagged `parameters`: papermill replaces it when you run, for example,
+# `python -m kae_utils.run 05 -p TASKS size,colour` or `python -m kae_utils.run 05 --profile full`.
+# Values that depend on them are derived in the cell after it, which also checks every value.
+
+# %% tags=["parameters"]
+PROFILE: str = "quick"  # "quick": CPU, under 2 minutes, one seed; "full": wider nets, more images, 3 seeds, every ablation (GPU)
+SEED: int = 0  # base seed; the full profile uses SEED, SEED + 1, SEED + 2
+DEVICE: str = "auto"  # "auto", "cpu" or "cuda"
+DATASET: str = "shapes"  # "shapes" (generated objects with five attributes); the only data set wired up here
+TEACHERS: str = "zoo"  # "zoo": load the source nets shipped in zoo/; "train": retrain them with the zoo's recipe
+TASKS: str = "position,colour"  # the wanted tasks ("A & D"), comma-separated, each known by a source: position, colour, size, shape
+ABLATIONS: str = "auto"  # "auto": the extra selection and loss ablations in the full profile only; "on"; "off"
+EPOCH_SCALE: int = 1  # multiplies the epochs of every component and target net, e.g. 3 for a longer run
+
+# %%
+from kae_utils import zoo
+from kae_utils.env import DEVICES, PROFILES, check_choice
+from kae_utils.zoo import TEACHER_SOURCES
+
+SUPPORTED_DATASETS = ("shapes",)
+check_choice("PROFILE", PROFILE, PROFILES)
+check_choice("DEVICE", DEVICE, DEVICES)
+check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
+check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
+check_choice("ABLATIONS", ABLATIONS, ("auto", "on", "off"))
+if not (isinstance(SEED, int) and SEED >= 0):
+    raise ValueError(f"SEED must be a non-negative integer; got {SEED!r}")
+if not (isinstance(EPOCH_SCALE, int) and EPOCH_SCALE >= 1):
+    raise ValueError(f"EPOCH_SCALE must be a positive integer; got {EPOCH_SCALE!r}")
+
+NOTEBOOK = "05_adaptive_amalgamation"
+SOURCE_NAMES = zoo.adaptive_source_names(PROFILE)  # the pool, in the order of the paper's Fig. 1
+SOURCE_TASKS = {name: zoo.entry(name).tasks for name in SOURCE_NAMES}
+POOL_TASKS = list(dict.fromkeys(t for tasks in SOURCE_TASKS.values() for t in tasks))
+WANTED = [t.strip() for t in str(TASKS).split(",") if t.strip()]
+for task in WANTED:
+    check_choice("each of TASKS", task, POOL_TASKS)
+if not WANTED or len(set(WANTED)) != len(WANTED):
+    raise ValueError(f"TASKS must name one or more distinct tasks of {', '.join(POOL_TASKS)}; got {TASKS!r}")
+GROUPS = {task: [name for name in SOURCE_NAMES if task in SOURCE_TASKS[name]] for task in WANTED}
+TASK_A = WANTED[0]  # the selection and loss ablations run on the first wanted task
+REFERENCE = zoo.adaptive_reference_name(PROFILE) if tuple(WANTED) == zoo.ADAPTIVE_REFERENCE_TASKS else None
+
+SETTINGS = {  # the sources come from the zoo (kae_utils.zoo); these are the students' settings
+    "quick": dict(seeds=[SEED], transfer_size=None, component_widths=(12, 24, 48), target_widths=(15, 30, 60),
+                  component_epochs=6, target_epochs=6, batch_size=128, lr=3e-3, ablations=False,
+                  precompute=True),
+    "full": dict(seeds=[SEED, SEED + 1, SEED + 2], transfer_size=20000, component_widths=(32, 64, 128),
+                 target_widths=(40, 80, 160), component_epochs=10, target_epochs=10, batch_size=256, lr=2e-3,
+                 ablations=True, precompute=False),
+}
+CFG = dict(SETTINGS[PROFILE])
+CFG["ablations"] = {"auto": CFG["ablations"], "on": True, "off": False}[ABLATIONS]
+CFG["component_epochs"] *= EPOCH_SCALE
+CFG["target_epochs"] *= EPOCH_SCALE
+CFG["bridge_widths"] = tuple(w // 2 for w in CFG["component_widths"])  # the common space: half a component's width
+if REFERENCE is not None and tuple(zoo.entry(REFERENCE).arch_args["widths"]) != CFG["target_widths"]:
+    raise ValueError(f"the zoo's reference {REFERENCE} must have the target net's widths {CFG['target_widths']}")
+print("wanted tasks:", " & ".join(WANTED))
+for task, names in GROUPS.items():
+    print(f"  group of {task}: {', '.join(names)}")
+for name, value in CFG.items():
+    print(f"{name:>16}: {value}")
+
+# %% [markdown]
+# ## Set-up
+#
+# Seeding, the device, and PNG figures. Paths (the zoo, `runs/`) are resolved from the repository root by
+# `kae_utils`, so the notebook runs from any working directory.
+
+# %%
+import inspect
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import roc_auc_score
+from torch import nn
+
+import kae_utils.adaptive
+from kae_utils.adaptive import (
+    bridge_row_norms,
+    min_entropy_choice,
+    preactivation_features,
+    prediction_entropy,
+    transfer_bridges,
+    unit_norm_penalty,
+)
+from kae_utils.amalgamation import check_images_only
+from kae_utils.data import ATTRIBUTE_VALUES, load_dataset
+from kae_utils.env import setup_notebook
+from kae_utils.metrics import accuracy
+from kae_utils.models import MultiHeadNet, build_multihead, count_parameters
+from kae_utils.results import Claim, check_claims, mean_std, write_metrics
+from kae_utils.tasks import predict_maps
+from kae_utils.training import Batches, Trainer
+from kae_utils.viz import sample_grid
+
+device = setup_notebook(SEED, DEVICE)
+print("device type:", device.type)
+
+# %% [markdown]
+# ## Data
+#
+# The paper's attribute experiment uses CelebA (face attributes such as hair colour, from sources that each know
+# a few attributes). Nothing can be downloaded here. We use the repository's offline `shapes` set: 32×32 images of
+# one main object whose **five attributes** are the tasks, namely its shape (8 kinds), colour (6), size (3 bins),
+# position (9 cells of a 3×3 grid) and fill pattern (4: solid, stripes, checker, dots), on a cluttered background
+# with noise, distractor objects and sometimes an occluding bar. Each attribute is a single-label task, so a source
+# has one softmax head per attribute it knows. The quick profile uses the 4,000 training and 1,000 test images of
+# `load_dataset("shapes", ..., "quick")`; the full one 50,000 and 10,000 (its transfer set is the first 20,000
+# training images).
+#
+# The **training images, without their labels, are the transfer set** of every student, as in the authors' code
+# (whose component stage reuses the sources' training images). Test labels are used only to evaluate; the training
+# labels only by the supervised reference and the oracle selection, both marked as such.
+
+# %%
+train_split = load_dataset(DATASET, "train", PROFILE)
+test_split = load_dataset(DATASET, "test", PROFILE)
+x_train, x_test = train_split.x, test_split.x
+y_test = {task: test_split.targets[task].long() for task in (*POOL_TASKS, "fill")}
+IMAGE_SHAPE = tuple(x_train.shape[1:])
+X_TRANSFER = x_train[:CFG["transfer_size"]]  # the students' transfer set: training images, no labels
+FILL_TRANSFER = train_split.targets["fill"][:len(X_TRANSFER)].long()  # only to *describe* the selection (figures)
+FILLS = ATTRIBUTE_VALUES["fill"]
+print(f"train: {tuple(x_train.shape)}  test: {tuple(x_test.shape)}")
+print(f"transfer set (images only): {tuple(X_TRANSFER.shape)}")
+for task in (*POOL_TASKS, "fill"):
+    print(f"  {task:>8}: {len(ATTRIBUTE_VALUES[task])} classes ({', '.join(ATTRIBUTE_VALUES[task][:4])}"
+          f"{', ...' if len(ATTRIBUTE_VALUES[task]) > 4 else ''})")
+
+
+# %%
+def caption(i: int) -> str:
+    return "\n".join(ATTRIBUTE_VALUES[t][int(y_test[t][i])] for t in (*WANTED, "fill"))
+
+
+sample_grid(x_test[:10], [caption(i) for i in range(10)], ncols=10, size=1.1)
+plt.show()
+
+# %% [markdown]
+# ## The source pool
+#
+# Four source nets, laid out as the paper's Fig. 1 (sources "A", "A & B", "C & D", "D & E" → components A and D →
+# target "A & D"): A = position, B = size, C = shape, D = colour and E = size again (`shapes` has five attributes,
+# and the fifth, fill, is used to split the data). Each source is a `MultiHeadNet` of `kae_utils.models`: a small
+# ConvNet (conv–BN–ReLU stages with max-pooling) or ResNet (residual basic blocks) backbone, global average pooling
+# and one linear head per task it knows. They differ in architecture, width and co-tasks: *heterogeneous*.
+#
+# **Our addition, not the paper's:** each source was trained with labels on the training images of **only two of the
+# four fill patterns**, different for each source. So every source has a reason to be unreliable on some images, and
+# choosing a teacher per image can matter. The repository's **model zoo** (`kae_utils.zoo`) trained them once (30
+# epochs in the quick profile) and ships the weights in `zoo/` with their hashes; `TEACHERS = "train"` retrains them
+# here from the same recipe. Their held-out accuracies are on the test split, all four fills.
+
+# %% tags=["nbval-ignore-output"]
+sources = {name: zoo.obtain(name, TEACHERS, device) for name in SOURCE_NAMES}
+for source in sources.values():
+    source.requires_grad_(False).eval()
+print("sources:", "loaded from the zoo (hash-checked)" if TEACHERS == "zoo" else "retrained here with the zoo's recipe")
+
+# %%
+SOURCE_FILLS = {name: zoo.entry(name).data["where"]["fill"] for name in SOURCE_NAMES}
+SOURCE_ARCH = {name: zoo.entry(name).arch_args["backbone"] for name in SOURCE_NAMES}
+SHORT = {name: f"S{i + 1}" for i, name in enumerate(SOURCE_NAMES)}  # S1..S4, as in the figures below
+pool_table = pd.DataFrame(zoo.summary(SOURCE_NAMES)).set_index("entry")
+pool_table.insert(0, "source", [SHORT[n] for n in pool_table.index])
+pool_table.insert(1, "trained on fills", [", ".join(FILLS[f] for f in SOURCE_FILLS[n]) for n in pool_table.index])
+pool_table
+
+
+# %% [markdown]
+# The logits of every model below come from `kae_utils.tasks.predict_maps` (batched, eval mode; a `MultiHeadNet`
+# returns a dict with one entry per head). Each source's accuracy on its tasks, per fill pattern of the test images
+# (the fills it was trained on marked with \*): the fill split makes some sources weaker on the fills they never
+# saw, more so for some tasks than for others.
+
+# %%
+@torch.no_grad()
+def predict_heads(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Logits of every head of `model` (a net returning {task: logits}) on x: eval mode, batched, on the CPU."""
+    return predict_maps(model, x, batch_size=500)
+
+
+def per_fill(correct: torch.Tensor, fills: torch.Tensor) -> list[float]:
+    return [correct[fills == f].float().mean().item() for f in range(len(FILLS))]
+
+
+source_test_logits = {name: predict_heads(m, x_test) for name, m in sources.items()}
+rows = []
+for name in SOURCE_NAMES:
+    for task in SOURCE_TASKS[name]:
+        correct = source_test_logits[name][task].argmax(1) == y_test[task]
+        row = {"source": SHORT[name], "task": task, "architecture": SOURCE_ARCH[name], "all fills": correct.float().mean().item()}
+        for f, acc in enumerate(per_fill(correct, y_test["fill"])):
+            row[FILLS[f] + ("*" if f in SOURCE_FILLS[name] else "")] = acc
+        rows.append(row)
+pd.DataFrame(rows).round(3).astype(object).fillna("")
+
+# %% [markdown]
+# ## Selective learning: learn each image from the least ambiguous source
+#
+# For a wanted task $a$, its **group** $G_a$ is the set of sources that have a head for $a$. For every unlabeled
+# image $x$ and every source $t \in G_a$, take the softmax of **that task's logits only**, $p^t = \mathrm{softmax}(z^t_a(x))$,
+# and its entropy
+#
+# $$H^t(x) = -\sum_c p^t_c \log p^t_c .$$
+#
+# The image is taught **only by the source with the lowest entropy** (ties: the first source):
+#
+# $$t^*(x) = \arg\min_{t \in G_a} H^t(x).$$
+#
+# As in the authors' code (**assumption**), this is done **once, before training**, with the sources frozen; the
+# transfer set is split into one subset per source. Here is the code (`kae_utils.adaptive`):
+
+# %%
+print(inspect.getsource(kae_utils.adaptive.prediction_entropy))
+print(inspect.getsource(kae_utils.adaptive.min_entropy_choice))
+
+# %% [markdown]
+# Every selection rule compared below gives each image a **weight per source**, $w_{x,t} \ge 0$ with
+# $\sum_t w_{x,t} = 1$: the min-entropy rule a one-hot weight on $t^*(x)$; **averaging** $1/|G_a|$ for every source
+# (every source teaches every image); a **random source** a one-hot weight on a source drawn uniformly (seeded);
+# a **fixed source** all weight on one source; the **oracle** (it uses the labels: an upper bound, not a method)
+# the first source whose prediction is correct, falling back to the min-entropy source when none is. The same weights
+# also define a prediction *without any training*: the chosen source's answer (for averaging: the mean of the
+# sources' softmax probabilities).
+
+# %%
+SELECTIONS = ("min-entropy", "average", "random", "fixed S1", "oracle (labels)")
+
+
+def selection_weights(logits: Sequence[torch.Tensor], rule: str, seed: int = 0,
+                      labels: torch.Tensor | None = None) -> torch.Tensor:
+    """(N, T) weights of the T sources of one task's group on N images, by a selection rule."""
+    n, num = len(logits[0]), len(logits)
+    if rule == "average":
+        return torch.full((n, num), 1.0 / num)
+    if rule == "min-entropy":
+        choice = min_entropy_choice(logits)
+    elif rule == "random":
+        choice = torch.randint(num, (n,), generator=torch.Generator().manual_seed(10_000 + seed))
+    elif rule == "fixed S1":
+        choice = torch.zeros(n, dtype=torch.long)
+    elif rule == "oracle (labels)":
+        correct = torch.stack([z.argmax(1) == labels for z in logits], dim=1)  # (N, T)
+        choice = torch.where(correct.any(1), correct.float().argmax(1), min_entropy_choice(logits))
+    else:
+        raise ValueError(f"unknown selection rule {rule!r}; one of {SELECTIONS}")
+    return F.one_hot(choice, num).float()
+
+
+def selected_prediction(logits: Sequence[torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
+    """The pool's answer under a selection: the weighted mean of the sources' softmax probabilities."""
+    probs = torch.stack([z.softmax(1) for z in logits], dim=1)  # (N, T, C)
+    return (weights.unsqueeze(-1) * probs).sum(1)
+
+
+# %% [markdown]
+# ### Does low entropy mark correct predictions?
+#
+# On the test images, the entropy of each source's prediction for each wanted task, split by whether the prediction
+# is right. If selective learning is to work, right answers should have low entropy. The AUROC of $-H$ as a score
+# for "this prediction is right" summarises it: 0.5 is chance, 1.0 a perfect separation.
+
+# %%
+entropy_rows, auroc = [], {}
+for task, names in GROUPS.items():
+    for name in names:
+        z = source_test_logits[name][task]
+        correct = (z.argmax(1) == y_test[task]).numpy()
+        auroc[(task, name)] = float(roc_auc_score(correct, -prediction_entropy(z).numpy()))
+        entropy_rows.append({"task": task, "source": SHORT[name], "accuracy": correct.mean(),
+                             "AUROC(-H -> correct)": auroc[(task, name)]})
+pd.DataFrame(entropy_rows).round(3)
+
+# %%
+pairs = [(task, name) for task, names in GROUPS.items() for name in names]
+fig, axes = plt.subplots(1, len(pairs), figsize=(3.0 * len(pairs), 2.5), squeeze=False)
+for ax, (task, name) in zip(axes[0], pairs, strict=True):
+    z = source_test_logits[name][task]
+    h, correct = prediction_entropy(z).numpy(), (z.argmax(1) == y_test[task]).numpy()
+    bins = np.linspace(0, np.log(z.shape[1]), 25)
+    ax.hist(h[correct], bins=bins, alpha=0.6, density=True, label="correct", color="C2")
+    ax.hist(h[~correct], bins=bins, alpha=0.6, density=True, label="wrong", color="C3")
+    ax.set_title(f"{SHORT[name]} on {task}: AUROC {auroc[(task, name)]:.2f}", fontsize=9)
+    ax.set_xlabel("entropy H (nats)")
+    ax.legend(fontsize=7)
+axes[0][0].set_ylabel("density")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ### Which source teaches which images
+#
+# The selection on the transfer set (unlabeled: the fill pattern is used only to *describe* it here). For each
+# wanted task, the share of the images of each fill that each source is chosen for; the fills a source was trained
+# on are marked \* in the legend. If entropy tracks reliability, a source should be chosen mostly on its own fills.
+
+# %%
+transfer_logits = {name: predict_heads(m, check_images_only(X_TRANSFER, IMAGE_SHAPE)) for name, m in sources.items()}
+choice = {task: min_entropy_choice([transfer_logits[n][task] for n in names]) for task, names in GROUPS.items()}
+
+fig, axes = plt.subplots(1, len(GROUPS), figsize=(3.8 * len(GROUPS), 2.8), squeeze=False)
+share_rows = []
+for ax, (task, names) in zip(axes[0], GROUPS.items(), strict=True):
+    bottom = np.zeros(len(FILLS))
+    for i, name in enumerate(names):
+        share = np.array([(choice[task][FILL_TRANSFER == f] == i).float().mean().item() for f in range(len(FILLS))])
+        trained = ", ".join(FILLS[f] + "*" for f in SOURCE_FILLS[name])
+        ax.bar(FILLS, share, bottom=bottom, label=f"{SHORT[name]} ({trained})", color=f"C{i}")
+        bottom += share
+        share_rows += [{"task": task, "source": SHORT[name], "fill": FILLS[f], "share chosen": share[f]}
+                       for f in range(len(FILLS))]
+    ax.set_title(f"{task}: who teaches each image", fontsize=9)
+    ax.set_ylabel("share of the transfer images")
+    ax.legend(fontsize=7, loc="lower right")
+fig.tight_layout()
+plt.show()
+print("share of the transfer set per source:",
+      "; ".join(f"{task}: " + ", ".join(f"{SHORT[n]} {(choice[task] == i).float().mean():.0%}" for i, n in enumerate(names))
+                for task, names in GROUPS.items()))
+
+# %% [markdown]
+# ### The selection alone, before any training
+#
+# Each rule's prediction on the test images (the pool's answer: the chosen source's, or the average of the sources'
+# probabilities), against each single source. This is what stage 1 has to distil into one component net.
+
+# %%
+pool_rules = {}
+for task, names in GROUPS.items():
+    logits = [source_test_logits[n][task] for n in names]
+    pool_rules[task] = {f"source {SHORT[n]}": accuracy(z, y_test[task]) for n, z in zip(names, logits, strict=True)}
+    for rule in SELECTIONS:
+        weights = selection_weights(logits, rule, seed=SEED, labels=y_test[task])
+        pool_rules[task][rule] = accuracy(selected_prediction(logits, weights), y_test[task])
+best_source = {task: max(accuracy(source_test_logits[n][task], y_test[task]) for n in names)
+               for task, names in GROUPS.items()}
+pd.DataFrame(pool_rules).round(4)
+
+# %% [markdown]
+# ## Stage 1: a component net per task, through transfer bridges
+#
+# The component net of task $a$ is a new network (here a `MultiHeadNet` with a ConvNet backbone, widths
+# `component_widths`, and one head) trained on the transfer images. Each image is taught by the source(s) the
+# selection weights give it. A source and the component have different architectures and widths, so their features
+# are compared in a common space of $c_b$ channels through **transfer bridges**, 1×1 convolutions, one pair per
+# source and tap (**assumption, authors' code**):
+#
+# * $B^{t}_{b}: C^{\text{src}}_b \to c_b$ on the source's side and $B^{s,t}_{b}: C^{\text{comp}}_b \to c_b$ on the
+#   component's side, with $c_b$ half the component's width at tap $b$ (as in the code);
+# * the taps $F_b$ are the **pre-activation** features of every stage: the input of its last ReLU (the code hooks
+#   the conv output before BN at the stem and each layer's last block before its ReLU; our backbones have no
+#   separate stem tap, so the taps are the three stages).
+#
+# The loss of source $t$ on its own images (weights $w_{x,t}$) is the feature MSE at every tap plus an MSE on the
+# task's logits, and the **unit-norm regulariser** on its source-side bridges, added **once per source** (the code's
+# class variant adds it inside the tap loop, a bug; its attribute variant, followed here, once):
+#
+# $$L_t = \frac{1}{|\mathcal{B}|}\sum_{x \in \mathcal{B}} w_{x,t}\Big[\sum_b \mathrm{MSE}\big(B^{s,t}_b(F^{\text{comp}}_b(x)),\ B^{t}_b(F^{t}_b(x))\big)
+#   + \mathrm{MSE}\big(z^{\text{comp}}_a(x),\ z^{t}_a(x)\big)\Big] + R(B^{t}),\qquad
+#   R(B) = \sum_b \operatorname{mean}_o\Big(\sum_i W_{b,oi}^2 - 1\Big)^2 ,$$
+#
+# and the component minimises $\sum_{t \in G_a} L_t$ with one Adam step over the component and all bridges. The source
+# features are trained through the source-side bridge only (the sources stay frozen). Without $R$, both sides
+# could shrink their bridges towards zero and make the feature loss vanish; $R$ keeps every row of a source-side
+# bridge at unit norm. $\mathcal{B}$ is a batch of transfer images: each image's loss counts once, under the source(s)
+# its weights name (the code instead draws each source's images from a loader of its own; see the notes on fidelity).
+# The pieces, from `kae_utils.adaptive`:
+
+# %%
+print(inspect.getsource(kae_utils.adaptive.preactivation_features).split('    """')[0]
+      + '    """..."""  # ConvNet: BN output before ReLU; ResNet: last block sum before ReLU')
+print(inspect.getsource(kae_utils.adaptive.transfer_bridges))
+print(inspect.getsource(kae_utils.adaptive.unit_norm_penalty))
+
+# %% [markdown]
+# The sources are frozen and in eval mode, so what they teach (their task logits and tap features on each transfer
+# image) is fixed. In the quick profile it is computed once and kept in memory; in the full profile, on a GPU, batch
+# by batch. The numbers are the same either way.
+
+# %%
+N_TAPS = len(CFG["component_widths"])
+
+
+def stage_widths(net: MultiHeadNet) -> list[int]:
+    return list(net.backbone.widths)
+
+
+def seeded(seed: int, make):
+    """Build a module with its weights drawn from `seed`, without touching the global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return make()
+
+
+@torch.no_grad()
+def teacher_signals(net: MultiHeadNet, task: str, x: torch.Tensor) -> list[torch.Tensor]:
+    """What a frozen net teaches on images x: [its logits of `task`, F_1, ..., F_K] (eval mode, batched)."""
+    net.eval()
+    parts = []
+    for (xb,) in Batches([x], batch_size=500):
+        z, feats = preactivation_features(net, xb.to(device))
+        parts.append([z[task], *feats])
+    return [torch.cat(p) for p in zip(*parts, strict=True)]
+
+
+class ComponentAmalgamation(nn.Module):
+    """A component net for one task and, per source of its group, a pair of bridges (source side, component side)."""
+
+    def __init__(self, task: str, group: Sequence[str], seed: int) -> None:
+        super().__init__()
+        self.task, self.group = task, list(group)
+        self.net = build_multihead("convnet", {task: len(ATTRIBUTE_VALUES[task])}, in_channels=IMAGE_SHAPE[0],
+                                   widths=CFG["component_widths"], seed=seed)
+        c = CFG["bridge_widths"]
+        self.source_bridges = seeded(seed + 1, lambda: nn.ModuleList(
+            transfer_bridges(stage_widths(sources[n]), c) for n in self.group))
+        self.component_bridges = seeded(seed + 2, lambda: nn.ModuleList(
+            transfer_bridges(CFG["component_widths"], c) for _ in self.group))
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.net(x)
+
+
+def stage1_losses(model: ComponentAmalgamation, x: torch.Tensor, w: torch.Tensor, signals: Sequence[Sequence[torch.Tensor]],
+                  *, features: bool = True, logits: bool = True, regulariser: bool = True) -> dict[str, torch.Tensor]:
+    """The stage-1 loss terms on a batch, summed over the group's sources: feature MSE, logit MSE, R.
+
+    signals[t] = [z_t, F_1, ..., F_K] of source t on the batch; w[:, t] the images' weights for source t."""
+    z_comp, f_comp = preactivation_features(model.net, x)
+    z_comp = z_comp[model.task]
+    terms = {"feature": x.new_zeros(()), "logit": x.new_zeros(()), "R": x.new_zeros(())}
+    for t, (z_src, *f_src) in enumerate(signals):
+        weight = w[:, t]  # each image's weights sum to 1 over the group
+        if features:
+            per_image = sum(
+                (b_c(fc) - b_s(fs)).pow(2).flatten(1).mean(1)
+                for b_c, b_s, fc, fs in zip(model.component_bridges[t], model.source_bridges[t], f_comp, f_src,
+                                            strict=True))
+            terms["feature"] = terms["feature"] + (weight * per_image).mean()
+        if logits:
+            terms["logit"] = terms["logit"] + (weight * (z_comp - z_src).pow(2).mean(1)).mean()
+        if regulariser:
+            terms["R"] = terms["R"] + unit_norm_penalty(model.source_bridges[t])  # once per source, not per tap
+    return terms
+
+
+def train_component(task: str, rule: str, seed: int, signals: dict[str, list[torch.Tensor]] | None = None,
+                    **loss_switches: bool) -> dict:
+    """Stage 1 for one task: select (once, before training), then train the component and its bridges.
+
+    signals: the group's precomputed teaching signals on the transfer set (None: computed batch by batch)."""
+    names = GROUPS[task]
+    x = check_images_only(X_TRANSFER, IMAGE_SHAPE)  # images only: no label can reach the student
+    labels = train_split.targets[task][:len(x)].long() if rule == "oracle (labels)" else None  # the upper bound only
+    w = selection_weights([transfer_logits[n][task] for n in names], rule, seed=seed, labels=labels)
+    model = ComponentAmalgamation(task, names, seed=100 * seed + 1).to(device)
+    per_source = 1 + N_TAPS  # logits and one feature map per tap
+
+    def step(m: ComponentAmalgamation, batch):
+        xb, wb, *pre = batch
+        sig = ([pre[i * per_source:(i + 1) * per_source] for i in range(len(names))] if pre
+               else [teacher_signals(sources[n], task, xb) for n in names])
+        terms = stage1_losses(m, xb, wb, sig, **loss_switches)
+        return sum(terms.values()), {k: v.detach() for k, v in terms.items()}
+
+    data = (x, w, *[t for n in names for t in signals[n]]) if signals else (x, w)
+    history = Trainer(model, epochs=CFG["component_epochs"], lr=CFG["lr"], batch_size=CFG["batch_size"],
+                      step_fn=step, device=device, seed=seed, desc=f"component {task}, {rule} (seed {seed})").fit(data)
+    return {"model": model.eval(), "history": history.to_dict(), "weights": w}
+
+
+# %% [markdown]
+# ## Stage 2: the target net, from every component on every image
+#
+# The target net has a **shared trunk** (a ConvNet, widths `target_widths`: wider than one component, smaller
+# than all of them together) and **one head per wanted task**. Every component net teaches every transfer image (no
+# selection: each component is the only teacher of its task). The bridges sit **only on the target side**, one per
+# component and tap, $B^{k}_b: C^{\text{target}}_b \to C^{k}_b$, mapping the target's features into component $k$'s
+# own feature space; there is no regulariser (**assumption, authors' code**: `cal_wn_loss` exists there but is not
+# called in this stage):
+#
+# $$L = \sum_k \Big[\sum_b \mathrm{MSE}\big(B^{k}_b(F^{\text{target}}_b(x)),\ F^{k}_b(x)\big)
+#   + \mathrm{MSE}\big(z^{\text{target}}_{a_k}(x),\ z^{k}_{a_k}(x)\big)\Big].$$
+
+# %%
+class TargetAmalgamation(nn.Module):
+    """The target net (one trunk, a head per wanted task) and, per component, bridges on the target side."""
+
+    def __init__(self, tasks: Sequence[str], seed: int) -> None:
+        super().__init__()
+        self.tasks = list(tasks)
+        self.net = build_multihead("convnet", {t: len(ATTRIBUTE_VALUES[t]) for t in self.tasks},
+                                   in_channels=IMAGE_SHAPE[0], widths=CFG["target_widths"], seed=seed)
+        self.bridges = seeded(seed + 1, lambda: nn.ModuleDict({
+            t: transfer_bridges(CFG["target_widths"], CFG["component_widths"]) for t in self.tasks}))
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.net(x)
+
+
+def train_target(components: dict[str, MultiHeadNet], seed: int) -> dict:
+    """Stage 2: the target net and its bridges, taught by every component on every transfer image."""
+    x = check_images_only(X_TRANSFER, IMAGE_SHAPE)
+    model = TargetAmalgamation(list(components), seed=100 * seed + 7).to(device)
+    for component in components.values():
+        component.requires_grad_(False).eval()
+    signals = ({t: [s.cpu() for s in teacher_signals(c, t, x)] for t, c in components.items()}
+               if CFG["precompute"] else None)
+    per_component = 1 + len(CFG["component_widths"])
+
+    def step(m: TargetAmalgamation, batch):
+        xb, *pre = batch
+        z_t, f_t = preactivation_features(m.net, xb)
+        feature, logit = xb.new_zeros(()), xb.new_zeros(())
+        for i, (task, component) in enumerate(components.items()):
+            z_k, *f_k = pre[i * per_component:(i + 1) * per_component] if pre else teacher_signals(component, task, xb)
+            feature = feature + sum(F.mse_loss(b(ft), fk) for b, ft, fk in zip(m.bridges[task], f_t, f_k, strict=True))
+            logit = logit + F.mse_loss(z_t[task], z_k)
+        return feature + logit, {"feature": feature.detach(), "logit": logit.detach()}
+
+    data = (x, *[s for t in components for s in signals[t]]) if signals else (x,)
+    history = Trainer(model, epochs=CFG["target_epochs"], lr=CFG["lr"], batch_size=CFG["batch_size"], step_fn=step,
+                      device=device, seed=seed, desc=f"target {' & '.join(components)} (seed {seed})").fit(data)
+    return {"model": model.eval(), "history": history.to_dict()}
+
+
+# %% [markdown]
+# ### A supervised reference (uses labels)
+#
+# Not part of the method: the target net's architecture trained with the **labels** of the same training images, all
+# fills, with the sum of its heads' cross-entropies. It shows what the architecture can reach on this data when labels
+# are available; the amalgamated students never see them. It is a zoo entry (trained once with the sources' recipe,
+# 30 epochs in the quick profile), defined for the default tasks, position & colour; for other `TASKS` it is left out.
+
+# %% tags=["nbval-ignore-output"]
+reference_scores = {}
+if REFERENCE is not None:
+    reference = zoo.obtain(REFERENCE, TEACHERS, device)
+    reference_logits = predict_heads(reference, x_test)
+    reference_scores = {task: accuracy(reference_logits[task], y_test[task]) for task in WANTED}
+    print(f"{REFERENCE}: " + ", ".join(f"{t} {v:.4f}" for t, v in reference_scores.items()))
+else:
+    print(f"no supervised reference in the zoo for the tasks {', '.join(WANTED)}")
+
+# %% [markdown]
+# ## The experiments
+#
+# For every seed:
+#
+# * **stage 1** for every wanted task with the **min-entropy** selection, then **stage 2**, the target net;
+# * on the first task (`TASK_A`): the component with the **average** of the sources and with a **random source**
+#   per image;
+#
+# and with `ablations` (the full profile, or `ABLATIONS = "on"`), on the first task: one **fixed source** (S1 of its
+# group) for every image, the **oracle** selection (labels), **features only**, **logits only** and the **regulariser
+# off**.
+
+# %%
+COMPONENT_RUNS = {  # name: (task, selection rule, loss switches)
+    **{f"component {task}": (task, "min-entropy", {}) for task in WANTED},
+    f"component {TASK_A}, average": (TASK_A, "average", {}),
+    f"component {TASK_A}, random source": (TASK_A, "random", {}),
+}
+if CFG["ablations"]:
+    COMPONENT_RUNS |= {
+        f"component {TASK_A}, fixed S1": (TASK_A, "fixed S1", {}),
+        f"component {TASK_A}, oracle (labels)": (TASK_A, "oracle (labels)", {}),
+        f"component {TASK_A}, features only": (TASK_A, "min-entropy", {"logits": False}),
+        f"component {TASK_A}, logits only": (TASK_A, "min-entropy", {"features": False}),
+        f"component {TASK_A}, R off": (TASK_A, "min-entropy", {"regulariser": False}),
+    }
+for name, (task, rule, switches) in COMPONENT_RUNS.items():
+    print(f"{name:>34}: task {task}; selection {rule}" + "".join(f"; {k} off" for k in switches))
+
+# %% tags=["nbval-ignore-output"]
+signals = ({task: {n: [t.cpu() for t in teacher_signals(sources[n], task, check_images_only(X_TRANSFER, IMAGE_SHAPE))]
+                   for n in names} for task, names in GROUPS.items()} if CFG["precompute"] else {})
+runs, scores = {}, {}
+for seed in CFG["seeds"]:
+    for name, (task, rule, switches) in COMPONENT_RUNS.items():
+        runs[(name, seed)] = train_component(task, rule, seed, signals.get(task), **switches)
+        scores[(name, seed)] = {task: accuracy(predict_heads(runs[(name, seed)]["model"].net, x_test)[task], y_test[task])}
+    components = {task: runs[(f"component {task}", seed)]["model"].net for task in WANTED}
+    runs[("target", seed)] = train_target(components, seed)
+    target_logits = predict_heads(runs[("target", seed)]["model"].net, x_test)
+    scores[("target", seed)] = {task: accuracy(target_logits[task], y_test[task]) for task in WANTED}
+del signals
+
+
+# %% [markdown]
+# ## Results
+#
+# ### Sources, selections, components, target
+#
+# Test accuracy per wanted task (mean over seeds; ± the standard deviation over seeds in the full profile). The
+# sources and the selection rules without training are deterministic; the components, the target and the reference
+# are trained.
+
+# %% tags=["nbval-ignore-output"]
+def values(name: str, task: str) -> list[float]:
+    return [scores[(name, s)][task] for s in CFG["seeds"]]
+
+
+def cell(vals: list[float]) -> str:
+    m, s = mean_std(vals)
+    return f"{m:.4f}" + (f" ± {s:.4f}" if len(vals) > 1 else "")
+
+
+MODEL_NAMES = list(dict.fromkeys(name for name, _ in scores))
+table = {}
+for task in WANTED:
+    column = {f"pool: {k}": f"{v:.4f}" for k, v in pool_rules[task].items()}
+    column |= {name: cell(values(name, task)) for name in MODEL_NAMES if task in scores[(name, CFG["seeds"][0])]}
+    if reference_scores:
+        column["supervised reference (labels, zoo)"] = f"{reference_scores[task]:.4f}"
+    table[task] = column
+pd.DataFrame(table).fillna("")
+
+# %% tags=["nbval-ignore-output"]
+fig, axes = plt.subplots(1, len(WANTED), figsize=(4.6 * len(WANTED), 3.4), squeeze=False)
+for ax, task in zip(axes[0], WANTED, strict=True):
+    labels, heights, errors, colours = [], [], [], []
+    for n in GROUPS[task]:
+        labels.append(f"source {SHORT[n]}")
+        heights.append(pool_rules[task][f"source {SHORT[n]}"])
+        errors.append(0.0)
+        colours.append("0.55")
+    for rule in ("min-entropy", "average"):
+        labels.append(f"pool, {rule}")
+        heights.append(pool_rules[task][rule])
+        errors.append(0.0)
+        colours.append("0.8")
+    for name in MODEL_NAMES:
+        if task in scores[(name, CFG["seeds"][0])]:
+            m, s = mean_std(values(name, task))
+            labels.append(name.replace(f"component {task}", "component").replace(" (labels)", "\n(labels)"))
+            heights.append(m)
+            errors.append(s)
+            colours.append("C0" if name.startswith("component") else "C3")
+    if reference_scores:
+        labels.append("supervised\nreference (labels)")
+        heights.append(reference_scores[task])
+        errors.append(0.0)
+        colours.append("C2")
+    ax.bar(range(len(labels)), heights, yerr=errors, color=colours, capsize=2)
+    ax.axhline(best_source[task], color="k", ls="--", lw=0.8, label="best source")
+    ax.axhline(1 / len(ATTRIBUTE_VALUES[task]), color="r", ls=":", lw=0.8, label="chance")
+    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=7)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("test accuracy")
+    ax.set_title(task, fontsize=9)
+    ax.legend(fontsize=7, loc="upper right")
+    ax.grid(alpha=0.3, axis="y")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ### Training curves
+#
+# The stage-1 loss terms of the min-entropy components and the stage-2 loss of the target net, per epoch (first
+# seed). The regulariser $R$ starts high (the bridges start with random rows, far from unit norm) and is driven to
+# almost zero within the first epochs.
+
+# %% tags=["nbval-ignore-output"]
+seed0 = CFG["seeds"][0]
+curves = {f"component {task}": runs[(f"component {task}", seed0)]["history"] for task in WANTED}
+curves["target"] = runs[("target", seed0)]["history"]
+fig, axes = plt.subplots(1, len(curves), figsize=(3.3 * len(curves), 2.6), squeeze=False)
+for ax, (name, history) in zip(axes[0], curves.items(), strict=True):
+    for key in ("train_feature", "train_logit", "train_R"):
+        if key in history:
+            ax.plot(range(1, len(history[key]) + 1), history[key], "o-", ms=3, label=key.removeprefix("train_"))
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_title(name, fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, which="both")
+fig.tight_layout()
+plt.show()
+for name, history in curves.items():
+    print(f"{name:>20}, last epoch: " + ", ".join(f"{k.removeprefix('train_')} {v[-1]:.4f}" for k, v in history.items()
+                                                    if k.startswith("train_")))
+
+# %% [markdown]
+# ### The regulariser: bridge-row norms with and without $R$
+#
+# The squared norm of every output row of the source-side bridges of the first task's component, for each tap,
+# after training with $R$ and, with `ablations` (the full profile or `ABLATIONS = "on"`), without it. With $R$ the rows
+# sit near 1; without it nothing holds them there.
+
+# %% tags=["nbval-ignore-output"]
+bridge_runs = {"with R": f"component {TASK_A}", "R off": f"component {TASK_A}, R off"}
+norms = {label: [torch.cat([bridge_row_norms(b[i]) for b in runs[(name, seed0)]["model"].source_bridges]
+                           ).detach().cpu().numpy() for i in range(N_TAPS)]
+         for label, name in bridge_runs.items() if (name, seed0) in runs}
+fig, ax = plt.subplots(figsize=(5.2, 2.8))
+for j, (label, per_tap) in enumerate(norms.items()):
+    for i, v in enumerate(per_tap):
+        pos = i + (j - 0.5) * 0.35
+        ax.scatter(np.full(len(v), pos) + np.linspace(-0.08, 0.08, len(v)), v, s=6, color=f"C{j}",
+                   label=label if i == 0 else None)
+ax.axhline(1.0, color="k", lw=0.8, ls="--")
+ax.set_xticks(range(len(CFG["bridge_widths"])), [f"tap {i + 1}" for i in range(len(CFG["bridge_widths"]))])
+ax.set_ylabel("squared row norm")
+ax.set_yscale("log")
+ax.legend(fontsize=7)
+ax.set_title(f"source-side bridges of the {TASK_A} component", fontsize=9)
+fig.tight_layout()
+plt.show()
+row_norm_summary = {label: {"median": float(np.median(np.concatenate(v))), "min": float(np.min(np.concatenate(v))),
+                            "max": float(np.max(np.concatenate(v)))} for label, v in norms.items()}
+print("squared row norms:", "; ".join(f"{k}: median {v['median']:.2f} (min {v['min']:.2f}, max {v['max']:.2f})"
+                                      for k, v in row_norm_summary.items()))
+
+# %% [markdown]
+# ### Parameters
+#
+# Fixed by the construction (nothing here depends on training): the sources, each component, the components together
+# and the target net. The bridges are used only in training and are not part of any deployed network.
+
+# %%
+component_params = {task: count_parameters(ComponentAmalgamation(task, GROUPS[task], seed=0).net) for task in WANTED}
+target_params = count_parameters(TargetAmalgamation(WANTED, seed=0).net)
+components_params = sum(component_params.values())
+group_sources = list(dict.fromkeys(n for task in WANTED for n in GROUPS[task]))
+sources_params = sum(count_parameters(sources[n]) for n in group_sources)
+param_lines = [(f"source {SHORT[n]} ({' & '.join(SOURCE_TASKS[n])}, {SOURCE_ARCH[n]})", count_parameters(sources[n]))
+               for n in group_sources]
+param_lines += [("sources used, together", sources_params)]
+param_lines += [(f"component {task}", p) for task, p in component_params.items()]
+param_lines += [("components together", components_params), (f"target {' & '.join(WANTED)}", target_params)]
+for label, p in param_lines:
+    print(f"{label:<44}{p:>9,}")
+print(f"target / components together: {target_params / components_params:.0%}; widths: component "
+      f"{CFG['component_widths']}, target {CFG['target_widths']}")
+
+# %% [markdown]
+# ### Paper vs this run
+#
+# The paper's numbers could not be read (and the authors' code reports none), so only the pattern of the abstract is
+# compared: a student customised from heterogeneous teachers, better than the teachers on their own tasks.
+
+# %% tags=["nbval-ignore-output"]
+results_rows = []
+for task in WANTED:
+    results_rows += [
+        (f"{task}: best source", "", best_source[task], 0.0),
+        (f"{task}: pool, min-entropy (no training)", "", pool_rules[task]["min-entropy"], 0.0),
+        (f"{task}: component (min-entropy)", "better than the teachers", *mean_std(values(f"component {task}", task))),
+        (f"{task}: target", "better than the teachers", *mean_std(values("target", task))),
+    ]
+    if reference_scores:
+        results_rows.append((f"{task}: supervised reference (labels)", "(not in the abstract)", reference_scores[task], 0.0))
+results_rows.append(("target parameters / components together", "(not in the abstract)",
+                     target_params / components_params, 0.0))
+pd.DataFrame(results_rows, columns=["quantity", "paper (pattern)", f"this run (mean of {len(CFG['seeds'])})",
+                                    "std"]).round(4)
+
+# %% [markdown]
+# ## Claims
+#
+# Checked with rules and tolerances fixed before the first run, from the research notes' rule for `shapes`: an
+# accuracy on $n$ test images has a standard error of $\sqrt{p(1-p)/n}$, about 1.1–1.6 points at $n = 1000$ (quick)
+# and 0.35–0.5 at $n = 10\,000$ (full); small nets vary 1–2 points between seeds. "Matches" means at least the
+# reference minus 2 points (quick, one seed) or minus 1 point on the mean over seeds (full); "beats" (full only)
+# means the mean over three seeds is above the reference and at least 2 of 3 seeds are.
+#
+# 1. **Low entropy marks correct predictions**: AUROC($-H$ → correct) ≥ 0.70 for every source of every wanted task.
+# 2. **The min-entropy selection is at least as good as the best single source** (per task, the pool's answer
+#    without training; "matches").
+# 3. **The component matches the best source on its task** (quick), **beats** it (full).
+# 4. **Selective learning is not worse than averaging the sources** (first task): the min-entropy component is at
+#    least the averaging component minus 1 point (mean over seeds). This may fail, and is reported either way.
+# 5. **Selective learning is not worse than a random source per image** (first task), with the same 1-point tolerance.
+# 6. **The target net matches each component on its task.**
+# 7. **The target has fewer parameters than the components together** (deterministic).
+# 8. Full profile only, the abstract's headline: **the target beats the best source on every wanted task** ("beats").
+
+# %%
+MATCH_TOL = 0.02 if PROFILE == "quick" else 0.01  # "matches": at least the reference minus this
+AUROC_MIN = 0.70  # claim 1
+SELECTION_TOL = 0.01  # claims 4 and 5: min-entropy vs averaging and vs a random source
+
+
+def matches(vals: list[float], reference: float) -> bool:
+    return bool(np.mean(vals) >= reference - MATCH_TOL)
+
+
+def beats(vals: list[float], reference: float) -> bool:
+    return bool(np.mean(vals) > reference and sum(v > reference for v in vals) >= 2)
+
+
+def seeds_text(vals: list[float]) -> str:
+    return f"{np.mean(vals):.4f}" + (f" (per seed {', '.join(f'{v:.4f}' for v in vals)})" if len(vals) > 1 else "")
+
+
+component = {task: values(f"component {task}", task) for task in WANTED}
+target = {task: values("target", task) for task in WANTED}
+averaging, random_source = values(f"component {TASK_A}, average", TASK_A), values(f"component {TASK_A}, random source", TASK_A)
+claims = [
+    Claim("low entropy marks correct predictions for every source", bool(min(auroc.values()) >= AUROC_MIN),
+          "AUROC " + ", ".join(f"{SHORT[n]} on {t} {v:.3f}" for (t, n), v in auroc.items()) + f" (needs >= {AUROC_MIN})"),
+]
+claims += [
+    Claim(f"the min-entropy selection is at least as good as the best single source on {task}",
+          bool(pool_rules[task]["min-entropy"] >= best_source[task] - MATCH_TOL),
+          f"min-entropy {pool_rules[task]['min-entropy']:.4f} vs best source {best_source[task]:.4f} (tolerance {MATCH_TOL})")
+    for task in WANTED
+]
+verb = "beats" if PROFILE == "full" else "matches"
+claims += [
+    Claim(f"the {task} component {verb} the best source on {task}",
+          beats(component[task], best_source[task]) if PROFILE == "full" else matches(component[task], best_source[task]),
+          f"component {seeds_text(component[task])} vs best source {best_source[task]:.4f}"
+          + ("" if PROFILE == "full" else f" (tolerance {MATCH_TOL})"))
+    for task in WANTED
+]
+claims += [
+    Claim(f"selective learning is not worse than averaging the sources on {TASK_A}",
+          bool(np.mean(component[TASK_A]) >= np.mean(averaging) - SELECTION_TOL),
+          f"min-entropy {seeds_text(component[TASK_A])} vs average {seeds_text(averaging)} (tolerance {SELECTION_TOL})"),
+    Claim(f"selective learning is not worse than a random source per image on {TASK_A}",
+          bool(np.mean(component[TASK_A]) >= np.mean(random_source) - SELECTION_TOL),
+          f"min-entropy {seeds_text(component[TASK_A])} vs random {seeds_text(random_source)} (tolerance {SELECTION_TOL})"),
+]
+claims += [
+    Claim(f"the target net matches the {task} component on {task}", matches(target[task], np.mean(component[task])),
+          f"target {seeds_text(target[task])} vs component {np.mean(component[task]):.4f} (tolerance {MATCH_TOL})")
+    for task in WANTED
+]
+claims.append(Claim("the target net has fewer parameters than the components together",
+                    bool(target_params < components_params), f"target {target_params} vs components {components_params}"))
+if PROFILE == "full":
+    claims += [
+        Claim(f"the target net beats the best source on {task}", beats(target[task], best_source[task]),
+              f"target {seeds_text(target[task])} vs best source {best_source[task]:.4f}")
+        for task in WANTED
+    ]
+report = check_claims(claims)
+
+# %%
+metrics = {
+    "headline": ("; ".join(f"{t} target {np.mean(target[t]):.1%} vs component {np.mean(component[t]):.1%} vs best source "
+                           f"{best_source[t]:.1%}" for t in WANTED)
+                 + f"; target {target_params / components_params:.0%} of the components' parameters"),
+    "wanted_tasks": WANTED,
+    "groups": {task: [SHORT[n] + " " + n for n in names] for task, names in GROUPS.items()},
+    "auroc": {f"{SHORT[n]} {t}": v for (t, n), v in auroc.items()},
+    "pool_rules": pool_rules,
+    "best_source": best_source,
+    "supervised_reference": reference_scores,
+    "scores": [{"model": name, "seed": seed, **vals} for (name, seed), vals in scores.items()],
+    "selection_share": share_rows,
+    "bridge_row_norms": row_norm_summary,
+    "parameters": {"components": component_params, "components_together": components_params, "target": target_params,
+                   **{f"source {SHORT[n]}": count_parameters(sources[n]) for n in group_sources}},
+    "tolerances": {"match": MATCH_TOL, "auroc_min": AUROC_MIN, "selection": SELECTION_TOL},
+    "seeds": CFG["seeds"],
+}
+parameters = dict(PROFILE=PROFILE, SEED=SEED, DEVICE=DEVICE, DATASET=DATASET, TEACHERS=TEACHERS, TASKS=TASKS,
+                  ABLATIONS=ABLATIONS, EPOCH_SCALE=EPOCH_SCALE)
+path = write_metrics(NOTEBOOK, metrics, claims=report, profile=PROFILE, parameters=parameters)
+print("metrics written to runs/" + path.parent.name + "/" + path.name)
+
+# %% [markdown]
+# ### What the claims say on this data
+#
+# On the quick profile (one seed; 4,000 unlabeled transfer images; 6 epochs per component and for the target) five of
+# the ten checks hold. The selection itself behaves as the paper says; what fails is turning it into students that
+# match their teachers in this budget, and selective learning does not beat learning from all the sources.
+#
+# - **Entropy marks correct predictions (claim 1 holds)**: AUROC 0.72 (S1) and 0.77 (S2) on position, 0.88 (S3) and
+#   0.89 (S4) on colour.
+# - **The min-entropy choice, without training, is as good as the best source (claim 2 holds)**: 72.1 % on position
+#   (best source S2: 71.2 %) and 90.3 % on colour (S4: 88.5 %). Averaging the sources' probabilities does better still
+#   (73.1 %, 91.1 %), and the oracle (labels) shows the room that entropy does not find (82.0 %, 94.0 %). The choice
+#   follows the fill split, partly: S1 is chosen on 12 % and 10 % of the images of its own fills (solid, stripes) and
+#   on under 0.3 % of the others; S3 on 64 % and 24 % of its fills (solid, checker) and on 13 % and 11 % of the others.
+#   But the ResNet S2 is confident everywhere and teaches 94 % of the position images; the fill split hardly hurt it
+#   (70–73 % on every fill), so on position there is little to select.
+# - **The components do not match the best source (claim 3 fails on both tasks)**: 45.9 % on position (71.2 %) and
+#   81.3 % on colour (88.5 %). They are under-trained: the logit MSE was still falling at the last epoch (4.9 for
+#   position). In a run not stored here with three times the epochs (`-p EPOCH_SCALE 3 -p ABLATIONS on`, 18 epochs),
+#   the colour component reached 88.2 % (it would match S4) and the position component 63.8 %, still 7 points below.
+#   The architecture can do it with labels: the supervised reference (30 epochs) reaches 71.0 % and 90.8 %.
+# - **Selective learning is worse than averaging and than a random source (claims 4 and 5 fail)**: on position the
+#   min-entropy component reaches 45.9 %, the component taught by both sources on every image 53.0 %, the one taught by
+#   a random source per image 50.5 %. With 18 epochs the order stays: 63.8 % against 67.3 % and 67.0 %; one fixed source
+#   (S1) gives 63.6 %, and even the oracle selection, which uses the labels, only 66.3 %. On this pool, learning each
+#   image from *one* source loses to learning it from both. Hypothesis: the student learns the sources' logits and
+#   features, not only their answers, and two sources give it more (and less over-confident) signal per image than the
+#   more confident one alone; the paper's sources (ImageNet-pretrained ResNet-18s on CelebA attributes) may differ far
+#   more in reliability from image to image than ours do.
+# - **The target net matches the colour component but not the position one (claim 6: one of two)**: 79.9 % vs 81.3 %
+#   on colour, but 24.0 % vs 45.9 % on position. With 18 epochs both fail by a little more than the tolerance (60.6 % vs
+#   63.8 %, 83.7 % vs 88.2 %). Stage 2 has the same few epochs as stage 1 and must fit two components through bridges;
+#   the headline "better than the teachers" is out of reach at this budget (it is checked in the full profile only).
+# - **Fewer parameters (claim 7 holds)**: the target has 21,780 parameters, the two components together 27,639 (79 %);
+#   the four sources used hold 101,444.
+# - **Loss ablations (the 18-epoch run, position)**: the logits alone give 65.1 %, slightly *better* than logits and
+#   features (63.8 %); the features alone give 11.9 %, chance, because nothing then trains the component's head. Without
+#   the regulariser the source-side bridge rows collapse (median squared row norm 0.04 against 0.98 with it), as the
+#   paper's reason for it predicts, but the accuracy does not suffer (64.4 %): the logit loss carries the learning here.
+# - **What changed after the first run.** The first run of this notebook used components of widths (16, 32, 64), a
+#   target of (20, 40, 80), 8 epochs, the sources run on every batch, each source's term normalised by its own share of
+#   the batch (the code's one loader per source), and a supervised reference trained in the notebook for 8 epochs. It
+#   took 253 s and held 5 of 10 with the same pattern (position component 55.9 %, averaging 63.7 %, random 62.2 %, R off
+#   53.5 %; colour 84.0 %; target 42.5 % and 82.2 %). To fit the two minutes, the nets were narrowed to their present
+#   widths, the sources' signals are computed once, the reference became a zoo entry and the epochs went from 8 to 6;
+#   and each image's loss is now counted once (a batch mean), so that the selection rules differ only in *who* teaches
+#   an image, not in how much it weighs. A run with these changes at 8 epochs took 119 s and held 5 of 10 (position
+#   component 55.0 % vs averaging 62.7 % vs random 57.4 %; target 36.8 % and 81.4 %). The claims and their tolerances
+#   were written before the first run and have not been changed.
+
+# %% [markdown]
+# ## Notes on fidelity
+#
+# Where this notebook differs from the paper, and why:
+#
+# - **The paper's body could not be read.** Only its abstract and introduction were available. The method is taken
+#   from them and from the authors' public code in KAmalEngine (`kamal/amalgamation/customize_attribute.py`,
+#   `examples/amalgamation/customize_ka`). Every loss and schedule detail is an **assumption (authors' code)**: the
+#   1×1 bridges on both sides per source in stage 1 and on the target side only in stage 2, the pre-activation taps,
+#   MSE on features and on logits (not a KL), the unit-norm regulariser on the source-side bridges in stage 1 only,
+#   the selection done once before training on the task's own logits. No paper numbers are available here.
+# - **Bugs of the code not copied**: the regulariser is added once per source, not once per tap (the code's class
+#   variant); the learning-rate schedule is stepped per epoch (the code's MultiStepLR is stepped per iteration); one
+#   optimiser per stage (the code's attribute stage 2 schedules the stage-1 optimiser); every component is trained (the
+#   code's `range(3, ...)` trains only the fourth).
+# - **Not used**: the learnable logit scale $m$ of the code's attribute variant (initialised to 1, learning rate
+#   $10^{-6}$, so it barely moves); the code's class variant does not use it either.
+# - **One loader with per-image weights** instead of one loader per source: each image's loss counts once in the batch
+#   mean, under the source its weights name. In the code each source draws a batch of its own images, so a source
+#   chosen for few images weighs as much per step as one chosen for many; the first run of this notebook copied that
+#   (each source's term normalised by its share of the batch), with the same outcome of the claims (see the discussion).
+#   The same machinery gives the averaging, random, fixed and oracle baselines (not in the code).
+# - **Data and networks**: `shapes` attributes instead of CelebA attributes (single-label softmax tasks on both) and
+#   the Stanford Dogs / CUB / Cars / Aircraft class splits; tiny ConvNets and ResNets of three stages instead of
+#   ImageNet-pretrained ResNet-18s; three taps (the stages) instead of five (stem and four layers); bridge width half
+#   the component's width at each tap, as in the code.
+# - **The fill split is our addition**: the paper's sources differ by task set and architecture; ours also see only
+#   two of the four fill patterns each, so that their reliability varies per image. A pool without the split is left
+#   as an exercise.
+# - **Sources' data**: the zoo trains the sources with labels on the training split of `shapes` (their two fills),
+#   which is also the students' transfer set without labels, as the code reuses the sources' training images.
+# - **Budgets**: Adam with a cosine schedule, the same learning rate for networks and bridges (the code uses Adam with
+#   separate rates, batch 64, and 50 epochs per stage); the quick profile trains each student for only a few epochs
+#   on 4,000 images.
+# - **Seeds**: the quick profile is one seed; the full profile reports the mean and standard deviation over three seeds
+#   of the students (the zoo's sources are one seed each). The full profile needs the zoo's full-profile sources,
+#   built on a GPU by `make zoo` first.
+#
+# ## Exercises
+#
+# 1. Customise other tasks: `-p TASKS size,colour` (size is known by S2 and S4) or `-p TASKS position,colour,size`.
+# 2. Remove the fill split from the pool (a zoo entry without `where`): does selection still matter when every source
+#    saw every kind of image?
+# 3. Select per image *and* per batch: weight the sources by $\mathrm{softmax}(-H/\tau)$ instead of the hard argmin.
+#    Where between min-entropy ($\tau \to 0$) and averaging ($\tau \to \infty$) is the best $\tau$?
+# 4. Put the regulariser on both sides of the stage-1 bridges, or drop it (`R off`): what happens to the feature loss
+#    and to the component's accuracy?
+# 5. Add the learnable logit scale $m$ of the code's attribute variant with a normal learning rate.
+#
+# ## References
+#
+# - C. Shen, M. Xue, X. Wang, J. Song, L. Sun, M. Song. *Customizing Student Networks From Heterogeneous Teachers via
+#   Adaptive Knowledge Amalgamation.* ICCV 2019, pp. 3504–3513; arXiv:1908.07121.
+# - KAmalEngine (the authors' code: `kamal/amalgamation/customize_class.py`, `customize_attribute.py`,
+#   `examples/amalgamation/customize_ka`): https://github.com/zju-vipa/KamalEngine
+# - C. Shen, X. Wang, J. Song, L. Sun, M. Song. *Amalgamating Knowledge towards Comprehensive Classification.*
+#   AAAI 2019 (notebook 02: feature amalgamation with 1×1 convolutions).
+# - Z. Liu, P. Luo, X. Wang, X. Tang. *Deep Learning Face Attributes in the Wild.* ICCV 2015 (CelebA).
