@@ -71,8 +71,24 @@ SI_LAMBDA: float = 0.5
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+class _Headline:
+    """The headline metric and its direction, shared by :class:`DenseTask` and :class:`ImageTask`."""
+
+    metrics: Callable[[torch.Tensor, torch.Tensor], dict[str, float]]
+    headline: str
+    higher_is_better: bool
+
+    def headline_value(self, pred: torch.Tensor, target: torch.Tensor) -> float:
+        """The headline metric of ``pred`` against ``target``."""
+        return self.metrics(pred, target)[self.headline]
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether headline value ``a`` is strictly better than ``b``."""
+        return a > b if self.higher_is_better else a < b
+
+
 @dataclass(frozen=True)
-class DenseTask:
+class DenseTask(_Headline):
     """One pixel task: output channels, losses, metrics and colouring (see the module docstring).
 
     ``headline`` names the metric a table shows first and ``higher_is_better`` its direction;
@@ -92,14 +108,6 @@ class DenseTask:
 
     #: a dense task predicts a map per image
     dense = True
-
-    def headline_value(self, pred: torch.Tensor, target: torch.Tensor) -> float:
-        """The headline metric of ``pred`` against ``target``."""
-        return self.metrics(pred, target)[self.headline]
-
-    def better(self, a: float, b: float) -> bool:
-        """Whether headline value ``a`` is strictly better than ``b``."""
-        return a > b if self.higher_is_better else a < b
 
 
 def _segmentation_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
@@ -226,7 +234,7 @@ def _map_task(name: str, channels: int = 1) -> DenseTask:
 
 
 @dataclass(frozen=True)
-class ImageTask:
+class ImageTask(_Headline):
     """One label (or a few numbers) per image: the same parts as :class:`DenseTask`, without a colouring."""
 
     name: str
@@ -241,12 +249,6 @@ class ImageTask:
 
     #: an image-level task predicts one value (or vector) per image
     dense = False
-
-    def headline_value(self, pred: torch.Tensor, target: torch.Tensor) -> float:
-        return self.metrics(pred, target)[self.headline]
-
-    def better(self, a: float, b: float) -> bool:
-        return a > b if self.higher_is_better else a < b
 
 
 def _class_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
