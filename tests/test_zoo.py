@@ -3,6 +3,7 @@ resumable, the pretraining data is disjoint from the notebooks' data. The real z
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -370,3 +371,14 @@ def test_a_transfer_entry_with_a_corrupted_input_builds_and_scores(tmp_path: Pat
     assert model.decoder.proj.bias.item() == pytest.approx(y_depth.log().mean().item(), rel=1e-6)
     for name in ("taskonomy32-largest-class", "taskonomy64-layout"):
         assert zoo.entry(name).kind == "transfer"
+
+
+def test_notebook_09_layer_sources_are_listed_as_used_by_09():
+    from kae_utils.zoo import ALSO_USED_BY, REGISTRY
+
+    for name, notebooks in ALSO_USED_BY.items():
+        assert name in REGISTRY, f"{name} is not a zoo entry"
+        assert set(notebooks) <= set(REGISTRY[name].used_by)
+    # used_by is left out of the config hash: listing a notebook does not make a built entry stale
+    e = REGISTRY["digits-pre-convnet16"]
+    assert dataclasses.replace(e, used_by=("02", "03")).own_config() == e.own_config()
