@@ -533,9 +533,19 @@ def make_registry(entries: Iterable[ZooEntry]) -> dict[str, ZooEntry]:
     return out
 
 
+#: Notebooks that load an entry built for others, as it is: 09's layer-selection sources (a digits teacher of
+#: another task and the generic digits backbone).
+ALSO_USED_BY: dict[str, tuple[str, ...]] = {"digits-pre-convnet16": ("09",), "digits-convnet16-c0-4": ("09",)}
+
+
+def _also_used(entries: Iterable[ZooEntry]) -> list[ZooEntry]:
+    return [dataclasses.replace(e, used_by=(*e.used_by, *ALSO_USED_BY.get(e.name, ()))) for e in entries]
+
+
 #: Every entry, by name, in build order (an entry's ``init`` comes before it).
-REGISTRY: dict[str, ZooEntry] = make_registry([*_backbones(), *_classifier_teachers(), *_kd_teachers(),
-                                              *_scenes_teachers(), *_afk_teachers(), *_adaptive_sources(), *_taskonomy()])
+REGISTRY: dict[str, ZooEntry] = make_registry(_also_used([*_backbones(), *_classifier_teachers(), *_kd_teachers(),
+                                                          *_scenes_teachers(), *_afk_teachers(), *_adaptive_sources(),
+                                                          *_taskonomy()]))
 
 
 # ------------------------------------------------------------------------------------------- data

@@ -3,6 +3,7 @@ resumable, the pretraining data is disjoint from the notebooks' data. The real z
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -393,3 +394,14 @@ def test_adaptive_pool_names_entries_and_fill_filter() -> None:
     x, y = zoo.entry_data({"source": "shapes-split", "split": "test", "profile": "quick", "labels": ["fill"],
                            "per_attribute": True, "where": {"fill": [1, 3]}})
     assert len(x) == len(y["fill"]) > 0 and set(y["fill"].tolist()) == {1, 3}
+
+
+def test_notebook_09_layer_sources_are_listed_as_used_by_09():
+    from kae_utils.zoo import ALSO_USED_BY, REGISTRY
+
+    for name, notebooks in ALSO_USED_BY.items():
+        assert name in REGISTRY, f"{name} is not a zoo entry"
+        assert set(notebooks) <= set(REGISTRY[name].used_by)
+    # used_by is left out of the config hash: listing a notebook does not make a built entry stale
+    e = REGISTRY["digits-pre-convnet16"]
+    assert dataclasses.replace(e, used_by=("02", "03")).own_config() == e.own_config()

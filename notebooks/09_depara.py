@@ -1,0 +1,860 @@
+# %% [markdown]
+# # 09 · DEPARA: deep attribution graphs for model and layer selection, on the mini-Taskonomy
+#
+# **Song, Chen, Ye, Wang, Shen, Mao & Song, "DEPARA: Deep Attribution Graph for Deep Knowledge Transferability",
+# CVPR 2020** ([paper](https://openaccess.thecvf.com/content_CVPR_2020/html/Song_DEPARA_Deep_Attribution_Graph_for_Deep_Knowledge_Transferability_CVPR_2020_paper.html),
+# [code](https://github.com/zju-vipa/DEPARA)).
+#
+# Notebook 08 ranked trained models by how alike their attribution maps are on a few unlabeled probe images.
+# DEPARA keeps those maps and adds what the maps miss: **how a model arranges the probes relative to each other**.
+# Each model becomes a graph over the same $n$ probes. A **node** is the probe's attribution map (gradient × input,
+# as in 08), an **edge** is the similarity of two probes' features in that model:
+#
+# $$v_i = x_i \odot \frac{\partial \sum f(x_i)}{\partial x_i}, \qquad
+#   e_{ij} = \cos\big(f(x_i) - \bar f,\; f(x_j) - \bar f\big), \quad \bar f = \tfrac1n \textstyle\sum_k f(x_k).$$
+#
+# Two models' graphs are compared node by node and edge by edge:
+#
+# $$S(G_1, G_2) = S_V + \lambda S_E, \qquad S_V = \frac1n \sum_i \cos(v_i^1, v_i^2), \qquad
+#   S_E = \mathrm{Spearman}\big(\{e^1_{ij}\}_{i<j}, \{e^2_{ij}\}_{i<j}\big).$$
+#
+# The paper uses $S$ for two questions: **which model** to transfer from (the Taskonomy protocol of 08), and **which
+# layer** of a model to transfer up to (copy and freeze the layers up to $l$, retrain the rest on a little target
+# data). Its claims: the edges add information beyond the nodes (DEPARA beats its nodes-only version DEPARA-V, and
+# matches or beats RSA); and the similarity of layer $l$'s graph to a target model's graph ranks the layers as
+# their transfer accuracy does.
+#
+# **What you will see**
+#
+# 1. The mini-Taskonomy of 08 (10 zoo models, three probe sets) and its brute-force ground truth, recomputed with
+#    the same `kae_utils` functions.
+# 2. The attribution graph: nodes, edges, the similarity, written out here and checked against
+#    `kae_utils.transferability.depara_similarity`; two models' graphs drawn side by side.
+# 3. Model selection: DEPARA-V, DEPARA-E, DEPARA, RSA, linear CKA, random and oracle; P@K, R@K, per-target
+#    Spearman; a λ sweep, with λ chosen on one probe set and applied to another.
+# 4. Layer selection on `digits`: two zoo sources (a model of another task, and the generic backbone that stands
+#    in for ImageNet), a target task with 10 % and 1 % of its labels, every layer transferred; DEPARA's similarity
+#    per layer against the accuracy per layer, with TransRate and LogME beside it.
+# 5. The paper's numbers beside ours, and the claims checked with tolerances fixed before the first run.
+
+# %% [markdown]
+# ## Parameters
+#
+# The next cell is tagged `parameters` (papermill): for example `python -m kae_utils.run 09 -p LAYER_LAMBDA 10`.
+# Values that depend on them are derived, and every value checked, in the cell after it.
+
+# %% tags=["parameters"]
+PROFILE: str = "quick"  # "quick": CPU, under 2 minutes (10 tasks at 32x32); "full": 18 tasks at 64x64 (GPU)
+SEED: int = 0  # seed of the transfer heads and of the layer-selection runs (the full profile adds SEED + 1)
+DEVICE: str = "auto"  # "auto", "cpu" or "cuda"
+DATASET: str = "scenes"  # "scenes" (rendered rooms with every label); the only data set wired up here
+TEACHERS: str = "zoo"  # "zoo": the task models shipped in zoo/; "train": retrain them with the zoo's recipe
+PROBE_IMAGES: int = 0  # probe images per probe set for model selection; 0 for the profile's (64 quick, 500 full)
+LAYER_LAMBDA: float = 1.0  # lambda of DEPARA in layer selection (the paper's table: 1 and 10)
+
+# %%
+import math
+
+from kae_utils import taskonomy
+from kae_utils.env import DEVICES, PROFILES, check_choice
+from kae_utils.zoo import TEACHER_SOURCES
+
+SUPPORTED_DATASETS = ("scenes",)
+check_choice("PROFILE", PROFILE, PROFILES)
+check_choice("DEVICE", DEVICE, DEVICES)
+check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
+check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
+if not (isinstance(SEED, int) and SEED >= 0):
+    raise ValueError(f"SEED must be a non-negative integer; got {SEED!r}")
+if not (isinstance(PROBE_IMAGES, int) and PROBE_IMAGES >= 0):
+    raise ValueError(f"PROBE_IMAGES must be a non-negative integer (0 = the profile's); got {PROBE_IMAGES!r}")
+if not (isinstance(LAYER_LAMBDA, (int, float)) and math.isfinite(LAYER_LAMBDA) and LAYER_LAMBDA >= 0):
+    raise ValueError(f"LAYER_LAMBDA must be a finite number >= 0; got {LAYER_LAMBDA!r}")
+
+NOTEBOOK = "09_depara"
+CFG = taskonomy.settings(PROFILE)  # the mini-Taskonomy of notebook 08 (kae_utils.taskonomy)
+CFG["gt_seeds"] = [SEED] if PROFILE == "quick" else [SEED, SEED + 1]
+CFG["probes"] = PROBE_IMAGES or CFG["probes"]
+SOURCES, TARGETS = list(CFG["sources"]), list(CFG["targets"])
+RELEVANT = taskonomy.relevant_count(len(SOURCES) - 1)
+# the lambda sweep: 0 = nodes only (DEPARA-V), inf = edges only (DEPARA-E); the paper tuned .25, .03, .27
+LAMBDAS = [0.0, 0.03, 0.1, 0.25, 0.5, 1.0, 3.0, 10.0, math.inf]
+# layer selection on digits (8x8, the zoo's digits models): the target model's epochs, probes, steps per transfer
+LAYER_CFG = {
+    "quick": dict(target_epochs=30, probes=64, steps=100, lr=3e-3, seeds=[SEED, SEED + 1, SEED + 2]),
+    "full": dict(target_epochs=60, probes=200, steps=300, lr=3e-3, seeds=[SEED + i for i in range(5)]),
+}[PROFILE]
+REGIMES = {"10%": 0.10, "1%": 0.01}
+for name in ("image_size", "sources", "targets", "probes", "transfer", "gt_seeds"):
+    print(f"{name:>13}: {CFG[name]}")
+print(f"     relevant: the best {RELEVANT} of the {len(SOURCES) - 1} other models, per target")
+print("layer selection:", LAYER_CFG, "| label regimes:", REGIMES)
+
+# %% [markdown]
+# ## Set-up
+#
+# Seeding, the device, PNG figures; paths are resolved from the repository root by `kae_utils`.
+
+# %%
+import copy
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+from torch import nn
+
+from kae_utils import transferability as tr
+from kae_utils import zoo
+from kae_utils.env import setup_notebook
+from kae_utils.models.backbones import ConvNet
+from kae_utils.results import Claim, check_claims, write_metrics
+
+device = setup_notebook(SEED, DEVICE)
+THREADS = 1 if device.type == "cpu" else None  # torch threads for the ground-truth transfers (as in 08)
+print("device type:", device.type)
+
+# %% [markdown]
+# ## Part 1 · Model selection on the mini-Taskonomy
+#
+# ### The zoo, the probes and the ground truth (as in notebook 08)
+#
+# The same ten `TaskNet`s (one encoder architecture, each trained on one task over the same rendered rooms), the
+# same three probe sets of 64 unlabeled images (`in-domain`: held-out scenes of the zoo's domain, the paper's
+# Taskonomy probes; `shifted`: the same scenes in the `textured` domain, the paper's indoor probes;
+# `out-of-domain`: `shapes` images, the paper's COCO) and the same ground truth: every frozen encoder transferred
+# to every target task with a small trained head, sources ranked per target by the held-out loss. Everything comes
+# from `kae_utils.taskonomy`, so 08 and 09 rank against the same transfers (same seed, same numbers).
+
+# %% tags=["nbval-ignore-output"]
+target_train, target_val = taskonomy.target_sets(PROFILE)
+PROBE_SETS = list(taskonomy.PROBE_SETS)
+probes = {name: taskonomy.probe_images(name, PROFILE, n=CFG["probes"]) for name in PROBE_SETS}
+NAMES = {task: taskonomy.zoo_name(task, PROFILE) for task in SOURCES}
+models = {task: zoo.obtain(name, TEACHERS, device) for task, name in NAMES.items()}
+encoders = {task: model.encoder.eval() for task, model in models.items()}
+gt_runs = []
+for s in CFG["gt_seeds"]:
+    setting = taskonomy.TransferSetting(**CFG["transfer"], seed=s)
+    gt_runs.append(taskonomy.transfer_losses(encoders, TARGETS, target_train, target_val, setting, device,
+                                             desc=f"ground truth (seed {s})", threads=THREADS))
+GT = {t: {src: float(np.mean([run.losses[t][src] for run in gt_runs])) for src in gt_runs[0].losses[t]}
+      for t in TARGETS}
+GT_SECONDS = gt_runs[0].total_seconds
+print(f"{sum(len(v) for v in GT.values())} transfers per seed, {GT_SECONDS:.1f} s for one seed")
+
+# %%
+print(f"{len(SOURCES)} models ({len(TARGETS)} targets); probe sets:", {k: tuple(v.shape) for k, v in probes.items()})
+print(f"target set: {len(target_train)} scenes to train the transfers on, {len(target_val)} to score them")
+
+# %% [markdown]
+# ### The attribution graph
+#
+# For one model and the $n$ probes: the nodes are the gradient × input maps of $\sum f(x)$ (the encoder's
+# representation summed, channel-averaged: exactly 08's maps, `taskonomy.attribution_maps`), and the edges the
+# cosine similarities of the probes' representations after subtracting their mean over the probes (without the
+# centring, every pair of non-negative ReLU features has a positive cosine, and the edges mostly measure how far
+# the probes are from the origin). The graph is an $n \times n$ matrix of edges plus $n$ maps.
+
+# %%
+def attribution_graph(encoder: nn.Module, x: torch.Tensor) -> dict[str, np.ndarray]:
+    # nodes: (n, H*W) gradient x input maps; edges: (n, n) cosine of the mean-centred features
+    nodes = taskonomy.attribution_maps(encoder, x, "gradient*input").flatten(1).double().numpy()
+    raw = taskonomy.encoder_features(encoder, x).flatten(1).double().numpy()
+    f = raw - raw.mean(axis=0)
+    unit = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+    return {"nodes": nodes, "edges": unit @ unit.T, "features": raw}
+
+
+def upper(matrix: np.ndarray) -> np.ndarray:
+    # the edge vector: upper triangle, no diagonal (the diagonal is 1 for every model and says nothing)
+    return matrix[np.triu_indices(len(matrix), k=1)]
+
+
+def graph_similarity(g1: dict, g2: dict) -> tuple[float, float]:
+    # (S_V, S_E); S = S_V + lambda * S_E is formed by the caller for every lambda
+    a, b = g1["nodes"], g2["nodes"]
+    s_v = float(np.mean((a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)))
+    s_e = float(stats.spearmanr(upper(g1["edges"]), upper(g2["edges"]))[0])
+    return s_v, s_e
+
+
+def combine(s_v, s_e, lam: float):
+    # S = S_V + lambda S_E; lambda = inf is the edges alone (DEPARA-E)
+    return s_e if math.isinf(lam) else s_v + lam * s_e
+
+
+# %% [markdown]
+# Two checks on the in-domain probes: the notebook's similarity equals `kae_utils.transferability.depara_similarity`
+# (the library version, with golden tests), and the edge term does not change when the nodes are shuffled among
+# the probes (edges come from the features, not from the attribution maps: the mistake of KAmalEngine's version).
+
+# %%
+x_check = probes["in-domain"].to(device)
+g_a, g_b = attribution_graph(encoders["depth"], x_check), attribution_graph(encoders["normals"], x_check)
+lib = tr.depara_similarity(taskonomy.attribution_maps(encoders["depth"], x_check),
+                           taskonomy.encoder_features(encoders["depth"], x_check),
+                           taskonomy.attribution_maps(encoders["normals"], x_check),
+                           taskonomy.encoder_features(encoders["normals"], x_check), lam=1.0)
+mine = graph_similarity(g_a, g_b)
+print("the notebook's S_V and S_E equal kae_utils.transferability.depara_similarity:",
+      bool(np.isclose(mine[0], lib["nodes"]) and np.isclose(mine[1], lib["edges"])))
+shuffled = dict(g_a, nodes=g_a["nodes"][np.random.default_rng(0).permutation(len(x_check))])
+print("S_E unchanged when the nodes are permuted:", graph_similarity(shuffled, g_b)[1] == mine[1])
+print("edge matrices symmetric with a unit diagonal:",
+      bool(np.allclose(g_a["edges"], g_a["edges"].T) and np.allclose(np.diag(g_a["edges"]), 1)))
+
+# %% [markdown]
+# ### Every model's graph on every probe set, and every pair's similarity
+#
+# The graphs of the 10 models on each probe set, then $S_V$ and $S_E$ for every pair: the whole estimate, timed.
+# RSA (Spearman between the two models' correlation-distance matrices; Dwivedi & Roig 2019) and linear CKA
+# (Kornblith et al. 2019) are computed on the same representations of the same probes. DEPARA-E and RSA are close
+# cousins: both compare the models' pairwise-probe similarity structure by a rank correlation; DEPARA-E centres
+# each feature dimension over the probes and takes cosines, RSA centres each probe's vector over its own
+# dimensions (Pearson correlation).
+
+# %% tags=["nbval-ignore-output"]
+def pair_matrices(values: dict, similarity, n_out: int) -> list[np.ndarray]:
+    # n_out symmetric matrices over the models, one per value returned by similarity(a, b)
+    out = [np.eye(len(SOURCES)) for _ in range(n_out)]
+    for i, a in enumerate(SOURCES):
+        for j in range(i + 1, len(SOURCES)):
+            values_ij = similarity(values[a], values[SOURCES[j]])
+            for m, v in zip(out, values_ij if n_out > 1 else (values_ij,), strict=True):
+                m[i, j] = m[j, i] = v
+    return out
+
+
+def scores_from(matrix: np.ndarray) -> dict[str, dict[str, float]]:
+    # scores[target][source] = similarity of the source's model with the target's model
+    return {t: {s: float(matrix[SOURCES.index(s), SOURCES.index(t)]) for s in SOURCES if s != t} for t in TARGETS}
+
+
+GRAPHS, SV, SE, SCORES, TIMES = {}, {}, {}, {}, {}
+for probe_set, x in probes.items():
+    x = x.to(device)
+    start = time.perf_counter()
+    GRAPHS[probe_set] = {task: attribution_graph(enc, x) for task, enc in encoders.items()}
+    SV[probe_set], SE[probe_set] = pair_matrices(GRAPHS[probe_set], graph_similarity, 2)
+    TIMES["DEPARA", probe_set] = time.perf_counter() - start
+    feats = {task: GRAPHS[probe_set][task]["features"] for task in SOURCES}
+    for name, fn in (("RSA", tr.rsa), ("linear CKA", tr.linear_cka)):
+        start = time.perf_counter()
+        (matrix,) = pair_matrices(feats, fn, 1)
+        SCORES[name, probe_set], TIMES[name, probe_set] = scores_from(matrix), time.perf_counter() - start
+print({f"{k[0]} ({k[1]})": f"{v:.2f} s" for k, v in TIMES.items()})
+
+# %% [markdown]
+# ### Two models' graphs side by side
+#
+# Depth and normals (two 3D tasks) on 8 in-domain probes: each node is the probe's gradient × input map (red raises
+# the sum of the representation, blue lowers it), each line an edge coloured by its weight (centred cosine over all
+# 64 probes; only the 10 strongest positive and negative edges of the 28 drawn). Same probes, same positions: where
+# the two graphs agree, the models arrange the probes alike.
+
+# %% tags=["nbval-ignore-output"]
+SHOWN = 8
+angles = np.linspace(0, 2 * np.pi, SHOWN, endpoint=False) + np.pi / 2
+pos = np.stack([np.cos(angles), np.sin(angles)], 1)
+fig, axes = plt.subplots(1, 2, figsize=(12, 6))
+for ax, task in zip(axes, ("depth", "normals"), strict=True):
+    g = GRAPHS["in-domain"][task]
+    e = g["edges"][:SHOWN, :SHOWN]
+    pairs = sorted(((i, j) for i in range(SHOWN) for j in range(i + 1, SHOWN)), key=lambda p: -abs(e[p]))[:10]
+    for i, j in pairs:
+        ax.plot(*pos[[i, j]].T, color=plt.cm.coolwarm((e[i, j] + 1) / 2), lw=1 + 4 * abs(e[i, j]), zorder=1)
+    side = int(math.isqrt(g["nodes"].shape[1]))
+    for i in range(SHOWN):
+        m = g["nodes"][i].reshape(side, side)
+        top = np.abs(m).max() or 1.0
+        ax.imshow(m, cmap="bwr", vmin=-top, vmax=top, zorder=2,
+                  extent=(pos[i, 0] - .22, pos[i, 0] + .22, pos[i, 1] - .22, pos[i, 1] + .22))
+    ax.set_xlim(-1.4, 1.4)
+    ax.set_ylim(-1.4, 1.4)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(f"{task}: nodes = gradient x input, edges = centred feature cosine", fontsize=9)
+s_v, s_e = graph_similarity(GRAPHS["in-domain"]["depth"], GRAPHS["in-domain"]["normals"])
+fig.suptitle(f"attribution graphs of two models (64 in-domain probes): S_V = {s_v:.2f}, S_E = {s_e:.2f}", fontsize=10)
+plt.show()
+
+# %% [markdown]
+# ### The λ sweep, λ chosen on one probe set and applied to another
+#
+# The authors tuned λ per probe set (0.25 on Taskonomy's, 0.03 on COCO, 0.27 on indoor scenes): a choice made
+# with the ground truth it is scored against. We sweep λ from 0 (DEPARA-V, the nodes alone: notebook 08's
+# estimator) to ∞ (DEPARA-E, the edges alone), **choose λ on the `shifted` probes** (the best mean per-target
+# Spearman; ties to the smaller λ), and **apply it to the `in-domain` probes**, whose numbers are the headline; the
+# reverse direction is shown too.
+
+# %%
+N_CANDIDATES = len(SOURCES) - 1
+RANDOM_P = tr.random_precision(N_CANDIDATES, RELEVANT)
+KS = list(range(1, N_CANDIDATES + 1))
+
+
+def evaluate(scores: dict) -> dict:
+    truth = {t: GT[t] for t in scores}
+    pr = tr.precision_recall_at_k(scores, truth, RELEVANT, KS)
+    spearman = tr.per_target_spearman(scores, truth)
+    return {"P@K": {k: v[0] for k, v in pr.items()}, "R@K": {k: v[1] for k, v in pr.items()},
+            "spearman": spearman, "spearman mean": float(np.mean(list(spearman.values()))),
+            "spearman std": float(np.std(list(spearman.values()))),
+            "regret": float(np.mean(list(tr.top1_regret(scores, truth).values())))}
+
+
+SWEEP = {(p, lam): evaluate(scores_from(combine(SV[p], SE[p], lam))) for p in PROBE_SETS for lam in LAMBDAS}
+
+
+def choose_lambda(probe_set: str) -> float:
+    best = max(SWEEP[probe_set, lam]["spearman mean"] for lam in LAMBDAS)
+    return next(lam for lam in LAMBDAS if SWEEP[probe_set, lam]["spearman mean"] >= best - 1e-12)
+
+
+CHOSEN_ON, APPLIED_TO = "shifted", "in-domain"
+LAMBDA = choose_lambda(CHOSEN_ON)
+LAMBDA_REVERSE = choose_lambda(APPLIED_TO)
+print(f"lambda chosen on the {CHOSEN_ON} probes: {LAMBDA:g}; applied to the {APPLIED_TO} probes")
+print(f"(the reverse: chosen on {APPLIED_TO}: {LAMBDA_REVERSE:g}, applied to {CHOSEN_ON})")
+
+# %% tags=["nbval-ignore-output"]
+sweep_table = pd.DataFrame({
+    p: {f"{lam:g}": f"{SWEEP[p, lam]['spearman mean']:.2f} / {SWEEP[p, lam]['P@K'][1]:.2f}" for lam in LAMBDAS}
+    for p in PROBE_SETS}).rename_axis("lambda (mean Spearman / P@1)")
+fig, ax = plt.subplots(figsize=(7, 3.8))
+xs = np.arange(len(LAMBDAS))
+for p, style in zip(PROBE_SETS, ("-o", "-s", "-^"), strict=True):
+    ax.plot(xs, [SWEEP[p, lam]["spearman mean"] for lam in LAMBDAS], style, label=f"{p} probes")
+ax.axvline(LAMBDAS.index(LAMBDA), color="k", ls=":", lw=1, label=f"chosen on {CHOSEN_ON}: {LAMBDA:g}")
+ax.set_xticks(xs, ["0\n(V)"] + [f"{lam:g}" for lam in LAMBDAS[1:-1]] + ["inf\n(E)"])
+ax.set_xlabel("lambda in S = S_V + lambda S_E")
+ax.set_ylabel("mean per-target Spearman")
+ax.grid(alpha=0.3)
+ax.legend(fontsize=8)
+ax.set_title("the lambda sweep: nodes only (left) to edges only (right)", fontsize=9)
+fig.tight_layout()
+plt.show()
+sweep_table
+
+# %% [markdown]
+# ### Results of model selection
+#
+# DEPARA-V (λ = 0), DEPARA-E (λ = ∞), DEPARA (the transferred λ), RSA and linear CKA on the three probe sets,
+# against random (relevant / candidates for every K) and the oracle (the ground truth itself). P@K = hits /
+# (targets · K), R@K = hits / (targets · relevant), relevant = the best 2 of 9; the per-target Spearman is between
+# the estimator's scores and the transfers; the top-1 regret is how much worse, relatively, the first pick transfers
+# than the best source.
+
+# %%
+for p in PROBE_SETS:
+    SCORES["DEPARA-V", p] = scores_from(SV[p])
+    SCORES["DEPARA-E", p] = scores_from(SE[p])
+    SCORES["DEPARA", p] = scores_from(combine(SV[p], SE[p], LAMBDA))
+RESULTS = {key: evaluate(scores) for key, scores in SCORES.items()}
+ORACLE = {"P@K": {k: min(1.0, RELEVANT / k) for k in KS}, "R@K": {k: min(k, RELEVANT) / RELEVANT for k in KS}}
+ESTIMATORS = ["DEPARA-V", "DEPARA-E", "DEPARA", "RSA", "linear CKA"]
+print(f"{len(TARGETS)} targets, {N_CANDIDATES} candidates each, relevant = best {RELEVANT}; random P@K = {RANDOM_P:.3f}")
+
+# %% tags=["nbval-ignore-output"]
+rows = []
+for m in ESTIMATORS:
+    for p in PROBE_SETS:
+        res = RESULTS[m, p]
+        rows.append({"estimator": m, "probes": p, **{f"P@{k}": res["P@K"][k] for k in KS[:5]},
+                     "Spearman": f"{res['spearman mean']:.2f} ± {res['spearman std']:.2f}", "top-1 regret": res["regret"]})
+rows.append({"estimator": "random", "probes": "", **{f"P@{k}": RANDOM_P for k in KS[:5]}, "Spearman": "0 (expected)"})
+rows.append({"estimator": "oracle", "probes": "", **{f"P@{k}": ORACLE["P@K"][k] for k in KS[:5]}, "Spearman": "1",
+             "top-1 regret": 0.0})
+pd.DataFrame(rows).set_index(["estimator", "probes"]).round(3)
+
+# %% [markdown]
+# **Precision–recall** on the in-domain probes (K = 1 .. 9 along each curve) and the per-target Spearman of each
+# estimator there.
+
+# %% tags=["nbval-ignore-output"]
+fig, axes = plt.subplots(1, 2, figsize=(13, 4.4))
+for m, style in zip(ESTIMATORS, ("--o", ":s", "-o", "-.^", "-.v"), strict=True):
+    res = RESULTS[m, APPLIED_TO]
+    axes[0].plot([res["R@K"][k] for k in KS], [res["P@K"][k] for k in KS], style, ms=4, label=m)
+axes[0].plot([ORACLE["R@K"][k] for k in KS], [ORACLE["P@K"][k] for k in KS], "k-", lw=1, label="oracle")
+axes[0].plot([k / N_CANDIDATES for k in KS], [RANDOM_P] * len(KS), "k:", lw=1, label="random")
+axes[0].set_xlabel("R@K")
+axes[0].set_ylabel("P@K")
+axes[0].set_ylim(0, 1.05)
+axes[0].grid(alpha=0.3)
+axes[0].legend(fontsize=8)
+axes[0].set_title(f"precision-recall, {APPLIED_TO} probes", fontsize=9)
+per_target = pd.DataFrame({m: RESULTS[m, APPLIED_TO]["spearman"] for m in ESTIMATORS})
+per_target.plot.bar(ax=axes[1], width=0.8)
+axes[1].axhline(0, color="k", lw=0.8)
+axes[1].set_ylabel("Spearman with the transfers")
+axes[1].tick_params(axis="x", labelsize=7, rotation=30)
+axes[1].legend(fontsize=7)
+fig.tight_layout()
+plt.show()
+per_target.round(2)
+
+# %% [markdown]
+# **The paper's numbers beside ours** (read from the authors' figure `fig/pr.png`, Taskonomy probes: 18 targets,
+# 19 candidates, relevant = 5, random .263; ours: 9 targets, 9 candidates, relevant = 2, random .222; the paper's λ
+# tuned on those probes, ours transferred from the shifted probes).
+
+# %% tags=["nbval-ignore-output"]
+PAPER_PR = {"DEPARA": [.889, .917, .889, .847, .756], "RSA": [.833, .889, .852, .819, .733],
+            "DEPARA-V": [.722, .833, .722, .736, .667], "random": [.263] * 5}
+side = []
+for m, values in PAPER_PR.items():
+    side.append({"estimator": m, "who": "paper", **{f"P@{k}": v for k, v in enumerate(values, 1)}})
+    ours = RESULTS[m, APPLIED_TO]["P@K"] if m != "random" else dict.fromkeys(KS, RANDOM_P)
+    side.append({"estimator": m, "who": "this run", **{f"P@{k}": ours[k] for k in range(1, 6)}})
+pd.DataFrame(side).set_index(["estimator", "who"]).round(3)
+
+# %% [markdown]
+# ## Part 2 · Layer selection
+#
+# The paper's second experiment (VisDA-17: a VGG19-BN trained on the synthetic domain, and ImageNet's VGG19-BN;
+# target = the real domain with 1/10 and 1/100 of its labels): **for each layer $l$, copy the source's layers up to
+# $l$, freeze them, re-initialise and train the rest on the target data**, and ask whether the DEPARA similarity
+# between the graph of layer $l$ of the source and the graph of a target-domain model ranks the layers as their
+# transfer accuracy does.
+#
+# Ours, on the repository's `digits` (1,797 real 8×8 handwritten digits, the split every notebook uses), with two
+# sources from the zoo of the same architecture (a `ConvNet` of three conv–BN–ReLU stages of 16, 32 and 64
+# channels, max-pooling after the first two, global average pooling, a linear layer):
+#
+# - **target task**: the digits 5–9 (5 classes), from the training split's images of those classes (the target
+#   pool); the **10 %** regime uses a tenth of them, the **1 %** regime a hundredth (at least one per class:
+#   stratified); accuracy on every test-split image of 5–9;
+# - **source 1, "another task"**: `digits-convnet16-c0-4`, trained on the digits 0–4 (the paper's DNN-Source:
+#   same kind of data, other labels);
+# - **source 2, "generic"**: `digits-pre-convnet16`, trained on 30,000 shape silhouettes to name shape × size, the
+#   zoo's stand-in for ImageNet (its labels are never a digit);
+# - **the target model** whose graph the layers are compared with: the same architecture trained from scratch on
+#   the whole target pool (its logits: the paper's "final linear layer"); the probes: 64 test-split images of the
+#   target classes (the paper used 200 target test images).
+#
+# The layers are the three conv stages ($l$ = 1 .. 3; $l$ = 3 leaves only the linear layer to train) and, as a
+# reference, $l$ = 0 (everything trained from scratch on the same labels). Each transfer is repeated with
+# several initial seeds of the trained part and the accuracies averaged.
+#
+# *A first design of this part* used the class of the largest object of 32×32 rendered scenes (source trained on
+# flat rooms, target = textured rooms, the zoo's `shapes` model as the generic source). In the quick budget
+# nothing learned that task: every transfer, the source and the target model stayed at the majority-class rate
+# (accuracies .22–.30 against .25), so there was no ranking of layers to predict (its claims 4 and 5 failed on
+# noise). It was replaced by this one, with the claims and their tolerances unchanged.
+
+# %%
+from kae_utils.data.digits import load_digits
+
+TARGET_CLASSES = (5, 6, 7, 8, 9)
+WIDTHS, N_CLASSES = (16, 32, 64), len(TARGET_CLASSES)
+LC = LAYER_CFG
+digits = load_digits(size=8, test_fraction=0.5, seed=0)  # the split of every digits notebook (and the zoo's)
+
+
+def target_classes(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    keep = torch.isin(y, torch.tensor(TARGET_CLASSES))
+    return x[keep].contiguous(), (y[keep] - TARGET_CLASSES[0]).contiguous()
+
+
+pool_x, pool_y = target_classes(digits.x_train, digits.y_train)
+test_x, test_y = target_classes(digits.x_test, digits.y_test)
+layer_probes = test_x[:LC["probes"]]
+rng = np.random.default_rng(SEED)
+by_class = [rng.permutation(np.flatnonzero(pool_y.numpy() == c)) for c in range(N_CLASSES)]
+REGIME_IDX = {r: np.sort(np.concatenate([idx[:max(1, round(frac * len(idx)))] for idx in by_class]))
+              for r, frac in REGIMES.items()}
+print(f"target pool (digits 5-9, train split): {len(pool_x)} images; test: {len(test_x)}; probes: {len(layer_probes)}")
+print("labelled target images per regime:", {r: len(i) for r, i in REGIME_IDX.items()})
+
+# %% [markdown]
+# ### The two sources and the target model
+#
+# The sources are loaded from the zoo (hash-checked); the target model is trained here. A linear probe of each
+# source's pooled features on the whole target pool shows what each brings to the target task.
+
+# %% tags=["nbval-ignore-output"]
+def train_classifier(net: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int,
+                     lr: float = 3e-3, batch: int = 64) -> nn.Module:
+    gen = torch.Generator().manual_seed(seed)
+    net = net.to(device).train()
+    optimiser = torch.optim.Adam(net.parameters(), lr=lr)
+    for _ in range(epochs):
+        for idx in torch.randperm(len(x), generator=gen).split(batch):
+            optimiser.zero_grad(set_to_none=True)
+            nn.functional.cross_entropy(net(x[idx].to(device)), y[idx].to(device)).backward()
+            optimiser.step()
+    return net.eval()
+
+
+@torch.no_grad()
+def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    net.eval()
+    return float((net(x.to(device)).argmax(1).cpu() == y).float().mean())
+
+
+start = time.perf_counter()
+LAYER_SOURCE_NAMES = {"another task": "digits-convnet16-c0-4", "generic": "digits-pre-convnet16"}
+source_nets = {k: zoo.obtain(name, TEACHERS, device).eval() for k, name in LAYER_SOURCE_NAMES.items()}
+LAYER_SOURCES = {k: net.stages for k, net in source_nets.items()}
+torch.manual_seed(SEED + 200)
+target_net = train_classifier(ConvNet(N_CLASSES, 1, WIDTHS), pool_x, pool_y, LC["target_epochs"], SEED + 200)
+print(f"target model trained in {time.perf_counter() - start:.1f} s")
+
+# %% tags=["nbval-ignore-output"]
+probe_rows = []
+for k, net in source_nets.items():
+    with torch.no_grad():
+        f_train, f_test = (net(x.to(device), return_features=True)[1]["pool"].cpu() for x in (pool_x, test_x))
+    probe = nn.Linear(f_train.shape[1], N_CLASSES)
+    train_classifier(probe, f_train, pool_y, 60, SEED)
+    probe_rows.append({"model": f"{k} ({LAYER_SOURCE_NAMES[k]})", "linear probe, whole pool": accuracy(probe, f_test, test_y)})
+probe_rows.append({"model": "target model (trained on the whole pool)", "linear probe, whole pool": accuracy(target_net, test_x, test_y)})
+pd.DataFrame(probe_rows).set_index("model").round(3)
+
+# %% [markdown]
+# ### Transfer up to layer $l$
+#
+# For every source, layer, regime and seed, a **fresh network** (new random weights, seeded by the run, never the
+# previous run's: the released code reused one network across layers, so layers after $l$ started from the
+# previous run's trained weights). Layers ≤ $l$ are copied from the source and frozen **in eval mode**, so their
+# BatchNorm layers keep the source's running statistics (the released code called `train()` on the whole network,
+# and the frozen BatchNorm statistics kept updating); their outputs are therefore fixed and computed once. The
+# layers after $l$ and the linear layer are trained on the regime's labelled images, full batch, with Adam, and
+# scored on the test images. A check below confirms that the sources' weights and BatchNorm statistics are
+# unchanged at the end.
+
+# %% tags=["nbval-ignore-output"]
+LAYERS = list(range(0, len(WIDTHS) + 1))  # 0 = nothing copied (scratch)
+
+
+def layer_transfer(stages: nn.ModuleList, lay: int, idx: np.ndarray, seed: int) -> float:
+    frozen = copy.deepcopy(nn.Sequential(*list(stages)[:lay])).to(device).eval()
+    for p in frozen.parameters():
+        p.requires_grad_(False)
+    torch.manual_seed(seed * 1000 + lay)  # re-initialised every run
+    fresh = ConvNet(N_CLASSES, 1, WIDTHS)
+    rest = nn.Sequential(*list(fresh.stages)[lay:], nn.AdaptiveAvgPool2d(1), nn.Flatten(), fresh.classifier).to(device)
+    with torch.no_grad():
+        z_train, z_test = frozen(pool_x[idx].to(device)), frozen(test_x.to(device))
+    y_train = pool_y[idx].to(device)
+    optimiser = torch.optim.Adam(rest.parameters(), lr=LC["lr"])
+    rest.train()
+    for _ in range(LC["steps"]):
+        optimiser.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(rest(z_train), y_train).backward()
+        optimiser.step()
+    rest.eval()
+    with torch.no_grad():
+        return float((rest(z_test).argmax(1).cpu() == test_y).float().mean())
+
+
+before = {name: copy.deepcopy(stages.state_dict()) for name, stages in LAYER_SOURCES.items()}
+start = time.perf_counter()
+ACC, ACC_SD = {}, {}  # (source, regime, layer) -> mean (and sd) of the test accuracy over the seeds
+for name, stages in LAYER_SOURCES.items():
+    for regime, idx in REGIME_IDX.items():
+        for lay in LAYERS:
+            runs = [layer_transfer(stages, lay, idx, s) for s in LC["seeds"]]
+            ACC[name, regime, lay], ACC_SD[name, regime, lay] = float(np.mean(runs)), float(np.std(runs))
+LAYER_SECONDS = time.perf_counter() - start
+print(f"{len(ACC) * len(LC['seeds'])} transfers in {LAYER_SECONDS:.1f} s")
+
+# %%
+unchanged = all(torch.equal(before[name][k], v) for name, stages in LAYER_SOURCES.items()
+                for k, v in stages.state_dict().items())
+print("the sources' weights and BatchNorm statistics are unchanged by the transfers:", unchanged)
+
+# %% [markdown]
+# ### DEPARA per layer, and TransRate and LogME beside it
+#
+# The graph of layer $l$ of a source: nodes = gradient × input of the sum of layer $l$'s output (channel-averaged,
+# as above), edges = centred cosines of layer $l$'s flattened output, both on the 64 target-domain probes; the
+# target model's graph from its logits. $S_\lambda(l) = S_V(l) + \lambda S_E(l)$ with λ = `LAYER_LAMBDA` (1, one of
+# the paper's two). The modern layer-selection baselines need the labels instead of a target model: TransRate and
+# LogME of layer $l$'s features (average-pooled to 2 × 2 per channel) on each regime's labelled images.
+
+# %% tags=["nbval-ignore-output"]
+target_graph = attribution_graph(target_net, layer_probes.to(device))
+LAYER_SV, LAYER_SE, LAYER_EST = {}, {}, {}
+for name, stages in LAYER_SOURCES.items():
+    for lay in LAYERS[1:]:
+        body = nn.Sequential(*list(stages)[:lay]).eval()
+        LAYER_SV[name, lay], LAYER_SE[name, lay] = graph_similarity(attribution_graph(body, layer_probes.to(device)),
+                                                                target_graph)
+        with torch.no_grad():
+            z = nn.functional.adaptive_avg_pool2d(body(pool_x.to(device)), 2).flatten(1).cpu().double().numpy()
+        for regime, idx in REGIME_IDX.items():
+            LAYER_EST["TransRate", name, regime, lay] = tr.transrate(z[idx], pool_y[idx].numpy())
+            LAYER_EST["LogME", name, regime, lay] = tr.logme(z[idx], pool_y[idx].numpy(), classification=True)
+
+layer_rows = []
+for name in LAYER_SOURCES:
+    for lay in LAYERS:
+        row = {"source": name, "layer": lay}
+        if lay:
+            row |= {"S_V": LAYER_SV[name, lay], "S_E": LAYER_SE[name, lay],
+                    f"S (lambda {LAYER_LAMBDA:g})": combine(LAYER_SV[name, lay], LAYER_SE[name, lay], LAYER_LAMBDA)}
+        row |= {f"acc {r}": ACC[name, r, lay] for r in REGIMES} | {f"sd {r}": ACC_SD[name, r, lay] for r in REGIMES}
+        if lay:
+            row |= {f"{e} {r}": LAYER_EST[e, name, r, lay] for e in ("TransRate", "LogME") for r in REGIMES}
+        layer_rows.append(row)
+layer_table = pd.DataFrame(layer_rows).set_index(["source", "layer"])
+layer_table.round(3)
+
+# %% [markdown]
+# (`acc`: the mean test accuracy over the seeds, `sd` its standard deviation over them.)
+#
+# Per source and regime: the Spearman correlation, over the layers 1 .. 3, between each score and the transfer
+# accuracy, and whether the score's best layer is the most accurate one. With three layers a Spearman correlation
+# takes only the values −1, −0.5, 0.5 and 1: a coarse statistic, read with that in mind.
+
+# %% tags=["nbval-ignore-output"]
+def layer_spearman(score_of, name: str, regime: str) -> float:
+    s = [score_of(name, regime, lay) for lay in LAYERS[1:]]
+    a = [ACC[name, regime, lay] for lay in LAYERS[1:]]
+    return float(stats.spearmanr(s, a)[0]) if np.ptp(a) > 0 and np.ptp(s) > 0 else float("nan")
+
+
+def best_layer_picked(score_of, name: str, regime: str) -> bool:
+    picked = max(LAYERS[1:], key=lambda lay: score_of(name, regime, lay))
+    return bool(ACC[name, regime, picked] >= max(ACC[name, regime, lay] for lay in LAYERS[1:]) - 1e-12)
+
+
+
+
+LAYER_SCORES = {f"DEPARA (lambda {lam:g})" if 0 < lam < math.inf else ("S_V (nodes)" if lam == 0 else "S_E (edges)"):
+                (lambda n, r, lay, lam=lam: combine(LAYER_SV[n, lay], LAYER_SE[n, lay], lam)) for lam in LAMBDAS}
+LAYER_SCORES |= {e: (lambda n, r, lay, e=e: LAYER_EST[e, n, r, lay]) for e in ("TransRate", "LogME")}
+MAIN_LAYER = f"DEPARA (lambda {LAYER_LAMBDA:g})" if LAYER_LAMBDA > 0 else "S_V (nodes)"
+if MAIN_LAYER not in LAYER_SCORES:
+    LAYER_SCORES[MAIN_LAYER] = lambda n, r, lay: combine(LAYER_SV[n, lay], LAYER_SE[n, lay], LAYER_LAMBDA)
+LAYER_RHO = {(score, n, r): layer_spearman(fn, n, r) for score, fn in LAYER_SCORES.items()
+             for n in LAYER_SOURCES for r in REGIMES}
+LAYER_PICK = {(score, n, r): best_layer_picked(fn, n, r) for score, fn in LAYER_SCORES.items()
+              for n in LAYER_SOURCES for r in REGIMES}
+print("most accurate layer (of 1..3):", {f"{n} | {r}": max(LAYERS[1:], key=lambda lay, n=n, r=r: ACC[n, r, lay])
+                                          for n in LAYER_SOURCES for r in REGIMES})
+print(f"{MAIN_LAYER}'s pick:", {f"{n} | {r}": max(LAYERS[1:], key=lambda lay, n=n, r=r: LAYER_SCORES[MAIN_LAYER](n, r, lay))
+                               for n in LAYER_SOURCES for r in REGIMES})
+
+# %% tags=["nbval-ignore-output"]
+pd.DataFrame({f"{n} | {r}": {score: f"{LAYER_RHO[score, n, r]:+.2f}" + (" *" if LAYER_PICK[score, n, r] else "")
+                             for score in LAYER_SCORES} for n in LAYER_SOURCES for r in REGIMES}
+             ).rename_axis("Spearman(score, accuracy) over layers 1-3; * = best layer picked")
+
+# %% [markdown]
+# **Similarity and accuracy per layer on one plot** (each source a panel; accuracy on the left axis, DEPARA's
+# similarity on the right; layer 0 = trained from scratch, with no graph).
+
+# %% tags=["nbval-ignore-output"]
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+for ax, name in zip(axes, LAYER_SOURCES, strict=True):
+    for r, style in zip(REGIMES, ("-o", "-s"), strict=True):
+        ax.plot(LAYERS, [ACC[name, r, lay] for lay in LAYERS], style, label=f"accuracy, {r} labels")
+    ax.axhline(1 / N_CLASSES, color="grey", ls=":", lw=1, label="chance")
+    ax.set_xlabel("layers copied and frozen (0 = scratch)")
+    ax.set_ylabel("target test accuracy")
+    ax.set_xticks(LAYERS)
+    twin = ax.twinx()
+    twin.plot(LAYERS[1:], [combine(LAYER_SV[name, lay], LAYER_SE[name, lay], LAYER_LAMBDA) for lay in LAYERS[1:]], "k--^",
+              label=f"DEPARA S (lambda {LAYER_LAMBDA:g})")
+    twin.plot(LAYERS[1:], [LAYER_SE[name, lay] for lay in LAYERS[1:]], ":", color="tab:purple", label="S_E (edges)")
+    twin.plot(LAYERS[1:], [LAYER_SV[name, lay] for lay in LAYERS[1:]], ":", color="tab:olive", label="S_V (nodes)")
+    twin.set_ylabel("similarity to the target model's graph")
+    lines = ax.get_legend_handles_labels()
+    more = twin.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="lower left")
+    ax.set_title(f"source: {name}", fontsize=9)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# **The paper's layer-selection numbers** (recomputed from the authors' table `fig/layer.png`: Spearman between
+# similarity and accuracy over their 15 layers, 0.1-T / 0.01-T) beside ours (3 layers).
+
+# %% tags=["nbval-ignore-output"]
+PAPER_LAYER = {("generic", "ImageNet"): {"S_V (nodes)": (.41, .33), "S_E (edges)": (.77, .83),
+                                                  "DEPARA (lambda 1)": (.88, .93), "DEPARA (lambda 10)": (.79, .85)},
+               ("another task", "Source"): {"S_V (nodes)": (.75, .11), "S_E (edges)": (.43, .99),
+                                              "DEPARA (lambda 1)": (.94, .49), "DEPARA (lambda 10)": (.50, .99)}}
+paper_rows = []
+for (ours, theirs), values in PAPER_LAYER.items():
+    for score, (p10, p1) in values.items():
+        paper_rows.append({"source (ours / paper's)": f"{ours} / {theirs}", "score": score, "paper 10%": p10,
+                           "this run 10%": LAYER_RHO[score, ours, "10%"], "paper 1%": p1,
+                           "this run 1%": LAYER_RHO[score, ours, "1%"]})
+pd.DataFrame(paper_rows).set_index(["source (ours / paper's)", "score"]).round(2)
+
+# %% [markdown]
+# ## Claims
+#
+# Tolerances fixed before the first run (9 targets: one target is worth .11 of P@1; DEPARA = the λ chosen on the
+# shifted probes, scored on the in-domain probes; layer selection with λ = `LAYER_LAMBDA` = 1):
+#
+# 1. **The edges add information beyond the nodes**: DEPARA's P@1 is above DEPARA-V's, or its mean per-target
+#    Spearman is at least DEPARA-V's + 0.05 (paper: P@1 .89 against .72).
+# 2. **DEPARA is not worse than RSA**: its mean per-target Spearman is at least RSA's − 0.05 (paper: P@1 .89
+#    against .83).
+# 3. **DEPARA beats random by a wide margin at P@1**: at least random + 0.25 (paper: .89 against .26).
+# 4. **DEPARA's layer ranking follows transfer accuracy with 10 % of the labels**: the mean over the two sources of
+#    the Spearman correlation (over layers 1–3) between DEPARA's similarity and the accuracy is positive (paper: .88
+#    and .94 at λ = 1).
+# 5. **The same with 1 % of the labels** (paper: .93 and .49).
+#
+# Which λ is chosen, whether the best layer is picked, and how TransRate and LogME do are results, not claims.
+
+# %%
+SPEARMAN_TOL, RSA_TOL, P1_MARGIN = 0.05, 0.05, 0.25
+dep, dep_v, rsa_res = (RESULTS[m, APPLIED_TO] for m in ("DEPARA", "DEPARA-V", "RSA"))
+layer_mean = {r: float(np.nanmean([LAYER_RHO[MAIN_LAYER, n, r] for n in LAYER_SOURCES])) for r in REGIMES}
+claims = [
+    Claim("the edges add information beyond the nodes (DEPARA beats DEPARA-V)",
+          bool(dep["P@K"][1] > dep_v["P@K"][1] or dep["spearman mean"] >= dep_v["spearman mean"] + SPEARMAN_TOL),
+          f"P@1 {dep['P@K'][1]:.3f} vs {dep_v['P@K'][1]:.3f}; mean Spearman {dep['spearman mean']:.3f} vs "
+          f"{dep_v['spearman mean']:.3f} (margin {SPEARMAN_TOL}); lambda {LAMBDA:g} chosen on {CHOSEN_ON}"),
+    Claim("DEPARA is not worse than RSA", bool(dep["spearman mean"] >= rsa_res["spearman mean"] - RSA_TOL),
+          f"mean Spearman {dep['spearman mean']:.3f} vs RSA {rsa_res['spearman mean']:.3f} (tolerance {RSA_TOL})"),
+    Claim("DEPARA beats random by a wide margin at P@1", bool(dep["P@K"][1] >= RANDOM_P + P1_MARGIN),
+          f"P@1 {dep['P@K'][1]:.3f} vs random {RANDOM_P:.3f} (margin {P1_MARGIN})"),
+    Claim("DEPARA's layer ranking follows transfer accuracy with 10% of the labels", bool(layer_mean["10%"] > 0),
+          f"mean Spearman over the sources {layer_mean['10%']:.2f}: " +
+          ", ".join(f"{n} {LAYER_RHO[MAIN_LAYER, n, '10%']:.2f}" for n in LAYER_SOURCES)),
+    Claim("DEPARA's layer ranking follows transfer accuracy with 1% of the labels", bool(layer_mean["1%"] > 0),
+          f"mean Spearman over the sources {layer_mean['1%']:.2f}: " +
+          ", ".join(f"{n} {LAYER_RHO[MAIN_LAYER, n, '1%']:.2f}" for n in LAYER_SOURCES)),
+]
+report = check_claims(claims)
+
+# %%
+metrics = {
+    "headline": (f"DEPARA (lambda {LAMBDA:g}, chosen on other probes) P@1 {dep['P@K'][1]:.2f}, Spearman "
+                 f"{dep['spearman mean']:.2f}; DEPARA-V {dep_v['P@K'][1]:.2f} / {dep_v['spearman mean']:.2f}; RSA "
+                 f"{rsa_res['P@K'][1]:.2f} / {rsa_res['spearman mean']:.2f} (paper P@1 .89 / .72 / .83); layer "
+                 f"selection Spearman (lambda {LAYER_LAMBDA:g}, mean of 2 sources) {layer_mean['10%']:.2f} at 10% and "
+                 f"{layer_mean['1%']:.2f} at 1% of the labels"),
+    "model_selection": {f"{m} | {p}": res for (m, p), res in RESULTS.items()},
+    "lambda_sweep": {f"{p} | {lam:g}": {"spearman mean": v["spearman mean"], "P@1": v["P@K"][1]}
+                     for (p, lam), v in SWEEP.items()},
+    "lambda": LAMBDA, "lambda_chosen_on": CHOSEN_ON, "lambda_applied_to": APPLIED_TO, "lambda_reverse": LAMBDA_REVERSE,
+    "random_precision": RANDOM_P, "relevant": RELEVANT,
+    "ground_truth": GT, "ground_truth_seconds": GT_SECONDS, "estimate_seconds": {f"{m} | {p}": v for (m, p), v in TIMES.items()},
+    "layer_accuracy": {f"{n} | {r} | {lay}": v for (n, r, lay), v in ACC.items()},
+    "layer_accuracy_sd": {f"{n} | {r} | {lay}": v for (n, r, lay), v in ACC_SD.items()},
+    "layer_similarity": {f"{n} | {lay}": {"S_V": LAYER_SV[n, lay], "S_E": LAYER_SE[n, lay]} for n, lay in LAYER_SV},
+    "layer_estimators": {f"{e} | {n} | {r} | {lay}": v for (e, n, r, lay), v in LAYER_EST.items()},
+    "layer_spearman": {f"{s} | {n} | {r}": v for (s, n, r), v in LAYER_RHO.items()},
+    "layer_best_picked": {f"{s} | {n} | {r}": v for (s, n, r), v in LAYER_PICK.items()},
+    "layer_mean_spearman": layer_mean, "layer_seconds": LAYER_SECONDS, "sources_unchanged": unchanged,
+    "tolerances": {"spearman_margin": SPEARMAN_TOL, "rsa": RSA_TOL, "p1_margin": P1_MARGIN},
+}
+parameters = dict(PROFILE=PROFILE, SEED=SEED, DEVICE=DEVICE, DATASET=DATASET, TEACHERS=TEACHERS,
+                  PROBE_IMAGES=PROBE_IMAGES, LAYER_LAMBDA=LAYER_LAMBDA)
+path = write_metrics(NOTEBOOK, metrics, claims=report, profile=PROFILE, parameters=parameters)
+print("metrics written to runs/" + path.parent.name + "/" + path.name)
+
+# %% [markdown]
+# ### What the claims say on this data
+#
+# All five hold in the quick profile. The model-selection claims hold clearly on the probe set they are stated for;
+# the layer-selection claims hold, but on a test too small and too easy to say much.
+#
+# - **The edges add information beyond the nodes** (claim 1), and most of it. On the in-domain probes the nodes alone
+#   (DEPARA-V, notebook 08's estimator) reach P@1 0.56 and a mean per-target Spearman of 0.30 ± 0.48, with a top-1
+#   regret of 0.51; DEPARA with the λ chosen on the shifted probes (10) reaches P@1 0.89, Spearman 0.76 ± 0.13 and a
+#   regret of 0.09. The edges alone (DEPARA-E) do as well (0.89, 0.78): over the sweep the in-domain Spearman rises
+#   from 0.30 at λ = 0 to 0.75 at λ = 1 and stays there. The paper's reading (DEPARA .89 against DEPARA-V .72 at P@1,
+#   the curve of DEPARA-E lying on DEPARA's) is reproduced in direction; the size of the gain is larger here because
+#   08's nodes are weak on this zoo.
+# - **λ chosen on one probe set, applied to another.** Chosen on the shifted probes: 10, which gives 0.76 in-domain,
+#   against 0.78 for the best λ there (∞). The other way, ∞ chosen in-domain gives 0.64 on the shifted probes against
+#   their best, 0.66. Transferring λ costs about 0.02 here, because every λ ≥ 1 is close to the best: the node term
+#   matters little once the edges are in. The paper's 0.25 would give 0.63 in-domain.
+# - **DEPARA is not worse than RSA** (claim 2) on the in-domain probes: 0.76 against 0.76 (both P@1 0.89), and it
+#   does better on the shifted probes (0.66 against 0.51). It does **not** hold on the out-of-domain (`shapes`) probes,
+#   which the claim does not cover: DEPARA 0.43 ± 0.54 and P@1 0.44 there, against RSA's 0.66 and 1.00 and linear CKA's
+#   0.68 and 0.89. So DEPARA's edges and RSA measure nearly the same thing on images like the zoo's, but on images
+#   from elsewhere the mean-centred cosines lose what RSA's per-probe correlations keep.
+# - **Against random** (claim 3): P@1 0.89 against 0.22.
+# - **Layer selection** (claims 4 and 5). The mean over the two sources of the Spearman correlation between DEPARA's
+#   similarity (λ = 1) and the transfer accuracy is 0.75 with 10 % of the labels (another task 0.5, generic 1.0) and
+#   1.0 with 1 % (both 1.0), and DEPARA's pick (layer 1 every time) is the most accurate layer in three of the four
+#   cases (another task at 10 %: layer 2, 0.960 against 0.957 for layer 1; three tenths of a point, about twice
+#   the seeds' spread of 0.001–0.002).
+#   Three caveats, which make this much weaker evidence than the paper's table:
+#   1. With three layers a Spearman correlation is one of −1, −0.5, 0.5, 1; and the pattern behind it is a single
+#      one. The accuracy falls with depth for both sources in both regimes (but for that step), and so does the edge similarity to the
+#      target model (0.58, 0.50, 0.42 for the other-task source; 0.56, 0.53, 0.46 for the generic one). A rule "take
+#      the shallowest layer" scores the same; the experiment does not tell DEPARA from it.
+#   2. No transfer beats training from scratch by more than noise: layer 0 (nothing copied) reaches 0.971 with 45
+#      labels and 0.676 ± 0.056 with 5, against at most 0.960 and 0.691 for a transfer (layer 0's spread over the
+#      three seeds at 1 % is wider than any gap to it). Digits 5–9 are easy enough that 45 labels suffice, so "the
+#      best layer" here is the one that costs least, not one that helps.
+#   3. The nodes alone rank the layers backwards (S_V: −1 and −0.5 at 10 %, −0.5 and −0.5 at 1 %; all S_V values are
+#      slightly negative, between −0.12 and −0.05): only the edges carry the signal, as in model selection. TransRate
+#      ranks the layers backwards too (it grows with the dimension of the features, 64, 128 and 256 here), and LogME is
+#      mixed (−0.5 to 1.0).
+#
+#   The paper's own table gives correlations between 0.11 and 0.99 depending on λ and the source; ours fall in its
+#   range, but on three points each. The full profile (five seeds) and a harder target (exercise 3) would be the test.
+
+# %% [markdown]
+# ## Notes on fidelity
+#
+# - **Edges from features, not from attributions.** The paper and its official code (`DEPARA-repo:tools/spearman_edge.py`:
+#   `pdist(feature - mean, 'cosine')`) build the edges from the *features* of the two probes, mean-centred over the
+#   probes; KAmalEngine's re-implementation (`kamal/transferability/depara/attribution_graph.py`) builds them from
+#   the cosine of the *attribution maps*, which makes the edges a function of the nodes and removes the very
+#   information the paper says the edges add. We follow the paper (and check above that permuting the nodes leaves
+#   $S_E$ unchanged). KAmalEngine also keeps the diagonal in the edge vector (constant ones) and defaults λ to 1; we
+#   drop the diagonal.
+# - **λ.** The authors tuned λ on each probe set against the ground truth it is scored on (0.25, 0.03, 0.27) and
+#   divided the node affinity by 1,000 in their plotting script; our $S_V$ is a mean cosine and $S_E$ a Spearman
+#   correlation, both in [−1, 1], and λ is chosen on one probe set and applied to another.
+# - **Bugs of the released layer-selection code that we avoid**: the input's gradient was never zeroed between
+#   layers (each layer's attribution map accumulated the previous layers', and the ImageNet model's included the
+#   source model's) — ours are separate `autograd.grad` calls; the network was built once and only layers ≤ $l$
+#   overwritten, so layers after $l$ started from the previous run's trained weights — ours is a fresh, seeded network
+#   per run; frozen BatchNorm layers were left in training mode and kept updating their running statistics — ours are
+#   in eval mode, and a check confirms the sources are unchanged.
+# - **Layer-graph details.** The released code attributes the mean of layer $l$'s output and does not centre the
+#   layer features before the cosine; we attribute the sum (the same map up to a constant, which a cosine ignores)
+#   and centre the features, as in model selection, so that the two experiments use one definition.
+# - **Scale.** 10 small models, 9 targets and 64 probes for model selection (paper: 20 Taskonomy models, 18 targets,
+#   1,000 probes); three layers of a 3-stage network on 8×8 digits for layer selection (paper: 18 layers of a
+#   VGG19-BN on VisDA-17), a tenth and a hundredth of about 450 labelled target images (the paper's regimes, of a far
+#   larger domain), three seeds per transfer in the quick profile.
+# - **Sources.** The paper's DNN-Source was trained on another *domain* (synthetic images) of the *same* 12 classes;
+#   ours is trained on other *classes* (digits 0–4) of the same kind of images: another task rather than another
+#   domain. It was fine-tuned in the zoo from the generic backbone, so the two sources share their starting point
+#   (the paper's two did not). The generic source is a silhouette-shapes model, not ImageNet's VGG. The target model is
+#   trained on the whole target pool (more labels than either regime), as the paper's target-domain model was trained
+#   on the target domain.
+# - **The full profile** is defined but has not been run (it needs a GPU and the `taskonomy64-*` zoo entries, not
+#   built yet): 18 models at 64×64, 500 probes, two ground-truth seeds; layer selection stays on the 8×8 digits (the
+#   zoo's digits models exist in one size only) with 200 probes, 300 steps and five seeds per transfer.
+# - **Ground truth**: as in notebook 08 (frozen encoder + small trained head, ranked by held-out loss; one seed in
+#   the quick profile), computed by the same `kae_utils.taskonomy` functions.
+#
+# ## Exercises
+#
+# 1. Build the edges from attribution maps, as KAmalEngine does. What happens to DEPARA-E and to the λ sweep?
+# 2. Drop the centring of the features before the edge cosines. How much of $S_E$'s signal is left?
+# 3. Re-run the layer selection with `-p LAYER_LAMBDA 10` (the paper's other value) and with several seeds: how
+#    stable is the ranking of four layers?
+# 4. Use the paper's λ for each probe set (chosen on the scored set itself) and compare with the transferred λ.
+#
+# ## References
+#
+# - J. Song, Y. Chen, J. Ye, X. Wang, C. Shen, F. Mao, M. Song. DEPARA: Deep Attribution Graph for Deep Knowledge
+#   Transferability. CVPR 2020. Code: https://github.com/zju-vipa/DEPARA
+# - J. Song, Y. Chen, X. Wang, C. Shen, M. Song. Deep Model Transferability from Attribution Maps. NeurIPS 2019.
+# - A. Zamir et al. Taskonomy: Disentangling Task Transfer Learning. CVPR 2018.
+# - K. Dwivedi, G. Roig. Representation Similarity Analysis for Efficient Task taxonomy & Transfer Learning. CVPR 2019.
+# - S. Kornblith, M. Norouzi, H. Lee, G. Hinton. Similarity of Neural Network Representations Revisited. ICML 2019.
+# - L.-K. Huang et al. Frustratingly Easy Transferability Estimation. ICML 2022 (TransRate).
+# - K. You, Y. Liu, J. Wang, M. Long. LogME: Practical Assessment of Pre-trained Models for Transfer Learning. ICML 2021.
+# - X. Peng et al. VisDA: The Visual Domain Adaptation Challenge. 2017.
