@@ -60,6 +60,7 @@ __all__ = [
     "encoder_features",
     "epsilon_lrp_relus",
     "estimator_samples",
+    "ground_truth",
     "labels_at",
     "notebook_ranges",
     "input_seed",
@@ -458,6 +459,22 @@ def transfer_losses(encoders: Mapping[str, nn.Module], targets: Sequence[str], t
         return _transfer_losses(encoders, targets, train, val, setting, torch.device(device), exclude_self, desc)
     finally:
         torch.set_num_threads(previous)
+
+
+def ground_truth(encoders: Mapping[str, nn.Module], targets: Sequence[str], train: TransferSplit,
+                 val: TransferSplit, transfer: Mapping[str, object], seeds: Sequence[int],
+                 device: torch.device | str = "cpu", threads: int | None = None
+                 ) -> tuple[dict[str, dict[str, float]], list[TransferResult]]:
+    """The brute-force ground truth of notebooks 08 and 09: :func:`transfer_losses` once per seed of the
+    transfer functions (``transfer``: the other :class:`TransferSetting` fields), and per target and source the
+    held-out loss averaged over the seeds. Returns ``(truth[target][source], the runs)``."""
+    if not seeds:
+        raise ValueError("ground_truth needs at least one seed")
+    runs = [transfer_losses(encoders, targets, train, val, TransferSetting(**transfer, seed=s), device,
+                            desc=f"ground truth (seed {s})", threads=threads) for s in seeds]
+    truth = {t: {src: float(np.mean([run.losses[t][src] for run in runs])) for src in runs[0].losses[t]}
+             for t in targets}
+    return truth, runs
 
 
 def _transfer_losses(encoders: Mapping[str, nn.Module], targets: Sequence[str], train: TransferSplit,

@@ -43,6 +43,7 @@ __all__ = [
     "pixels_as_samples",
     "precision_recall_at_k",
     "random_precision",
+    "ranking_scores",
     "rsa",
     "top1_regret",
     "transrate",
@@ -398,3 +399,21 @@ def top1_regret(scores: Mapping[str, Mapping[str, float]], truth: Mapping[str, M
         best = min(truth[target].values())
         out[target] = float((truth[target][pick] - best) / best)
     return out
+
+
+def ranking_scores(scores: Mapping[str, Mapping[str, float]], truth: Mapping[str, Mapping[str, float]],
+                   relevant: int, ks: Sequence[int] | None = None) -> dict:
+    """Every ranking score of one estimator on the targets it covers (the table of notebooks 08 and 09).
+
+    ``truth`` may hold more targets than ``scores``; only those in ``scores`` count. Returns ``targets`` (how
+    many), ``P@K`` and ``R@K`` (``{K: value}``, :func:`precision_recall_at_k`), ``spearman`` (per target,
+    :func:`per_target_spearman`) with its ``spearman mean`` and ``spearman std`` (population), and ``regret``
+    (the mean :func:`top1_regret`).
+    """
+    covered = {t: truth[t] for t in scores}
+    pr = precision_recall_at_k(scores, covered, relevant, ks)
+    spearman = per_target_spearman(scores, covered)
+    regret = top1_regret(scores, covered)
+    return {"targets": len(covered), "P@K": {k: v[0] for k, v in pr.items()}, "R@K": {k: v[1] for k, v in pr.items()},
+            "spearman": spearman, "spearman mean": float(np.mean(list(spearman.values()))),
+            "spearman std": float(np.std(list(spearman.values()))), "regret": float(np.mean(list(regret.values())))}

@@ -216,13 +216,9 @@ pd.DataFrame(rows).set_index("task")
 # transfer achieves without any training of the encoder.
 
 # %% tags=["nbval-ignore-output"]
-gt_runs = []
-for s in CFG["gt_seeds"]:
-    setting = taskonomy.TransferSetting(**CFG["transfer"], seed=s)
-    gt_runs.append(taskonomy.transfer_losses(encoders, TARGETS, target_train, target_val, setting, device,
-                                             desc=f"ground truth (seed {s})", threads=THREADS))
-GT = {t: {src: float(np.mean([run.losses[t][src] for run in gt_runs])) for src in gt_runs[0].losses[t]}
-      for t in TARGETS}
+# every encoder transferred to every other task, once per seed of the transfer heads; GT = the mean loss
+GT, gt_runs = taskonomy.ground_truth(encoders, TARGETS, target_train, target_val, CFG["transfer"], CFG["gt_seeds"],
+                                     device, threads=THREADS)
 GT_SECONDS = gt_runs[0].total_seconds  # the cost of one ground truth: every transfer once
 random_encoder = build_task_encoder(CFG["widths"], CFG["code_channels"], CFG["blocks"], seed=999).to(device)
 reference = taskonomy.transfer_losses({"random weights": random_encoder}, TARGETS, target_train, target_val,
@@ -682,15 +678,9 @@ KS = list(range(1, N_CANDIDATES + 1))
 
 
 def evaluate(scores: dict) -> dict:
-    truth = {t: GT[t] for t in scores}
-    pr = tr.precision_recall_at_k(scores, truth, RELEVANT, KS)
-    spearman = tr.per_target_spearman(scores, truth)
-    regret = tr.top1_regret(scores, truth)
+    # P@K, R@K, per-target Spearman and top-1 regret on the targets the estimator covers (kae_utils.transferability)
     gt_cost = sum(gt_runs[0].seconds.values()) * len(scores) / len(TARGETS)  # transfers to the targets covered
-    return {"targets": len(scores), "P@K": {k: v[0] for k, v in pr.items()}, "R@K": {k: v[1] for k, v in pr.items()},
-            "spearman": spearman, "spearman mean": float(np.mean(list(spearman.values()))),
-            "spearman std": float(np.std(list(spearman.values()))), "regret": float(np.mean(list(regret.values()))),
-            "gt seconds": gt_cost}
+    return {**tr.ranking_scores(scores, GT, RELEVANT, KS), "gt seconds": gt_cost}
 
 
 RESULTS = {key: evaluate(scores) for key, scores in SCORES.items()}
@@ -905,7 +895,7 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 #   spread of 0.48 over nine targets the standard error of each mean is about 0.16, so this run could not have
 #   told these estimators apart in either direction: the claims say "not worse", and nothing stronger is shown.
 # - **Speed**: less than a tenth of a second for the maps of all 10 models and every pair, against about 30 s for
-#   the 81 transfers: a ratio of a few hundred (threshold 100; between ×300 and ×490 over our four runs on this
+#   the 81 transfers: a ratio of a few hundred (threshold 100; between ×295 and ×490 over our five runs on this
 #   shared CPU, the table above for this one). Our transfers are cheap (about a third of a second each: a
 #   16-channel head, 150 full-batch steps), so the ratio is small next to Taskonomy's; and RSA and linear CKA on
 #   the same probes cost about as little (ratios of 100 to 400).

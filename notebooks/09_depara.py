@@ -135,13 +135,9 @@ probes = {name: taskonomy.probe_images(name, PROFILE, n=CFG["probes"]) for name 
 NAMES = {task: taskonomy.zoo_name(task, PROFILE) for task in SOURCES}
 models = {task: zoo.obtain(name, TEACHERS, device) for task, name in NAMES.items()}
 encoders = {task: model.encoder.eval() for task, model in models.items()}
-gt_runs = []
-for s in CFG["gt_seeds"]:
-    setting = taskonomy.TransferSetting(**CFG["transfer"], seed=s)
-    gt_runs.append(taskonomy.transfer_losses(encoders, TARGETS, target_train, target_val, setting, device,
-                                             desc=f"ground truth (seed {s})", threads=THREADS))
-GT = {t: {src: float(np.mean([run.losses[t][src] for run in gt_runs])) for src in gt_runs[0].losses[t]}
-      for t in TARGETS}
+# every encoder transferred to every other task, once per seed of the transfer heads; GT = the mean loss
+GT, gt_runs = taskonomy.ground_truth(encoders, TARGETS, target_train, target_val, CFG["transfer"], CFG["gt_seeds"],
+                                     device, threads=THREADS)
 GT_SECONDS = gt_runs[0].total_seconds
 print(f"{sum(len(v) for v in GT.values())} transfers per seed, {GT_SECONDS:.1f} s for one seed")
 
@@ -297,13 +293,8 @@ KS = list(range(1, N_CANDIDATES + 1))
 
 
 def evaluate(scores: dict) -> dict:
-    truth = {t: GT[t] for t in scores}
-    pr = tr.precision_recall_at_k(scores, truth, RELEVANT, KS)
-    spearman = tr.per_target_spearman(scores, truth)
-    return {"P@K": {k: v[0] for k, v in pr.items()}, "R@K": {k: v[1] for k, v in pr.items()},
-            "spearman": spearman, "spearman mean": float(np.mean(list(spearman.values()))),
-            "spearman std": float(np.std(list(spearman.values()))),
-            "regret": float(np.mean(list(tr.top1_regret(scores, truth).values())))}
+    # P@K, R@K, per-target Spearman and top-1 regret (kae_utils.transferability, as in notebook 08)
+    return tr.ranking_scores(scores, GT, RELEVANT, KS)
 
 
 SWEEP = {(p, lam): evaluate(scores_from(combine(SV[p], SE[p], lam))) for p in PROBE_SETS for lam in LAMBDAS}

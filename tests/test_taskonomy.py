@@ -337,3 +337,22 @@ def test_estimator_samples(batch):
     assert y.shape == (6, 1) and y.dtype == np.float64
     assert tk.categorical("segmentation") and tk.categorical("occlusion_edges") and tk.categorical("largest_class")
     assert not tk.categorical("depth") and not tk.categorical("layout")
+
+
+def test_ground_truth_is_the_mean_of_one_transfer_run_per_seed():
+    tasks = ["depth", "largest_class"]
+    train, val = _tiny_transfer_data(tasks)
+    encoders = {"segmentation": _trained_encoder(2), "colorization": _trained_encoder(3)}
+    transfer = {"hidden": 4, "steps": 5, "label_size": 8}
+    truth, runs = tk.ground_truth(encoders, tasks, train, val, transfer, seeds=[0, 1])
+    assert len(runs) == 2
+    for seed, run in zip([0, 1], runs, strict=True):
+        alone = tk.transfer_losses(encoders, tasks, train, val, tk.TransferSetting(**transfer, seed=seed)).losses
+        for t in tasks:
+            assert run.losses[t] == pytest.approx(alone[t], rel=1e-4)
+    for t in tasks:
+        for src in encoders:
+            assert truth[t][src] == pytest.approx((runs[0].losses[t][src] + runs[1].losses[t][src]) / 2, rel=1e-9)
+    assert runs[0].losses["depth"] != runs[1].losses["depth"], "the seed changes the transfer heads"
+    with pytest.raises(ValueError, match="at least one seed"):
+        tk.ground_truth(encoders, tasks, train, val, transfer, seeds=[])

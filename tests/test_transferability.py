@@ -196,3 +196,16 @@ def test_pixels_as_samples_with_a_neighbourhood_are_the_windows_a_convolution_se
     np.testing.assert_allclose(corner[:, 8], feats[0, :, 1, 1])
     with pytest.raises(ValueError, match="odd"):
         tr.pixels_as_samples(feats, labels, neighbourhood=2)
+
+
+def test_ranking_scores_by_hand():
+    """Two targets, three sources; relevant = 1. Golden values worked out by hand."""
+    truth = {"a": {"x": 1.0, "y": 2.0, "z": 4.0}, "b": {"x": 3.0, "y": 1.0, "z": 2.0}, "c": {"x": 1.0, "y": 1.5, "z": 2.0}}
+    scores = {"a": {"x": 0.9, "y": 0.5, "z": 0.1},   # exact order: Spearman 1, hit at K=1, regret 0
+              "b": {"x": 0.9, "y": 0.1, "z": 0.5}}   # picks x (loss 3 vs best 1): regret 2; ranks x, z, y vs y, z, x: -1
+    res = tr.ranking_scores(scores, truth, relevant=1, ks=[1, 2])
+    assert res["targets"] == 2, "only the targets the estimator scores"
+    assert res["P@K"] == {1: 0.5, 2: 0.25} and res["R@K"] == {1: 0.5, 2: 0.5}
+    assert res["spearman"] == {"a": pytest.approx(1.0), "b": pytest.approx(-1.0)}
+    assert res["spearman mean"] == pytest.approx(0.0) and res["spearman std"] == pytest.approx(1.0)
+    assert res["regret"] == pytest.approx(1.0)
