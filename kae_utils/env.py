@@ -5,6 +5,7 @@ Nothing here prints; every function returns what it did so a notebook can show i
 
 from __future__ import annotations
 
+import math
 import os
 import random
 from collections.abc import Iterable
@@ -18,6 +19,7 @@ __all__ = [
     "PROFILES",
     "cache_dir",
     "check_choice",
+    "check_number",
     "repo_root",
     "resolve_device",
     "runs_dir",
@@ -43,6 +45,46 @@ def check_choice(name: str, value: object, allowed: Iterable[object]) -> object:
     if value not in allowed:
         choices = ", ".join(repr(a) for a in allowed)
         raise ValueError(f"{name} must be one of {choices}; got {value!r}")
+    return value
+
+
+def check_number(
+    name: str,
+    value: object,
+    *,
+    integer: bool = False,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    positive: bool = False,
+) -> int | float:
+    """Return ``value`` if it is a finite number in range; otherwise raise a ``ValueError`` saying what is allowed.
+
+    The numeric counterpart of :func:`check_choice` for a notebook's validation cell. ``integer`` asks
+    for an ``int``; ``minimum`` and ``maximum`` are inclusive bounds; ``positive`` asks for a value > 0.
+    Booleans, NaN and infinities are refused (``True`` is an ``int`` to Python, not a seed to a reader).
+    """
+    kind = "an integer" if integer else "a number"
+    bounds = []
+    if positive:
+        bounds.append("> 0")
+    if minimum is not None and maximum is not None:
+        bounds.append(f"in [{minimum}, {maximum}]")
+    elif minimum is not None:
+        bounds.append(f">= {minimum}")
+    elif maximum is not None:
+        bounds.append(f"<= {maximum}")
+    wanted = " ".join([kind, *bounds])
+    types = (int,) if integer else (int, float)
+    ok = (
+        isinstance(value, types)
+        and not isinstance(value, bool)
+        and (isinstance(value, int) or math.isfinite(value))
+        and not (positive and value <= 0)
+        and not (minimum is not None and value < minimum)
+        and not (maximum is not None and value > maximum)
+    )
+    if not ok:
+        raise ValueError(f"{name} must be {wanted}; got {value!r}")
     return value
 
 

@@ -34,14 +34,13 @@ SCENE_DOMAIN: str = "textured"  # domain of the scene grid: "flat" or "textured"
 # %%
 from kae_utils.data.scenes import DOMAINS
 from kae_utils.data.shapes import SHAPES_PRESETS
-from kae_utils.env import DEVICES, PROFILES, check_choice
+from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
 
 check_choice("PROFILE", PROFILE, PROFILES)
 check_choice("DEVICE", DEVICE, DEVICES)
 check_choice("SHAPES_PRESET", SHAPES_PRESET, SHAPES_PRESETS)
 check_choice("SCENE_DOMAIN", SCENE_DOMAIN, DOMAINS)
-if not (isinstance(SEED, int) and SEED >= 0):
-    raise ValueError(f"SEED must be a non-negative integer; got {SEED!r}")
+check_number("SEED", SEED, integer=True, minimum=0)
 NOTEBOOK = "00_datasets"
 print(f"profile {PROFILE}, seed {SEED}, shapes preset {SHAPES_PRESET}, scene domain {SCENE_DOMAIN}")
 

@@ -44,7 +44,7 @@ BIAS_SHIFT: float = 3.5  # logit bias added to the missing digit afterwards (the
 TEACHERS: str = "zoo"  # "zoo": load the trained teacher shipped in zoo/; "train": retrain it with the zoo's recipe
 
 # %%
-from kae_utils.env import DEVICES, PROFILES, check_choice
+from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
 from kae_utils.zoo import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("digits",)  # the teacher and student sizes below are for 8x8 grey digits
@@ -53,14 +53,10 @@ check_choice("DEVICE", DEVICE, DEVICES)
 check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
 check_choice("MISSING_DIGIT", MISSING_DIGIT, range(10))
 check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
-if not (isinstance(SEED, int) and SEED >= 0):
-    raise ValueError(f"SEED must be a non-negative integer; got {SEED!r}")
-if not (isinstance(TEMPERATURE, (int, float)) and TEMPERATURE > 0):
-    raise ValueError(f"TEMPERATURE must be a positive number; got {TEMPERATURE!r}")
-if not (isinstance(ALPHA, (int, float)) and 0.0 <= ALPHA <= 1.0):
-    raise ValueError(f"ALPHA must be a number in [0, 1]; got {ALPHA!r}")
-if not isinstance(BIAS_SHIFT, (int, float)):
-    raise ValueError(f"BIAS_SHIFT must be a number; got {BIAS_SHIFT!r}")
+check_number("SEED", SEED, integer=True, minimum=0)
+check_number("TEMPERATURE", TEMPERATURE, positive=True)
+check_number("ALPHA", ALPHA, minimum=0, maximum=1)
+check_number("BIAS_SHIFT", BIAS_SHIFT)
 
 NOTEBOOK = "01_knowledge_distillation"
 SETTINGS = {

@@ -46,7 +46,7 @@ KD_TEMPERATURE: float = 4.0  # temperature of the multi-teacher KD baseline
 TEACHERS: str = "zoo"  # "zoo": load the trained teachers shipped in zoo/; "train": retrain them with the zoo's recipe
 
 # %%
-from kae_utils.env import DEVICES, PROFILES, check_choice
+from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
 from kae_utils.zoo import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("digits", "shapes")
@@ -54,10 +54,8 @@ check_choice("PROFILE", PROFILE, PROFILES)
 check_choice("DEVICE", DEVICE, DEVICES)
 check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
 check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
-if not (isinstance(SEED, int) and SEED >= 0):
-    raise ValueError(f"SEED must be a non-negative integer; got {SEED!r}")
-if not (isinstance(KD_TEMPERATURE, (int, float)) and KD_TEMPERATURE > 0):
-    raise ValueError(f"KD_TEMPERATURE must be a positive number; got {KD_TEMPERATURE!r}")
+check_number("SEED", SEED, integer=True, minimum=0)
+check_number("KD_TEMPERATURE", KD_TEMPERATURE, positive=True)
 
 NOTEBOOK = "02_comprehensive_classification"
 SETTINGS = {  # the teachers come from the zoo (kae_utils.zoo); these are the students' settings

@@ -44,7 +44,7 @@ TEACHERS: str = "zoo"  # "zoo": load the trained teachers shipped in zoo/; "trai
 STUDENT_INIT: str = "pretrained"  # "pretrained": students start from the zoo's backbone (the paper: ImageNet); "scratch"
 
 # %%
-from kae_utils.env import DEVICES, PROFILES, check_choice
+from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
 from kae_utils.zoo import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("digits", "shapes")
@@ -56,13 +56,10 @@ check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
 check_choice("STUDENT_ARCH", STUDENT_ARCH, STUDENT_ARCHS)
 check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
 check_choice("STUDENT_INIT", STUDENT_INIT, STUDENT_INITS)
-if not (isinstance(SEED, int) and SEED >= 0):
-    raise ValueError(f"SEED must be a non-negative integer; got {SEED!r}")
-for _name, _value in (("MMD_WEIGHT", MMD_WEIGHT), ("REC_WEIGHT", REC_WEIGHT)):
-    if not (isinstance(_value, (int, float)) and _value >= 0):
-        raise ValueError(f"{_name} must be a number >= 0; got {_value!r}")
-if not (isinstance(TEMPERATURE, (int, float)) and TEMPERATURE > 0):
-    raise ValueError(f"TEMPERATURE must be a positive number; got {TEMPERATURE!r}")
+check_number("SEED", SEED, integer=True, minimum=0)
+check_number("MMD_WEIGHT", MMD_WEIGHT, minimum=0)
+check_number("REC_WEIGHT", REC_WEIGHT, minimum=0)
+check_number("TEMPERATURE", TEMPERATURE, positive=True)
 
 NOTEBOOK = "03_common_feature_learning"
 SETTINGS = {  # the students' settings; the teachers and backbones come from the zoo (kae_utils.zoo)

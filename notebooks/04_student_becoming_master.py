@@ -44,7 +44,7 @@ SI_LAMBDA: float = 0.5  # lambda of the student's scale-invariant depth loss (0:
 TEACHERS: str = "zoo"  # "zoo": load the trained teachers shipped in zoo/; "train": retrain them with the zoo's recipe
 
 # %%
-from kae_utils.env import DEVICES, PROFILES, check_choice
+from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
 from kae_utils.zoo import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("scenes",)
@@ -52,10 +52,8 @@ check_choice("PROFILE", PROFILE, PROFILES)
 check_choice("DEVICE", DEVICE, DEVICES)
 check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
 check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
-if not (isinstance(SEED, int) and SEED >= 0):
-    raise ValueError(f"SEED must be a non-negative integer; got {SEED!r}")
-if not (isinstance(SI_LAMBDA, (int, float)) and 0 <= SI_LAMBDA <= 1):
-    raise ValueError(f"SI_LAMBDA must be a number in [0, 1]; got {SI_LAMBDA!r}")
+check_number("SEED", SEED, integer=True, minimum=0)
+check_number("SI_LAMBDA", SI_LAMBDA, minimum=0, maximum=1)
 
 NOTEBOOK = "04_student_becoming_master"
 SETTINGS = {  # the teachers and the supervised reference come from the zoo (kae_utils.zoo)

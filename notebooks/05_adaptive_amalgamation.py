@@ -50,7 +50,7 @@ EPOCH_SCALE: int = 1  # multiplies the epochs of every component and target net,
 
 # %%
 from kae_utils import zoo
-from kae_utils.env import DEVICES, PROFILES, check_choice
+from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
 from kae_utils.zoo import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("shapes",)
@@ -59,10 +59,8 @@ check_choice("DEVICE", DEVICE, DEVICES)
 check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
 check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
 check_choice("ABLATIONS", ABLATIONS, ("auto", "on", "off"))
-if not (isinstance(SEED, int) and SEED >= 0):
-    raise ValueError(f"SEED must be a non-negative integer; got {SEED!r}")
-if not (isinstance(EPOCH_SCALE, int) and EPOCH_SCALE >= 1):
-    raise ValueError(f"EPOCH_SCALE must be a positive integer; got {EPOCH_SCALE!r}")
+check_number("SEED", SEED, integer=True, minimum=0)
+check_number("EPOCH_SCALE", EPOCH_SCALE, integer=True, minimum=1)
 
 NOTEBOOK = "05_adaptive_amalgamation"
 SOURCE_NAMES = zoo.adaptive_source_names(PROFILE)  # the pool, in the order of the paper's Fig. 1

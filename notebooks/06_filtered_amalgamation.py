@@ -52,7 +52,7 @@ EPOCH_SCALE: int = 1  # multiplies every student's epochs (block phases and tota
 
 # %%
 from kae_utils import zoo
-from kae_utils.env import DEVICES, PROFILES, check_choice
+from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
 from kae_utils.zoo import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("shapes",)
@@ -62,10 +62,8 @@ check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
 check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
 check_choice("LOSS", LOSS, ("hard", "soft"))
 check_choice("ABLATIONS", ABLATIONS, ("auto", "on", "off"))
-if not (isinstance(SEED, int) and SEED >= 0):
-    raise ValueError(f"SEED must be a non-negative integer; got {SEED!r}")
-if not (isinstance(EPOCH_SCALE, int) and EPOCH_SCALE >= 1):
-    raise ValueError(f"EPOCH_SCALE must be a positive integer; got {EPOCH_SCALE!r}")
+check_number("SEED", SEED, integer=True, minimum=0)
+check_number("EPOCH_SCALE", EPOCH_SCALE, integer=True, minimum=1)
 
 NOTEBOOK = "06_filtered_amalgamation"
 TEACHER_NAMES = zoo.afk_teacher_names(PROFILE)  # {"T1": zoo entry, "T2": zoo entry}
@@ -78,8 +76,7 @@ for task in CHOSEN:
 if not CHOSEN or len(set(CHOSEN)) != len(CHOSEN):
     raise ValueError(f"TASKS must name one or more distinct tasks of {', '.join(ALL_TASKS)}; got {TASKS!r}")
 CHOSEN = [t for t in ALL_TASKS if t in CHOSEN]  # in the teachers' order
-if not (isinstance(BRANCH_POINT, int) and 1 <= BRANCH_POINT <= NUM_STAGES):
-    raise ValueError(f"BRANCH_POINT must be an integer from 1 to {NUM_STAGES} (the teachers' stages); got {BRANCH_POINT!r}")
+check_number("BRANCH_POINT", BRANCH_POINT, integer=True, minimum=1, maximum=NUM_STAGES)  # one of the teachers' stages
 
 SETTINGS = {  # the teachers come from the zoo (kae_utils.zoo); these are the students' settings
     "quick": dict(seeds=[SEED], transfer_size=None, block_epochs=3, total_epochs=15, batch_size=128, lr=3e-3,

@@ -44,7 +44,7 @@ TEACHERS: str = "zoo"  # "zoo": load the trained teachers shipped in zoo/; "trai
 IMPORTANCE: str = "l1"  # how encoder channels are ranked for pruning: "l1" (filter L1 norm) or "random" (a control)
 
 # %%
-from kae_utils.env import DEVICES, PROFILES, check_choice
+from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
 from kae_utils.zoo import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("scenes",)
@@ -54,8 +54,7 @@ check_choice("DEVICE", DEVICE, DEVICES)
 check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
 check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
 check_choice("IMPORTANCE", IMPORTANCE, IMPORTANCES)
-if not (isinstance(SEED, int) and SEED >= 0):
-    raise ValueError(f"SEED must be a non-negative integer; got {SEED!r}")
+check_number("SEED", SEED, integer=True, minimum=0)
 
 NOTEBOOK = "07_recombination"
 SETTINGS = {  # the teachers come from the zoo (kae_utils.zoo)

@@ -53,7 +53,7 @@ PROBE_IMAGES: int = 0  # probe images per probe set; 0 for the profile's (64 qui
 
 # %%
 from kae_utils import taskonomy
-from kae_utils.env import DEVICES, PROFILES, check_choice
+from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
 from kae_utils.zoo import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("scenes",)
@@ -61,10 +61,8 @@ check_choice("PROFILE", PROFILE, PROFILES)
 check_choice("DEVICE", DEVICE, DEVICES)
 check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
 check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
-if not (isinstance(SEED, int) and SEED >= 0):
-    raise ValueError(f"SEED must be a non-negative integer; got {SEED!r}")
-if not (isinstance(PROBE_IMAGES, int) and PROBE_IMAGES >= 0):
-    raise ValueError(f"PROBE_IMAGES must be a non-negative integer (0 = the profile's); got {PROBE_IMAGES!r}")
+check_number("SEED", SEED, integer=True, minimum=0)
+check_number("PROBE_IMAGES", PROBE_IMAGES, integer=True, minimum=0)  # 0: the profile's number
 
 NOTEBOOK = "08_attribution_transferability"
 CFG = taskonomy.settings(PROFILE)  # tasks, sizes, encoder and transfer settings (kae_utils.taskonomy)

@@ -56,7 +56,7 @@ LAYER_LAMBDA: float = 1.0  # lambda of DEPARA in layer selection (the paper's ta
 import math
 
 from kae_utils import taskonomy
-from kae_utils.env import DEVICES, PROFILES, check_choice
+from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
 from kae_utils.zoo import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("scenes",)
@@ -64,12 +64,9 @@ check_choice("PROFILE", PROFILE, PROFILES)
 check_choice("DEVICE", DEVICE, DEVICES)
 check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
 check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
-if not (isinstance(SEED, int) and SEED >= 0):
-    raise ValueError(f"SEED must be a non-negative integer; got {SEED!r}")
-if not (isinstance(PROBE_IMAGES, int) and PROBE_IMAGES >= 0):
-    raise ValueError(f"PROBE_IMAGES must be a non-negative integer (0 = the profile's); got {PROBE_IMAGES!r}")
-if not (isinstance(LAYER_LAMBDA, (int, float)) and math.isfinite(LAYER_LAMBDA) and LAYER_LAMBDA >= 0):
-    raise ValueError(f"LAYER_LAMBDA must be a finite number >= 0; got {LAYER_LAMBDA!r}")
+check_number("SEED", SEED, integer=True, minimum=0)
+check_number("PROBE_IMAGES", PROBE_IMAGES, integer=True, minimum=0)  # 0: the profile's number
+check_number("LAYER_LAMBDA", LAYER_LAMBDA, minimum=0)
 
 NOTEBOOK = "09_depara"
 CFG = taskonomy.settings(PROFILE)  # the mini-Taskonomy of notebook 08 (kae_utils.taskonomy)

@@ -16,6 +16,7 @@ from kae_utils.env import (
     PROFILES,
     cache_dir,
     check_choice,
+    check_number,
     repo_root,
     resolve_device,
     runs_dir,
@@ -86,6 +87,52 @@ def test_seed_everything_large_seed_is_reduced_for_numpy():
 def test_seed_everything_rejects_non_integers_and_negatives(bad):
     with pytest.raises(ValueError, match="non-negative integer"):
         seed_everything(bad)
+
+
+# ------------------------------------------------------------------------------------ check_number
+
+
+@pytest.mark.parametrize(
+    ("value", "kwargs"),
+    [
+        (0, dict(integer=True, minimum=0)),
+        (2**70, dict(integer=True, minimum=0)),  # a Python int of any size, not overflowing a float
+        (1, dict(integer=True, minimum=1)),
+        (0.5, dict(positive=True)),
+        (3, dict(positive=True)),  # an int is a number
+        (0.0, dict(minimum=0, maximum=1)),
+        (1, dict(minimum=0, maximum=1)),
+        (-7.25, {}),
+    ],
+)
+def test_check_number_returns_accepted_value_unchanged(value, kwargs):
+    result = check_number("X", value, **kwargs)
+    assert result == value and type(result) is type(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "kwargs", "message"),
+    [
+        (-1, dict(integer=True, minimum=0), "SEED must be an integer >= 0; got -1"),
+        (True, dict(integer=True, minimum=0), "SEED must be an integer >= 0; got True"),
+        (1.0, dict(integer=True, minimum=0), "SEED must be an integer >= 0; got 1.0"),
+        ("3", dict(integer=True, minimum=0), "SEED must be an integer >= 0; got '3'"),
+        (0, dict(integer=True, minimum=1), "SEED must be an integer >= 1; got 0"),
+        (0, dict(positive=True), "SEED must be a number > 0; got 0"),
+        (-0.5, dict(positive=True), "SEED must be a number > 0; got -0.5"),
+        (1.5, dict(minimum=0, maximum=1), r"SEED must be a number in \[0, 1\]; got 1.5"),
+        (-0.1, dict(minimum=0, maximum=1), r"SEED must be a number in \[0, 1\]; got -0.1"),
+        (2, dict(maximum=1), "SEED must be a number <= 1; got 2"),
+        (float("nan"), dict(minimum=0), "SEED must be a number >= 0; got nan"),
+        (float("inf"), dict(minimum=0), "SEED must be a number >= 0; got inf"),
+        (float("-inf"), {}, "SEED must be a number; got -inf"),
+        (None, {}, "SEED must be a number; got None"),
+        (False, {}, "SEED must be a number; got False"),
+    ],
+)
+def test_check_number_message_names_parameter_rule_and_bad_value(value, kwargs, message):
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        check_number("SEED", value, **kwargs)
 
 
 # ----------------------------------------------------------------------------------- resolve_device

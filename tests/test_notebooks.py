@@ -134,6 +134,7 @@ BAD_PARAMETERS = [
     ("DEVICE", "gpu", "DEVICE must be one of 'auto', 'cpu', 'cuda'"),
     ("DATASET", "imagenet", "DATASET must be one of"),
     ("TEACHERS", "download", "TEACHERS must be one of 'zoo', 'train'"),
+    ("SEED", -1, "SEED must be an integer >= 0"),  # kae_utils.env.check_number, the numeric counterpart
 ]
 
 
