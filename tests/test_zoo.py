@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -405,3 +406,35 @@ def test_notebook_09_layer_sources_are_listed_as_used_by_09():
     # used_by is left out of the config hash: listing a notebook does not make a built entry stale
     e = REGISTRY["digits-pre-convnet16"]
     assert dataclasses.replace(e, used_by=("02", "03")).own_config() == e.own_config()
+
+
+# ------------------------------------------------------------------------- full-profile entries, dry run
+
+
+def _few_images(spec: dict, n: int) -> dict:
+    """The same data spec on a few images: a short stream, or the quick test split (same image size, 1000 images)."""
+    if spec["source"] in ("shapes", "scenes"):
+        return {**spec, "n": n}
+    if spec["source"] == "shapes-split":
+        return {**spec, "profile": "quick", "split": "test"}
+    return spec  # digits: one small split in every profile
+
+
+FULL_ENTRIES = sorted(name for name, e in zoo.REGISTRY.items() if e.profile == "full")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FULL_ENTRIES)
+def test_full_profile_entry_trains_one_epoch_on_a_few_images(name: str) -> None:
+    """No full-profile entry has been built here (that needs a GPU): each one's recipe runs end to end at
+    its own architecture and image size on a few images, so a GPU session does not spend its time on a crash."""
+    e = zoo.REGISTRY[name]
+    n = 8 if e.data["source"] == "scenes" else 64
+    small = dataclasses.replace(e, data=_few_images(e.data, n), held_out=_few_images(e.held_out, n),
+                                recipe=dataclasses.replace(e.recipe, epochs=1, batch_size=8))
+    init = zoo.REGISTRY[e.init].build_model() if e.init else None
+    model, info = zoo.train_entry(small, init_model=init, progress=False)
+    history = info["history"]
+    assert all(len(values) == 1 for values in history.values()), "one epoch: one value per curve"
+    assert all(math.isfinite(v[0]) for v in history.values()), history
+    assert "train_loss" in history and any(k.startswith("val_") for k in history), "loss and held-out metrics"
