@@ -52,6 +52,7 @@ __all__ = [
     "InPlaceParametersError",
     "RunResult",
     "RunSpec",
+    "Terminated",
     "UnknownNotebookError",
     "available_cpus",
     "code_sha",
@@ -381,6 +382,16 @@ def _kill_tree(proc: subprocess.Popen) -> None:
         pass
     _signal_groups(groups, signal.SIGKILL)
     proc.wait()
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a batch system's cancel or time limit) raised in the main thread, so that it
+    stops the runs the way Ctrl-C does: running notebooks and their kernels killed, nothing half-written kept."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM does not cut the clean-up short
+    raise Terminated
 
 
 def kill_active_runs() -> int:
@@ -1022,6 +1033,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the optional packages missing, a scheduler not reachable
         return _error(str(exc))
 
+    previous_sigterm = None
+    if threading.current_thread() is threading.main_thread():
+        previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         if plan is not None:
             from kae_utils.sweep import run_sweep
@@ -1034,13 +1048,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 timeout=args.timeout, in_place=args.in_place, fresh_cache=args.fresh_cache, engine=engine,
                 threads=args.threads,
             )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as Terminated
         kill_active_runs()
-        print("interrupted", file=sys.stderr, flush=True)
-        return 130
+        terminated = isinstance(exc, Terminated)
+        print("terminated" if terminated else "interrupted", file=sys.stderr, flush=True)
+        return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
     finally:
         if engine is not None:
             engine.close()
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
     print("", flush=True)
     print(format_summary(results), flush=True)
     if plan is not None:

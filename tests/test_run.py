@@ -8,6 +8,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -358,3 +361,40 @@ def test_timeout_kills_kernel(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("jobs", "cpus", "threads"), [(1, 2, 2), (2, 2, 1), (3, 2, 1), (2, 16, 8), (4, 6, 1)])
 def test_threads_per_job(jobs, cpus, threads):
     assert run.threads_per_job(jobs, cpus) == threads
+
+
+def _alive(psutil, pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
+def test_a_signal_to_the_runner_kills_the_running_notebook_and_its_kernel(tmp_path: Path, sig, code, word) -> None:
+    """SIGTERM (a batch system's cancel, ``kill``) stops the runner like Ctrl-C: no kernel is left behind."""
+    psutil = pytest.importorskip("psutil")
+    path = make_notebook(tmp_path / "nbs", "03_sleep", SLEEPER)
+    out = tmp_path / "runs"
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "kae_utils.run", str(path), "--out", str(out), "--timeout", "300"],
+        cwd=Path(run.__file__).resolve().parents[1], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        # SIGINT as a terminal sends it; a background job of a shell without job control inherits it ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    pid_file = out / "03_sleep" / "kernel.pid"
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() and time.monotonic() < deadline and runner.poll() is None:
+        time.sleep(0.2)
+    assert pid_file.exists(), "the kernel never reached the sleeping cell"
+    kernel = int(pid_file.read_text())
+    assert _alive(psutil, kernel)
+    runner.send_signal(sig)
+    output, _ = runner.communicate(timeout=60)
+    assert runner.returncode == code, output
+    assert word in output
+    deadline = time.monotonic() + 10
+    while _alive(psutil, kernel) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(psutil, kernel), "the kernel outlived the runner"
