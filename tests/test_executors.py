@@ -27,26 +27,12 @@ from kae_utils.run import (
     threads_per_job,
 )
 from kae_utils.sweep import parse_sweep, plan_runs, read_table, results_table, run_sweep
-from tests.tiny_notebooks import ENV_READER, FAILING, SLEEPER, SWEEPER, make_notebook
+from tests.tiny_notebooks import ENV_READER, FAILING, SLEEPER, SWEEPER, make_notebook, wait_dead
 
 
 def quiet(line: str) -> None:
     pass
 
-
-def alive(pid: int) -> bool:
-    psutil = pytest.importorskip("psutil")
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def wait_dead(pid: int, seconds: float = 10) -> bool:
-    deadline = time.monotonic() + seconds
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return not alive(pid)
 
 
 # ----------------------------------------------------------------------------------- no cluster

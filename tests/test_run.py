@@ -29,6 +29,7 @@ from kae_utils.run import (
     run_notebooks,
     write_timings,
 )
+from tests.tiny_notebooks import alive, wait_dead
 
 PARAMETERS = 'PROFILE = "quick"\nSEED = 0\nLR = 0.1\nNAME = "default"\n'
 
@@ -330,7 +331,6 @@ def test_in_place_replaces_only_on_success(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_timeout_kills_kernel(tmp_path: Path) -> None:
-    psutil = pytest.importorskip("psutil")
     path = make_notebook(tmp_path / "nbs", "03_sleep", SLEEPER)
     out = tmp_path / "runs"
 
@@ -344,18 +344,7 @@ def test_timeout_kills_kernel(tmp_path: Path) -> None:
 
     pid_file = out / "03_sleep" / "kernel.pid"
     assert pid_file.exists(), "the kernel never reached the sleeping cell; raise the timeout"
-    pid = int(pid_file.read_text())
-
-    def alive() -> bool:
-        try:
-            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            return False
-
-    deadline = time.monotonic() + 10
-    while alive() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not alive()
+    assert wait_dead(int(pid_file.read_text()))
 
 
 @pytest.mark.parametrize(("jobs", "cpus", "threads"), [(1, 2, 2), (2, 2, 1), (3, 2, 1), (2, 16, 8), (4, 6, 1)])
@@ -363,18 +352,10 @@ def test_threads_per_job(jobs, cpus, threads):
     assert run.threads_per_job(jobs, cpus) == threads
 
 
-def _alive(psutil, pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
 def test_a_signal_to_the_runner_kills_the_running_notebook_and_its_kernel(tmp_path: Path, sig, code, word) -> None:
     """SIGTERM (a batch system's cancel, ``kill``) stops the runner like Ctrl-C: no kernel is left behind."""
-    psutil = pytest.importorskip("psutil")
     path = make_notebook(tmp_path / "nbs", "03_sleep", SLEEPER)
     out = tmp_path / "runs"
     runner = subprocess.Popen(
@@ -389,12 +370,9 @@ def test_a_signal_to_the_runner_kills_the_running_notebook_and_its_kernel(tmp_pa
         time.sleep(0.2)
     assert pid_file.exists(), "the kernel never reached the sleeping cell"
     kernel = int(pid_file.read_text())
-    assert _alive(psutil, kernel)
+    assert alive(kernel)
     runner.send_signal(sig)
     output, _ = runner.communicate(timeout=60)
     assert runner.returncode == code, output
     assert word in output
-    deadline = time.monotonic() + 10
-    while _alive(psutil, kernel) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not _alive(psutil, kernel), "the kernel outlived the runner"
+    assert wait_dead(kernel), "the kernel outlived the runner"

@@ -1,13 +1,16 @@
 """Tiny notebooks for the tests of sweeps and executors: a ``parameters`` cell and one cell of work.
 
-They import nothing heavy (no torch), so a run costs about one kernel start.
+They import nothing heavy (no torch), so a run costs about one kernel start. ``alive`` and ``wait_dead``
+check the kernel whose pid ``SLEEPER`` writes.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 PARAMETERS = """\
@@ -55,6 +58,23 @@ from pathlib import Path
 (Path(os.environ["KAE_RUN_DIR"]) / "kernel.pid").write_text(str(os.getpid()))
 time.sleep(120)
 """
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie does not); skips the test where psutil is missing."""
+    psutil = pytest.importorskip("psutil")
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def wait_dead(pid: int, seconds: float = 10) -> bool:
+    """Wait up to ``seconds`` for process ``pid`` to end; return whether it did."""
+    deadline = time.monotonic() + seconds
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not alive(pid)
 
 
 def make_notebook(folder: Path, stem: str, body: str, parameters: str = PARAMETERS) -> Path:
