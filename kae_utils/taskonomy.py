@@ -549,11 +549,14 @@ def epsilon_lrp_relus(model: nn.Module, eps: float = 1e-4):
 
 
 def attribution_maps(encoder: nn.Module, x: torch.Tensor, method: str = "gradient*input", eps: float = 1e-4,
-                     batch_size: int = 128) -> torch.Tensor:
+                     batch_size: int = 128, absolute: bool = False) -> torch.Tensor:
     """Attribution maps ``(N, H, W)`` of ``S(x) = sum(encoder(x))`` with respect to the input, averaged over the
     colour channels (Song et al. 2019): ``saliency`` |dS/dx|, ``gradient*input`` x dS/dx, ``epsilon-lrp``
-    (gradient x input with the epsilon rule at every ReLU). The encoder runs in eval mode (BatchNorm with its
-    running statistics, so the images do not interact) and its mode is restored."""
+    (gradient x input with the epsilon rule at every ReLU). ``absolute``: average the magnitudes over the channels
+    instead, ``mean_c |A_c|``, as DEPARA's layer selection does (zju-vipa/DEPARA ``tools/layer_select.py`` at
+    commit 6cf9f6e: ``np.abs(a).mean(axis=1)``); the model selection of both papers averages the signed maps.
+    The encoder runs in eval mode (BatchNorm with its running statistics, so the images do not interact) and its
+    mode is restored."""
     check_choice("attribution method", method, ATTRIBUTION_METHODS)
     device = next(encoder.parameters()).device
     was_training = encoder.training
@@ -568,7 +571,7 @@ def attribution_maps(encoder: nn.Module, x: torch.Tensor, method: str = "gradien
             else:
                 (grad,) = torch.autograd.grad(encoder(xb).sum(), xb)
             value = grad.abs() if method == "saliency" else grad * xb.detach()
-            maps.append(value.mean(dim=1).cpu())
+            maps.append((value.abs() if absolute else value).mean(dim=1).cpu())
     finally:
         encoder.train(was_training)
     return torch.cat(maps)

@@ -59,8 +59,9 @@ __all__ = [
     "transrate",
 ]
 
-#: LogME's two forms in thuml/LogME: the ICML 2021 paper's algorithm (default) and the later fixed point.
-LOGME_VARIANTS: tuple[str, ...] = ("icml", "fixed-point")
+#: LogME's forms: the ICML 2021 algorithm of thuml/LogME (default), its later fixed point, and the ICML updates
+#: run until they converge.
+LOGME_VARIANTS: tuple[str, ...] = ("icml", "fixed-point", "converged")
 #: TransRate's two forms: the authors' code (default) and TLlib's.
 TRANSRATE_VARIANTS: tuple[str, ...] = ("authors", "tllib")
 
@@ -303,9 +304,10 @@ def logme_evidence(features, y, alpha: float, beta: float) -> float:
 _LOGME_EPS = 1e-5  # thuml/LogME's guard in the denominators (and, in the ICML form, in the evidence)
 
 
-def _logme_icml(f: np.ndarray, columns: np.ndarray) -> list[float]:
+def _logme_icml(f: np.ndarray, columns: np.ndarray, steps: int = 11, tolerance: float = 0.01) -> list[float]:
     """The ICML 2021 algorithm (``_fit_icml`` / ``each_evidence``): MacKay's updates in the eigenbasis of F^T F
-    (all D eigenvalues, zeros included), at most 11 steps, stopped when alpha / beta moves by < 1 %."""
+    (all D eigenvalues, zeros included), at most ``steps`` = 11 steps, stopped when alpha / beta moves by less than
+    ``tolerance`` = 1 %."""
     n, d = f.shape
     s, v = np.linalg.eigh(f.T @ f)
     s = np.clip(s, 0.0, None)
@@ -313,7 +315,7 @@ def _logme_icml(f: np.ndarray, columns: np.ndarray) -> list[float]:
     for y in columns.T:
         projected = v.T @ (f.T @ y)
         alpha, beta, lam = 1.0, 1.0, 1.0
-        for _ in range(11):
+        for _ in range(steps):
             gamma = (s / (s + lam)).sum()
             m = v @ (projected * beta / (alpha + beta * s))
             alpha_de = m @ m
@@ -321,7 +323,7 @@ def _logme_icml(f: np.ndarray, columns: np.ndarray) -> list[float]:
             beta_de = ((y - f @ m) ** 2).sum()
             beta = (n - gamma) / (beta_de + _LOGME_EPS)
             new_lam = alpha / beta
-            if abs(new_lam - lam) / lam < 0.01:
+            if abs(new_lam - lam) / lam < tolerance:
                 break
             lam = new_lam
         evidence = (d * np.log(alpha) + n * np.log(beta) - np.log(alpha + beta * s).sum()
@@ -375,7 +377,8 @@ def logme(features, targets, *, classification: bool | None = None, variant: str
     algorithm, ``_fit_icml``: the evidence with every eigenvalue of F^T F (the exact log-determinant whatever N
     and D). ``variant="fixed-point"`` is ``_fit_fixed_point`` (You et al., JMLR 2022; the repository's default
     ``_fit``), which sums over the singular values of F: the same number when F has full column rank, larger
-    by ``(D - k)/2N log alpha`` when N < D. The repository builds ``range(max(y) + 1)`` columns, so a class
+    by ``(D - k)/2N log alpha`` when N < D. ``variant="converged"``: the ICML updates until alpha / beta moves by
+    less than 1e-10 (the 11-step cap and the 1 % tolerance stop them early, mostly when N < D). The repository builds ``range(max(y) + 1)`` columns, so a class
     value with no sample became an all-zero column scored only through the guards; here it is not a column.
     """
     _check_choice("variant", variant, LOGME_VARIANTS)
@@ -389,8 +392,10 @@ def logme(features, targets, *, classification: bool | None = None, variant: str
         columns = np.eye(index.max() + 1)[index]
     else:
         columns = _array(targets, "targets").reshape(n, -1)
-    fit = _logme_icml if variant == "icml" else _logme_fixed_point
-    return float(np.mean(fit(f, columns)))
+    if variant == "fixed-point":
+        return float(np.mean(_logme_fixed_point(f, columns)))
+    steps, tolerance = (11, 0.01) if variant == "icml" else (10_000, 1e-10)
+    return float(np.mean(_logme_icml(f, columns, steps, tolerance)))
 
 
 # ------------------------------------------------------------------------- label-based: class statistics

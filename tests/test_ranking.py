@@ -183,3 +183,30 @@ def test_bootstrap_without_draws_resamples_only_the_targets():
     assert over_targets["spearman"]["high"] > over_targets["spearman"]["low"]
     with pytest.raises(ValueError, match="level"):
         rk.ranking_bootstrap(scores, truth, relevant=2, level=1.0)
+
+
+def test_difference_bootstrap_is_paired():
+    scores, draws, truth = _noisy_estimator(30, seed=1)
+    same = rk.difference_bootstrap(scores, scores, truth, 2, draws, draws)
+    assert all(v == {"value": 0.0, "low": 0.0, "high": 0.0} for v in same.values())
+    oracle = _oracle(truth)
+    worse = rk.difference_bootstrap(scores, oracle, truth, 2, draws, seed=2)
+    single = rk.ranking_bootstrap(scores, truth, 2, draws, seed=2)
+    assert worse["spearman"]["value"] == pytest.approx(single["spearman"]["value"] - 1.0)
+    assert worse["spearman"]["high"] < 0 and worse["regret"]["low"] >= 0
+    # the oracle is fixed: with the same seed, the difference's interval is the single one shifted by -1
+    assert worse["spearman"]["low"] == pytest.approx(single["spearman"]["low"] - 1.0)
+
+
+def test_the_vectorised_weighted_tau_is_scipys():
+    from kae_utils.ranking import _weighted_tau_rows
+
+    gen = _rng(6)
+    y = gen.normal(size=9)
+    rows = gen.normal(size=(40, 9))
+    rows[:10] = np.round(rows[:10])  # ties in x
+    y_ties = np.round(y)
+    for target in (y, y_ties):
+        expected = [stats.weightedtau(row, target)[0] for row in rows]
+        np.testing.assert_allclose(_weighted_tau_rows(rows, target), expected, atol=1e-12)
+    assert _weighted_tau_rows(np.ones((2, 9)), y).tolist() == [0.0, 0.0]  # a constant score

@@ -139,9 +139,10 @@ def test_logme_finds_the_evidence_maximum_and_prefers_informative_features():
     f = gen.normal(size=(60, 4))
     y = f @ np.array([1.0, -2.0, 0.5, 0.0]) + 0.3 * gen.normal(size=60)
     score = tr.logme(f, y)
-    grid = np.logspace(-3, 3, 61)  # the fixed point stops within 1 % of alpha / beta: close to the grid's best
+    grid = np.logspace(-3, 3, 61)  # the ICML form stops within 1 % of alpha / beta: close to the grid's best
     best = max(tr.logme_evidence(f, y, a, b) for a in grid for b in grid)
     assert score >= best - 1e-3
+    assert tr.logme(f, y, variant="converged") >= best - 1e-6
     assert score > tr.logme(gen.normal(size=(60, 4)), y) + 0.5
 
 
@@ -162,8 +163,12 @@ def test_logme_classification_is_the_mean_over_one_hot_columns_and_takes_tensors
 
 
 def test_logme_variants_agree_when_f_has_full_column_rank():
-    x, y = _f1()  # N > D, full rank: the two forms differ only by their stopping rules
-    assert tr.logme(x, y, variant="fixed-point") == pytest.approx(tr.logme(x, y), abs=1e-4)
+    x, y = _f1()  # N > D, full rank: the forms differ only by their stopping rules
+    for variant in ("fixed-point", "converged"):
+        assert tr.logme(x, y, variant=variant) == pytest.approx(tr.logme(x, y), abs=1e-4)
+    wide, labels = _f2()  # N < D: the fixed point leaves (D - k)/2N log alpha out; the converged ICML form does not
+    assert tr.logme(wide, labels, variant="converged") == pytest.approx(tr.logme(wide, labels), abs=0.05)
+    assert tr.logme(wide, labels, variant="fixed-point") > tr.logme(wide, labels) + 0.5
 
 
 def test_h_score_closed_forms():
