@@ -19,6 +19,8 @@ JOBS ?= 1
 NAMES ?=
 ZOO_PROFILE ?= auto
 DEVICE ?= auto
+# numerics of the zoo builds: auto (bf16 where the hardware runs it natively), fp32 or bf16
+PRECISION ?= auto
 # a sweep file for `make sweep`, e.g. SWEEP=sweeps/kd_temperature.yaml
 SWEEP ?=
 
@@ -90,7 +92,7 @@ reproduce: setup  ## full profile (paper scale, several seeds; meant for a GPU) 
 	$(PY) -m kae_utils.readme --collect runs_full --profile full
 
 zoo: setup  ## train the zoo entries that are missing or stale (NAMES=..., DEVICE=cuda, ZOO_PROFILE=full), then verify
-	$(PY) -m kae_utils.zoo build $(NAMES) --device $(DEVICE) --profile $(ZOO_PROFILE)
+	$(PY) -m kae_utils.zoo build $(NAMES) --device $(DEVICE) --profile $(ZOO_PROFILE) --precision $(PRECISION)
 	$(PY) -m kae_utils.zoo verify
 
 zoo-list: setup  ## the zoo's entries: task, architecture, parameters, held-out metric, used by, built or not

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from kae_utils.models.taps import FeatureTaps
+from kae_utils.numerics import current
 
 __all__ = [
     "amalgamate_scores",
@@ -102,23 +103,25 @@ def teacher_outputs(
     ``layers`` are sub-module names of ``named_modules()`` (the same for every teacher). The output of
     each is *copied* when recorded, so a later in-place operation (``ReLU(inplace=True)``) does not
     change it: a tap on a BatchNorm gives the pre-activation feature. Returns, per teacher, a dict
-    ``{layer: (N, ...)}`` and the logits ``(N, C_i)``, all on the CPU.
+    ``{layer: (N, ...)}`` and the logits ``(N, C_i)``, all on the CPU in float32 (computed with the
+    process's numerics, :mod:`kae_utils.numerics`).
     """
     features: list[dict[str, torch.Tensor]] = []
     logits: list[torch.Tensor] = []
     for teacher in teachers:
         taps = FeatureTaps(teacher, layers, clone=True)  # raises KeyError for unknown names
         device = next(teacher.parameters()).device
+        numerics = current(device)
         was_training = teacher.training
         teacher.eval()
         store: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
         outs: list[torch.Tensor] = []
         try:
-            with taps:
+            with taps, numerics.autocast():
                 for start in range(0, len(x), batch_size):
-                    outs.append(teacher(x[start:start + batch_size].to(device)).float().cpu())
+                    outs.append(teacher(numerics.prepare_input(x[start:start + batch_size].to(device))).float().cpu())
                     for name in layers:
-                        store[name].append(taps.features[name].float().cpu())
+                        store[name].append(taps.features[name].float().cpu().contiguous())
         finally:
             teacher.train(was_training)
         features.append({name: torch.cat(parts) for name, parts in store.items()})

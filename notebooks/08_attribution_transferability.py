@@ -92,8 +92,8 @@ from scipy.cluster import hierarchy
 from sklearn.decomposition import PCA
 from torch import nn
 
+from kae_utils import numerics, zoo
 from kae_utils import transferability as tr
-from kae_utils import zoo
 from kae_utils.env import setup_notebook
 from kae_utils.models import Add, build_task_encoder
 from kae_utils.results import Claim, check_claims, mean_std, write_metrics
@@ -102,6 +102,7 @@ from kae_utils.tasks import TRANSFER_TASKS
 device = setup_notebook(SEED, DEVICE)
 THREADS = 1 if device.type == "cpu" else None  # torch threads for the transfers (kae_utils.taskonomy.transfer_losses)
 print("device type:", device.type)
+print(numerics.describe())  # bf16 autocast where the hardware runs it natively; KAE_PRECISION=fp32 forces float32
 
 # %% [markdown]
 # ## The mini-Taskonomy
