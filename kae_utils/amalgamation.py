@@ -1,6 +1,11 @@
 """Helpers the knowledge-amalgamation notebooks share: running several frozen teachers, amalgamating
-their score vectors, the teachers' ensemble, per-teacher evaluation of a student, and a guard that
-keeps labels out of a student's transfer set.
+their score vectors, the teachers' ensemble, per-teacher evaluation of a student, a guard that
+keeps labels out of a student's transfer set, and the supervised ceiling.
+
+The **supervised ceiling** of an experiment is the student's own architecture trained with the *true labels*
+of the same transfer images for the same budget. No label-free method can be expected to beat it, so a claim
+"the student matches its teacher" is only testable where the ceiling reaches the teacher (within the claim's
+own tolerance); :func:`ceiling_reaches` says whether it does.
 
 The papers' own methods (auto-encoders, adapters, branch search ...) stay in the notebooks.
 
@@ -10,19 +15,24 @@ Class sets are tuples of *global* class indices; teacher ``i``'s logit ``j`` sco
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from kae_utils.models.taps import FeatureTaps
+from kae_utils.numerics import current
+from kae_utils.training import Trainer
 
 __all__ = [
     "amalgamate_scores",
+    "ceiling_reaches",
     "check_images_only",
     "ensemble_predict",
     "restricted_accuracy",
     "teacher_outputs",
+    "train_ceiling",
 ]
 
 
@@ -102,23 +112,25 @@ def teacher_outputs(
     ``layers`` are sub-module names of ``named_modules()`` (the same for every teacher). The output of
     each is *copied* when recorded, so a later in-place operation (``ReLU(inplace=True)``) does not
     change it: a tap on a BatchNorm gives the pre-activation feature. Returns, per teacher, a dict
-    ``{layer: (N, ...)}`` and the logits ``(N, C_i)``, all on the CPU.
+    ``{layer: (N, ...)}`` and the logits ``(N, C_i)``, all on the CPU in float32 (computed with the
+    process's numerics, :mod:`kae_utils.numerics`).
     """
     features: list[dict[str, torch.Tensor]] = []
     logits: list[torch.Tensor] = []
     for teacher in teachers:
         taps = FeatureTaps(teacher, layers, clone=True)  # raises KeyError for unknown names
         device = next(teacher.parameters()).device
+        numerics = current(device)
         was_training = teacher.training
         teacher.eval()
         store: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
         outs: list[torch.Tensor] = []
         try:
-            with taps:
+            with taps, numerics.autocast():
                 for start in range(0, len(x), batch_size):
-                    outs.append(teacher(x[start:start + batch_size].to(device)).float().cpu())
+                    outs.append(teacher(numerics.prepare_input(x[start:start + batch_size].to(device))).float().cpu())
                     for name in layers:
-                        store[name].append(taps.features[name].float().cpu())
+                        store[name].append(taps.features[name].float().cpu().contiguous())
         finally:
             teacher.train(was_training)
         features.append({name: torch.cat(parts) for name, parts in store.items()})
@@ -146,3 +158,47 @@ def check_images_only(train_data: object, image_shape: Sequence[int] | None = No
     if image_shape is not None and tuple(train_data.shape[1:]) != tuple(image_shape):
         raise ValueError(f"images of shape {tuple(image_shape)} expected; got {tuple(train_data.shape[1:])}")
     return train_data
+
+
+def train_ceiling(
+    student: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor | Mapping[str, torch.Tensor],
+    loss: Callable[[Any, Any], torch.Tensor],
+    **trainer_args: Any,
+) -> tuple[nn.Module, Any]:
+    """The supervised ceiling: train ``student`` (a fresh copy of the student's architecture, initialised as the
+    student is) with the **true labels** of the transfer ``images``; returns ``(student, history)``.
+
+    ``labels`` is one tensor, or ``{task: tensor}`` for a multi-task student; ``loss(student(x), y)`` gets the
+    output and the batch's labels in the same form. ``trainer_args`` go to :class:`kae_utils.training.Trainer`
+    (``epochs``, ``lr``, ``batch_size``, ``device``, ``seed``, ``optimizer``, ``schedule``, ...): pass the
+    student's own budget, so that the ceiling is what any method could reach with these images and steps.
+    """
+    images = check_images_only(images)
+    keys = list(labels) if isinstance(labels, Mapping) else None
+    columns = [labels[k] for k in keys] if keys is not None else [labels]
+    if any(len(c) != len(images) for c in columns):
+        raise ValueError(f"{len(images)} images but labels of lengths {[len(c) for c in columns]}")
+
+    def step(model: nn.Module, batch: Sequence[torch.Tensor]) -> torch.Tensor:
+        x, *ys = batch
+        return loss(model(x), dict(zip(keys, ys, strict=True)) if keys is not None else ys[0])
+
+    trainer_args.setdefault("desc", "supervised ceiling")
+    history = Trainer(student, step_fn=step, **trainer_args).fit((images, *columns))
+    return student, history
+
+
+def ceiling_reaches(ceiling: float, teacher: float, *, tolerance: float, higher_is_better: bool = True,
+                    relative: bool = False) -> bool:
+    """Whether the supervised ceiling is within ``tolerance`` of the teacher (or better).
+
+    The same test a claim "the student matches the teacher" applies to the student: with ``relative``, the
+    tolerance is a fraction of the teacher's value (``0.05``: 5 % worse at most); otherwise it is absolute
+    (``0.01``: one point of accuracy). Where it returns ``False`` the experiment cannot test that claim.
+    """
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be >= 0; got {tolerance}")
+    margin = tolerance * abs(teacher) if relative else tolerance
+    return ceiling >= teacher - margin if higher_is_better else ceiling <= teacher + margin

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from kae_utils.env import check_choice
+from kae_utils.numerics import float32_loss
 
 __all__ = ["ANGULAR_MODES", "angular_loss", "pixel_kl_loss", "pixel_nll_loss", "scale_invariant_loss"]
 
@@ -56,6 +57,7 @@ def _mean_over(values: torch.Tensor, mask: torch.Tensor | None, name: str) -> to
     return values[mask].mean()
 
 
+@float32_loss
 def scale_invariant_loss(pred: torch.Tensor, target: torch.Tensor, lam: float = 0.5,
                          mask: torch.Tensor | None = None, eps: float = 1e-6) -> torch.Tensor:
     """Scale-invariant log-depth loss of Eigen et al. (2014), averaged over the images.
@@ -84,6 +86,7 @@ def scale_invariant_loss(pred: torch.Tensor, target: torch.Tensor, lam: float = 
     return per_image[has_pixels].mean()
 
 
+@float32_loss
 def angular_loss(pred: torch.Tensor, target: torch.Tensor, mode: str = "angle",
                  mask: torch.Tensor | None = None, eps: float = 1e-6) -> torch.Tensor:
     """Mean angular error between normals ``(N, 3, H, W)``, after L2-normalising both per pixel.
@@ -101,6 +104,7 @@ def angular_loss(pred: torch.Tensor, target: torch.Tensor, mode: str = "angle",
     return _mean_over(torch.arccos(cos.clamp(-1.0 + eps, 1.0 - eps)), mask, "angular_loss")
 
 
+@float32_loss
 def pixel_kl_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 1.0,
                   mask: torch.Tensor | None = None) -> torch.Tensor:
     """Per-pixel ``KL(softmax(z_t / T) || softmax(z_s / T))`` over the classes, averaged over pixels, times ``T^2``.
@@ -117,6 +121,7 @@ def pixel_kl_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, te
     return _mean_over(kl, mask, "pixel_kl_loss") * temperature**2
 
 
+@float32_loss
 def pixel_nll_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
                    mask: torch.Tensor | None = None) -> torch.Tensor:
     """Cross-entropy of the student's logits ``(N, C, H, W)`` with the teacher's argmax as the label, per pixel."""

@@ -169,13 +169,20 @@ def runs_dir(notebook: str | None = None) -> Path:
     return path
 
 
-def setup_notebook(seed: int, device: str = "auto", threads: int | None = None) -> torch.device:
-    """One call at the top of every notebook: seed everything, pick the device, PNG inline figures.
+def setup_notebook(seed: int, device: str = "auto", threads: int | None = None,
+                   precision: str = "auto") -> torch.device:
+    """One call at the top of every notebook: seed everything, pick the device and the numerics, PNG figures.
 
     Returns the resolved ``torch.device``. ``threads`` caps torch's CPU threads (default: leave as is).
+    ``precision`` (``"auto"``, ``"fp32"``, ``"bf16"``) becomes the process's numerics
+    (:func:`kae_utils.numerics.set_numerics`; ``"auto"`` obeys ``KAE_PRECISION``); a notebook prints
+    :func:`kae_utils.numerics.describe`.
     """
+    from kae_utils.numerics import set_numerics  # numerics imports this module's check_choice
+
     seed_everything(seed)
     dev = resolve_device(device)
+    set_numerics(precision, dev)
     if threads is not None:
         torch.set_num_threads(threads)
     try:  # only inside IPython: store figures as PNG (nbval does not compare PNG bytes)

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from kae_utils.numerics import float32_loss
+
 __all__ = [
     "CFL_SIGMAS",
     "concat_teacher_logits",
@@ -37,6 +39,7 @@ def soft_targets(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor
     return F.softmax(logits / temperature, dim=-1)
 
 
+@float32_loss
 def kd_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
     """T^2 * KL(softmax(z_t / T) || softmax(z_s / T)), averaged over the batch.
 
@@ -52,6 +55,7 @@ def kd_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperatur
     return F.kl_div(log_p_s, log_q_t, log_target=True, reduction="batchmean") * temperature**2
 
 
+@float32_loss
 def kd_loss(
     student_logits: torch.Tensor,
     teacher_logits: torch.Tensor,
@@ -92,6 +96,7 @@ def multi_teacher_kd_loss(
     return kd_kl(student_logits, target, temperature)
 
 
+@float32_loss
 def multi_gaussian_kernel(x: torch.Tensor, y: torch.Tensor, sigmas: Sequence[float] = CFL_SIGMAS) -> torch.Tensor:
     """k(x_i, y_j) = sum_s exp(-||x_i - y_j||^2 / (2 sigma_s^2)) for rows x_i of ``x`` (n, d) and y_j of ``y`` (m, d)."""
     if x.dim() != 2 or y.dim() != 2 or x.shape[1] != y.shape[1]:
@@ -105,6 +110,7 @@ def multi_gaussian_kernel(x: torch.Tensor, y: torch.Tensor, sigmas: Sequence[flo
     return sum(torch.exp(-sq_dist / (2.0 * s * s)) for s in sigmas)
 
 
+@float32_loss
 def mmd2(
     x: torch.Tensor, y: torch.Tensor, sigmas: Sequence[float] = CFL_SIGMAS, normalize: bool = True
 ) -> torch.Tensor:

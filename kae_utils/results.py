@@ -3,7 +3,9 @@ two summaries every results table uses (mean and spread over seeds, median run t
 
 The claims block prints one line per claim, ``PASS <claim>`` or ``FAIL <claim>`` (words only: the
 measured numbers go into metrics.json and the results table, so the block is stable across
-floating-point noise), then ``claims: N/M hold``. The batch runner reads the counts back.
+floating-point noise), then ``claims: N/M hold``. The batch runner reads the counts back. A claim that this
+run's experiment cannot test (its supervised ceiling does not reach the teacher) is still checked and
+printed, followed by ``(untestable here: <reason>)``, and the summary adds ``(K untestable here)``.
 """
 
 from __future__ import annotations
@@ -41,11 +43,14 @@ class Claim:
         claim: the claim in words, as printed after PASS/FAIL (no numbers that vary between runs).
         holds: the outcome of the explicit check.
         details: the measured numbers and the tolerance used, for metrics.json and the reader.
+        untestable: empty when this run can test the claim; otherwise why it cannot, in words (e.g. "the
+            supervised ceiling is below the teacher"), printed after the claim.
     """
 
     claim: str
     holds: bool
     details: str = ""
+    untestable: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.holds, bool):
@@ -69,13 +74,19 @@ class ClaimsReport:
     def total(self) -> int:
         return len(self.items)
 
+    @property
+    def untestable(self) -> int:
+        return sum(bool(c.untestable) for c in self.items)
+
     def lines(self) -> list[str]:
-        rows = [f"{'PASS' if c.holds else 'FAIL'} {c.claim}" for c in self.items]
-        rows.append(f"claims: {self.held}/{self.total} hold")
+        rows = [f"{'PASS' if c.holds else 'FAIL'} {c.claim}" + (f" (untestable here: {c.untestable})" if c.untestable else "")
+                for c in self.items]
+        rows.append(f"claims: {self.held}/{self.total} hold" + (f" ({self.untestable} untestable here)" if self.untestable else ""))
         return rows
 
     def to_dict(self) -> dict[str, Any]:
-        return {"held": self.held, "total": self.total, "items": [asdict(c) for c in self.items]}
+        return {"held": self.held, "total": self.total, "untestable": self.untestable,
+                "items": [asdict(c) for c in self.items]}
 
 
 def check_claims(claims: Sequence[Claim], *, echo: bool = True) -> ClaimsReport:

@@ -41,6 +41,7 @@ from torch import nn
 from kae_utils.data.scenes import TASKS as SCENE_TASKS
 from kae_utils.data.scenes import SceneBatch, SceneConfig, render_scenes
 from kae_utils.env import check_choice
+from kae_utils.numerics import current
 from kae_utils.progress import progress
 from kae_utils.tasks import transfer_task
 
@@ -328,12 +329,16 @@ def probe_images(probe_set: str, profile: str, n: int | None = None, seed: int =
 
 @torch.no_grad()
 def encoder_features(encoder: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """The encoder's representation of ``x`` (eval mode, batched), on the CPU; the encoder's mode is restored."""
+    """The encoder's representation of ``x`` (eval mode, batched, the process's numerics), on the CPU in float32;
+    the encoder's mode is restored."""
     device = next(encoder.parameters()).device
+    numerics = current(device)
     was_training = encoder.training
     encoder.eval()
     try:
-        return torch.cat([encoder(x[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)])
+        with numerics.autocast():
+            return torch.cat([encoder(numerics.prepare_input(x[i:i + batch_size].to(device))).float().cpu().contiguous()
+                              for i in range(0, len(x), batch_size)])
     finally:
         encoder.train(was_training)
 
@@ -496,11 +501,15 @@ def _transfer_losses(encoders: Mapping[str, nn.Module], targets: Sequence[str], 
         z_val = {c: encoder_features(encoder, val.inputs[c]) for c in corruptions}
         shape = next(iter(z_train.values())).shape[1:]
         heads = nn.ModuleDict({t: transfer_head(t, shape, setting, depth_bias.get(t)) for t in mine}).to(device)
+        numerics = current(device)
+        numerics.prepare_model(heads)
+        z_train = {c: numerics.prepare_input(z) for c, z in z_train.items()}
         optimiser = torch.optim.Adam(heads.parameters(), lr=setting.lr)
         for _ in range(setting.steps):
             optimiser.zero_grad(set_to_none=True)
-            total = sum(transfer_task(t).supervised_loss(heads[t](z_train[TASKONOMY_TASKS[t].corruption]), y_train[t])
-                        for t in mine)
+            with numerics.autocast():
+                total = sum(transfer_task(t).supervised_loss(heads[t](z_train[TASKONOMY_TASKS[t].corruption]),
+                                                             y_train[t]).float() for t in mine)
             total.backward()
             optimiser.step()
         heads.eval().cpu()

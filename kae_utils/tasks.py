@@ -53,6 +53,7 @@ from kae_utils.data.scenes import SCENE_CLASSES
 from kae_utils.dense import angular_loss, pixel_kl_loss, scale_invariant_loss
 from kae_utils.env import check_choice
 from kae_utils.metrics import accuracy, depth_metrics, mean_iou, normal_metrics, pixel_accuracy
+from kae_utils.numerics import current, float32_loss
 from kae_utils.viz import colorize_depth, colorize_normals, colorize_segmentation
 
 Nets = torch.nn.Module | Mapping[str, torch.nn.Module]
@@ -124,6 +125,10 @@ def _normal_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float
     return {"mean angle": m["mean_angle"], "within 11.25": m["within_11.25"]}
 
 
+_cross_entropy = float32_loss(F.cross_entropy)
+
+
+@float32_loss
 def _depth_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return scale_invariant_loss(pred, target, lam=SI_LAMBDA)
 
@@ -135,7 +140,7 @@ def _colorize_segmentation(pred: torch.Tensor) -> np.ndarray:
 
 DENSE_TASKS: dict[str, DenseTask] = {
     "segmentation": DenseTask(
-        "segmentation", len(SCENE_CLASSES), "cross-entropy", F.cross_entropy, pixel_kl_loss, _segmentation_metrics,
+        "segmentation", len(SCENE_CLASSES), "cross-entropy", _cross_entropy, pixel_kl_loss, _segmentation_metrics,
         _colorize_segmentation, headline="mIoU", higher_is_better=True, output="classes"),
     "depth": DenseTask(
         "depth", 1, f"scale-invariant log-depth, lambda {SI_LAMBDA}", _depth_loss, _depth_loss, _depth_metrics, colorize_depth,
@@ -154,6 +159,7 @@ def _check_same(name: str, pred: torch.Tensor, target: torch.Tensor) -> None:
         raise ValueError(f"{name}: predictions {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
 
 
+@float32_loss
 def _l1_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     _check_same("L1 loss", pred, target)
     return (pred - target).abs().mean()
@@ -173,11 +179,13 @@ def _image_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]
     return out
 
 
+@float32_loss
 def _binary_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     _check_same("binary loss", logits, target)
     return F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype))
 
 
+@float32_loss
 def _binary_distill(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
     """Per-pixel KL divergence from the teacher's Bernoulli to the student's (cross-entropy minus the entropy)."""
     teacher_logits = teacher_logits.detach()
@@ -251,10 +259,12 @@ class ImageTask(_Headline):
     dense = False
 
 
+@float32_loss
 def _class_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, labels.long(), ignore_index=-1)
 
 
+@float32_loss
 def _class_distill(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
     log_p_t = F.log_softmax(teacher_logits.detach(), dim=1)
     return (log_p_t.exp() * (log_p_t - F.log_softmax(student_logits, dim=1))).sum(dim=1).mean()
@@ -274,6 +284,7 @@ def _as_columns(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return target
 
 
+@float32_loss
 def _mse_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(pred, _as_columns(pred, target))
 
@@ -299,7 +310,7 @@ TRANSFER_TASKS: dict[str, DenseTask | ImageTask] = {
         "occlusion_edges", 1, "binary cross-entropy on logits", _binary_loss, _binary_distill, _binary_metrics,
         _colorize_binary, headline="F1", higher_is_better=True, output="binary"),
     "foreground": DenseTask(
-        "foreground", 2, "cross-entropy", F.cross_entropy, pixel_kl_loss, _foreground_metrics, _colorize_foreground,
+        "foreground", 2, "cross-entropy", _cross_entropy, pixel_kl_loss, _foreground_metrics, _colorize_foreground,
         headline="mIoU", higher_is_better=True, output="classes"),
     "depth_euclidean": DenseTask(
         "depth_euclidean", 1, f"scale-invariant log-depth, lambda {SI_LAMBDA}", _depth_loss, _depth_loss,
@@ -336,8 +347,9 @@ def predict_maps(model: Nets, x: torch.Tensor, batch_size: int = 64, name: str =
     """Every task's output on ``x``, in eval mode, batched, on the CPU: ``{task: (N, C, H, W)}``.
 
     ``model`` is a net that returns one map (filed under ``name``) or ``{task: map}``, or a dict
-    ``{task: net}`` of single-task nets (the teachers). Each net runs on the device of its parameters and
-    is put back in the training mode it had.
+    ``{task: net}`` of single-task nets (the teachers). Each net runs on the device of its parameters, with
+    the process's numerics (:mod:`kae_utils.numerics`), and is put back in the training mode it had; the maps
+    come back in float32.
     """
     nets = dict(model) if isinstance(model, Mapping) else {name: model}
     modes = {key: net.training for key, net in nets.items()}
@@ -348,9 +360,12 @@ def predict_maps(model: Nets, x: torch.Tensor, batch_size: int = 64, name: str =
         for start in range(0, len(x), batch_size):
             xb = x[start:start + batch_size]
             for key, net in nets.items():
-                out = net(xb.to(next(net.parameters()).device))
+                device = next(net.parameters()).device
+                numerics = current(device)
+                with numerics.autocast():
+                    out = net(numerics.prepare_input(xb.to(device)))
                 for task, value in (out.items() if isinstance(out, dict) else [(key, out)]):
-                    outputs.setdefault(task, []).append(value.float().cpu())
+                    outputs.setdefault(task, []).append(value.float().cpu().contiguous())
     finally:
         for key, net in nets.items():
             net.train(modes[key])

@@ -33,6 +33,7 @@ from torch.utils.data import TensorDataset
 from kae_utils.cache import atomic_save
 from kae_utils.env import check_choice
 from kae_utils.metrics import accuracy
+from kae_utils.numerics import Numerics, current, resolve_numerics
 from kae_utils.progress import progress
 
 __all__ = [
@@ -104,11 +105,16 @@ def _to_device(batch: Sequence[torch.Tensor], device: torch.device) -> tuple[tor
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 512,
                    device: torch.device | str | None = None) -> torch.Tensor:
-    """Logits of ``model`` on ``x`` in eval mode, batched, returned on the CPU."""
+    """Logits of ``model`` on ``x`` in eval mode, batched, returned on the CPU in float32.
+
+    Runs with the process's numerics (:mod:`kae_utils.numerics`: bf16 autocast where it is set, channels-last).
+    """
     device = torch.device(device) if device is not None else next(model.parameters()).device
+    numerics = current(device)
     was_training = model.training
     model.eval()
-    outs = [model(xb.to(device)).float().cpu() for (xb,) in Batches([x], batch_size=batch_size)]
+    with numerics.autocast():
+        outs = [model(numerics.prepare_input(xb.to(device))).float().cpu() for (xb,) in Batches([x], batch_size=batch_size)]
     model.train(was_training)
     return torch.cat(outs)
 
@@ -275,6 +281,10 @@ class Trainer:
         seed: seeds the global RNG (dropout) and the batch order at the start of :meth:`fit`.
         callbacks: extra callbacks, run after the LR schedule and before the progress bar.
         progress: show a progress bar over epochs (``desc`` is its label).
+        precision: ``"fp32"``, ``"bf16"``, ``"auto"`` or a resolved :class:`~kae_utils.numerics.Numerics`;
+            ``None`` (default) takes the process's setting
+            (:func:`kae_utils.numerics.current`). The step runs under its autocast, the model and the 4-D
+            inputs in its memory format; the loss is checked and logged in float32.
     """
 
     def __init__(
@@ -294,11 +304,16 @@ class Trainer:
         callbacks: Sequence[Callback] = (),
         progress: bool = True,
         desc: str = "train",
+        precision: str | Numerics | None = None,
     ) -> None:
         if epochs < 1:
             raise ValueError(f"epochs must be >= 1; got {epochs}")
         self.device = torch.device(device)
-        self.model = model.to(self.device)
+        if precision is None:
+            self.numerics: Numerics = current(self.device)
+        else:
+            self.numerics = precision if isinstance(precision, Numerics) else resolve_numerics(precision, self.device)
+        self.model = self.numerics.prepare_model(model.to(self.device))
         self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
         self.step_fn = step_fn or _default_step
         self.eval_fn = eval_fn or evaluate_accuracy
@@ -338,9 +353,11 @@ class Trainer:
         sums: dict[str, float] = {}
         count = 0
         for batch in self._batches:
-            batch = _to_device(batch, self.device)
-            out = self.step_fn(self.model, batch)
+            batch = tuple(self.numerics.prepare_input(t) for t in _to_device(batch, self.device))
+            with self.numerics.autocast():
+                out = self.step_fn(self.model, batch)
             loss, extra = (out if isinstance(out, tuple) else (out, {}))
+            loss = loss.float()
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch}; lower the learning rate")
             self.optimizer.zero_grad(set_to_none=True)

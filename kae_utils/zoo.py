@@ -70,6 +70,7 @@ from kae_utils.models import (
     build_tasknet,
     count_parameters,
 )
+from kae_utils.numerics import PRECISIONS, Numerics, current, using
 from kae_utils.tasks import DENSE_TASKS, dense_task, predict_maps, transfer_task
 from kae_utils.training import Batches, Checkpoint, Trainer, predict_logits
 
@@ -909,6 +910,7 @@ class Zoo:
             "history": info["history"],
             "train_seconds": info["train_seconds"],
             "device": _device_words(device),
+            **current(device).manifest(),
             "torch": torch.__version__,
             "commit": commit,
             "built": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -931,24 +933,33 @@ class Zoo:
         return [e for n, e in self.registry.items() if n in chosen]
 
     def build(self, names: Sequence[str] = (), *, device: str = "auto", profile: str = "auto",
-              log: Callable[[str], None] = print, callbacks: Sequence[Any] = ()) -> list[str]:
+              precision: str = "auto", log: Callable[[str], None] = print,
+              callbacks: Sequence[Any] = ()) -> list[str]:
         """Train every selected entry that is missing or stale; returns the names it (re)built.
 
         ``names``: entries to build (and the entries they start from); default every entry of ``profile``:
         ``quick``, ``full``, ``all``, or ``auto`` (``all`` on a GPU, ``quick`` on a CPU). The training state
         is checkpointed under ``<zoo>/.partial/`` after every epoch, so an interrupted build resumes there.
+        ``precision``: the numerics of training and scoring (:mod:`kae_utils.numerics`), recorded in the
+        manifest with the memory format; the same device, threads and precision give the same bytes.
         """
         check_choice("profile", profile, ("auto", "all", *ENTRY_PROFILES))
         dev = resolve_device(device)
         if profile == "auto":
             profile = "all" if dev.type == "cuda" else "quick"
+        with using(precision, dev) as numerics:
+            return self._build(names, dev, profile, numerics, log, callbacks)
+
+    def _build(self, names: Sequence[str], dev: torch.device, profile: str, numerics: Numerics,
+               log: Callable[[str], None], callbacks: Sequence[Any]) -> list[str]:
         built, commit = [], _git_commit()  # the code as it was when the build started (and was imported)
         for e in self._selected(names, profile):
             state = self.status(e.name)
             if state == "built":
                 log(f"{e.name}: up to date")
                 continue
-            log(f"{e.name}: {state}, training ({e.recipe.epochs} epochs on {_device_words(dev)})")
+            log(f"{e.name}: {state}, training ({e.recipe.epochs} epochs on {_device_words(dev)}, "
+                f"{numerics.describe().removeprefix('numerics: ')})")
             partial = self.root / ".partial" / f"{e.name}-{self.config_hash(e.name)}.ckpt"
             init_model = self.load(e.init, dev) if e.init is not None else None
             model, info = train_entry(e, dev, init_model=init_model, checkpoint=partial, callbacks=callbacks)
@@ -1011,7 +1022,8 @@ class Zoo:
                                     f"the registry {self.config_hash(name)!r}; {how}")
         model = e.build_model()
         model.load_state_dict(load_bytes(data))
-        return model.to(torch.device(device)).eval()
+        device = torch.device(device)
+        return current(device).prepare_model(model.to(device)).eval()
 
     def obtain(self, name: str, source: str = "zoo", device: torch.device | str = "cpu") -> nn.Module:
         """What a notebook's ``TEACHERS`` parameter asks for: ``"zoo"`` loads the shipped weights; ``"train"``
@@ -1028,8 +1040,10 @@ class Zoo:
             model.load_state_dict(trained.state_dict())
             return {"train_seconds": info["train_seconds"]}
 
-        model, _ = load_or_train(f"zoo-{name}", self.config(name), e.build_model, train)
-        return model.to(dev).eval()
+        # the precision enters the cache key: bf16 and fp32 training give different weights
+        config = {**self.config(name), "numerics": current(dev).manifest()}
+        model, _ = load_or_train(f"zoo-{name}", config, e.build_model, train)
+        return current(dev).prepare_model(model.to(dev)).eval()
 
     # -- tables
     def summary(self, names: Iterable[str]) -> list[dict[str, Any]]:
@@ -1118,6 +1132,8 @@ def main(argv: Sequence[str] | None = None, zoo: Zoo | None = None) -> int:
     b.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     b.add_argument("--profile", default="auto", choices=("auto", "all", *ENTRY_PROFILES),
                    help="which entries when no names are given (auto: all on a GPU, quick on a CPU)")
+    b.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="numerics of the training (auto: bf16 where the hardware runs it natively; KAE_PRECISION)")
     sub.add_parser("verify", help="rehash every weights file against the manifest; exit 1 on any problem")
     args = parser.parse_args(argv)
     zoo = zoo or Zoo()
@@ -1132,7 +1148,7 @@ def main(argv: Sequence[str] | None = None, zoo: Zoo | None = None) -> int:
         except KeyError as exc:
             print(exc.args[0], file=sys.stderr)
             return 2
-        zoo.build(args.names, device=args.device, profile=args.profile)
+        zoo.build(args.names, device=args.device, profile=args.profile, precision=args.precision)
         return 0
     problems = zoo.verify()
     for p in problems:

@@ -54,6 +54,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from kae_utils import numerics
 from kae_utils.data import (
     ATTRIBUTE_VALUES,
     ATTRIBUTES,
@@ -74,6 +75,7 @@ from kae_utils.results import Claim, check_claims, write_metrics
 from kae_utils.viz import plot_scene, sample_grid
 
 device = setup_notebook(SEED, DEVICE)
+print(numerics.describe())  # bf16 autocast where the hardware runs it natively; KAE_PRECISION=fp32 forces float32
 
 # %% [markdown]
 # ## The offline sets at a glance

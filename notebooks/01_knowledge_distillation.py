@@ -92,7 +92,7 @@ import pandas as pd
 import torch
 
 import kae_utils.losses
-from kae_utils import zoo
+from kae_utils import numerics, zoo
 from kae_utils.data import load_digits
 from kae_utils.env import setup_notebook
 from kae_utils.losses import kd_loss, soft_targets
@@ -105,6 +105,7 @@ from kae_utils.viz import plot_confusion, plot_curves, sample_grid
 
 device = setup_notebook(SEED, DEVICE)
 print("device type:", device.type)
+print(numerics.describe())  # bf16 autocast where the hardware runs it natively; KAE_PRECISION=fp32 forces float32
 
 # %% [markdown]
 # ## Data: `digits` stands in for MNIST

@@ -92,7 +92,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import kae_utils.amalgamation
-from kae_utils import zoo
+from kae_utils import numerics, zoo
 from kae_utils.amalgamation import (
     amalgamate_scores,
     check_images_only,
@@ -111,6 +111,7 @@ from kae_utils.viz import plot_confusion, sample_grid
 
 device = setup_notebook(SEED, DEVICE)
 print("device type:", device.type)
+print(numerics.describe())  # bf16 autocast where the hardware runs it natively; KAE_PRECISION=fp32 forces float32
 
 # %% [markdown]
 # ## Data

@@ -103,7 +103,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from torch import nn
 
 import kae_utils.losses
-from kae_utils import zoo
+from kae_utils import numerics, zoo
 from kae_utils.amalgamation import (
     amalgamate_scores,
     check_images_only,
@@ -123,6 +123,7 @@ from kae_utils.widgets import explore
 
 device = setup_notebook(SEED, DEVICE)
 print("device type:", device.type)
+print(numerics.describe())  # bf16 autocast where the hardware runs it natively; KAE_PRECISION=fp32 forces float32
 
 # %% [markdown]
 # ## Data

@@ -87,7 +87,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kae_utils import zoo
+from kae_utils import numerics, zoo
 from kae_utils.amalgamation import check_images_only
 from kae_utils.data import SCENE_CLASSES, load_dataset
 from kae_utils.dense import angular_loss, pixel_kl_loss, scale_invariant_loss
@@ -103,6 +103,7 @@ from kae_utils.widgets import explore
 
 device = setup_notebook(SEED, DEVICE)
 print("device type:", device.type)
+print(numerics.describe())  # bf16 autocast where the hardware runs it natively; KAE_PRECISION=fp32 forces float32
 
 # %% [markdown]
 # ## Data

@@ -115,6 +115,7 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 
 import kae_utils.adaptive
+from kae_utils import numerics
 from kae_utils.adaptive import (
     bridge_row_norms,
     min_entropy_choice,
@@ -135,6 +136,7 @@ from kae_utils.viz import sample_grid
 
 device = setup_notebook(SEED, DEVICE)
 print("device type:", device.type)
+print(numerics.describe())  # bf16 autocast where the hardware runs it natively; KAE_PRECISION=fp32 forces float32
 
 # %% [markdown]
 # ## Data

@@ -114,6 +114,7 @@ import torch.nn.functional as F
 from matplotlib.patches import FancyBboxPatch
 from torch import nn
 
+from kae_utils import numerics
 from kae_utils.amalgamation import check_images_only
 from kae_utils.data import ATTRIBUTE_VALUES, load_dataset
 from kae_utils.env import setup_notebook
@@ -128,6 +129,7 @@ from kae_utils.widgets import explore
 
 device = setup_notebook(SEED, DEVICE)
 print("device type:", device.type)
+print(numerics.describe())  # bf16 autocast where the hardware runs it natively; KAE_PRECISION=fp32 forces float32
 
 # %% [markdown]
 # ## Data

@@ -84,7 +84,7 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from kae_utils import zoo
+from kae_utils import numerics, zoo
 from kae_utils.amalgamation import check_images_only
 from kae_utils.data import SCENE_CLASSES, load_dataset
 from kae_utils.env import setup_notebook
@@ -96,6 +96,7 @@ from kae_utils.viz import colorize_depth
 
 device = setup_notebook(SEED, DEVICE)
 print("device type:", device.type)
+print(numerics.describe())  # bf16 autocast where the hardware runs it natively; KAE_PRECISION=fp32 forces float32
 
 # %% [markdown]
 # ## Data and teachers

@@ -101,9 +101,9 @@ from scipy.cluster import hierarchy
 from threadpoolctl import threadpool_limits
 from torch import nn
 
+from kae_utils import numerics, zoo
 from kae_utils import ranking as rk
 from kae_utils import transferability as tr
-from kae_utils import zoo
 from kae_utils.env import setup_notebook
 from kae_utils.models import Add, build_task_encoder
 from kae_utils.results import Claim, check_claims, mean_std, write_metrics
@@ -113,6 +113,7 @@ device = setup_notebook(SEED, DEVICE)
 THREADS = 1 if device.type == "cpu" else None  # torch threads for the transfers (kae_utils.taskonomy.transfer_losses)
 BLAS_THREADS = 1 if device.type == "cpu" else None  # NumPy's for the estimators: small matrices, one thread is faster
 print("device type:", device.type)
+print(numerics.describe())  # bf16 autocast where the hardware runs it natively; KAE_PRECISION=fp32 forces float32
 
 # %% [markdown]
 # ## The mini-Taskonomy

@@ -103,8 +103,8 @@ import torch
 from scipy import stats
 from torch import nn
 
+from kae_utils import numerics, zoo
 from kae_utils import transferability as tr
-from kae_utils import zoo
 from kae_utils.env import setup_notebook
 from kae_utils.models.backbones import ConvNet
 from kae_utils.results import Claim, check_claims, write_metrics
@@ -112,6 +112,7 @@ from kae_utils.results import Claim, check_claims, write_metrics
 device = setup_notebook(SEED, DEVICE)
 THREADS = 1 if device.type == "cpu" else None  # torch threads for the ground-truth transfers (as in 08)
 print("device type:", device.type)
+print(numerics.describe())  # bf16 autocast where the hardware runs it natively; KAE_PRECISION=fp32 forces float32
 
 # %% [markdown]
 # ## Part 1 · Model selection on the mini-Taskonomy

@@ -15,6 +15,16 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(autouse=True)
+def float32_numerics():
+    """Golden values are float32 and NCHW whatever this CPU runs natively; tests of bf16 and channels-last
+    ask for them (``kae_utils.numerics.using``)."""
+    from kae_utils.numerics import using
+
+    with using("fp32", "cpu", channels_last=False):
+        yield
+
+
 @pytest.fixture()
 def agg_backend():
     """Headless matplotlib for plotting tests; every figure closed afterwards. Yields pyplot."""

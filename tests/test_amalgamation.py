@@ -8,10 +8,12 @@ from torch import nn
 
 from kae_utils.amalgamation import (
     amalgamate_scores,
+    ceiling_reaches,
     check_images_only,
     ensemble_predict,
     restricted_accuracy,
     teacher_outputs,
+    train_ceiling,
 )
 from kae_utils.losses import concat_teacher_logits
 from kae_utils.models import build_model
@@ -120,3 +122,81 @@ def test_check_images_only_rejects_labels_and_other_data(bad):
 def test_check_images_only_checks_shape():
     with pytest.raises(ValueError, match="expected"):
         check_images_only(torch.zeros(2, 3, 8, 8), image_shape=(1, 8, 8))
+
+
+# ------------------------------------------------------------------------------- supervised ceiling
+
+
+def _separable(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images whose class (0-2) is which third of the image is bright: easy to learn from labels."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 3, (n,), generator=g)
+    x = 0.1 * torch.randn(n, 1, 6, 6, generator=g)
+    for c in range(3):
+        x[y == c, :, 2 * c:2 * c + 2, :] += 1.0
+    return x, y
+
+
+def _fit_ceiling(labels: torch.Tensor, x: torch.Tensor) -> nn.Module:
+    student = build_model("convnet", 3, in_channels=1, widths=(8, 16), seed=0)
+    model, history = train_ceiling(student, x, labels, nn.functional.cross_entropy, epochs=15, lr=1e-2,
+                                   batch_size=32, progress=False, seed=0)
+    assert model is student and len(history["train_loss"]) == 15
+    return model
+
+
+def test_the_ceiling_learns_from_the_true_labels():
+    x, y = _separable(192, seed=0)
+    x_test, y_test = _separable(96, seed=1)
+    shuffled_labels = y[torch.randperm(len(y), generator=torch.Generator().manual_seed(0))]
+    true = restricted_accuracy(_fit_ceiling(y, x)(x_test).detach(), y_test, (0, 1, 2))
+    shuffled = restricted_accuracy(_fit_ceiling(shuffled_labels, x)(x_test).detach(), y_test, (0, 1, 2))
+    assert true > 0.95, "trained with the true labels, the ceiling learns the task"
+    assert shuffled < 0.6, "with the labels shuffled it cannot: the ceiling's signal is the labels"
+
+
+def test_the_ceiling_takes_a_label_dict_for_a_multi_task_student():
+    x, y = _separable(64, seed=0)
+    seen = []
+
+    class TwoHeads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Flatten(), nn.Linear(36, 8))
+            self.a, self.b = nn.Linear(8, 3), nn.Linear(8, 2)
+
+        def forward(self, x):
+            h = self.body(x)
+            return {"a": self.a(h), "b": self.b(h)}
+
+    def loss(out, labels):
+        seen.append(sorted(labels))
+        return sum(nn.functional.cross_entropy(out[k], labels[k]) for k in labels)
+
+    train_ceiling(TwoHeads(), x, {"a": y, "b": y % 2}, loss, epochs=1, batch_size=32, progress=False)
+    assert seen == [["a", "b"], ["a", "b"]]
+
+
+def test_the_ceiling_refuses_mismatched_labels_and_the_student_path_refuses_labels():
+    x, y = _separable(16, seed=0)
+    with pytest.raises(ValueError, match="16 images but labels of lengths \\[15\\]"):
+        train_ceiling(nn.Linear(1, 1), x, y[:15], nn.functional.cross_entropy, epochs=1)
+    with pytest.raises(ValueError, match="were labels passed"):
+        check_images_only((x, y))
+
+
+@pytest.mark.parametrize(("ceiling", "teacher", "kwargs", "expected"), [
+    (0.90, 0.91, {"tolerance": 0.01}, True),
+    (0.899, 0.91, {"tolerance": 0.01}, False),
+    (0.95, 0.91, {"tolerance": 0.0}, True),
+    (0.67, 0.64, {"tolerance": 0.05, "higher_is_better": False, "relative": True}, True),   # 0.64 * 1.05 = 0.672
+    (0.68, 0.64, {"tolerance": 0.05, "higher_is_better": False, "relative": True}, False),
+    (0.60, 0.64, {"tolerance": 0.0, "higher_is_better": False}, True),
+])
+def test_ceiling_reaches_applies_the_claims_tolerance(ceiling, teacher, kwargs, expected):
+    assert ceiling_reaches(ceiling, teacher, **kwargs) is expected
+
+
+def test_ceiling_reaches_refuses_a_negative_tolerance():
+    with pytest.raises(ValueError, match="tolerance must be >= 0"):
+        ceiling_reaches(0.9, 0.9, tolerance=-0.1)

@@ -82,11 +82,26 @@ def test_report_to_dict():
     assert d == {
         "held": 1,
         "total": 2,
+        "untestable": 0,
         "items": [
-            {"claim": "the student beats the baseline", "holds": True, "details": "0.93 vs 0.91"},
-            {"claim": "soft targets help at T=4", "holds": False, "details": ""},
+            {"claim": "the student beats the baseline", "holds": True, "details": "0.93 vs 0.91", "untestable": ""},
+            {"claim": "soft targets help at T=4", "holds": False, "details": "", "untestable": ""},
         ],
     }
+
+
+def test_an_untestable_claim_is_still_checked_and_says_why(capsys):
+    claims = [Claim("the student matches its teacher", False, "0.70 vs 0.88",
+                    untestable="the supervised ceiling is below the teacher"),
+              Claim("the student beats KD", True)]
+    report = check_claims(claims)
+    assert capsys.readouterr().out == (
+        "FAIL the student matches its teacher (untestable here: the supervised ceiling is below the teacher)\n"
+        "PASS the student beats KD\n"
+        "claims: 1/2 hold (1 untestable here)\n"
+    )
+    assert (report.held, report.total, report.untestable) == (1, 2, 1)
+    assert report.to_dict()["untestable"] == 1
 
 
 # -------------------------------------------------------------------------------------- to_jsonable
