@@ -641,7 +641,7 @@ print({f"{m} ({p})": f"{TIMES[m, p]:.2f} s" for m, p in TIMES if m in RESAMPLED}
 #
 # | estimator | what it computes (the authors' form, used in the tables) | reference code | other forms (ablation below) |
 # |---|---|---|---|
-# | **LogME** (You et al., ICML 2021) | $\frac1N \max_{\alpha,\beta} \log p(y \mid F, \alpha, \beta)$ of a Bayesian linear model, per indicator column of each class present (or per regression column), mean over columns; MacKay's updates, the exact $\log\lvert\alpha I + \beta F^\top F\rvert$ | thuml/LogME `LogME.py` `_fit_icml` @56551ca | the later fixed point, the repository's default (drops $\frac{D-k}{2}\log\alpha$ when rank $k < D$); one column per label value $0..\max y$ (this project's earlier bug) |
+# | **LogME** (You et al., ICML 2021) | $\frac1N \max_{\alpha,\beta} \log p(y \mid F, \alpha, \beta)$ of a Bayesian linear model, per indicator column of each class present (or per regression column), mean over columns; MacKay's updates (at most 11, stopped at 1 % change of $\alpha/\beta$), the exact $\log\lvert\alpha I + \beta F^\top F\rvert$ | thuml/LogME `LogME.py` `_fit_icml` @56551ca | the later fixed point, the repository's default (drops $\frac{D-k}{2}\log\alpha$ when rank $k < D$); the same updates run to convergence (this project's earlier loop); one column per label value $0..\max y$ (this project's earlier bug) |
 # | **H-score** (Bao et al. 2019; shrinkage of Ibrahim et al. 2022) | $\operatorname{tr}\big(\Sigma_a^{-1}(1-a)\operatorname{cov}(\mathbb E[f \mid y])\big)$, $\Sigma_a = (1-a)\Sigma + a\frac{\operatorname{tr}\Sigma}{D}I$, $a$ the Ledoit–Wolf coefficient | TLlib `tllib/ranking/hscore.py` `regularized_h_score` @efe6e33 | $a = 0.1$ fixed (this project's earlier form), $a = 0$ (Bao et al.) |
 # | **TransRate** (Huang et al., ICML 2022) | $R(Z) - \sum_c \frac{n_c}{n} R(Z_c)$, $R(Z) = \frac{1}{2r}\sum_i \log(1 + \lambda_i/\varepsilon)$ over the eigenvalues of $Z^\top Z/n$, rows of the centred features scaled to norm 1, $r$ the rank, $\varepsilon = 10^{-4}$ | Long-Kai/TransRate `transrate.py` + `extract_result_utils.py` @247d41a | TLlib's: unnormalised, $\frac12\log\det(I + Z^\top Z/(n\varepsilon))$, classes averaged (this project's earlier form) |
 # | **GBC** (Pándy et al., CVPR 2022) | $-\sum_{i \ne j} e^{-D_B(c_i, c_j)}$ between **spherical** class Gaussians after PCA to 64 dimensions, variances floored at $10^{-4}$ | google-research `stable_transfer/transferability/gbc.py` @1d4d2f1 + its config | diagonal Gaussians (this project's earlier form) |
@@ -686,6 +686,7 @@ LABEL_BASED = {  # name -> (estimator of (samples, labels), the targets it appli
 }
 VARIANTS = {  # the library forms and this project's earlier forms: an ablation, not candidates
     "LogME, fixed point": (lambda f, y: tr.logme(f, y, variant="fixed-point"), TARGETS),
+    "LogME, run to convergence": (lambda f, y: tr.logme(f, y, variant="converged"), TARGETS),
     "LogME, a column per label value": (logme_per_label_value, CATEGORICAL),
     "H-score, shrinkage 0.1": (lambda f, y: tr.h_score(f, y, shrinkage=0.1), CATEGORICAL),
     "H-score, no shrinkage": (lambda f, y: tr.h_score(f, y, shrinkage=0.0), CATEGORICAL),
@@ -724,7 +725,7 @@ print({name: f"{label_seconds[name] + features_seconds:.2f} s" for name in every
 label_scores["ETran"] = {t: tr.etran(label_scores["ETran: energy"][t], label_scores["ETran: LDA"][t]) for t in CATEGORICAL}
 label_seconds["ETran"] = label_seconds["ETran: energy"] + label_seconds["ETran: LDA"]
 ESTIMATORS_LABEL = ["LogME", "H-score", "TransRate", "GBC", "N-LEEP", "SFDA", "PARC", "ETran"]
-ABLATION = {"LogME": ["LogME, fixed point", "LogME, a column per label value"],
+ABLATION = {"LogME": ["LogME, fixed point", "LogME, run to convergence", "LogME, a column per label value"],
             "H-score": ["H-score, shrinkage 0.1", "H-score, no shrinkage"], "TransRate": ["TransRate, TLlib's"],
             "GBC": ["GBC, diagonal"], "N-LEEP": ["N-LEEP, diagonal, C components"],
             "ETran": ["ETran: energy", "ETran: LDA"]}
