@@ -1123,10 +1123,10 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 #   paper's order), shifted probes 0.35 [0.12, 0.63] and out-of-domain (`shapes`) probes 0.27 [0.00, 0.48]. The
 #   intervals overlap almost entirely: the claims say "not worse", and this run cannot order these estimates in
 #   either direction.
-# - **Speed**: 0.078 s for the maps of all 10 models and every pair, against 21.3 s for the 81 transfers: ×275
-#   (threshold 100). Our transfers are cheap (about a quarter of a second each: a 16-channel head, 150 full-batch
-#   steps), so the ratio is small next to Taskonomy's; RSA and linear CKA on the same probes cost about as little
-#   (×144 to ×324).
+# - **Speed**: 0.066 s for the maps of all 10 models and every pair, against 20.9 s for the 81 transfers: ×316
+#   (threshold 100; a ratio of two wall-clock times on this shared CPU, which moves from run to run). Our transfers
+#   are cheap (about a quarter of a second each: a 16-channel head, 150 full-batch steps), so the ratio is small
+#   next to Taskonomy's; RSA and linear CKA on the same probes cost about as little (×153 to ×354).
 # - **The ground truth's ceiling.** Two independent runs of the 81 transfers agree closely: mean per-target
 #   Spearman 0.95 [0.92, 0.97] (0.87–1.00 per target), and the second run's first pick is among the first run's
 #   best two for 7 of the 9 targets. The transfers' own noise leaves room for a Spearman near 0.95; gradient ×
