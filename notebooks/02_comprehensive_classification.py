@@ -661,9 +661,9 @@ union_summary.round(4)
 # %% tags=["nbval-ignore-output"]
 per_teacher_rows = []
 for seed in CFG["seeds"]:
-    for setting, student_name in (("two teachers", MAIN), ("two teachers", CEILING),
-                                  ("four teachers", "four teachers, DFA"), ("four teachers", "four teachers, IFA"),
-                                  ("overlapping", "overlapping teachers")):
+    for setting, student_name in (("two teachers", MAIN), ("two teachers", SCORE_ABLATION),
+                                  ("two teachers", CEILING), ("four teachers", "four teachers, DFA"),
+                                  ("four teachers", "four teachers, IFA"), ("overlapping", "overlapping teachers")):
         for i, (teacher, classes) in enumerate(zip(teachers[(setting, seed)], SETTINGS_CLASSES[setting], strict=True), start=1):
             mask = torch.isin(y_test, torch.as_tensor(classes))
             per_teacher_rows.append({
@@ -676,6 +676,30 @@ per_teacher = pd.DataFrame(per_teacher_rows)
 per_teacher["student - teacher"] = per_teacher["student accuracy"] - per_teacher["teacher accuracy"]
 per_teacher.groupby(["student", "teacher", "classes"], sort=False)[
     ["teacher accuracy", "student accuracy", "student - teacher"]].mean().round(4)
+
+# %% [markdown]
+# **Where the union errors are.** An image of the union can be misclassified in two ways: the model picks a
+# class of the wrong teacher's set, or the right set but the wrong class in it. The first is the decision no
+# single teacher was trained for; its rate is shown for the two-teacher models (first seed).
+
+# %% tags=["nbval-ignore-output"]
+def wrong_set_rate(pred: torch.Tensor, class_sets) -> float:
+    """Share of test images whose predicted class lies in another teacher's class set than the true class."""
+    owner = torch.empty(NUM_CLASSES, dtype=torch.long)
+    for i, classes in enumerate(class_sets):
+        owner[list(classes)] = i
+    return (owner[pred.cpu()] != owner[y_test]).float().mean().item()
+
+
+seed0, two_sets = CFG["seeds"][0], SETTINGS_CLASSES["two teachers"]
+ensemble_pred = ensemble_predict(teacher_test_logits[("two teachers", seed0)], two_sets, NUM_CLASSES)
+pd.DataFrame(
+    [{"model": "ensemble of the two teachers", "union accuracy": accuracy(ensemble_pred, y_test),
+      "wrong teacher's set": wrong_set_rate(ensemble_pred, two_sets)}]
+    + [{"model": name, "union accuracy": accuracy(test_logits[(name, seed0)], y_test),
+        "wrong teacher's set": wrong_set_rate(test_logits[(name, seed0)].argmax(1), two_sets)}
+       for name in (MAIN, SCORE_ABLATION, "multi-teacher KD", CEILING)]
+).set_index("model").round(4)
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), gridspec_kw={"width_ratios": [2, 4]})
@@ -882,33 +906,65 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # %% [markdown]
 # ### What the claims say on this data
 #
-# On `digits` (quick profile, one seed) the student learns each teacher's own question almost perfectly
-# (within about a point of every teacher, claim 2), FAM helps layer-wise learning (claim 3; the layer-wise
-# curves above show lower losses with FAM from the second layer on), and incremental amalgamation is as good
-# as direct amalgamation with four teachers (claim 4). One claim **fails**, and we leave it failing rather
-# than move the tolerance:
+# On `digits` (quick profile, one seed), with the score term of the authors' code (KL at T = 1), **all four
+# claims hold, and all four can be tested here**: the supervised ceiling reaches 95.8 % on the union of the
+# classes (the ensemble: 95.0 %) and 99.6 % and 97.3 % on the two teachers' sub-tasks (the teachers: 99.8 %
+# and 98.9 %), within the 2-point tolerance of claims 1 and 2.
 #
-# - **Claim 1**: the student is about three points *below* the teachers' ensemble on the union of the
-#   classes (see the results table), although it has half their parameters. The per-teacher accuracies show
-#   where the loss is: not inside a teacher's classes, but in deciding *which teacher's* classes an image
-#   belongs to. That decision is a comparison between the logits of teachers that never saw each other's
-#   classes, and the student only regresses those logits (MSE); small regression errors flip it.
-#   Hypothesis: with more transfer images (the paper's sets have thousands per teacher, here ~900 images
-#   in all) or a loss on the scores that weighs the top logits more (e.g. KD-style soft targets, which
-#   do better here, see "multi-teacher KD"), the gap should shrink. The full profile on `shapes` tests the
-#   first part.
+# - **Claim 1**: the KA student reaches 94.8 % on all ten classes against the ensemble's 95.0 %, with half the
+#   teachers' parameters. It is also one point below the ceiling: a label-free student of this architecture
+#   has little room above the teachers' ensemble here.
+# - **Claim 2**: on each teacher's own sub-task the student is within about a point of the teacher (0.0 and
+#   −0.9 points); the ceiling itself is 1.6 points below teacher 2.
+# - **Claim 3**: FAM helps layer-wise learning (94.8 % with FAM, 92.8 % without; the layer-wise curves above
+#   show lower losses with FAM from the second layer on).
+# - **Claim 4**: incremental amalgamation is as good as direct amalgamation with four teachers (IFA 82.1 %,
+#   DFA 81.3 %; both above the four teachers' own ensemble, 79.1 %).
+#
+# **The score term decides claim 1.** With the MSE regression of the logits (the ablation row, and the
+# first version of this notebook) the student reaches 92.2 %, 2.8 points below the ensemble, and claim 1
+# fails, with the same ceiling and everything else equal. The table "where the union errors are" shows where
+# the difference lies: the MSE student gives 7.0 % of the test images to a class of the *wrong teacher's*
+# set, against 4.5 % for the KL student (the ensemble 4.9 %, the ceiling 3.0 %), which is the whole gap of
+# 2.6 points; inside the right teacher's classes the two students are within a few tenths of a point (the
+# per-teacher table). That decision compares the logits of teachers that never saw each other's classes.
+# Our reading (not tested further here): a regression spends its effort on every logit alike, including the
+# arbitrary scores a teacher gives to images of classes it never saw, while the KL weighs each class by the
+# teachers' probability, so the few large logits that decide the argmax dominate it.
+#
+# **The ceiling is lower than "trained with labels (reference)"** (98.4 %): that reference is the KD baseline's
+# CNN, with BatchNorm; the KA student's layers are plain convolutions without normalisation (so that
+# layer-wise learning is a near-linear problem and FAM folds exactly), which learn less in 60 epochs on 898
+# images. The ceiling, not the reference, bounds what the KA student could reach.
+#
+# ### How this experiment was sized
+#
+# The ceiling was measured first, on its own, before the claims: in the stored configuration (the 898
+# training images of `digits` as the transfer set, 30 layer-wise + 30 joint epochs) and at seeds 0–4 (one
+# thread), it reached 95.9–97.6 % on the union (ensemble 95.0 %), 99.6–99.8 % on teacher 1's sub-task (teacher
+# 99.8 %) and 97.3–98.2 % on teacher 2's (teacher 98.9 %; the 2-point tolerance needs 96.9 %). So both
+# "matches the teachers" claims were already testable, and the data and budget were kept. One shifted copy
+# of every image (1,796 transfer images) would have raised the ceiling to 96.9–98.6 % (teacher 2:
+# 97.8–99.6 %) at twice the time, and three copies to 98.1–98.9 %; neither was needed. The one change is the
+# score term, from MSE to the authors' KL. Every configuration run with its claims (seed 0):
+#
+# | configuration | supervised ceiling, union | claims |
+# |---|---|---|
+# | stored: MSE on the scores, 898 images, 30 + 30 epochs (one thread) | 95.9 % | 3/4 (claim 1: 92.1 % vs 95.0 %) |
+# | KL at T = 1 on the scores (authors' code), otherwise the same (one thread) | 95.9 % | 4/4 (94.7 % vs 95.0 %) |
+# | the same, `make outputs` (two threads; stored) | 95.8 % | 4/4 (94.8 % vs 95.0 %) |
 #
 # **Before and after the model zoo.** The first version of this notebook trained its teachers from random
 # weights inside the quick profile; they now come from the zoo, fine-tuned from a backbone pretrained on
 # shape silhouettes, as the paper's are fine-tuned from ImageNet. The claims and tolerances are the same.
 # With the old teachers claims 1 and 4 failed (2/4): union accuracy 91.9 % against the ensemble's 94.9 %, and
 # IFA 85.0 % against DFA 82.2 %. With the zoo's teachers claim 4 holds (IFA 80.6 %, DFA 79.1 %) and claim 1
-# still fails by the same margin (92.0 % against 95.0 %). The pretrained teachers are not better on their own
+# still fails by the same margin (92.0 % against 95.0 %; both with the MSE score term). The pretrained teachers are not better on their own
 # classes (99.8 % and 98.9 % for the two halves, against 99.6 % and 99.8 % from scratch), and the ensemble of
 # the four small teachers is *worse* (79.1 %, against 87.7 % before): fine-tuned from a common backbone,
 # teachers of two or three classes answer confidently on images of classes they never saw, which is exactly
 # the decision the union accuracy depends on. So the move to pretrained teachers did not change the picture
-# of claim 1, and claim 4's pass is within the two-point band from one seed.
+# of claim 1 (the score term did, above), and claim 4's pass is within the two-point band from one seed.
 #
 # Not a claim we check, but worth seeing in the table: *joint learning only* reaches about the same union
 # accuracy as layer-wise + joint learning here. The layer-wise stage is a good initialisation, but a
@@ -938,12 +994,19 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # - **FAM**: initialised to the identity, kept during joint learning and folded afterwards (the folded
 #   student is checked to give the same logits).
 # - **Assumptions** (the paper's text could not be checked): the joint loss (sum of the layer losses on
-#   the student's own features plus MSE to the amalgamated scores) and the rule for overlapping classes
-#   (average the logits of shared classes).
-# - **Score regression**: the student regresses the raw concatenated logits; teachers that never saw the
-#   other classes give arbitrary scores on those images, and the student inherits that ensemble's errors.
+#   the student's own features plus the score term) and the rule for overlapping classes (average the
+#   logits of shared classes).
+# - **Score term**: KL at T = 1 from the softmax of the amalgamated scores to the student's, as in the
+#   authors' group's code (KAmalEngine, `kamal/amalgamation/layerwise_amalgamation.py`:
+#   `kldiv(s_out, cat(t_out))`, with the MSE line commented out). The first version of this notebook
+#   regressed the raw logits (MSE); it is kept as an ablation (`SCORE_LOSS = "mse"`, and a row of the
+#   results): 92.2 % union accuracy against 94.8 % with KL in this run, below the ensemble (95.0 %) by more
+#   than claim 1's tolerance.
+# - **Supervised ceiling** (not in the paper): the KA student's own architecture and initial weights,
+#   trained with cross-entropy on the true labels of the transfer images for the KA student's 60 epochs. It
+#   decides which claims the run can test (claims 1 and 2); see "How this experiment was sized".
 # - **Claims**: the four checks and their tolerances were written before the first run and have not
-#   been changed since; claim 1 fails on the quick profile (discussed above).
+#   been changed since; all four hold in the stored run, and claim 1 fails with the MSE score term.
 # - **Transfer set**: the quick profile uses all ~900 training images of `digits`; the full profile the
 #   first 20,000 training images of `shapes` (the teachers are trained on all of theirs), because the
 #   teachers' features of the whole transfer set are computed once and kept in memory.
@@ -959,6 +1022,9 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # 3. Add a fifth teacher to IFA without retraining the first three auto-encoders. What would DFA need?
 # 4. Standardise each teacher's logits (zero mean, unit variance over the transfer set) before
 #    concatenating them. Does the ensemble — and the student — improve?
+# 5. The score term is KL at T = 1 (`SCORE_LOSS = "kl"`). Soften it with a temperature, as the KD baseline
+#    does (`kae_utils.losses.kd_kl(z_s, z_a, 4.0)` in `layerwise_step` and `joint_step`). Does the union accuracy
+#    move towards the ceiling, and does the "wrong teacher's set" rate change?
 #
 # ## References
 #

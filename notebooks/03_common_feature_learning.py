@@ -790,22 +790,60 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # ### What the claims say on this data
 #
 # On `digits` (quick profile, one seed, the paper's weights $w_{mmd} = w_{rec} = 10$, students starting from
-# the zoo's pretrained backbone) all four claims hold:
+# the zoo's pretrained backbone, 1,796 transfer images) **three of the four claims hold, and all four can be
+# tested here**: the supervised ceiling reaches 98.0 % on all ten classes (the ensemble: 92.0 %) and 99.3 % and
+# 98.9 % on the teachers' own classes (the teachers: 99.8 % each), within the 2-point tolerance of claims 1
+# and 3.
 #
-# * **The common space aligns the teachers.** A linear classifier tells teacher 1's features from teacher 2's
-#   perfectly in the raw spaces and in the untrained block, and only 53.5 % of the time in the trained
-#   common space (50 % is chance); the MMD between the teachers drops from 0.27 to 0.06. The t-SNE shows the
-#   same: separate islands in the raw spaces, mixed networks in the common space.
-# * **CFL is as good as KD and better than the ensemble.** The CFL student reaches 93.7 % on all ten classes,
-#   against 93.8 % for multi-teacher KD (within the one-point tolerance, one seed: the paper's gain over KD
-#   is under half a point, so only the full profile's three seeds and t-test can say more) and 91.9 % for the
-#   teachers' ensemble. On each teacher's own classes it is within about a point of the teacher.
-# * **Ablations.** Without MMD the student is bit-for-bit the KD student, as argued above (the reconstruction
-#   loss never reaches the student). Without reconstruction it is as good as CFL here.
-# * **The ensemble is not an upper bound here**: both teachers are near-perfect on their own classes, but the
-#   ensemble must pick *which* teacher's classes an image belongs to from uncalibrated logits; students
-#   trained on the concatenated soft targets do that better than the teachers themselves (the same effect as
-#   in notebook 02).
+# * **The common space aligns the teachers** (claim 4). A linear classifier tells teacher 1's features from
+#   teacher 2's perfectly in the raw spaces and in the untrained block, and only 68.5 % of the time in the
+#   trained common space (50 % is chance); the MMD between the teachers drops from 0.27 to 0.07. The t-SNE
+#   shows the same: separate islands in the raw spaces; in the common space the three networks share one
+#   region, though each still keeps small clusters of its own inside it (hence 68.5 %, not 50 %).
+# * **One student for both teachers** (claims 1 and 3). The CFL student reaches 91.5 % on all ten classes,
+#   against 92.0 % for the teachers' ensemble, and is within a point of each teacher on its own classes
+#   (−0.7 and −0.2 points).
+# * **CFL is not as good as KD here: claim 2 fails**, by less than one test image. The CFL student is
+#   1.0 point (9 of 899 test images) behind multi-teacher KD (92.5 %); the tolerance is one point. This claim
+#   compares two label-free students, so the ceiling does not limit it: it is a finding about the method at
+#   this scale. The two students differ only by the common-feature terms; without the MMD term the student is
+#   bit-for-bit the KD student, as argued above (the reconstruction loss never reaches the student), and
+#   without reconstruction it is a little further behind (91.0 %). At the paper's weight 10, the MMD term
+#   costs this student about a point. The paper's gain over KD is +0.3 to +0.5 points on 320-way tasks, far
+#   below what one seed resolves here (one test image is 0.11 points); how often the claim holds over seeds
+#   0–4 is in the README (`make seeds`), and the full profile's paired t-test over three seeds is the test
+#   of the gain itself.
+# * **The ceiling, not the ensemble, is the bound.** Every label-free student sits at the teachers'
+#   ensemble (91.0–92.5 %), 5.5 to 7 points below the ceiling. They learn the teachers' concatenated scores,
+#   and with them the ensemble's errors in deciding *which* teacher's classes an image belongs to (notebook
+#   02 shows where those errors are); the ceiling learns that decision from the labels. With the 898
+#   images of the first design (below) KD (93.5 %) and CFL (92.9 %) were *above* the ensemble; with the 1,796
+#   images the teachers themselves saw, both follow the ensemble more closely, errors included.
+#
+# ### How this experiment was sized
+#
+# The ceiling was measured first, on its own, before the claims. In the design stored until then (the 898
+# training images of `digits` as the transfer set, 40 epochs) and at seeds 0–4 (one thread), it reached
+# 97.8–98.7 % on all classes (ensemble 92.0 %) and 99.8–100 % on teacher 1's classes (teacher 99.8 %), but
+# 97.5–99.3 % on teacher 2's (teacher 99.8 %; the 2-point tolerance needs 97.8 %): at seed 4 (97.5 %) and, by
+# less than one image, seed 3 (97.77 %), "the student matches every teacher" could not have been tested.
+# Measured on the ceiling alone: one shifted copy of every image (1,796 transfer images, 40 epochs) gave
+# 98.1–99.1 % on all classes and 98.7–99.6 % on teacher 2's; three copies (3,592 images) 99.0–99.2 % and
+# 99.3–100 %; 80 epochs on the 898 images 98.7–99.6 % on teacher 2's. We chose one shifted copy: those are
+# the images the teachers were trained on (each its own classes plus one shifted copy), amalgamation needs no
+# labels for them, and the ceiling then reaches both teachers at every seed with a margin of about a point.
+# It doubles the time (54 s to 110 s on one thread; 80 s with two in `make outputs`). Every configuration run
+# with its claims (seed 0):
+#
+# | configuration | supervised ceiling: all classes / teacher 2's classes | claims |
+# |---|---|---|
+# | first design: 898 images, 40 epochs (one thread) | 98.4 % / 98.9 % | 4/4 (CFL 92.9 %, KD 93.5 %, ensemble 92.0 %) |
+# | one shifted copy: 1,796 images, 40 epochs (one thread) | 98.1 % / 98.7 % | 4/4 (CFL 91.7 %, KD 92.1 %) |
+# | the same, `make outputs` (two threads; stored) | 98.0 % / 98.9 % | 3/4 (CFL 91.5 %, KD 92.5 %: claim 2 fails) |
+#
+# The last two rows are the same configuration and seed: the order of floating-point sums differs with the
+# number of threads (and bfloat16 rounds them), which moves each student by a few test images. Claim 2 sits on
+# its tolerance, so it flips between them; the stored run is the one `make outputs` made.
 #
 # **Before and after the model zoo: it is the students' start that matters.** The first version of this
 # notebook trained its teachers and its students from random weights, and only the alignment claim held
@@ -816,8 +854,9 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # from random weights (`python -m kae_utils.run 03 -p STUDENT_INIT scratch`, not stored) gave 1/4 again:
 # CFL 89.7 % against KD 93.1 % and the ensemble 91.9 %, 3.8 and 2.7 points below the teachers on their own
 # classes, only the alignment claim holding (domain accuracy 69 %). With pretrained students the same weight
-# 10 costs nothing. A strong feature-matching term is a competitor for a student whose features are still
-# being formed and a regulariser for one that starts with good features, which is the regime the paper's
+# 10 cost nothing in that design (898 transfer images) and about a point now (claim 2, above). A strong
+# feature-matching term is a competitor for a student whose features are still being formed and a
+# regulariser for one that starts with good features, which is the regime the paper's
 # claims are made in. (An earlier run, with teachers and students both from scratch, found that lowering the weight to 1,
 # `-p MMD_WEIGHT 1`, also let all four checks hold.)
 
@@ -846,8 +885,16 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 #   accuracy and the MMD between the teachers' common features are our measurable stand-ins. The raw
 #   spaces are compared after zero-padding to one length (an arbitrary embedding, which is the point:
 #   the raw spaces have no common coordinates).
+# - **Transfer set**: in the quick profile the 898 training images of `digits` plus one copy of each shifted
+#   by up to one pixel (1,796 images, no labels), the images the teachers were trained on; chosen from the
+#   supervised ceiling, which did not reach teacher 2 within tolerance at every seed with the 898 images alone
+#   ("How this experiment was sized"). The full profile uses the first 20,000 training images of `shapes`.
+# - **Supervised ceiling** (not in the paper): the student's own architecture and initial weights (the
+#   pretrained backbone), trained with cross-entropy on the true labels of the transfer images for the
+#   students' 40 epochs. It decides which claims the run can test (claims 1 and 3).
 # - **Claims**: the four checks and their tolerances were written before the first run and have not been
-#   changed since.
+#   changed since; claim 2 (CFL at least as good as KD, within a point) fails in the stored run, by less
+#   than one test image.
 # - **Seeds**: the quick profile is a single seed; the full profile reports mean and standard deviation over
 #   three seeds and a paired t-test of CFL against KD.
 #
