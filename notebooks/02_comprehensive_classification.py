@@ -46,7 +46,7 @@ SEED: int = 0  # base seed; the full profile uses SEED, SEED + 1, SEED + 2
 DEVICE: str = "auto"  # "auto", "cpu" or "cuda"
 DATASET: str = "digits"  # "digits" (8x8 handwritten digits, 10 classes) or "shapes" (shape x colour, 48 classes)
 KD_TEMPERATURE: float = 4.0  # temperature of the multi-teacher KD baseline
-SCORE_LOSS: str = "kl"  # the KA student's score term: "kl" (KL at T = 1, the authors' code) or "mse" (regression)
+SCORE_LOSS: str = "kl"  # the KA student's score term: "kl" (KL at temperature 1, the authors' code) or "mse"
 TEACHERS: str = "zoo"  # "zoo": load the trained teachers shipped in zoo/; "train": retrain them with the zoo's recipe
 
 # %%
