@@ -35,7 +35,7 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.
 CHROMIUM ?= chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help setup run test test-unit test-notebooks test-browser browser-deps docs pair outputs bench reproduce \
+.PHONY: help setup run test test-unit test-notebooks test-notebooks-fp32 test-browser browser-deps docs pair outputs bench bench-precision reproduce \
 	sweep sweep-example seeds readme lint freeze clean zoo zoo-list zoo-verify
 
 help:  ## list the targets
@@ -77,15 +77,22 @@ pair: setup  ## rewrite the notebooks' paired text forms (notebooks/NN_*.py, jup
 test-notebooks: setup
 	CUDA_VISIBLE_DEVICES= $(PY) -m pytest $(NBVAL) -p no:cacheprovider notebooks/
 
+test-notebooks-fp32: setup  ## strict nbval with float32 forced: do the stored outputs (made with bf16 where the CPU has it) hold on a machine without bf16? (not in make test: CI's time)
+	KAE_PRECISION=fp32 CUDA_VISIBLE_DEVICES= $(PY) -m pytest $(NBVAL) -p no:cacheprovider notebooks/
+
 outputs: setup  ## regenerate the stored outputs in place (quick profile, CPU), then results/quick and README
 	$(PY) -m kae_utils.run $(NB) --in-place --out runs/outputs
 	$(PY) -m kae_utils.pairing $(NB)
 	$(PY) -m kae_utils.readme --collect runs/outputs --profile quick
 
-bench: setup  ## generator speeds, the runner's overhead per run (local pool vs Dask), notebook quick-profile times from a cold cache (results/*.tsv)
+bench: setup  ## generator speeds, training throughput per numerics setting, the runner's overhead per run (local pool vs Dask), notebook quick-profile times from a cold cache (results/*.tsv)
 	$(PY) -m data_scripts.bench_generators
+	$(PY) -m data_scripts.bench_training
 	$(PY) -m data_scripts.bench_runner
 	$(PY) -m kae_utils.run $(NB) --profile quick --fresh-cache --out runs_bench --timings results/timings_quick.tsv
+
+bench-precision: setup  ## every notebook's quick profile under fp32 (NCHW), fp32 (channels-last) and the default numerics, cold cache: wall times and claims that flip (results/precision_quick.tsv; about 30 min)
+	$(PY) -m data_scripts.bench_precision $(NB)
 
 reproduce: setup  ## full profile (paper scale, several seeds; meant for a GPU) into runs_full/ and results/full
 	$(PY) -m kae_utils.run $(NB) --profile full --out runs_full --timeout 36000 $(ARGS)

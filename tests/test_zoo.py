@@ -206,6 +206,14 @@ def test_every_quick_entry_is_built_and_agrees_with_the_registry() -> None:
         assert record["config_hash"] == repo.config_hash(name), f"{name} is stale: rebuild it"
 
 
+def test_every_shipped_entry_says_how_it_was_computed() -> None:
+    """Precision and memory format are recorded, so `build` on the same device, threads and numerics can
+    reproduce an entry's bytes (KAE_CHANNELS_LAST=0 and --precision fp32 for the entries built before bf16)."""
+    for name, record in Zoo().manifest()["entries"].items():
+        assert record.get("precision") in ("fp32", "bf16"), name
+        assert record.get("memory_format") in ("contiguous", "channels_last"), name
+
+
 def test_every_shipped_file_matches_the_manifest() -> None:
     assert Zoo().verify() == []
 
