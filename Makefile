@@ -28,6 +28,7 @@ SWEEP ?=
 GPU_STEPS ?= smoke zoo notebooks
 GPU_NB ?=
 GPU_DEADLINE ?= 570
+GPU_CHECK_EXPORT ?=
 
 # kernels and notebooks started by make: plain-text progress bars, the venv's own kernel spec
 export KAE_PROGRESS ?= plain
@@ -115,7 +116,8 @@ gpu-estimate: setup  ## the full profiles at smoke scale into runs/full-smoke, t
 	$(PY) -m kae_utils.readme
 
 gpu-check: setup  ## on a lent GPU: smoke on CUDA, the full zoo, the full profiles by priority, each step committed (GPU_STEPS, GPU_NB, GPU_CHECK_EXPORT)
-	$(PY) -m data_scripts.gpu_check --steps $(GPU_STEPS) $(if $(GPU_NB),--nb $(GPU_NB),) --deadline-s $(GPU_DEADLINE)
+	$(PY) -m data_scripts.gpu_check --steps $(GPU_STEPS) $(if $(GPU_NB),--nb $(GPU_NB),) --deadline-s $(GPU_DEADLINE) \
+	  $(if $(GPU_CHECK_EXPORT),--export $(GPU_CHECK_EXPORT),)
 
 zoo: setup  ## train the zoo entries that are missing or stale (NAMES=..., DEVICE=cuda, ZOO_PROFILE=full), then verify
 	$(PY) -m kae_utils.zoo build $(NAMES) --device $(DEVICE) --profile $(ZOO_PROFILE) --precision $(PRECISION)

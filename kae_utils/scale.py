@@ -141,12 +141,15 @@ def _shrunk(kind: str, written: int, small: int) -> int:
     return small
 
 
-def shrink_images(n: int, image_size: int | None = None) -> int:
+def shrink_images(n: int, image_size: int | None = None, *, record: bool = True) -> int:
     """An image count at smoke scale: ``min(n, max(floor, ceil(n / IMAGE_FACTOR)))``, where the floor is
-    :data:`IMAGE_FLOOR`, or :data:`SMALL_IMAGE_FLOOR` for images of at most :data:`SMALL_IMAGE_SIZE` pixels a side."""
+    :data:`IMAGE_FLOOR`, or :data:`SMALL_IMAGE_FLOOR` for images of at most :data:`SMALL_IMAGE_SIZE` pixels a side.
+    ``record``: remember the pair for :func:`paper_value` (not for counts this process only defines, such as the
+    zoo's smoke registry, which every notebook builds whether or not it trains those entries)."""
     small = image_size is not None and int(image_size) <= SMALL_IMAGE_SIZE
     floor = SMALL_IMAGE_FLOOR if small else IMAGE_FLOOR
-    return _shrunk(_IMAGES, int(n), min(int(n), max(floor, math.ceil(int(n) / IMAGE_FACTOR))))
+    out = min(int(n), max(floor, math.ceil(int(n) / IMAGE_FACTOR)))
+    return _shrunk(_IMAGES, int(n), out) if record else out
 
 
 def _iteration_unit(settings: Mapping[str, Any]) -> int:
@@ -265,12 +268,12 @@ def count_flops() -> contextlib.AbstractContextManager:
 
 
 def log_work(kind: str, desc: str, *, epochs: int, samples: int, steps: int, flops_per_sample: float | None,
-             seconds: float, device: str) -> dict[str, Any] | None:
+             seconds: float, device: str, batch_size: int | None = None) -> dict[str, Any] | None:
     """Append one training run to the work log (nothing when ``KAE_WORK_LOG`` is unset); returns the record.
 
-    ``samples``: images per epoch (per step for ``kind="steps"``, a full-batch loop); ``steps``: optimiser steps
-    in all. The paper-scale counts come from :func:`paper_value`; its steps scale with epochs x samples
-    (``fit``) or with the steps (``steps``)."""
+    ``kind="fit"``: ``epochs`` over ``samples`` images in mini-batches of ``batch_size`` (a partial last batch
+    counts as a step); ``kind="steps"``: a full-batch loop of ``epochs`` steps over ``samples`` images (``steps``:
+    of all its repetitions). The paper-scale counts come from :func:`paper_value`."""
     path = work_log_path()
     if path is None:
         return None
@@ -281,7 +284,9 @@ def log_work(kind: str, desc: str, *, epochs: int, samples: int, steps: int, flo
         p_steps = math.ceil(steps * p_epochs / max(epochs, 1))
         seen, p_seen = steps * samples, p_steps * p_samples
     else:
-        p_steps = math.ceil(steps * (p_epochs / max(epochs, 1)) * (p_samples / max(samples, 1)))
+        per_epoch = math.ceil(p_samples / batch_size) if batch_size else math.ceil(steps / max(epochs, 1) * p_samples
+                                                                                  / max(samples, 1))
+        p_steps = p_epochs * per_epoch
         seen, p_seen = epochs * samples, p_epochs * p_samples
     record = {
         "kind": kind, "desc": desc, "device": device, "scale": current_scale(), "seconds": round(seconds, 4),

@@ -415,5 +415,6 @@ class Trainer:
             epochs = max(self._work["epochs"], 1)
             scale.log_work("fit", self.desc, epochs=epochs, samples=self._work["samples"] // epochs,
                            steps=self._work["steps"], flops_per_sample=self._work["flops"],
-                           seconds=time.perf_counter() - start, device=self.device.type)
+                           seconds=time.perf_counter() - start, device=self.device.type,
+                           batch_size=self.batch_size if isinstance(self._batches, Batches) else None)
         return self.history

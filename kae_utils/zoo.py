@@ -563,7 +563,7 @@ def _smoke_spec(spec: dict[str, Any]) -> dict[str, Any]:
 
     out = {**spec, "scale": "smoke"}
     if spec["source"] in ("shapes", "scenes"):
-        out["n"] = shrink_images(spec["n"], spec.get("image_size"))
+        out["n"] = shrink_images(spec["n"], spec.get("image_size"), record=False)
     return out
 
 

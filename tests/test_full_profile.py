@@ -142,8 +142,9 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> SmokeRun:
     from kae_utils.zoo import REGISTRY
 
     full = [name for name, e in REGISTRY.items() if e.profile == "full"]
-    parts = {"taskonomy": [n for n in full if n.startswith("taskonomy")]}  # two builds side by side, then one zoo
-    parts["others"] = [n for n in full if n not in parts["taskonomy"]]
+    # two builds side by side (about as long, with 00 before the second), then one zoo
+    parts = {"scenes": [n for n in full if n.startswith(("taskonomy", "scenes", "digits"))]}
+    parts["shapes"] = [n for n in full if n not in parts["scenes"]]
     start = time.perf_counter()
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
@@ -152,9 +153,9 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> SmokeRun:
             def second_lane() -> None:
                 for p in without_zoo:
                     run.run(p, {})
-                run.build_zoo(dict(os.environ), "taskonomy", parts["taskonomy"])
+                run.build_zoo(dict(os.environ), "scenes", parts["scenes"])
 
-            lanes = [pool.submit(run.build_zoo, dict(os.environ), "others", parts["others"]), pool.submit(second_lane)]
+            lanes = [pool.submit(run.build_zoo, dict(os.environ), "shapes", parts["shapes"]), pool.submit(second_lane)]
             for lane in lanes:
                 lane.result()
             run.merge_zoo(list(parts))
