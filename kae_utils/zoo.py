@@ -597,8 +597,8 @@ def _paper_counts(e: ZooEntry) -> contextlib.AbstractContextManager:
     from kae_utils.scale import paper_counts
 
     written = REGISTRY[e.name]
-    factor = _images(written.data, True) / max(_images(e.data, False), 1)
-    return paper_counts(epochs=written.recipe.epochs, samples_factor=factor if e.data["source"] != "digits" else 1.0)
+    return paper_counts(epochs=written.recipe.epochs,
+                        samples_factor=_images(written.data, True) / max(_images(e.data, False), 1))
 
 
 @functools.cache

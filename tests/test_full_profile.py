@@ -39,7 +39,7 @@ TIMEOUT_S = 600
 EXTRA_RUNS = (("02_comprehensive_classification", {"DATASET": "shapes"}),
               ("03_common_feature_learning", {"DATASET": "shapes"}))
 #: Seconds each run took here at smoke scale (one thread): the longest start first, so two lanes end together.
-EXPECTED_S = {"07": 100, "04": 60, "08": 75, "09": 45, "06": 30, "05": 25}
+EXPECTED_S = {"07": 120, "08": 75, "04": 65, "02-shapes": 40, "03-shapes": 40, "06": 32, "09": 25, "05": 25}
 #: What only the full profile shows, per notebook (its extra tasks, ablations and sweeps; none of it is in the stored
 #: quick-profile outputs, checked below).
 FULL_ONLY = {
@@ -60,7 +60,7 @@ def _label(stem: str, parameters: dict) -> str:
 
 
 def _order(runs: list[tuple[Path, dict]]) -> list[tuple[Path, dict]]:
-    return sorted(runs, key=lambda r: -EXPECTED_S.get(r[0].stem[:2], 15))
+    return sorted(runs, key=lambda r: -EXPECTED_S.get("-".join([r[0].stem[:2], *map(str, r[1].values())]), 15))
 
 
 def _outputs_text(path: Path) -> str:
@@ -143,8 +143,8 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> SmokeRun:
 
     full = [name for name, e in REGISTRY.items() if e.profile == "full"]
     # two builds side by side (about as long, with 00 before the second), then one zoo
-    parts = {"scenes": [n for n in full if n.startswith(("taskonomy", "scenes", "digits"))]}
-    parts["shapes"] = [n for n in full if n not in parts["scenes"]]
+    parts = {"second": [n for n in full if n.startswith(("taskonomy", "scenes", "digits", "shapes-ada", "shapes-afk"))]}
+    parts["first"] = [n for n in full if n not in parts["second"]]  # the shapes backbones and their teachers
     start = time.perf_counter()
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
@@ -153,9 +153,9 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> SmokeRun:
             def second_lane() -> None:
                 for p in without_zoo:
                     run.run(p, {})
-                run.build_zoo(dict(os.environ), "scenes", parts["scenes"])
+                run.build_zoo(dict(os.environ), "second", parts["second"])
 
-            lanes = [pool.submit(run.build_zoo, dict(os.environ), "shapes", parts["shapes"]), pool.submit(second_lane)]
+            lanes = [pool.submit(run.build_zoo, dict(os.environ), "first", parts["first"]), pool.submit(second_lane)]
             for lane in lanes:
                 lane.result()
             run.merge_zoo(list(parts))
