@@ -12,7 +12,8 @@ profile runs end to end in seconds on a CPU::
 The rules (:data:`RULES`) sort every numeric key into one of three kinds:
 
 * ``keep``: what decides *which* code runs and how it computes: seed lists, temperature and task lists, ablation
-  switches, widths and other architecture sizes, image sizes, batch sizes, learning rates, pruning rounds;
+  switches, widths and other architecture sizes, image sizes, batch sizes, learning rates, pruning rounds, the
+  number of augmented copies of a set;
 * ``iterations``: epochs and steps. The smallest iteration count of a settings dict becomes 1 and every other one
   is divided by the same number, rounded up, so the ratios between phases (and the checks a notebook makes on
   them, e.g. "the total budget leaves a finetune epoch after every block phase") hold;
@@ -83,8 +84,8 @@ RULES: tuple[tuple[str, str, str], ...] = (
      "which branches run: seed lists, sweeps, tasks, switches"),
     (_KEEP, r"(.+_)?widths|teacher_width|hidden|code_channels|blocks|image_size|label_size",
      "architectures and image sizes"),
-    (_KEEP, r"(.+_)?lr|weight_decay|batch_size|rounds",
-     "optimisation per step, and the number of pruning rounds (a branch structure)"),
+    (_KEEP, r"(.+_)?lr|weight_decay|batch_size|rounds|(.+_)?copies",
+     "optimisation per step; pruning rounds and augmentation copies (a branch structure, small numbers)"),
     (_ITERATIONS, r"(.+_)?epochs|(.+_)?steps", "iteration counts: the smallest becomes 1, the others keep their ratio"),
     (_IMAGES, r"transfer_size|(.+_)?images|probes|zoo_train|zoo_held_out|target_train|target_val|train|test",
      "image counts: divided by IMAGE_FACTOR, at least IMAGE_FLOOR"),

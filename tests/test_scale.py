@@ -32,7 +32,7 @@ def test_scale_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
 @pytest.mark.parametrize(("key", "kind"), [
     ("seeds", "keep"), ("gt_seeds", "keep"), ("temperatures", "keep"), ("tasks", "keep"), ("ablations", "keep"),
     ("student_widths", "keep"), ("widths", "keep"), ("hidden", "keep"), ("image_size", "keep"),
-    ("batch_size", "keep"), ("lr", "keep"), ("student_lr", "keep"), ("rounds", "keep"),
+    ("batch_size", "keep"), ("lr", "keep"), ("student_lr", "keep"), ("rounds", "keep"), ("transfer_copies", "keep"),
     ("epochs", "iterations"), ("block_epochs", "iterations"), ("steps", "iterations"),
     ("transfer_size", "images"), ("tsne_images", "images"), ("probes", "images"), ("train", "images"),
     ("test", "images"), ("zoo_train", "images"),
