@@ -52,6 +52,7 @@ TEACHERS: str = "zoo"  # "zoo": load the trained teachers shipped in zoo/; "trai
 # %%
 from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
 from kae_utils.losses import SCORE_LOSSES
+from kae_utils.scale import profile_settings
 from kae_utils.zoo import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("digits", "shapes")
@@ -77,7 +78,7 @@ SETTINGS = {  # the teachers come from the zoo (kae_utils.zoo); these are the st
     ),
 }
 TEACHER_WIDTH = {"digits": 16, "shapes": 32}  # the zoo's teachers of each data set: ConvNets of this first width
-CFG = {**SETTINGS[PROFILE], "teacher_width": TEACHER_WIDTH[DATASET]}
+CFG = {**profile_settings(SETTINGS, PROFILE), "teacher_width": TEACHER_WIDTH[DATASET]}  # KAE_SCALE: smoke
 for name, value in CFG.items():
     print(f"{name:>16}: {value}")
 

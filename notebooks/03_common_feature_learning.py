@@ -48,6 +48,7 @@ STUDENT_INIT: str = "pretrained"  # "pretrained": students start from the zoo's 
 
 # %%
 from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.scale import profile_settings
 from kae_utils.zoo import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("digits", "shapes")
@@ -81,7 +82,7 @@ ARCHITECTURES = {  # the zoo's teachers of each data set, and the width of the s
     "digits": dict(teachers=(("convnet", (16, 32, 64)), ("resnet", (24, 48, 96))), student_widths=(32, 64, 128)),
     "shapes": dict(teachers=(("convnet", (32, 64, 128)), ("resnet", (48, 96, 192))), student_widths=(64, 128, 256)),
 }
-CFG = {**SETTINGS[PROFILE], **ARCHITECTURES[DATASET]}
+CFG = {**profile_settings(SETTINGS, PROFILE), **ARCHITECTURES[DATASET]}  # KAE_SCALE=smoke: scaled
 for name, value in CFG.items():
     print(f"{name:>15}: {value}")
 

@@ -45,6 +45,7 @@ TEACHERS: str = "zoo"  # "zoo": load the trained teachers shipped in zoo/; "trai
 
 # %%
 from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.scale import profile_settings
 from kae_utils.zoo import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("scenes",)
@@ -66,7 +67,7 @@ SETTINGS = {  # the teachers and the supervised reference come from the zoo (kae
         widths=(32, 64, 128, 256), block_epochs=15, finetune_epochs=15, batch_size=32, student_lr=1e-3,
     ),
 }
-CFG = SETTINGS[PROFILE]
+CFG = profile_settings(SETTINGS, PROFILE)  # SETTINGS[PROFILE]; KAE_SCALE=smoke shrinks the full one
 for name, value in CFG.items():
     print(f"{name:>15}: {value}")
 

@@ -51,6 +51,7 @@ EPOCH_SCALE: int = 1  # multiplies the epochs of every component and target net,
 # %%
 from kae_utils import zoo
 from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.scale import profile_settings
 from kae_utils.zoo import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("shapes",)
@@ -83,7 +84,7 @@ SETTINGS = {  # the sources come from the zoo (kae_utils.zoo); these are the stu
                  target_widths=(40, 80, 160), component_epochs=10, target_epochs=10, batch_size=256, lr=2e-3,
                  ablations=True, precompute=False),
 }
-CFG = dict(SETTINGS[PROFILE])
+CFG = profile_settings(SETTINGS, PROFILE)  # SETTINGS[PROFILE]; KAE_SCALE=smoke shrinks the full one
 CFG["ablations"] = {"auto": CFG["ablations"], "on": True, "off": False}[ABLATIONS]
 CFG["component_epochs"] *= EPOCH_SCALE
 CFG["target_epochs"] *= EPOCH_SCALE

@@ -53,6 +53,7 @@ EPOCH_SCALE: int = 1  # multiplies every student's epochs (block phases and tota
 # %%
 from kae_utils import zoo
 from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.scale import profile_settings
 from kae_utils.zoo import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("shapes",)
@@ -84,7 +85,7 @@ SETTINGS = {  # the teachers come from the zoo (kae_utils.zoo); these are the st
     "full": dict(seeds=[SEED, SEED + 1, SEED + 2], transfer_size=20000, block_epochs=4, total_epochs=20,
                  batch_size=256, lr=2e-3, ablations=True),
 }
-CFG = dict(SETTINGS[PROFILE])
+CFG = profile_settings(SETTINGS, PROFILE)  # SETTINGS[PROFILE]; KAE_SCALE=smoke shrinks the full one
 CFG["ablations"] = {"auto": CFG["ablations"], "on": True, "off": False}[ABLATIONS]
 CFG["block_epochs"] *= EPOCH_SCALE
 CFG["total_epochs"] *= EPOCH_SCALE

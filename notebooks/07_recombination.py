@@ -45,6 +45,7 @@ IMPORTANCE: str = "l1"  # how encoder channels are ranked for pruning: "l1" (fil
 
 # %%
 from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.scale import profile_settings
 from kae_utils.zoo import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("scenes",)
@@ -63,7 +64,7 @@ SETTINGS = {  # the teachers come from the zoo (kae_utils.zoo)
     "full": dict(seeds=[SEED, SEED + 1], tasks=("segmentation", "depth", "normals"), adapt_epochs=5, rounds=4,
                  retrain_epochs=5, batch_size=32, lr=1e-3),
 }
-CFG = SETTINGS[PROFILE]
+CFG = profile_settings(SETTINGS, PROFILE)  # SETTINGS[PROFILE]; KAE_SCALE=smoke shrinks the full one
 CFG["budget_epochs"] = CFG["adapt_epochs"] + CFG["rounds"] * CFG["retrain_epochs"]  # the scratch baseline's epochs
 for name, value in CFG.items():
     print(f"{name:>14}: {value}")

@@ -63,6 +63,7 @@ import math
 
 from kae_utils import taskonomy
 from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.scale import profile_settings
 from kae_utils.zoo import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("scenes",)
@@ -85,10 +86,10 @@ RELEVANT = taskonomy.relevant_count(len(SOURCES) - 1)
 # the lambda sweep: 0 = nodes only (DEPARA-V), inf = edges only (DEPARA-E); the paper tuned .25, .03, .27
 LAMBDAS = [0.0, 0.03, 0.1, 0.25, 0.5, 1.0, 3.0, 10.0, math.inf]
 # layer selection on digits (8x8, the zoo's digits models): the target model's epochs, probes, steps per transfer
-LAYER_CFG = {
+LAYER_CFG = profile_settings({  # KAE_SCALE=smoke shrinks the full profile's counts (kae_utils.scale)
     "quick": dict(target_epochs=30, probes=64, steps=100, lr=3e-3, seeds=[SEED, SEED + 1, SEED + 2]),
     "full": dict(target_epochs=60, probes=200, steps=300, lr=3e-3, seeds=[SEED + i for i in range(5)]),
-}[PROFILE]
+}, PROFILE)
 REGIMES = {"10%": 0.10, "1%": 0.01}
 for name in ("image_size", "sources", "targets", "probes", "transfer", "gt_seeds", "second_run_seed"):
     print(f"{name:>13}: {CFG[name]}")

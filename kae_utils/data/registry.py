@@ -34,6 +34,7 @@ __all__ = [
     "data_root",
     "load_dataset",
     "offline_config",
+    "offline_sizes",
     "offline_path",
 ]
 
@@ -82,6 +83,14 @@ def all_datasets() -> tuple[str, ...]:
     return OFFLINE_DATASETS + tuple(REAL_DATASETS)
 
 
+def offline_sizes(name: str, profile: str) -> dict[str, int]:
+    """``OFFLINE_SIZES[name][profile]``, at smoke scale when ``KAE_SCALE=smoke`` and ``profile`` is ``full``
+    (:mod:`kae_utils.scale`: fewer images, the same image size)."""
+    from kae_utils.scale import scaled
+
+    return scaled(OFFLINE_SIZES[name][profile], profile, where=f"OFFLINE_SIZES[{name!r}]")
+
+
 def offline_config(name: str, split: str, profile: str, seed: int = 0) -> dict[str, Any]:
     """The full description of an offline split (also the key of its materialised file)."""
     check_choice("offline data set", name, OFFLINE_DATASETS)
@@ -89,7 +98,7 @@ def offline_config(name: str, split: str, profile: str, seed: int = 0) -> dict[s
     check_choice("profile", profile, PROFILES)
     if name == "digits":
         return {"name": name, "split": split, "image_size": 8, "test_fraction": 0.5, "split_seed": 0}
-    sizes = OFFLINE_SIZES[name][profile]
+    sizes = offline_sizes(name, profile)
     return {"name": name, "split": split, "profile": profile, "seed": seed, "image_size": sizes["image_size"],
             "n_train": sizes["train"], "n_test": sizes["test"]}
 
