@@ -712,6 +712,21 @@ per_class["share of test pixels"] = torch.bincount(gt_test["segmentation"].flatt
 per_class.round(3)
 
 # %% [markdown]
+# **Distance to the teachers.** The student learns the teachers' maps, not the ground truth; the ceiling learns
+# the ground truth. Each model's metrics against the *teachers' maps* of the test images (the teacher's argmax as
+# the segmentation target), first seed: how closely each one reproduces the teachers.
+
+# %% tags=["nbval-ignore-output"]
+teacher_as_target = {t: teacher_preds[seed0][t].argmax(1) if t == "segmentation" else teacher_preds[seed0][t]
+                     for t in TASK_LIST}
+to_teacher = {model: {f"{t} {k}": v for t in TASK_LIST
+                      for k, v in DENSE_TASKS[t].metrics(preds[t], teacher_as_target[t]).items()}
+              for model, preds in (("KA student", runs[seed0]["preds"]),
+                                   ("supervised ceiling", predict_maps(runs[seed0]["ceiling"], x_test)),
+                                   ("supervised (reference)", sup_preds0))}
+pd.DataFrame(to_teacher).round(4)
+
+# %% [markdown]
 # ### Size and speed
 #
 # Parameters of the compact student vs the teachers it replaces (the search network with every candidate

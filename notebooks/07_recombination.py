@@ -184,9 +184,13 @@ print(inspect.getsource(combine_conv))
 # computes nothing the teachers computed: in this notebook's first version, with $c_b$ one teacher's width, the
 # maps fell to mIoU 0.03 and depth RMSE 2.1 at once, and two epochs of adapting recovered 0.38 and 0.90.)
 #
-# **The check, at the start of retraining**: on a batch of transfer images, in float32, every task's output
-# equals its teacher's, in eval mode (BatchNorm on its running statistics) and in training mode (BatchNorm on the
-# batch's statistics, as the first retraining step sees it).
+# **The check, at the start of retraining**, adaptors included: on the first batch of transfer images, in float32,
+# every task's output equals its teacher's, in eval mode (BatchNorm on its running statistics: the network's
+# function) and in training mode (BatchNorm on the batch's statistics, as the first retraining step sees it). This
+# is the check of the notebook's first version, kept as it was. A second line, not claimed, repeats training mode
+# in float64: BatchNorm divides each channel by its standard deviation *on the batch*, and a channel that is nearly
+# constant on a batch magnifies the float32 rounding differences between the combined convolutions and the
+# teachers' own; in float64 what is left is the construction's own error.
 
 # %%
 def encoder_parameters(model: nn.Module) -> int:
@@ -194,21 +198,23 @@ def encoder_parameters(model: nn.Module) -> int:
 
 
 @torch.no_grad()
-def max_relative_difference(model: nn.Module, xb: torch.Tensor, training: bool) -> dict[str, float]:
-    # per task, max |output - teacher's| / max |teacher's| on the batch xb, float32; copies, since a forward pass
-    # in training mode updates BatchNorm's running statistics
-    out = copy.deepcopy(model).train(training)(xb)
-    refs = {t: copy.deepcopy(net).train(training)(xb) for t, net in teachers.items()}
+def max_relative_difference(model: nn.Module, xb: torch.Tensor, training: bool,
+                            dtype: torch.dtype = torch.float32) -> dict[str, float]:
+    # per task, max |output - teacher's| / max |teacher's| on the images xb, in dtype; on copies, since a forward
+    # pass in training mode updates BatchNorm's running statistics
+    out = copy.deepcopy(model).to(dtype).train(training)(xb.to(device, dtype))
+    refs = {t: copy.deepcopy(net).to(dtype).train(training)(xb.to(device, dtype)) for t, net in teachers.items()}
     return {t: ((out[t] - refs[t]).abs().max() / refs[t].abs().max()).item() for t in TASK_LIST}
 
 
 recombined = Recombined(teachers).to(device)
-first_batch = X_TRANSFER[:CFG["batch_size"]].to(device)
+first_batch = X_TRANSFER[:CFG["batch_size"]]
 relative = {mode: max_relative_difference(recombined, first_batch, training=mode == "training")
             for mode in ("eval", "training")}
+float64_training = max_relative_difference(recombined, first_batch, True, torch.float64)  # reported, not claimed
 EXACT_TOL = 1e-4
 print(f"at the start of retraining every task's output equals its teacher's (max relative difference <= {EXACT_TOL:g}, "
-      "eval and training mode):", all(v <= EXACT_TOL for m in relative.values() for v in m.values()))
+      "eval and training mode, float32):", all(v <= EXACT_TOL for m in relative.values() for v in m.values()))
 teacher_encoders = sum(count_parameters(t.encoder) for t in teachers.values())
 one_teacher_encoder = count_parameters(teachers[TASK_LIST[0]].encoder)
 print(f"encoder parameters: teachers together {teacher_encoders:,}; combined (dense, zeros included) "
@@ -216,7 +222,8 @@ print(f"encoder parameters: teachers together {teacher_encoders:,}; combined (de
 print(f"adaptors: {sum(count_parameters(a) for a in recombined.adaptors.values()):,} parameters")
 
 # %% tags=["nbval-ignore-output"]
-print("max relative difference per task:", {m: {t: f"{v:.1e}" for t, v in d.items()} for m, d in relative.items()})
+for mode, values in {**relative, "training, float64 (not claimed)": float64_training}.items():
+    print(f"max relative difference, {mode}:", {t: f"{v:.1e}" for t, v in values.items()})
 
 # %% [markdown]
 # A layer the rule does not cover is refused with its name, not combined wrongly (KAmalEngine's version
@@ -484,6 +491,22 @@ scores_long = pd.DataFrame(rows)
 MODELS = list(scores_long.model.unique())
 scores_long.groupby(["task", "metric", "model"], sort=False)["value"].mean().unstack("model")[MODELS].round(4)
 
+# %% [markdown]
+# **Distance to the teachers.** The recombined network and the scratch baseline learn the teachers' maps, the
+# ceiling the ground truth. Each model's metrics against the *teachers' maps* of the test images (the teacher's
+# argmax as the segmentation target), first seed:
+
+# %% tags=["nbval-ignore-output"]
+teacher_out = predict_maps(teachers, x_test)
+teacher_as_target = {t: teacher_out[t].argmax(1) if t == "segmentation" else teacher_out[t] for t in TASK_LIST}
+to_teacher = {}
+for name, net in (("recombined", recombined_runs[seed0]["model"]), ("supervised ceiling", ceiling_runs[seed0]["model"]),
+                  ("scratch KD", scratch[seed0])):
+    maps = predict_maps(net, x_test)
+    to_teacher[name] = {f"{t} {k}": v for t in TASK_LIST
+                        for k, v in DENSE_TASKS[t].metrics(maps[t], teacher_as_target[t]).items()}
+pd.DataFrame(to_teacher).round(4)
+
 # %%
 final = recombined_runs[seed0]["model"]
 print(f"encoder parameters: combined {encoder_parameters(recombined):,} -> pruned {encoder_parameters(final):,} "
@@ -576,7 +599,7 @@ print(pd.DataFrame(counts, columns=TASK_LIST, index=[f"stage {s + 1}" for s in r
 # Four test scenes: each task's teacher map, the recombined network's, and the ground truth.
 
 # %% tags=["nbval-ignore-output"]
-final_maps, teacher_out = predict_maps(final, x_test), predict_maps(teachers, x_test)
+final_maps = predict_maps(final, x_test)
 
 
 def show(task: str, value: torch.Tensor, reference: torch.Tensor) -> np.ndarray:
@@ -653,7 +676,8 @@ worst = max(v for m in relative.values() for v in m.values())
 claims = [
     Claim("the combined network reproduces every teacher exactly", bool(worst <= EXACT_TOL),
           "at the start of retraining, adaptors included: max relative difference "
-          + "; ".join(f"{mode} mode {max(d.values()):.2e}" for mode, d in relative.items()) + f" (tolerance {EXACT_TOL:g})"),
+          + "; ".join(f"{mode} mode {max(d.values()):.2e}" for mode, d in relative.items())
+          + f" (tolerance {EXACT_TOL:g}; training mode in float64 {max(float64_training.values()):.2e}, not claimed)"),
     Claim("the pruned encoder has about one teacher's encoder size", bool(max(final_sizes) <= SIZE_TOL * one_teacher_encoder),
           f"final encoders {final_sizes} vs one teacher's {one_teacher_encoder} (tolerance x{SIZE_TOL})"),
 ]
@@ -678,7 +702,7 @@ metrics = {
                            f"{teacher_scores[t][HEADLINE[t]]:.3f} vs scratch KD {headline_mean(SCRATCH, t):.3f}"
                            for t in TASK_LIST)
                  + f"; encoder {np.mean(final_sizes) / one_teacher_encoder:.0%} of one teacher's"),
-    "exactness": relative,
+    "exactness": {**relative, "training mode, float64 (not claimed)": float64_training},
     "scores": scores_long.to_dict(orient="records"),
     "ceiling": {t: {"ceiling": headline_mean(CEILING, t), "teacher": teacher_scores[t][HEADLINE[t]],
                     "metric": HEADLINE[t], "reaches_teacher": ceiling_within(t)} for t in TASK_LIST},
