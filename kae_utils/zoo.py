@@ -374,6 +374,8 @@ def _scenes_teachers() -> list[ZooEntry]:
         ("quick", 64, (16, 32, 64), 2048, Recipe(epochs=30, lr=3e-3, batch_size=32)),
         ("full", 128, (32, 64, 128, 256), 8000, Recipe(epochs=20, lr=2e-3, batch_size=64)),
     ):
+        # notebook 04's student trunk: the last encoder stage a quarter wider than a teacher's
+        trunk = (*widths[:-1], widths[-1] + widths[-1] // 4)
         for task in ("segmentation", "depth", "normals"):
             entries.append(ZooEntry(
                 name=f"scenes{size}-{task}",
@@ -386,9 +388,9 @@ def _scenes_teachers() -> list[ZooEntry]:
         entries.append(ZooEntry(
             name=f"scenes{size}-multitask",
             task=f"supervised multi-task reference: {', '.join(tasks)} of {size}x{size} scenes",
-            arch="mtencdec", arch_args={"tasks": tasks, "widths": list(widths)},
+            arch="mtencdec", arch_args={"tasks": tasks, "widths": list(widths), "encoder_widths": list(trunk)},
             data=_scenes(tasks, size, 0, n, SCENES_TEACHER_SEED), held_out=_scenes_test(tasks, profile),
-            recipe=recipe, seed=0, used_by=("04", "07"), profile=profile))
+            recipe=recipe, seed=0, used_by=("04",), profile=profile))
     return entries
 
 
@@ -875,7 +877,10 @@ def _fp16_scores(e: ZooEntry, model: nn.Module, x: torch.Tensor, y: torch.Tensor
 
 
 def _architecture(e: ZooEntry) -> str:
-    return f"{e.arch} {tuple(e.arch_args.get('widths', ()))}"
+    words = f"{e.arch} {tuple(e.arch_args.get('widths', ()))}"
+    if "encoder_widths" in e.arch_args:
+        words += f", encoder {tuple(e.arch_args['encoder_widths'])}"
+    return words
 
 
 def _recipe_words(r: Recipe) -> str:

@@ -9,7 +9,7 @@ import torch
 
 from data_scripts.cifar import convert_cifar
 from data_scripts.make_offline import materialise, sha256_file
-from kae_utils.data import DataSplit, load_dataset
+from kae_utils.data import DataSplit, load_dataset, load_training_pool
 from kae_utils.data.registry import OFFLINE_SIZES, all_datasets, offline_config, offline_path
 from kae_utils.data.scenes import TASKS
 from kae_utils.data.shapes import ATTRIBUTES
@@ -57,6 +57,28 @@ def test_scenes_targets_cover_the_task_registry(data_dir):
     assert set(test.targets) == set(TASKS)
     assert test.targets["segmentation"].shape == (len(test), 64, 64)
     assert test.classes["segmentation"][:2] == ("floor", "wall")
+
+
+def test_training_pool_extends_the_training_split_after_the_test_split(data_dir):
+    from kae_utils.data.scenes import SceneConfig, render_scenes
+
+    train, test = load_dataset("scenes", "train"), load_dataset("scenes", "test")
+    pool = load_training_pool("scenes", "quick", len(train) + 3)
+    assert len(pool) == len(train) + 3 and pool.split == "train" and set(pool.targets) == set(train.targets)
+    assert torch.equal(pool.x[:len(train)], train.x)
+    assert torch.equal(pool.targets["depth"][:len(train)], train.targets["depth"])
+    # the three extra scenes are the stream's scenes after the test split (512 + 128 = 640 ..), with their labels
+    extra = render_scenes(3, seed=0, config=SceneConfig(image_size=64), start=640)
+    assert torch.equal(pool.x[len(train):], extra.rgb)
+    assert torch.equal(pool.targets["segmentation"][len(train):], extra.target("segmentation"))
+    assert not any(torch.equal(img, t) for img in pool.x[len(train):] for t in test.x)
+    assert torch.equal(load_training_pool("scenes", "quick", 5).x, train.x[:5])
+    shapes = load_training_pool("shapes", "quick", 4002)
+    assert len(shapes) == 4002 and set(shapes.targets) == set(ATTRIBUTES)
+    with pytest.raises(ValueError, match="generated data set"):
+        load_training_pool("digits", "quick", 10)
+    with pytest.raises(ValueError, match="n must be"):
+        load_training_pool("scenes", "quick", 0)
 
 
 def test_seed_changes_offline_images(data_dir):

@@ -33,6 +33,7 @@ __all__ = [
     "classification_task",
     "data_root",
     "load_dataset",
+    "load_training_pool",
     "offline_config",
     "offline_sizes",
     "offline_path",
@@ -162,6 +163,40 @@ def load_dataset(name: str, split: str = "train", profile: str = "quick", *, see
 
     real = load_real(name, split, root=base, size=size)
     return _from_real(name, split, real)
+
+
+def load_training_pool(name: str, profile: str, n: int, *, seed: int = 0) -> DataSplit:
+    """The first ``n`` training images of a generated set (``shapes`` or ``scenes``), with their labels.
+
+    The profile's training split comes first (``load_dataset(name, "train", profile)``); beyond its size, the images
+    are drawn from the same stream *after* the test split, so they never overlap it. For a student whose transfer
+    set should be as large as its teachers' training set: generated images cost no labels. ``n`` at most the
+    training split's size returns its first ``n`` images.
+    """
+    check_choice("generated data set", name, ("shapes", "scenes"))
+    check_choice("PROFILE", profile, PROFILES)
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n must be an integer >= 1; got {n!r}")
+    train = load_dataset(name, "train", profile, seed=seed)
+    x, targets = train.x[:n], {k: v[:n] for k, v in train.targets.items()}
+    extra = n - len(train)
+    if extra > 0:
+        sizes = OFFLINE_SIZES[name][profile]
+        start = sizes["train"] + sizes["test"]
+        if name == "shapes":
+            from kae_utils.data.shapes import ShapesConfig, generate_shapes
+
+            batch = generate_shapes(extra, seed=seed, config=ShapesConfig(image_size=sizes["image_size"]), start=start)
+            more_x, more = batch.images, dict(batch.labels)
+        else:
+            from kae_utils.data.scenes import TASKS, SceneConfig, render_scenes
+
+            batch = render_scenes(extra, seed=seed, config=SceneConfig(image_size=sizes["image_size"]), start=start)
+            more_x, more = batch.rgb, {task: batch.target(task) for task in TASKS}
+        x = torch.cat([x, more_x])
+        targets = {k: torch.cat([v, more[k]]) for k, v in targets.items()}
+    info = {**train.info, "n": n, "extra_start": OFFLINE_SIZES[name][profile]["train"] + OFFLINE_SIZES[name][profile]["test"]}
+    return DataSplit(name, "train", x, targets, dict(train.classes), info=info)
 
 
 def _from_real(name: str, split: str, real: Any) -> DataSplit:
