@@ -594,13 +594,16 @@ print("labelled target images per regime:", {r: len(i) for r, i in REGIME_IDX.it
 # %% tags=["nbval-ignore-output"]
 def train_classifier(net: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int,
                      lr: float = 3e-3, batch: int = 64) -> nn.Module:
-    gen = torch.Generator().manual_seed(seed)
-    net = net.to(device).train()
+    # the process's numerics (kae_utils.numerics): bf16 autocast and channels-last where they are set
+    gen, nm = torch.Generator().manual_seed(seed), numerics.current(device)
+    net = nm.prepare_model(net.to(device)).train()
     optimiser = torch.optim.Adam(net.parameters(), lr=lr)
     for _ in range(epochs):
         for idx in torch.randperm(len(x), generator=gen).split(batch):
             optimiser.zero_grad(set_to_none=True)
-            nn.functional.cross_entropy(net(x[idx].to(device)), y[idx].to(device)).backward()
+            with nm.autocast():
+                logits = net(nm.prepare_input(x[idx].to(device)))
+            nn.functional.cross_entropy(logits.float(), y[idx].to(device)).backward()
             optimiser.step()
     return net.eval()
 
@@ -656,11 +659,15 @@ def layer_transfer(stages: nn.ModuleList, lay: int, idx: np.ndarray, seed: int) 
     with torch.no_grad():
         z_train, z_test = frozen(pool_x[idx].to(device)), frozen(test_x.to(device))
     y_train = pool_y[idx].to(device)
+    nm = numerics.current(device)  # as in train_classifier
+    rest, z_train = nm.prepare_model(rest), nm.prepare_input(z_train)
     optimiser = torch.optim.Adam(rest.parameters(), lr=LC["lr"])
     rest.train()
     for _ in range(LC["steps"]):
         optimiser.zero_grad(set_to_none=True)
-        nn.functional.cross_entropy(rest(z_train), y_train).backward()
+        with nm.autocast():
+            logits = rest(z_train)
+        nn.functional.cross_entropy(logits.float(), y_train).backward()
         optimiser.step()
     rest.eval()
     with torch.no_grad():
