@@ -267,11 +267,10 @@ print(f"targets whose best source transfers better than random weights: {sum(bea
 # ceiling.
 
 # %% tags=["nbval-ignore-output"]
-second_run = gt_runs[1] if len(gt_runs) > 1 else taskonomy.transfer_losses(
-    encoders, TARGETS, target_train, target_val, taskonomy.TransferSetting(**CFG["transfer"], seed=CFG["second_run_seed"]),
-    device, desc="second transfer run", threads=THREADS)
+second_run = taskonomy.second_run(gt_runs, encoders, TARGETS, target_train, target_val, CFG["transfer"],
+                                  CFG["second_run_seed"], device, threads=THREADS)
 FIRST_RUN = {t: gt_runs[0].losses[t] for t in TARGETS}
-CEILING_SCORES = {t: {s: -loss for s, loss in second_run.losses[t].items()} for t in TARGETS}  # run 2 as a "score"
+CEILING_SCORES = taskonomy.loss_scores(second_run, TARGETS)  # run 2 as a "score"
 CEILING = rk.per_target_spearman(CEILING_SCORES, FIRST_RUN)
 print("Spearman between two independent runs of the transfers, per target:", {t: round(v, 2) for t, v in CEILING.items()})
 print(f"mean {np.mean(list(CEILING.values())):.2f}; the second run's first pick is among the first run's best "
