@@ -230,6 +230,7 @@ pd.DataFrame(rows).set_index("task")
 GT, gt_runs = taskonomy.ground_truth(encoders, TARGETS, target_train, target_val, CFG["transfer"], CFG["gt_seeds"],
                                      device, threads=THREADS)
 GT_SECONDS = gt_runs[0].total_seconds  # the cost of one ground truth: every transfer once
+print(f"ground truth: the mean of {len(gt_runs)} runs of the transfers (seeds {CFG['gt_seeds']})")
 random_encoder = build_task_encoder(CFG["widths"], CFG["code_channels"], CFG["blocks"], seed=999).to(device)
 reference = taskonomy.transfer_losses({"random weights": random_encoder}, TARGETS, target_train, target_val,
                                       taskonomy.TransferSetting(**CFG["transfer"], seed=SEED), device,

@@ -152,6 +152,7 @@ encoders = {task: model.encoder.eval() for task, model in models.items()}
 GT, gt_runs = taskonomy.ground_truth(encoders, TARGETS, target_train, target_val, CFG["transfer"], CFG["gt_seeds"],
                                      device, threads=THREADS)
 GT_SECONDS = gt_runs[0].total_seconds
+print(f"ground truth: the mean of {len(gt_runs)} runs of the transfers (seeds {CFG['gt_seeds']})")
 second_run = taskonomy.second_run(gt_runs, encoders, TARGETS, target_train, target_val, CFG["transfer"],
                                   CFG["second_run_seed"], device, threads=THREADS)
 FIRST_RUN = {t: gt_runs[0].losses[t] for t in TARGETS}
