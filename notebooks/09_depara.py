@@ -683,7 +683,8 @@ for name, stages in LAYER_SOURCES.items():
             runs = [layer_transfer(stages, lay, idx, s) for s in LC["seeds"]]
             ACC[name, regime, lay], ACC_SD[name, regime, lay] = float(np.mean(runs)), float(np.std(runs))
 LAYER_SECONDS = time.perf_counter() - start
-print(f"{len(ACC) * len(LC['seeds'])} transfers in {LAYER_SECONDS:.1f} s")
+print(f"{len(ACC) * len(LC['seeds'])} transfers in {LAYER_SECONDS:.1f} s; each accuracy is the mean of "
+      f"{len(LC['seeds'])} seeds (the table below gives the std)")
 
 # %%
 unchanged = all(torch.equal(before[name][k], v) for name, stages in LAYER_SOURCES.items()
