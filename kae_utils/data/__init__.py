@@ -16,6 +16,7 @@ from kae_utils.data.registry import (
     classification_task,
     data_root,
     load_dataset,
+    load_extra,
 )
 from kae_utils.data.scenes import DOMAINS, SCENE_CLASSES, TASKS, SceneBatch, SceneConfig, render_scenes
 from kae_utils.data.shapes import (
@@ -56,6 +57,7 @@ __all__ = [
     "data_root",
     "generate_shapes",
     "load_dataset",
+    "load_extra",
     "load_digits",
     "load_real",
     "make_shapes_split",

@@ -33,6 +33,7 @@ __all__ = [
     "classification_task",
     "data_root",
     "load_dataset",
+    "load_extra",
     "offline_config",
     "offline_path",
 ]
@@ -110,6 +111,12 @@ def _generate_offline(config: dict[str, Any]) -> DataSplit:
         return DataSplit(name, split, x, {"label": y}, {"label": DIGITS_CLASSES}, info=config)
     start = 0 if split == "train" else config["n_train"]
     count = config["n_train"] if split == "train" else config["n_test"]
+    return _generate_stream(config, start, count)
+
+
+def _generate_stream(config: dict[str, Any], start: int, count: int) -> DataSplit:
+    """Images ``start .. start + count - 1`` of a generated set's stream (``shapes`` or ``scenes``)."""
+    name, split = config["name"], config["split"]
     if name == "shapes":
         from kae_utils.data.shapes import ATTRIBUTE_VALUES, ShapesConfig, generate_shapes
 
@@ -153,6 +160,23 @@ def load_dataset(name: str, split: str = "train", profile: str = "quick", *, see
 
     real = load_real(name, split, root=base, size=size)
     return _from_real(name, split, real)
+
+
+def load_extra(name: str, n: int, profile: str = "quick", *, seed: int = 0) -> DataSplit:
+    """``n`` more images of a generated offline set (``shapes`` or ``scenes``), with their labels.
+
+    They are the images that follow the profile's test split in the same generator stream (``seed``), so they
+    overlap neither the training nor the test images. Knowledge amalgamation needs no labels, so a student may
+    see as many generated images as its teachers did: a label-free student takes only ``x`` (more unlabeled
+    transfer images); the labels are there for the supervised ceiling, which trains on the same images.
+    ``split`` of the result is ``"extra"``.
+    """
+    check_choice("generated data set", name, ("shapes", "scenes"))
+    check_choice("PROFILE", profile, PROFILES)
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n must be a positive number of images; got {n!r}")
+    config = {**offline_config(name, "test", profile, seed), "split": "extra", "n_extra": n}
+    return _generate_stream(config, config["n_train"] + config["n_test"], n)
 
 
 def _from_real(name: str, split: str, real: Any) -> DataSplit:
