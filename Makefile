@@ -23,6 +23,12 @@ DEVICE ?= auto
 PRECISION ?= auto
 # a sweep file for `make sweep`, e.g. SWEEP=sweeps/kd_temperature.yaml
 SWEEP ?=
+# make gpu-check: its steps (smoke zoo notebooks), the notebooks of the last (empty: all, by priority), and the
+# seconds after which it stops (one command of at most 10 minutes on a lent GPU)
+GPU_STEPS ?= smoke zoo notebooks
+GPU_NB ?=
+GPU_DEADLINE ?= 570
+GPU_CHECK_EXPORT ?=
 
 # kernels and notebooks started by make: plain-text progress bars, the venv's own kernel spec
 export KAE_PROGRESS ?= plain
@@ -35,7 +41,8 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.
 CHROMIUM ?= chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help setup run test test-unit test-notebooks test-browser browser-deps docs pair outputs bench reproduce \
+.PHONY: help setup run test test-unit test-full-smoke test-notebooks test-notebooks-fp32 test-browser browser-deps docs pair outputs bench bench-precision reproduce \
+	gpu-estimate gpu-check \
 	sweep sweep-example seeds readme lint freeze clean zoo zoo-list zoo-verify
 
 help:  ## list the targets
@@ -56,8 +63,11 @@ run: setup  ## run every notebook headlessly (quick profile) into runs/ and prin
 test: setup  ## unit tests, the site and JupyterLab in a browser, then strict nbval over the stored notebooks
 	$(MAKE) --no-print-directory test-unit test-browser test-notebooks
 
-test-unit: setup
+test-unit: setup  ## unit tests, with every notebook's full profile at smoke scale (tests/test_full_profile.py, about 5 min)
 	$(PY) -m pytest tests/ -p no:cacheprovider
+
+test-full-smoke: setup  ## only the full profiles at smoke scale (KAE_SCALE=smoke; also part of test-unit)
+	$(PY) -m pytest tests/test_full_profile.py tests/test_device_agnostic.py -p no:cacheprovider
 
 test-browser: setup docs browser-deps  ## the built site and JupyterLab with widgets, in headless Chromium
 	$(PY) -m pytest tests/browser -m browser -p no:cacheprovider
@@ -77,19 +87,37 @@ pair: setup  ## rewrite the notebooks' paired text forms (notebooks/NN_*.py, jup
 test-notebooks: setup
 	CUDA_VISIBLE_DEVICES= $(PY) -m pytest $(NBVAL) -p no:cacheprovider notebooks/
 
+test-notebooks-fp32: setup  ## strict nbval with float32 forced: do the stored outputs (made with bf16 where the CPU has it) hold on a machine without bf16? (not in make test: CI's time)
+	KAE_PRECISION=fp32 CUDA_VISIBLE_DEVICES= $(PY) -m pytest $(NBVAL) -p no:cacheprovider notebooks/
+
 outputs: setup  ## regenerate the stored outputs in place (quick profile, CPU), then results/quick and README
 	$(PY) -m kae_utils.run $(NB) --in-place --out runs/outputs
 	$(PY) -m kae_utils.pairing $(NB)
 	$(PY) -m kae_utils.readme --collect runs/outputs --profile quick
 
-bench: setup  ## generator speeds, the runner's overhead per run (local pool vs Dask), notebook quick-profile times from a cold cache (results/*.tsv)
+bench: setup  ## generator speeds, training throughput per numerics setting, the runner's overhead per run (local pool vs Dask), notebook quick-profile times from a cold cache (results/*.tsv)
 	$(PY) -m data_scripts.bench_generators
+	$(PY) -m data_scripts.bench_training
 	$(PY) -m data_scripts.bench_runner
 	$(PY) -m kae_utils.run $(NB) --profile quick --fresh-cache --out runs_bench --timings results/timings_quick.tsv
+
+bench-precision: setup  ## every notebook's quick profile under fp32 (NCHW), fp32 (channels-last) and the default numerics, cold cache: wall times and claims that flip (results/precision_quick.tsv; about 30 min)
+	$(PY) -m data_scripts.bench_precision $(NB)
 
 reproduce: setup  ## full profile (paper scale, several seeds; meant for a GPU) into runs_full/ and results/full
 	$(PY) -m kae_utils.run $(NB) --profile full --out runs_full --timeout 36000 $(ARGS)
 	$(PY) -m kae_utils.readme --collect runs_full --profile full
+
+gpu-estimate: setup  ## the full profiles at smoke scale into runs/full-smoke, then each GPU step's time estimated from its counts (results/gpu_estimate.tsv, README)
+	rm -rf runs/full-smoke
+	KAE_SMOKE_OUT=runs/full-smoke $(PY) -m pytest tests/test_full_profile.py -p no:cacheprovider -q
+	cp runs/full-smoke/timings.tsv results/full_smoke_cpu.tsv
+	$(PY) -m data_scripts.gpu_estimate runs/full-smoke
+	$(PY) -m kae_utils.readme
+
+gpu-check: setup  ## on a lent GPU: smoke on CUDA, the full zoo, the full profiles by priority, each step committed (GPU_STEPS, GPU_NB, GPU_CHECK_EXPORT)
+	$(PY) -m data_scripts.gpu_check --steps $(GPU_STEPS) $(if $(GPU_NB),--nb $(GPU_NB),) --deadline-s $(GPU_DEADLINE) \
+	  $(if $(GPU_CHECK_EXPORT),--export $(GPU_CHECK_EXPORT),)
 
 zoo: setup  ## train the zoo entries that are missing or stale (NAMES=..., DEVICE=cuda, ZOO_PROFILE=full), then verify
 	$(PY) -m kae_utils.zoo build $(NAMES) --device $(DEVICE) --profile $(ZOO_PROFILE) --precision $(PRECISION)

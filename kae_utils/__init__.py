@@ -7,7 +7,8 @@ encoder-decoder for dense tasks), ``training`` (trainer and callbacks), ``losses
 ``adaptive`` (entropy-based source selection, transfer bridges, their regulariser), ``results``
 (metrics.json and the claims block), ``run`` (papermill batch runner), ``sweep`` (parameter sweeps and their
 tables), ``executors`` (where runs execute: local pool, Dask, SLURM), ``atomic`` (atomic file writes),
-``nbclean`` (notebook metadata cleaning), ``readme`` (the README's generated parts).
+``nbclean`` (notebook metadata cleaning), ``readme`` (the README's generated parts), ``scale`` (the full
+profile at smoke scale, ``KAE_SCALE=smoke``, and the work log of training counts), ``zoo`` (the model zoo).
 Importing the package prints nothing and imports the sub-modules lazily.
 """
 

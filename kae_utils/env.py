@@ -1,18 +1,20 @@
-"""Set-up shared by every notebook: seeding, device choice, repository paths, parameter checks.
+"""Set-up shared by every notebook: seeding, device choice, numerics, repository paths, parameter checks
+(:mod:`kae_utils.checks`, re-exported here).
 
 Nothing here prints; every function returns what it did so a notebook can show it.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import random
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from kae_utils.checks import check_choice, check_number
+from kae_utils.numerics import set_numerics
 
 __all__ = [
     "DEVICES",
@@ -33,59 +35,6 @@ DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 PROFILES: tuple[str, ...] = ("quick", "full")
 
 _ROOT_MARKERS = ("pyproject.toml", "notebooks")
-
-
-def check_choice(name: str, value: object, allowed: Iterable[object]) -> object:
-    """Return ``value`` if it is one of ``allowed``; otherwise raise a ``ValueError`` naming the choices.
-
-    Used by every notebook's validation cell so that a typo in a papermill parameter fails at once
-    with a message that says what would have been accepted.
-    """
-    allowed = tuple(allowed)
-    if value not in allowed:
-        choices = ", ".join(repr(a) for a in allowed)
-        raise ValueError(f"{name} must be one of {choices}; got {value!r}")
-    return value
-
-
-def check_number(
-    name: str,
-    value: object,
-    *,
-    integer: bool = False,
-    minimum: float | None = None,
-    maximum: float | None = None,
-    positive: bool = False,
-) -> int | float:
-    """Return ``value`` if it is a finite number in range; otherwise raise a ``ValueError`` saying what is allowed.
-
-    The numeric counterpart of :func:`check_choice` for a notebook's validation cell. ``integer`` asks
-    for an ``int``; ``minimum`` and ``maximum`` are inclusive bounds; ``positive`` asks for a value > 0.
-    Booleans, NaN and infinities are refused (``True`` is an ``int`` to Python, not a seed to a reader).
-    """
-    kind = "an integer" if integer else "a number"
-    bounds = []
-    if positive:
-        bounds.append("> 0")
-    if minimum is not None and maximum is not None:
-        bounds.append(f"in [{minimum}, {maximum}]")
-    elif minimum is not None:
-        bounds.append(f">= {minimum}")
-    elif maximum is not None:
-        bounds.append(f"<= {maximum}")
-    wanted = " ".join([kind, *bounds])
-    types = (int,) if integer else (int, float)
-    ok = (
-        isinstance(value, types)
-        and not isinstance(value, bool)
-        and (isinstance(value, int) or math.isfinite(value))
-        and not (positive and value <= 0)
-        and not (minimum is not None and value < minimum)
-        and not (maximum is not None and value > maximum)
-    )
-    if not ok:
-        raise ValueError(f"{name} must be {wanted}; got {value!r}")
-    return value
 
 
 def seed_everything(seed: int) -> int:
@@ -178,8 +127,6 @@ def setup_notebook(seed: int, device: str = "auto", threads: int | None = None,
     (:func:`kae_utils.numerics.set_numerics`; ``"auto"`` obeys ``KAE_PRECISION``); a notebook prints
     :func:`kae_utils.numerics.describe`.
     """
-    from kae_utils.numerics import set_numerics  # numerics imports this module's check_choice
-
     seed_everything(seed)
     dev = resolve_device(device)
     set_numerics(precision, dev)

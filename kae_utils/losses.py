@@ -1,4 +1,5 @@
-"""Losses shared by the notebooks: distillation (Hinton et al. 2015 and its multi-teacher form) and MMD.
+"""Losses shared by the notebooks: distillation (Hinton et al. 2015 and its multi-teacher form), the score term
+of layer-wise amalgamation (Shen et al. 2019) and MMD.
 
 Notation: z_s student logits, z_t teacher logits, T temperature,
 q = softmax(z / T) the "soft targets".
@@ -15,12 +16,14 @@ from kae_utils.numerics import float32_loss
 
 __all__ = [
     "CFL_SIGMAS",
+    "SCORE_LOSSES",
     "concat_teacher_logits",
     "kd_kl",
     "kd_loss",
     "mmd2",
     "multi_gaussian_kernel",
     "multi_teacher_kd_loss",
+    "score_loss",
     "soft_targets",
 ]
 
@@ -94,6 +97,32 @@ def multi_teacher_kd_loss(
     """
     target = concat_teacher_logits(teacher_logits).detach()
     return kd_kl(student_logits, target, temperature)
+
+
+#: The score terms :func:`score_loss` knows: ``"kl"`` (the authors' code) and ``"mse"`` (a regression of the logits).
+SCORE_LOSSES: tuple[str, ...] = ("kl", "mse")
+
+
+@float32_loss
+def score_loss(student_logits: torch.Tensor, scores: torch.Tensor, kind: str = "kl") -> torch.Tensor:
+    """The score term of layer-wise amalgamation: the student's logits against the amalgamated teacher scores.
+
+    ``kind="kl"``: KL(softmax(scores) || softmax(z_s)) at temperature 1, averaged over the batch, as in the
+    authors' group's code (KAmalEngine, ``layerwise_amalgamation.py``: ``kldiv(s_out, cat(t_out))``, with the
+    MSE line commented out). ``kind="mse"``: 1/2 the mean squared error between the logits and the scores, a
+    regression of the raw scores (averaged over elements). The scores are targets: no gradient reaches them.
+    """
+    if kind not in SCORE_LOSSES:
+        raise ValueError(f"kind must be one of {SCORE_LOSSES}; got {kind!r}")
+    if student_logits.shape != scores.shape or student_logits.dim() != 2:
+        raise ValueError(
+            f"student logits and scores must be (N, C) of the same shape; got {tuple(student_logits.shape)} and "
+            f"{tuple(scores.shape)}"
+        )
+    scores = scores.detach()
+    if kind == "mse":
+        return 0.5 * F.mse_loss(student_logits, scores)
+    return kd_kl(student_logits, scores, 1.0)
 
 
 @float32_loss

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from kae_utils.env import check_choice
+from kae_utils.checks import check_choice
 
 __all__ = [
     "PRECISIONS",

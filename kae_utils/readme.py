@@ -63,7 +63,9 @@ _TSV_BLOCK = re.compile(
 
 
 def collect(runs: str | Path, profile: str, root: Path | None = None) -> list[Path]:
-    """Copy ``<runs>/<nb>/metrics.json`` of ``profile`` runs to ``results/<profile>/<nb>.json``; return the copies."""
+    """Copy ``<runs>/<nb>/metrics.json`` of ``profile`` runs to ``results/<profile>/<nb>.json``; return the copies.
+
+    Runs at smoke scale (``"scale": "smoke"``, ``KAE_SCALE=smoke``) are never copied: their numbers mean nothing."""
     check_choice("profile", profile, PROFILES)
     root = root or repo_root()
     runs = Path(runs) if Path(runs).is_absolute() else root / runs
@@ -71,8 +73,8 @@ def collect(runs: str | Path, profile: str, root: Path | None = None) -> list[Pa
     copied = []
     for metrics in sorted(runs.glob("*/metrics.json")):
         record = json.loads(metrics.read_text())
-        if record.get("profile") != profile:
-            continue
+        if record.get("profile") != profile or record.get("scale", "paper") != "paper":
+            continue  # another profile, or a smoke-scale run (KAE_SCALE=smoke): not a result
         target.mkdir(parents=True, exist_ok=True)
         dest = target / f"{metrics.parent.name}.json"
         shutil.copyfile(metrics, dest)

@@ -22,6 +22,7 @@ from typing import Any
 
 from kae_utils.atomic import atomic_write_text
 from kae_utils.env import runs_dir
+from kae_utils.scale import is_smoke
 
 __all__ = [
     "Claim",
@@ -126,7 +127,8 @@ def write_metrics(
 ) -> Path:
     """Write ``<runs>/<notebook>/metrics.json`` atomically and return its path.
 
-    Format: ``{"notebook", "profile", "parameters", "metrics", "claims": {"held", "total", "items"}}``.
+    Format: ``{"notebook", "profile", "parameters", "metrics", "claims": {"held", "total", "items"}}``, and
+    ``"scale": "smoke"`` for a full profile run at smoke scale (``KAE_SCALE=smoke``, :mod:`kae_utils.scale`).
     The runs folder is ``KAE_RUNS_DIR`` (set by the batch runner) or ``<repo>/runs``.
     """
     if not notebook or "/" in notebook or notebook.startswith("."):
@@ -138,6 +140,8 @@ def write_metrics(
         "metrics": to_jsonable(dict(metrics)),
         "claims": claims.to_dict() if claims is not None else None,
     }
+    if is_smoke(profile or ""):  # KAE_SCALE=smoke: never to be collected as a full-profile result
+        record["scale"] = "smoke"
     path = runs_dir(notebook) / "metrics.json"
     return atomic_write_text(path, json.dumps(record, indent=2, sort_keys=False, allow_nan=False) + "\n")
 

@@ -26,6 +26,7 @@ well they transfer to each other's tasks. They share what is defined here:
 
 from __future__ import annotations
 
+import contextlib
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -38,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kae_utils import scale
 from kae_utils.data.scenes import TASKS as SCENE_TASKS
 from kae_utils.data.scenes import SceneBatch, SceneConfig, render_scenes
 from kae_utils.env import check_choice
@@ -150,9 +152,12 @@ PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
 }
 
 
-def settings(profile: str) -> dict[str, Any]:
-    """A copy of ``PROFILE_SETTINGS[profile]`` with the derived lists ``targets`` and ``sources``."""
-    cfg = dict(PROFILE_SETTINGS[str(check_choice("PROFILE", profile, PROFILE_SETTINGS))])
+def settings(profile: str, *, at_scale: bool = True) -> dict[str, Any]:
+    """A copy of ``PROFILE_SETTINGS[profile]`` with the derived lists ``targets`` and ``sources`` (at smoke scale
+    when ``KAE_SCALE=smoke`` and ``profile`` is ``full``: :mod:`kae_utils.scale`; ``at_scale=False``: as written,
+    whatever the scale, as the zoo's registry needs them)."""
+    written = PROFILE_SETTINGS[str(check_choice("PROFILE", profile, PROFILE_SETTINGS))]
+    cfg = scale.scaled(written, profile, where="taskonomy.PROFILE_SETTINGS") if at_scale else dict(written)
     cfg["sources"] = tuple(cfg["tasks"])
     cfg["targets"] = tuple(t for t in cfg["tasks"] if TASKONOMY_TASKS[t].target)
     return cfg
@@ -161,7 +166,7 @@ def settings(profile: str) -> dict[str, Any]:
 def zoo_name(task: str, profile: str) -> str:
     """The zoo entry of ``task``'s model in ``profile``, e.g. ``taskonomy32-occlusion-edges``."""
     _check_task(task)
-    return f"taskonomy{settings(profile)['image_size']}-{task.replace('_', '-')}"
+    return f"taskonomy{settings(profile, at_scale=False)['image_size']}-{task.replace('_', '-')}"
 
 
 def relevant_count(n_sources: int) -> int:
@@ -492,6 +497,7 @@ def _transfer_losses(encoders: Mapping[str, nn.Module], targets: Sequence[str], 
     losses: dict[str, dict[str, float]] = {t: {} for t in targets}
     metrics: dict[str, dict[str, float]] = {t: {} for t in targets}
     seconds: dict[str, float] = {}
+    work = {"steps": 0, "flops": None}  # for the work log (KAE_WORK_LOG, kae_utils.scale)
     for source, encoder in progress(list(encoders.items()), desc=desc):
         start = time.perf_counter()
         mine = [t for t in targets if not (exclude_self and t == source)]
@@ -506,12 +512,17 @@ def _transfer_losses(encoders: Mapping[str, nn.Module], targets: Sequence[str], 
         z_train = {c: numerics.prepare_input(z) for c, z in z_train.items()}
         optimiser = torch.optim.Adam(heads.parameters(), lr=setting.lr)
         for _ in range(setting.steps):
-            optimiser.zero_grad(set_to_none=True)
-            with numerics.autocast():
-                total = sum(transfer_task(t).supervised_loss(heads[t](z_train[TASKONOMY_TASKS[t].corruption]),
-                                                             y_train[t]).float() for t in mine)
-            total.backward()
-            optimiser.step()
+            measure = work["flops"] is None
+            with scale.count_flops() if measure else contextlib.nullcontext() as flops:
+                optimiser.zero_grad(set_to_none=True)
+                with numerics.autocast():
+                    total = sum(transfer_task(t).supervised_loss(heads[t](z_train[TASKONOMY_TASKS[t].corruption]),
+                                                                 y_train[t]).float() for t in mine)
+                total.backward()
+                optimiser.step()
+            if measure and flops is not None:
+                work["flops"] = flops.get_total_flops() / len(train)
+            work["steps"] += 1
         heads.eval().cpu()
         with torch.no_grad():
             for t in mine:
@@ -520,6 +531,8 @@ def _transfer_losses(encoders: Mapping[str, nn.Module], targets: Sequence[str], 
                 losses[t][source] = float(spec.supervised_loss(pred, y_val[t]))
                 metrics[t][source] = float(spec.headline_value(pred, y_val[t]))
         seconds[source] = time.perf_counter() - start
+    scale.log_work("steps", desc, epochs=setting.steps, samples=len(train), steps=work["steps"],
+                   flops_per_sample=work["flops"], seconds=sum(seconds.values()), device=device.type)
     return TransferResult(losses, metrics, seconds)
 
 
@@ -558,11 +571,14 @@ def epsilon_lrp_relus(model: nn.Module, eps: float = 1e-4):
 
 
 def attribution_maps(encoder: nn.Module, x: torch.Tensor, method: str = "gradient*input", eps: float = 1e-4,
-                     batch_size: int = 128) -> torch.Tensor:
+                     batch_size: int = 128, absolute: bool = False) -> torch.Tensor:
     """Attribution maps ``(N, H, W)`` of ``S(x) = sum(encoder(x))`` with respect to the input, averaged over the
     colour channels (Song et al. 2019): ``saliency`` |dS/dx|, ``gradient*input`` x dS/dx, ``epsilon-lrp``
-    (gradient x input with the epsilon rule at every ReLU). The encoder runs in eval mode (BatchNorm with its
-    running statistics, so the images do not interact) and its mode is restored."""
+    (gradient x input with the epsilon rule at every ReLU). ``absolute``: average the magnitudes over the channels
+    instead, ``mean_c |A_c|``, as DEPARA's layer selection does (zju-vipa/DEPARA ``tools/layer_select.py`` at
+    commit 6cf9f6e: ``np.abs(a).mean(axis=1)``); the model selection of both papers averages the signed maps.
+    The encoder runs in eval mode (BatchNorm with its running statistics, so the images do not interact) and its
+    mode is restored."""
     check_choice("attribution method", method, ATTRIBUTION_METHODS)
     device = next(encoder.parameters()).device
     was_training = encoder.training
@@ -577,7 +593,7 @@ def attribution_maps(encoder: nn.Module, x: torch.Tensor, method: str = "gradien
             else:
                 (grad,) = torch.autograd.grad(encoder(xb).sum(), xb)
             value = grad.abs() if method == "saliency" else grad * xb.detach()
-            maps.append(value.mean(dim=1).cpu())
+            maps.append((value.abs() if absolute else value).mean(dim=1).cpu())
     finally:
         encoder.train(was_training)
     return torch.cat(maps)

@@ -18,8 +18,10 @@ start and end of fitting, of every epoch and after every batch.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from kae_utils import scale
 from kae_utils.cache import atomic_save
 from kae_utils.env import check_choice
 from kae_utils.metrics import accuracy
@@ -99,7 +102,9 @@ def _as_batches(data: Any, batch_size: int, shuffle: bool, seed: int) -> Iterabl
 
 
 def _to_device(batch: Sequence[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, ...]:
-    return tuple(t.to(device, non_blocking=True) if isinstance(t, torch.Tensor) else t for t in batch)
+    # asynchronous only for a host-to-GPU copy (a no-op elsewhere, and never asked of a device-to-host copy)
+    asynchronous = device.type == "cuda"
+    return tuple(t.to(device, non_blocking=asynchronous) if isinstance(t, torch.Tensor) else t for t in batch)
 
 
 @torch.no_grad()
@@ -314,7 +319,7 @@ class Trainer:
         else:
             self.numerics = precision if isinstance(precision, Numerics) else resolve_numerics(precision, self.device)
         self.model = self.numerics.prepare_model(model.to(self.device))
-        self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
+        self.epochs, self.batch_size, self.seed, self.desc = epochs, batch_size, seed, desc
         self.step_fn = step_fn or _default_step
         self.eval_fn = eval_fn or evaluate_accuracy
         if isinstance(optimizer, torch.optim.Optimizer):
@@ -339,6 +344,7 @@ class Trainer:
         self.stop_training = False
         self.batches_generator_state: torch.Tensor | None = None
         self._batches: Iterable[Sequence[torch.Tensor]] | None = None
+        self._work: dict[str, Any] | None = None  # counts for the work log (KAE_WORK_LOG, kae_utils.scale)
 
     def generator_state(self) -> torch.Tensor | None:
         gen = getattr(self._batches, "generator", None)
@@ -354,15 +360,23 @@ class Trainer:
         count = 0
         for batch in self._batches:
             batch = tuple(self.numerics.prepare_input(t) for t in _to_device(batch, self.device))
-            with self.numerics.autocast():
-                out = self.step_fn(self.model, batch)
-            loss, extra = (out if isinstance(out, tuple) else (out, {}))
-            loss = loss.float()
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch}; lower the learning rate")
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            measure = self._work is not None and self._work["flops"] is None  # the first step, with a work log
+            with scale.count_flops() if measure else contextlib.nullcontext() as flops:
+                with self.numerics.autocast():
+                    out = self.step_fn(self.model, batch)
+                loss, extra = (out if isinstance(out, tuple) else (out, {}))
+                loss = loss.float()
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch}; lower the learning rate")
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+            if self._work is not None:
+                n = len(batch[0]) if batch and isinstance(batch[0], torch.Tensor) else 1
+                self._work["samples"] += n
+                self._work["steps"] += 1
+                if measure:
+                    self._work["flops"] = flops.get_total_flops() / n
             self.global_step += 1
             logs = {"loss": loss.item(), **{k: float(v) for k, v in extra.items()}}
             for k, v in logs.items():
@@ -380,10 +394,15 @@ class Trainer:
         gen = getattr(self._batches, "generator", None)
         if self.batches_generator_state is not None and gen is not None:
             gen.set_state(self.batches_generator_state)
+        self._work = ({"epochs": 0, "samples": 0, "steps": 0, "flops": None}
+                      if scale.work_log_path() is not None else None)
+        start = time.perf_counter()
         for epoch in range(self.start_epoch, self.epochs):
             self._call("on_epoch_start", epoch)
             logs = {"epoch": float(epoch), "lr": self.optimizer.param_groups[0]["lr"]}
             logs.update(self._train_epoch(epoch))
+            if self._work is not None:
+                self._work["epochs"] += 1
             if val_data is not None:
                 logs.update({f"val_{k}": v for k, v in self.eval_fn(self.model, val_data).items()})
             self.history.log(logs)
@@ -392,4 +411,10 @@ class Trainer:
                 break
         self._call("on_fit_end")
         self.model.eval()
+        if self._work is not None and self._work["steps"]:  # KAE_WORK_LOG: this run's counts (kae_utils.scale)
+            epochs = max(self._work["epochs"], 1)
+            scale.log_work("fit", self.desc, epochs=epochs, samples=self._work["samples"] // epochs,
+                           steps=self._work["steps"], flops_per_sample=self._work["flops"],
+                           seconds=time.perf_counter() - start, device=self.device.type,
+                           batch_size=self.batch_size if isinstance(self._batches, Batches) else None)
         return self.history

@@ -1,22 +1,26 @@
-"""Transferability estimators and how to score them (notebooks 08 and 09).
+"""Transferability estimators, each as its authors define it (notebooks 08 and 09).
 
 A transferability estimator predicts, without fine-tuning, how well a trained source model will serve a
-target task. Two families are implemented here, each from its paper's formula (none is on PyPI):
+target task. Two families are implemented here (none is on PyPI under its own name):
 
 * **label-free, model to model**: compare what two models compute on the same probe images:
   :func:`attribution_affinity` (mean cosine of attribution maps, Song et al. 2019), :func:`rsa`
-  (representational similarity analysis: Spearman between the models' dissimilarity matrices),
-  :func:`linear_cka` (centred kernel alignment), and DEPARA's graph similarity
-  (:func:`depara_similarity`, Song et al. 2020: nodes = attributions, edges = feature similarities);
-* **label-based, features of the source on labelled target data**: :func:`logme` (evidence of a Bayesian
-  linear model; regression and classification), :func:`h_score`, :func:`transrate`, :func:`gbc`
-  (Bhattacharyya coefficients between class Gaussians), :func:`leep` and :func:`nce` (from a source's
-  class predictions), :func:`nleep` (LEEP on a Gaussian mixture of the features).
+  (representational similarity analysis), :func:`linear_cka` (centred kernel alignment) and DEPARA's graph
+  similarity (:func:`depara_similarity`, Song et al. 2020: nodes = attributions, edges = feature similarities);
+  their values under resampled probes for the bootstrap: :func:`resampled_affinity`, :func:`resampled_rsa`,
+  :func:`resampled_linear_cka`, :func:`resampled_edge_similarity`;
+* **label-based, features of the source on labelled target data**: :func:`logme`, :func:`h_score`,
+  :func:`transrate`, :func:`gbc`, :func:`nleep`, :func:`sfda`, :func:`parc` and ETran
+  (:func:`etran_energy`, :func:`etran_lda`, :func:`etran`); :func:`leep` and :func:`nce` from a source's
+  own class predictions.
 
-Every estimator returns a number where **higher means more transferable**. Rankings are scored against
-a ground truth (held-out losses of real transfers: lower is better) with :func:`precision_recall_at_k`,
-:func:`per_target_spearman` and :func:`top1_regret`; :func:`random_precision` is the chance level.
-Inputs are NumPy arrays or tensors; computations are in float64.
+Each label-based estimator's **default is its authors' definition**, read from their released code; the
+docstring names the repository, file and commit, and says where that code differs from the paper or from a
+library's version. The library forms (TLlib's TransRate, thuml's LogME fixed point, diagonal GBC, H-score
+without or with a fixed shrinkage, diagonal N-LEEP) are named options. Every estimator counts only the classes
+present in the labels (a class value with no sample is not a class), returns a number where **higher means more
+transferable**, and computes in float64. Scoring rankings against a ground truth is in
+:mod:`kae_utils.ranking`.
 """
 
 from __future__ import annotations
@@ -25,12 +29,17 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
-from scipy import stats
+from scipy import special, stats
 
 __all__ = [
+    "LOGME_VARIANTS",
+    "TRANSRATE_VARIANTS",
     "attribution_affinity",
     "depara_similarity",
     "edge_vector",
+    "etran",
+    "etran_energy",
+    "etran_lda",
     "gbc",
     "h_score",
     "leep",
@@ -39,15 +48,22 @@ __all__ = [
     "logme_evidence",
     "nce",
     "nleep",
-    "per_target_spearman",
+    "parc",
     "pixels_as_samples",
-    "precision_recall_at_k",
-    "random_precision",
-    "ranking_scores",
+    "resampled_affinity",
+    "resampled_edge_similarity",
+    "resampled_linear_cka",
+    "resampled_rsa",
     "rsa",
-    "top1_regret",
+    "sfda",
     "transrate",
 ]
+
+#: LogME's forms: the ICML 2021 algorithm of thuml/LogME (default), its later fixed point, and the ICML updates
+#: run until they converge.
+LOGME_VARIANTS: tuple[str, ...] = ("icml", "fixed-point", "converged")
+#: TransRate's two forms: the authors' code (default) and TLlib's.
+TRANSRATE_VARIANTS: tuple[str, ...] = ("authors", "tllib")
 
 
 def _array(x, name: str, ndim: int | None = None) -> np.ndarray:
@@ -72,6 +88,14 @@ def _labels(y, n: int) -> np.ndarray:
     return y.astype(np.int64)
 
 
+def _classes(y, n: int, minimum: int = 1) -> np.ndarray:
+    """The labels as indices ``0 .. C - 1`` of the classes present (``np.unique`` with ``return_inverse``)."""
+    present, index = np.unique(_labels(y, n), return_inverse=True)
+    if len(present) < minimum:
+        raise ValueError(f"this estimator needs at least {minimum} classes present; got {len(present)}")
+    return index.reshape(-1)
+
+
 def _flat(x, name: str) -> np.ndarray:
     a = _array(x, name)
     if a.ndim < 2:
@@ -79,12 +103,17 @@ def _flat(x, name: str) -> np.ndarray:
     return a.reshape(len(a), -1)
 
 
+def _check_choice(name: str, value: str, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+
+
 # ------------------------------------------------------------------------------------ label-free
 
 
 def _cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    return (a * b).sum(axis=1) / np.maximum(norms, 1e-12)
+    norms = np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1)
+    return (a * b).sum(axis=-1) / np.maximum(norms, 1e-12)
 
 
 def attribution_affinity(maps_a, maps_b) -> float:
@@ -97,7 +126,8 @@ def attribution_affinity(maps_a, maps_b) -> float:
 
 
 def _upper(matrix: np.ndarray) -> np.ndarray:
-    return matrix[np.triu_indices(len(matrix), k=1)]
+    rows, cols = np.triu_indices(matrix.shape[-1], k=1)
+    return matrix[..., rows, cols]
 
 
 def rsa(features_a, features_b) -> float:
@@ -141,7 +171,120 @@ def depara_similarity(maps_a, features_a, maps_b, features_b, lam: float = 1.0) 
     return {"nodes": s_v, "edges": s_e, "total": s_v + lam * s_e}
 
 
-# ------------------------------------------------------------------------------------ label-based
+# ------------------------------------------------------------------ label-free, probes resampled
+
+
+def _resample(index, n: int) -> np.ndarray:
+    idx = np.asarray(index)
+    if idx.ndim != 2 or not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0 or idx.max() >= n:
+        raise ValueError(f"index must be (resamples, probes) of integers in [0, {n}); got shape {idx.shape}")
+    return idx
+
+
+def _per_model(values: Sequence, name: str) -> list[np.ndarray]:
+    arrays = [_flat(v, name) for v in values]
+    if len({a.shape[0] for a in arrays}) != 1:
+        raise ValueError(f"every model's {name} must cover the same probe images")
+    return arrays
+
+
+def resampled_affinity(maps: Sequence, index) -> np.ndarray:
+    """:func:`attribution_affinity` of every pair of models on each resample of the probes: ``maps[m]`` is model
+    ``m``'s ``(N, ...)`` maps, ``index`` a ``(B, N)`` array of probe indices (drawn with replacement). Returns
+    ``(B, M, M)``: the mean over each resample of the per-probe cosines (vectorised: one count matrix)."""
+    arrays = _per_model(maps, "maps")
+    if len({a.shape for a in arrays}) != 1:
+        raise ValueError("every model's maps must have the same shape")
+    a = np.stack(arrays)
+    n = a.shape[1]
+    idx = _resample(index, n)
+    unit = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
+    per_probe = np.einsum("mnd,knd->nmk", unit, unit)  # (N, M, M) cosines
+    counts = np.stack([np.bincount(row, minlength=n) for row in idx]) / idx.shape[1]
+    return np.einsum("bn,nmk->bmk", counts, per_probe)
+
+
+def _rank_correlations(structures: np.ndarray) -> np.ndarray:
+    """Spearman correlation between every pair of ``structures[b, m]`` (vectors), per ``b``: ``(B, M, M)``."""
+    ranks = stats.rankdata(structures, axis=-1)
+    ranks -= ranks.mean(axis=-1, keepdims=True)
+    ranks /= np.maximum(np.linalg.norm(ranks, axis=-1, keepdims=True), 1e-12)
+    return np.einsum("bme,bke->bmk", ranks, ranks)
+
+
+def _chunks(b: int, per_item: int, budget: int = 20_000_000) -> list[slice]:
+    step = max(1, budget // max(per_item, 1))
+    return [slice(i, min(i + step, b)) for i in range(0, b, step)]
+
+
+def _resampled_structure_similarity(matrices: np.ndarray, idx: np.ndarray, transform, self_value: float) -> np.ndarray:
+    """Spearman correlation of the upper triangles of ``transform(matrices[:, idx_b][:, :, idx_b])`` per resample.
+    A probe drawn twice is paired with itself: that entry is set to ``self_value`` exactly, so that such pairs tie
+    exactly (computed, they differ from it and from each other by rounding errors, which would order them)."""
+    m, n = matrices.shape[0], idx.shape[1]
+    out = np.empty((len(idx), m, m))
+    for part in _chunks(len(idx), m * n * n):
+        sub = idx[part]
+        resampled = transform(matrices[:, sub[:, :, None], sub[:, None, :]].transpose(1, 0, 2, 3))  # (b, M, n, n)
+        same = np.broadcast_to((sub[:, :, None] == sub[:, None, :])[:, None], resampled.shape)
+        resampled = np.where(same, self_value, resampled)
+        out[part] = _rank_correlations(_upper(resampled))
+    return out
+
+
+def resampled_rsa(features: Sequence, index) -> np.ndarray:
+    """:func:`rsa` of every pair of models on each resample of the probes: ``(B, M, M)``. A probe's correlation
+    distances to the others do not depend on which probes are drawn, so each resample takes rows and columns of
+    the full dissimilarity matrices (a probe drawn twice gives pairs at distance 0, as recomputing would)."""
+    feats = _per_model(features, "features")
+    rdms = np.stack([_symmetric(1 - np.corrcoef(f)) for f in feats])
+    return _resampled_structure_similarity(rdms, _resample(index, rdms.shape[1]), lambda r: r, 0.0)
+
+
+def _centre_gram(gram: np.ndarray) -> np.ndarray:
+    return (gram - gram.mean(axis=-1, keepdims=True) - gram.mean(axis=-2, keepdims=True)
+            + gram.mean(axis=(-1, -2), keepdims=True))
+
+
+def _symmetric(matrix: np.ndarray) -> np.ndarray:
+    """``(A + A^T) / 2``: entries (i, j) and (j, i) bitwise equal (products and means along the two axes round
+    differently), so that a probe drawn twice gives exactly tied pairs."""
+    return (matrix + np.swapaxes(matrix, -1, -2)) / 2
+
+
+def _centred_cosines(gram: np.ndarray) -> np.ndarray:
+    centred = _centre_gram(gram)
+    norms = np.sqrt(np.maximum(np.diagonal(centred, axis1=-2, axis2=-1), 1e-24))
+    return _symmetric(centred / norms[..., :, None] / norms[..., None, :])
+
+
+def resampled_edge_similarity(features: Sequence, index) -> np.ndarray:
+    """DEPARA's ``S_E`` of every pair of models on each resample of the probes: ``(B, M, M)``. The features are
+    centred over the *resampled* probes (from the Gram matrices: ``H K H``), then each pair's cosine; the
+    Spearman correlation of two models' upper triangles is ``S_E``."""
+    feats = _per_model(features, "features")
+    grams = np.stack([f @ f.T for f in feats])
+    return _resampled_structure_similarity(grams, _resample(index, grams.shape[1]), _centred_cosines, 1.0)
+
+
+def resampled_linear_cka(features: Sequence, index) -> np.ndarray:
+    """:func:`linear_cka` of every pair of models on each resample of the probes: ``(B, M, M)``, from the Gram
+    matrices (``CKA = <HKH, HLH>_F / (||HKH||_F ||HLH||_F)``, H the centring over the resampled probes)."""
+    feats = _per_model(features, "features")
+    grams = np.stack([f @ f.T for f in feats])
+    m, n = grams.shape[0], grams.shape[1]
+    idx = _resample(index, n)
+    out = np.empty((len(idx), m, m))
+    for part in _chunks(len(idx), m * n * n):
+        sub = idx[part]
+        centred = _centre_gram(grams[:, sub[:, :, None], sub[:, None, :]].transpose(1, 0, 2, 3))
+        inner = np.einsum("bmij,bkij->bmk", centred, centred)
+        norms = np.sqrt(np.diagonal(inner, axis1=1, axis2=2))
+        out[part] = inner / np.maximum(norms[:, :, None] * norms[:, None, :], 1e-300)
+    return out
+
+
+# ------------------------------------------------------------------------------------ label-based: LogME
 
 
 def logme_evidence(features, y, alpha: float, beta: float) -> float:
@@ -158,69 +301,148 @@ def logme_evidence(features, y, alpha: float, beta: float) -> float:
     return float(evidence / n)
 
 
-def _logme_column(u_ty: np.ndarray, sigma: np.ndarray, y: np.ndarray, f: np.ndarray, v: np.ndarray,
-                  max_iter: int, tol: float) -> tuple[float, float]:
-    """MacKay's fixed point for (alpha, beta) of one target column, in the eigenbasis of F^T F."""
+_LOGME_EPS = 1e-5  # thuml/LogME's guard in the denominators (and, in the ICML form, in the evidence)
+
+
+def _logme_icml(f: np.ndarray, columns: np.ndarray, steps: int = 11, tolerance: float = 0.01) -> list[float]:
+    """The ICML 2021 algorithm (``_fit_icml`` / ``each_evidence``): MacKay's updates in the eigenbasis of F^T F
+    (all D eigenvalues, zeros included), at most ``steps`` = 11 steps, stopped when alpha / beta moves by less than
+    ``tolerance`` = 1 %."""
     n, d = f.shape
-    alpha, beta = 1.0, 1.0
-    for _ in range(max_iter):
-        gamma = (beta * sigma / (alpha + beta * sigma)).sum()  # effective number of parameters
-        m = v @ (beta * u_ty / (alpha + beta * sigma))  # posterior mean of w
-        residual = ((y - f @ m) ** 2).sum()
-        new_alpha = gamma / max(m @ m, 1e-12)
-        new_beta = (n - gamma) / max(residual, 1e-12)
-        done = abs(new_alpha / new_beta - alpha / beta) <= tol * alpha / beta
-        alpha, beta = new_alpha, new_beta
-        if done:
-            break
-    return alpha, beta
+    s, v = np.linalg.eigh(f.T @ f)
+    s = np.clip(s, 0.0, None)
+    out = []
+    for y in columns.T:
+        projected = v.T @ (f.T @ y)
+        alpha, beta, lam = 1.0, 1.0, 1.0
+        for _ in range(steps):
+            gamma = (s / (s + lam)).sum()
+            m = v @ (projected * beta / (alpha + beta * s))
+            alpha_de = m @ m
+            alpha = gamma / (alpha_de + _LOGME_EPS)
+            beta_de = ((y - f @ m) ** 2).sum()
+            beta = (n - gamma) / (beta_de + _LOGME_EPS)
+            new_lam = alpha / beta
+            if abs(new_lam - lam) / lam < tolerance:
+                break
+            lam = new_lam
+        evidence = (d * np.log(alpha) + n * np.log(beta) - np.log(alpha + beta * s).sum()
+                    - beta * (beta_de + _LOGME_EPS) - alpha * (alpha_de + _LOGME_EPS) - n * np.log(2 * np.pi)) / 2
+        out.append(float(evidence / n))
+    return out
 
 
-def logme(features, targets, *, classification: bool | None = None, max_iter: int = 100, tol: float = 1e-4) -> float:
-    """LogME (You et al., ICML 2021): the maximised log evidence per sample of a Bayesian linear model from
-    the features to the targets, averaged over the target columns.
+def _logme_fixed_point(f: np.ndarray, columns: np.ndarray) -> list[float]:
+    """The later fixed point (``_fit_fixed_point``, thuml/LogME's default): the same updates from the SVD of F,
+    summing over its k singular values only (k = rank when N > D, k = N when N <= D), at most 11 steps, stopped
+    when alpha / beta moves by <= 0.1 %. When k < D it leaves out ``(D - k)/2 log alpha`` of the log-determinant."""
+    n, d = f.shape
+    if n > d:  # the code's truncated_svd: from the SVD of F^T F, keeping singular values of F above 1e-10
+        _, eig, vh = np.linalg.svd(f.T @ f)
+        s = np.sqrt(eig)
+        k = int((s > 1e-10).sum())
+        s, u = s[:k], (f @ vh.T)[:, :k] / s[:k]
+    else:
+        u, s, _ = np.linalg.svd(f, full_matrices=False)
+    sigma = s**2
+    out = []
+    for y in columns.T:
+        x2 = (u.T @ y) ** 2
+        outside = (y**2).sum() - x2.sum()  # the part of y outside the span of u
+        alpha, beta = 1.0, 1.0
+        for _ in range(11):
+            t = alpha / beta
+            gamma = (sigma / (sigma + t)).sum()
+            m2 = (sigma * x2 / (t + sigma) ** 2).sum()
+            res2 = (x2 / (1 + sigma / t) ** 2).sum() + outside
+            alpha, beta = gamma / (m2 + _LOGME_EPS), (n - gamma) / (res2 + _LOGME_EPS)
+            if abs(alpha / beta - t) / t <= 1e-3:
+                break
+        evidence = (d * np.log(alpha) + n * np.log(beta) - np.log(alpha + beta * sigma).sum()
+                    - beta * res2 - alpha * m2 - n * np.log(2 * np.pi)) / 2
+        out.append(float(evidence / n))
+    return out
 
-    ``targets``: class labels ``(N,)`` (one-hot columns are used; ``classification=True``) or regression
-    targets ``(N,)`` / ``(N, K)`` (each column on its own). Per column, ``alpha`` (prior precision) and
-    ``beta`` (noise precision) maximise the evidence by MacKay's fixed-point updates.
+
+def logme(features, targets, *, classification: bool | None = None, variant: str = "icml") -> float:
+    """LogME (You, Liu, Wang & Long, ICML 2021): the maximised log evidence per sample of a Bayesian linear model
+    from the features to the targets, averaged over the target columns.
+
+    ``targets``: class labels ``(N,)`` (``classification=True``, the default for integers): one indicator column
+    **per class present**; or regression targets ``(N,)`` / ``(N, K)``, each column on its own. Per column,
+    alpha (prior precision) and beta (noise precision) are set by MacKay's fixed-point updates, from alpha =
+    beta = 1.
+
+    Reference: thuml/LogME, ``LogME.py`` at commit 56551ca. ``variant="icml"`` (default) is the paper's
+    algorithm, ``_fit_icml``: the evidence with every eigenvalue of F^T F (the exact log-determinant whatever N
+    and D). ``variant="fixed-point"`` is ``_fit_fixed_point`` (You et al., JMLR 2022; the repository's default
+    ``_fit``), which sums over the singular values of F: the same number when F has full column rank, larger
+    by ``(D - k)/2N log alpha`` when N < D. ``variant="converged"``: the ICML updates until alpha / beta moves by
+    less than 1e-10 (the 11-step cap and the 1 % tolerance stop them early, mostly when N < D). The repository builds ``range(max(y) + 1)`` columns, so a class
+    value with no sample became an all-zero column scored only through the guards; here it is not a column.
     """
+    _check_choice("variant", variant, LOGME_VARIANTS)
     f = _flat(features, "features")
     n = len(f)
     raw = targets.detach().cpu().numpy() if isinstance(targets, torch.Tensor) else np.asarray(targets)
     if classification is None:
         classification = raw.dtype.kind in "iu"
     if classification:
-        y = _labels(raw, n)
-        columns = np.eye(int(y.max()) + 1)[y]
+        index = _classes(raw, n)
+        columns = np.eye(index.max() + 1)[index]
     else:
         columns = _array(targets, "targets").reshape(n, -1)
-    sigma, v = np.linalg.eigh(f.T @ f)
-    sigma = np.clip(sigma, 0.0, None)
-    scores = []
-    for k in range(columns.shape[1]):
-        y_k = columns[:, k]
-        alpha, beta = _logme_column(v.T @ (f.T @ y_k), sigma, y_k, f, v, max_iter, tol)
-        scores.append(logme_evidence(f, y_k, alpha, beta))
-    return float(np.mean(scores))
+    if variant == "fixed-point":
+        return float(np.mean(_logme_fixed_point(f, columns)))
+    steps, tolerance = (11, 0.01) if variant == "icml" else (10_000, 1e-10)
+    return float(np.mean(_logme_icml(f, columns, steps, tolerance)))
 
 
-def h_score(features, labels, shrinkage: float = 0.0) -> float:
-    """H-score (Bao et al., ICIP 2019): ``tr(cov(f)^+ cov(E[f | y]))``, how much of the features' spread is
-    between the class means. ``shrinkage`` in [0, 1) blends cov(f) with its mean eigenvalue times I
-    (Ibrahim et al. 2022), which stabilises it for many feature dimensions."""
+# ------------------------------------------------------------------------- label-based: class statistics
+
+
+def _class_means(f: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    counts = np.bincount(index)
+    means = np.zeros((len(counts), f.shape[1]))
+    np.add.at(means, index, f)
+    return means / counts[:, None], counts
+
+
+def _shrunk(cov: np.ndarray, a: float) -> np.ndarray:
+    """``(1 - a) cov + a (tr cov / D) I``: shrinkage towards the mean eigenvalue."""
+    return (1 - a) * cov + a * np.trace(cov) / len(cov) * np.eye(len(cov))
+
+
+def h_score(features, labels, shrinkage: float | str = "ledoit-wolf") -> float:
+    """H-score: ``tr(cov(f)^-1 cov(E[f | y]))``, how much of the features' spread lies between the class means
+    (Bao et al., ICIP 2019), with the shrinkage of Ibrahim, Ponomareva & Mazumder (ECML PKDD 2022, "Newer is not
+    always better"): ``H_a = tr(cov_a(f)^-1 (1 - a) cov(E[f | y]))``, ``cov_a = (1 - a) cov(f) + a (tr cov(f) / D) I``.
+
+    ``shrinkage="ledoit-wolf"`` (default, Ibrahim et al.'s): ``a`` is the Ledoit-Wolf coefficient of the centred
+    features (``sklearn.covariance.LedoitWolf``), as in thuml/Transfer-Learning-Library
+    ``tllib/ranking/hscore.py`` ``regularized_h_score`` at commit b0d863f; that code divides the between-class
+    covariance by N - 1 and the shrunk one by N, so its value is this one times N / (N - 1) (the same ranking
+    for one target set). A number in [0, 1) fixes ``a``; ``0`` is Bao et al.'s H-score with a pseudo-inverse
+    (``tllib`` ``h_score``). Covariances are over N (maximum likelihood).
+    """
+    from sklearn.covariance import ledoit_wolf_shrinkage
+
     f = _flat(features, "features")
-    y = _labels(labels, len(f))
-    if not 0.0 <= shrinkage < 1.0:
-        raise ValueError(f"shrinkage must be in [0, 1); got {shrinkage}")
+    index = _classes(labels, len(f))
+    if isinstance(shrinkage, str):
+        _check_choice("shrinkage", shrinkage, ("ledoit-wolf",))
+    elif not 0.0 <= shrinkage < 1.0:
+        raise ValueError(f"shrinkage must be 'ledoit-wolf' or a number in [0, 1); got {shrinkage}")
     f = f - f.mean(axis=0)
     cov = f.T @ f / len(f)
-    if shrinkage:
-        cov = (1 - shrinkage) * cov + shrinkage * np.trace(cov) / len(cov) * np.eye(len(cov))
-    class_means = np.zeros_like(f)
-    for c in np.unique(y):
-        class_means[y == c] = f[y == c].mean(axis=0)
-    between = class_means.T @ class_means / len(f)
-    return float(np.trace(np.linalg.pinv(cov, hermitian=True) @ between))
+    if not np.trace(cov) > 0:  # identical features: no spread, nothing between the classes
+        return 0.0
+    a = float(ledoit_wolf_shrinkage(f, assume_centered=True)) if isinstance(shrinkage, str) else float(shrinkage)
+    means, _ = _class_means(f, index)
+    between = means[index].T @ means[index] / len(f)
+    if a == 0.0:
+        return float(np.trace(np.linalg.pinv(cov, hermitian=True) @ between))
+    return float(np.trace(np.linalg.solve(_shrunk(cov, a), (1 - a) * between)))
 
 
 def _coding_rate(z: np.ndarray, eps: float) -> float:
@@ -228,78 +450,291 @@ def _coding_rate(z: np.ndarray, eps: float) -> float:
     return 0.5 * np.linalg.slogdet(np.eye(d) + z.T @ z / (n * eps))[1]
 
 
-def transrate(features, labels, eps: float = 1e-4) -> float:
-    """TransRate (Huang et al., ICML 2022): the coding rate of the centred features minus the mean coding rate
-    of each class's features, ``R(Z) - (1/C) sum_c R(Z_c)`` with ``R(Z) = 1/2 logdet(I + Z^T Z / (n eps))``."""
+def transrate(features, labels, eps: float = 1e-4, variant: str = "authors") -> float:
+    """TransRate (Huang, Huang, Rong, Yang & Wei, ICML 2022): the coding rate of the features minus the coding
+    rate given the class, ``R(Z, eps) - R(Z, eps | Y)``, with ``R(Z, eps) = 1/2 logdet(I + Z^T Z / (n eps))``.
+
+    ``variant="authors"`` (default): Long-Kai/TransRate at commit 247d41a, the path of its layer- and
+    source-selection results (``generate_transrate/transrate.py`` ``pre_transrate`` on the centred features,
+    ``extract_result_utils.py`` ``process_transrate_logs`` with its defaults): the centred features' rows are
+    scaled to unit norm; ``R(Z) = 1/2 sum_i log(1 + l_i / eps)`` over the eigenvalues ``l_i`` of ``Z^T Z / n``, the
+    class term ``sum_c (n_c / n) R(Z_c)`` with ``Z_c^T Z_c / n_c``, and both divided by the rank of ``Z^T Z / n``
+    (so the value does not grow with the feature dimension). A row of norm 0 stays 0 (the authors' code divides
+    by zero). ``variant="tllib"``: thuml/Transfer-Learning-Library ``tllib/ranking/transrate.py`` at commit
+    4cc0d91: centred, unnormalised features, ``R(Z) - (1/C) sum_c R(Z_c)`` with each class's own n.
+    """
+    _check_choice("variant", variant, TRANSRATE_VARIANTS)
     f = _flat(features, "features")
-    y = _labels(labels, len(f))
+    index = _classes(labels, len(f))
     f = f - f.mean(axis=0)
-    classes = np.unique(y)
-    return float(_coding_rate(f, eps) - np.mean([_coding_rate(f[y == c], eps) for c in classes]))
+    if variant == "tllib":
+        return float(_coding_rate(f, eps) - np.mean([_coding_rate(f[index == c], eps) for c in range(index.max() + 1)]))
+    norms = np.linalg.norm(f, axis=1, keepdims=True)
+    z = np.divide(f, norms, out=np.zeros_like(f), where=norms > 0)
+    second = z.T @ z / len(z)
+    rank = np.linalg.matrix_rank(second)
+    if rank == 0:
+        return 0.0
+
+    def rate(moment: np.ndarray) -> float:
+        return 0.5 * np.log1p(np.abs(np.linalg.svd(moment, compute_uv=False)) / eps).sum() / rank
+
+    counts = np.bincount(index)
+    given = sum(counts[c] / len(z) * rate(z[index == c].T @ z[index == c] / counts[c]) for c in range(len(counts)))
+    return float(rate(second) - given)
 
 
-def gbc(features, labels, eps: float = 1e-8) -> float:
-    """GBC (Pándy et al., CVPR 2022): minus the sum over ordered pairs of classes of the Bhattacharyya
-    coefficient ``exp(-D_B)`` between the classes' diagonal Gaussians. 0 is perfect separation; the more the
-    classes overlap, the more negative. (The paper first reduces the features to 64 dimensions by PCA.)"""
+def _pca(f: np.ndarray, components, solver: str = "full", seed: int | None = None, power: str | int = "auto"):
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=components, svd_solver=solver, random_state=seed, iterated_power=power).fit_transform(f)
+
+
+def gbc(features, labels, gaussian: str = "spherical", pca_dims: int | None = 64,
+        variance_floor: float = 1e-4) -> float:
+    """GBC (Pándy, Agostinelli, Uijlings, Ferrari & Mensink, CVPR 2022): minus the sum over ordered pairs of
+    classes of the Bhattacharyya coefficient ``exp(-D_B)`` between the classes' Gaussians; 0 is perfect
+    separation, the more the classes overlap, the more negative.
+
+    Reference: google-research/google-research ``stable_transfer/transferability/gbc.py`` at commit 1d4d2f1, with
+    its configuration (``config_transferability_source_selection.py``): the features reduced to ``pca_dims`` = 64
+    by PCA (``svd_solver="full"``; fewer when there are fewer samples or dimensions; ``None``: no PCA); per class
+    the mean and the variance (over n) of every dimension, floored at ``variance_floor`` = 1e-4;
+    ``gaussian="spherical"`` (the default) replaces each class's variances by their mean. ``D_B = sum (mu_1 -
+    mu_2)^2 / s / 8 + 1/2 (sum log s - 1/2 sum log s_1 - 1/2 sum log s_2)`` with ``s = (s_1 + s_2) / 2``; for
+    spherical Gaussians the code sums the logarithms of the scalar variances once (not D times), and so does
+    this. ``gaussian="diagonal"``: one variance per dimension.
+    """
+    _check_choice("gaussian", gaussian, ("spherical", "diagonal"))
     f = _flat(features, "features")
-    y = _labels(labels, len(f))
-    classes = np.unique(y)
-    means = np.stack([f[y == c].mean(axis=0) for c in classes])
-    variances = np.stack([f[y == c].var(axis=0) + eps for c in classes])
+    index = _classes(labels, len(f))
+    if pca_dims is not None and f.shape[1] > 1 and len(f) > 1:
+        f = _pca(f, min(int(pca_dims), len(f), f.shape[1]))
+    means, _ = _class_means(f, index)
+    variances = np.stack([np.maximum(f[index == c].var(axis=0), variance_floor) for c in range(len(means))])
+    if gaussian == "spherical":
+        variances = variances.mean(axis=1, keepdims=True)
     total = 0.0
-    for i in range(len(classes)):
-        for j in range(len(classes)):
-            if i == j:
-                continue
-            var = (variances[i] + variances[j]) / 2
-            distance = (((means[i] - means[j]) ** 2) / var).sum() / 8 + 0.5 * (
-                np.log(var).sum() - 0.5 * (np.log(variances[i]).sum() + np.log(variances[j]).sum()))
-            total += np.exp(-distance)
+    for i in range(len(means)):
+        for j in range(len(means)):
+            if i != j:
+                s = (variances[i] + variances[j]) / 2
+                distance = (((means[i] - means[j]) ** 2) / s).sum() / 8 + 0.5 * (
+                    np.log(s).sum() - 0.5 * np.log(variances[i]).sum() - 0.5 * np.log(variances[j]).sum())
+                total += np.exp(-distance)
     return float(-total)
 
 
-def _joint(probabilities: np.ndarray, y: np.ndarray) -> np.ndarray:
+# ------------------------------------------------------------------- label-based: LEEP, NCE, N-LEEP
+
+
+def _joint(probabilities: np.ndarray, index: np.ndarray) -> np.ndarray:
     """Empirical joint ``P(y, z) = (1/N) sum_i theta(x_i)_z [y_i = y]``, shape (target classes, source classes)."""
-    joint = np.zeros((int(y.max()) + 1, probabilities.shape[1]))
-    np.add.at(joint, y, probabilities)
-    return joint / len(y)
+    joint = np.zeros((int(index.max()) + 1, probabilities.shape[1]))
+    np.add.at(joint, index, probabilities)
+    return joint / len(index)
 
 
 def leep(source_probabilities, labels) -> float:
-    """LEEP (Nguyen et al., ICML 2020): ``(1/N) sum_i log sum_z P(y_i | z) theta(x_i)_z`` with theta the source
-    model's softmax over its own classes z on the target images and P(y | z) the empirical conditional."""
+    """LEEP (Nguyen, Hassner, Seeger & Archambeau, ICML 2020): ``(1/N) sum_i log sum_z P(y_i | z) theta(x_i)_z``
+    with theta the source model's softmax over its own classes z on the target images and P(y | z) the empirical
+    conditional (as in ``stable_transfer/transferability/leep.py``)."""
     p = _array(source_probabilities, "source_probabilities", 2)
-    y = _labels(labels, len(p))
+    index = _classes(labels, len(p))
     if (p < 0).any() or not np.allclose(p.sum(axis=1), 1.0, atol=1e-5):
         raise ValueError("source_probabilities must be rows of probabilities (a softmax), summing to 1")
-    joint = _joint(p, y)
+    joint = _joint(p, index)
     conditional = joint / np.maximum(joint.sum(axis=0, keepdims=True), 1e-300)  # P(y | z)
-    return float(np.log(np.maximum((p * conditional[y]).sum(axis=1), 1e-300)).mean())
+    return float(np.log(np.maximum((p * conditional[index]).sum(axis=1), 1e-300)).mean())
 
 
 def nce(source_labels, labels) -> float:
-    """NCE (Tran et al., ICCV 2019): ``-H(Y | Z) = sum_{y,z} P(y, z) log P(y | z)`` with Z the source model's
-    hard predictions on the target images (0 when Z determines Y)."""
+    """NCE (Tran, Nguyen & Hassner, ICCV 2019): ``-H(Y | Z) = sum_{y,z} P(y, z) log P(y | z)`` with Z the source
+    model's hard predictions on the target images (0 when Z determines Y)."""
     raw = source_labels.detach().cpu().numpy() if isinstance(source_labels, torch.Tensor) else np.asarray(source_labels)
-    z = _labels(raw, len(raw))
-    y = _labels(labels, len(z))
-    return leep(np.eye(int(z.max()) + 1)[z], y)
+    z = _classes(raw, len(raw))
+    return leep(np.eye(int(z.max()) + 1)[z], _labels(labels, len(z)))
 
 
-def nleep(features, labels, components: int | None = None, variance: float = 0.8, seed: int = 0) -> float:
-    """N-LEEP (Li et al., CVPR 2021): LEEP with the posteriors of a Gaussian mixture fitted to the features
-    (after PCA keeping ``variance`` of the variance) in place of a source classifier's softmax. ``components``
-    defaults to the number of target classes."""
-    from sklearn.decomposition import PCA
+def nleep(features, labels, components: int | None = None, variance: float = 0.8, covariance: str = "full",
+          seed: int = 0) -> float:
+    """N-LEEP (Li et al., "Ranking Neural Checkpoints", CVPR 2021): LEEP with the posteriors of a Gaussian mixture
+    fitted to the features in place of a source classifier's softmax.
+
+    Reference: google-research/google-research ``stable_transfer/transferability/nleep.py`` at commit 4963f32
+    and its configuration: PCA keeping ``variance`` = 80 % of the variance (``svd_solver="full"``), then
+    scikit-learn's ``GaussianMixture`` with ``covariance="full"`` and ``components`` = 5 x the number of classes
+    (the paper's ratio; here of the classes present), its default regularisation; seeded by ``seed``.
+    ``covariance="diag"`` is the cheaper option.
+    """
     from sklearn.mixture import GaussianMixture
 
+    _check_choice("covariance", covariance, ("full", "diag", "spherical", "tied"))
     f = _flat(features, "features")
-    y = _labels(labels, len(f))
-    reduced = PCA(n_components=variance, svd_solver="full", random_state=seed).fit_transform(f)
-    k = components or len(np.unique(y))
-    mixture = GaussianMixture(n_components=k, covariance_type="diag", reg_covar=1e-4, random_state=seed).fit(reduced)
-    return leep(mixture.predict_proba(reduced), y)
+    index = _classes(labels, len(f))
+    reduced = _pca(f, variance)
+    k = components or 5 * (int(index.max()) + 1)
+    mixture = GaussianMixture(n_components=min(k, len(f)), covariance_type=covariance, random_state=seed).fit(reduced)
+    return leep(mixture.predict_proba(reduced), index)
+
+
+# ------------------------------------------------------------------------------ label-based: SFDA
+
+
+def _largest_eigenvalue(a: np.ndarray, steps: int = 3) -> float:
+    """SFDA's ``iterative_A``: three double steps of the power iteration from the row sums, ``x^T A y``."""
+    x = a.sum(axis=1)
+    y = x
+    for _ in range(steps):
+        y = a @ x
+        y = y / max(np.linalg.norm(y), 1e-300)
+        x = a @ y
+        x = x / max(np.linalg.norm(x), 1e-300)
+    return float(x @ a @ y)
+
+
+def _lda_posteriors(f: np.ndarray, index: np.ndarray, shrinkage: float | None) -> tuple[np.ndarray, float]:
+    """SFDA's regularised Fisher classifier: posteriors ``softmax(x S^-1 mu_c - 1/2 mu_c S^-1 mu_c + log pi_c)``
+    with ``S`` the within-class covariance shrunk by ``shrinkage`` (``None``: ``max(exp(-5 l_max), 1e-10)``)."""
+    means, counts = _class_means(f, index)
+    priors = counts / len(f)
+    within = sum(priors[c] * np.atleast_2d(np.cov(f[index == c].T, bias=True)) for c in range(len(means)))
+    if shrinkage is None:
+        shrinkage = max(float(np.exp(-5 * _largest_eigenvalue(within))), 1e-10)
+    # every generalised eigenvector is kept, so the projection V V^T is the inverse of the shrunk within-class
+    # covariance (V^T S V = I): the classifier is linear discriminant analysis with that covariance
+    coef = (np.linalg.pinv(_shrunk(within, shrinkage), hermitian=True) @ means.T).T
+    logits = f @ coef.T - 0.5 * (means * coef).sum(axis=1) + np.log(priors)
+    return special.softmax(logits, axis=1), shrinkage
+
+
+def sfda(features, labels) -> float:
+    """SFDA (Shao, Zhao, Ge, Xu, Li, Yang & Luo, "Not All Models Are Equal", ECCV 2022): the mean posterior of
+    the true class under a regularised Fisher discriminant, after ConfMix moves each sample towards the other
+    classes' mean by how unsure the first discriminant is of it (a self-challenge).
+
+    Reference: TencentARC/SFDA ``metrics.py`` ``SFDA_Score`` at commit 3b7edf7: (1) a Fisher discriminant with
+    the within-class covariance ``S_w`` (priors-weighted, over n_c) shrunk as ``(1 - l) S_w + l tr(S_w)/D I``,
+    ``l = max(exp(-5 lambda_max(S_w)), 1e-10)`` (lambda_max by three power-iteration steps); its posteriors p;
+    (2) softened, ``p' = softmax(p)``; (3) ConfMix, ``x_i <- p'_i x_i + (1 - p'_i) mu_{-y_i}`` with ``p'_i`` the
+    softened posterior of the true class and ``mu_{-c}`` the mean of the other classes' means; (4) a second
+    discriminant with the same ``l`` on the mixed features; the score is the mean of its true-class posteriors
+    (no logarithm, as in the code). The code keeps every generalised eigenvector, so its projection is the
+    inverse of the shrunk ``S_w`` (used here, with a pseudo-inverse: identical features give ``sum_c pi_c^2``);
+    it indexes classes by label value (absent classes break it), this by class present.
+    """
+    f = _flat(features, "features").copy()
+    index = _classes(labels, len(f), minimum=2)
+    posteriors, shrinkage = _lda_posteriors(f, index, None)
+    softened = special.softmax(posteriors, axis=1)
+    means, _ = _class_means(f, index)
+    others = (means.sum(axis=0) - means) / (len(means) - 1)
+    confidence = softened[np.arange(len(f)), index][:, None]
+    mixed = confidence * f + (1 - confidence) * others[index]
+    final, _ = _lda_posteriors(mixed, index, shrinkage)
+    return float(final[np.arange(len(f)), index].mean())
+
+
+# ------------------------------------------------------------------------------ label-based: PARC
+
+
+def _row_correlations(x: np.ndarray) -> np.ndarray:
+    """``np.corrcoef`` of the rows, with a row of zero variance correlated 0 with every row (not NaN)."""
+    centred = x - x.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(centred, axis=1, keepdims=True)
+    unit = np.divide(centred, norms, out=np.zeros_like(centred), where=norms > 1e-12)
+    return unit @ unit.T
+
+
+def parc(features, labels, pca_dims: int | None = 32, seed: int = 1919) -> float:
+    """PARC (Bolya, Mittapalli & Hoffman, "Scalable Diverse Model Selection for Accessible Transfer Learning",
+    NeurIPS 2021): 100 x the Spearman correlation between the samples' dissimilarity matrix in the source's
+    feature space and in the label space, ``1 - corr`` of every pair (upper triangles), like RSA with the labels
+    in place of a target model.
+
+    Reference: dbolya/parc ``methods.py`` ``PARC`` and ``feature_reduce`` at commit ddfca43, as its README runs it
+    (``PARC(n_dims=32)``): the features reduced to ``min(pca_dims, N)`` components (``pca_dims`` = 32) by
+    scikit-learn's PCA (``svd_solver="randomized"``, ``iterated_power=1``, ``random_state`` = 1919), or kept as
+    they are when they have fewer dimensions than that (where the code's PCA fails), then standardised per
+    dimension; the labels one-hot (class labels) or the target vectors themselves (``(N, K)`` floats, K >= 2).
+    A row of zero variance correlates 0 with every other (the code gives NaN); a constant dissimilarity matrix
+    scores 0. The cost grows as N^2: subsample large sets first.
+    """
+    from sklearn.preprocessing import StandardScaler
+
+    f = _flat(features, "features")
+    raw = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    if raw.ndim == 1:  # one-hot rows correlate 1 within a class and -1/(C - 1) across: exact ties, not rounding
+        index = _classes(raw, len(f))
+        label_rdm = (index[:, None] != index[None, :]).astype(np.float64)
+    else:
+        targets = _array(raw, "labels", 2)
+        if targets.shape != (len(f), targets.shape[1]) or targets.shape[1] < 2:
+            raise ValueError(f"regression labels must be (N, K) with K >= 2 for N = {len(f)}; got {targets.shape}")
+        label_rdm = 1 - _row_correlations(targets)
+    components = min(int(pca_dims), len(f)) if pca_dims is not None else None
+    if components is not None and components <= f.shape[1]:
+        f = _pca(f, components, solver="randomized", seed=seed, power=1)
+    f = StandardScaler().fit_transform(f)
+    upper_f, upper_y = _upper(1 - _row_correlations(f)), _upper(label_rdm)
+    if np.ptp(upper_f) == 0 or np.ptp(upper_y) == 0:
+        return 0.0
+    return float(stats.spearmanr(upper_f, upper_y)[0] * 100)
+
+
+# ------------------------------------------------------------------------------ label-based: ETran
+
+
+def etran_energy(features, fraction: float = 0.005) -> float:
+    """ETran's energy score (Gholami, Akbari, Wang & Zhang, ICCV 2023), label-free: ``logsumexp`` of each
+    sample's feature vector (the features read as logits; minus the free energy), averaged over the ``fraction``
+    of the samples with the lowest values (the most out-of-distribution ones).
+
+    Reference: mgholamikn/ETran ``metrics.py`` ``Energy_Score(X, 0.5, 'bot')`` at commit d4551ed, which keeps the
+    lowest ``int(0.5 * 10) * N // 1000`` samples (0.5 %); here at least one (the code averages nothing below
+    200 samples)."""
+    f = _flat(features, "features")
+    energy = special.logsumexp(f, axis=1)
+    keep = max(1, int(round(fraction * 1000)) * len(f) // 1000)
+    return float(np.sort(energy)[:keep].mean())
+
+
+def etran_lda(features, labels, lda: str = "code") -> float:
+    """ETran's classification score: the mean posterior of the true class under a linear discriminant.
+
+    ``lda="code"`` (default) is what mgholamikn/ETran ``metrics.py`` ``LDA_Score`` at commit d4551ed computes:
+    it calls ``np.linalg.eigh`` on the non-symmetric ``S_w^-1 S_b``, which returns an orthonormal basis V, and
+    projects with ``V V^T = I``; its posteriors are therefore ``softmax(x mu_c - |mu_c|^2 / 2 + log pi_c)``, the
+    class-mean classifier with the Euclidean metric. ``lda="fisher"``: the regularised discriminant the paper
+    describes (SFDA's first stage, :func:`sfda`)."""
+    _check_choice("lda", lda, ("code", "fisher"))
+    f = _flat(features, "features")
+    index = _classes(labels, len(f))
+    if lda == "fisher":
+        posteriors, _ = _lda_posteriors(f, index, None)
+    else:
+        means, counts = _class_means(f, index)
+        posteriors = special.softmax(f @ means.T - 0.5 * (means**2).sum(axis=1) + np.log(counts / len(f)), axis=1)
+    return float(posteriors[np.arange(len(f)), index].mean())
+
+
+def etran(energy: Mapping[str, float], lda: Mapping[str, float], energy_weight: float = 0.15) -> dict[str, float]:
+    """ETran's score of every candidate source of one target: ``w minmax(energy) + (1 - w) minmax(lda)`` with
+    ``w = 0.15``, each term min-max scaled over the candidates (mgholamikn/ETran ``tw.py`` at commit d4551ed, the
+    classification benchmark). ``energy`` and ``lda``: :func:`etran_energy` and :func:`etran_lda` per source. A
+    term equal for every candidate scales to 0."""
+    if set(energy) != set(lda) or not energy:
+        raise ValueError("etran needs the energy and LDA scores of the same (non-empty) set of sources")
+
+    def minmax(values: Mapping[str, float]) -> dict[str, float]:
+        low, high = min(values.values()), max(values.values())
+        return {k: (v - low) / (high - low) if high > low else 0.0 for k, v in values.items()}
+
+    e, c = minmax(energy), minmax(lda)
+    return {k: energy_weight * e[k] + (1 - energy_weight) * c[k] for k in energy}
+
+
+# ------------------------------------------------------------------------------------ dense targets
 
 
 def pixels_as_samples(features, labels, max_samples: int = 20000, seed: int = 0,
@@ -330,90 +765,3 @@ def pixels_as_samples(features, labels, max_samples: int = 20000, seed: int = 0,
         keep = np.random.default_rng(seed).choice(len(samples), max_samples, replace=False)
         samples, targets = samples[keep], targets[keep]
     return samples, targets
-
-
-# ---------------------------------------------------------------------------------- scoring rankings
-
-
-def _check_scores(scores: Mapping[str, Mapping[str, float]], truth: Mapping[str, Mapping[str, float]]) -> list[str]:
-    targets = sorted(truth)
-    for target in targets:
-        if target not in scores:
-            raise ValueError(f"no estimator scores for target {target!r}")
-        if set(scores[target]) != set(truth[target]):
-            raise ValueError(f"target {target!r}: the estimator scores {sorted(scores[target])} and the ground "
-                             f"truth {sorted(truth[target])} name different sources")
-    return targets
-
-
-def precision_recall_at_k(scores: Mapping[str, Mapping[str, float]], truth: Mapping[str, Mapping[str, float]],
-                          relevant: int, ks: Sequence[int] | None = None) -> dict[int, tuple[float, float]]:
-    """P@K and R@K of an estimator's rankings, Song et al.'s protocol.
-
-    ``scores[target][source]``: the estimator (higher = more transferable); ``truth[target][source]``: the
-    transfer's held-out loss (lower = better). Per target, the ``relevant`` sources with the lowest loss are the
-    relevant set; the estimator's top K are compared with it. ``P@K = hits / (targets * K)``,
-    ``R@K = hits / (targets * relevant)``. Returns ``{K: (P@K, R@K)}`` for every K (default 1 .. sources).
-    """
-    targets = _check_scores(scores, truth)
-    n_sources = len(truth[targets[0]])
-    if not 1 <= relevant <= n_sources:
-        raise ValueError(f"relevant must be in [1, {n_sources}]; got {relevant}")
-    ks = list(ks) if ks is not None else list(range(1, n_sources + 1))
-    out = {}
-    for k in ks:
-        hits = 0
-        for target in targets:
-            best = set(sorted(truth[target], key=truth[target].get)[:relevant])
-            picked = sorted(scores[target], key=scores[target].get, reverse=True)[:k]
-            hits += len(best.intersection(picked))
-        out[k] = (hits / (len(targets) * k), hits / (len(targets) * relevant))
-    return out
-
-
-def random_precision(n_sources: int, relevant: int) -> float:
-    """The expected P@K of a random ranking, for every K: ``relevant / n_sources`` (hypergeometric mean)."""
-    if not 1 <= relevant <= n_sources:
-        raise ValueError(f"relevant must be in [1, {n_sources}]; got {relevant}")
-    return relevant / n_sources
-
-
-def per_target_spearman(scores: Mapping[str, Mapping[str, float]],
-                        truth: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
-    """Per target, the Spearman correlation between the estimator's scores and minus the transfer losses
-    (1: the estimator orders the sources exactly as the transfers do)."""
-    out = {}
-    for target in _check_scores(scores, truth):
-        sources = sorted(truth[target])
-        out[target] = float(stats.spearmanr([scores[target][s] for s in sources],
-                                            [-truth[target][s] for s in sources])[0])
-    return out
-
-
-def top1_regret(scores: Mapping[str, Mapping[str, float]], truth: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
-    """Per target, how much worse the estimator's first pick transfers than the best source, relative to the
-    best: ``(loss(pick) - loss(best)) / loss(best)`` (0 when it picks the best)."""
-    out = {}
-    for target in _check_scores(scores, truth):
-        pick = max(scores[target], key=scores[target].get)
-        best = min(truth[target].values())
-        out[target] = float((truth[target][pick] - best) / best)
-    return out
-
-
-def ranking_scores(scores: Mapping[str, Mapping[str, float]], truth: Mapping[str, Mapping[str, float]],
-                   relevant: int, ks: Sequence[int] | None = None) -> dict:
-    """Every ranking score of one estimator on the targets it covers (the table of notebooks 08 and 09).
-
-    ``truth`` may hold more targets than ``scores``; only those in ``scores`` count. Returns ``targets`` (how
-    many), ``P@K`` and ``R@K`` (``{K: value}``, :func:`precision_recall_at_k`), ``spearman`` (per target,
-    :func:`per_target_spearman`) with its ``spearman mean`` and ``spearman std`` (population), and ``regret``
-    (the mean :func:`top1_regret`).
-    """
-    covered = {t: truth[t] for t in scores}
-    pr = precision_recall_at_k(scores, covered, relevant, ks)
-    spearman = per_target_spearman(scores, covered)
-    regret = top1_regret(scores, covered)
-    return {"targets": len(covered), "P@K": {k: v[0] for k, v in pr.items()}, "R@K": {k: v[1] for k, v in pr.items()},
-            "spearman": spearman, "spearman mean": float(np.mean(list(spearman.values()))),
-            "spearman std": float(np.std(list(spearman.values()))), "regret": float(np.mean(list(regret.values())))}

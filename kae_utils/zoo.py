@@ -32,6 +32,7 @@ from its checkpoint, and writes every file atomically, so no half-written file i
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import difflib
@@ -101,6 +102,8 @@ __all__ = [
     "main",
     "obtain",
     "record",
+    "smoke_entry",
+    "smoke_registry",
     "summary",
     "train_entry",
     "zoo_dir",
@@ -371,6 +374,8 @@ def _scenes_teachers() -> list[ZooEntry]:
         ("quick", 64, (16, 32, 64), 2048, Recipe(epochs=30, lr=3e-3, batch_size=32)),
         ("full", 128, (32, 64, 128, 256), 8000, Recipe(epochs=20, lr=2e-3, batch_size=64)),
     ):
+        # notebook 04's student trunk: the last encoder stage a quarter wider than a teacher's
+        trunk = (*widths[:-1], widths[-1] + widths[-1] // 4)
         for task in ("segmentation", "depth", "normals"):
             entries.append(ZooEntry(
                 name=f"scenes{size}-{task}",
@@ -383,9 +388,9 @@ def _scenes_teachers() -> list[ZooEntry]:
         entries.append(ZooEntry(
             name=f"scenes{size}-multitask",
             task=f"supervised multi-task reference: {', '.join(tasks)} of {size}x{size} scenes",
-            arch="mtencdec", arch_args={"tasks": tasks, "widths": list(widths)},
+            arch="mtencdec", arch_args={"tasks": tasks, "widths": list(widths), "encoder_widths": list(trunk)},
             data=_scenes(tasks, size, 0, n, SCENES_TEACHER_SEED), held_out=_scenes_test(tasks, profile),
-            recipe=recipe, seed=0, used_by=("04", "07"), profile=profile))
+            recipe=recipe, seed=0, used_by=("04",), profile=profile))
     return entries
 
 
@@ -502,7 +507,7 @@ def _taskonomy() -> list[ZooEntry]:
     entries = []
     for profile, recipe in (("quick", Recipe(epochs=20, lr=3e-3, batch_size=64)),
                             ("full", Recipe(epochs=12, lr=2e-3, batch_size=256))):
-        cfg = taskonomy.settings(profile)
+        cfg = taskonomy.settings(profile, at_scale=False)  # the registry is the paper's; smoke_entry shrinks it
         size, n, held = cfg["image_size"], cfg["zoo_train"], cfg["zoo_held_out"]
         for task in cfg["tasks"]:
             spec = taskonomy.TASKONOMY_TASKS[task]
@@ -547,6 +552,61 @@ def _also_used(entries: Iterable[ZooEntry]) -> list[ZooEntry]:
 REGISTRY: dict[str, ZooEntry] = make_registry(_also_used([*_backbones(), *_classifier_teachers(), *_kd_teachers(),
                                                           *_scenes_teachers(), *_afk_teachers(), *_adaptive_sources(),
                                                           *_taskonomy()]))
+
+
+# ------------------------------------------------------------------------------ the smoke scale
+
+
+def _smoke_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """A data spec at smoke scale: a stream (``shapes``, ``scenes``) on fewer images (``kae_utils.scale``); a
+    ``shapes-split`` of the full profile is shrunk by ``load_dataset`` itself under ``KAE_SCALE=smoke``; ``digits``
+    is one small split in every profile. Marked ``"scale": "smoke"`` so its config hash is never a shipped one's."""
+    from kae_utils.scale import shrink_images
+
+    out = {**spec, "scale": "smoke"}
+    if spec["source"] in ("shapes", "scenes"):
+        out["n"] = shrink_images(spec["n"], spec.get("image_size"), record=False)
+    return out
+
+
+def smoke_entry(e: ZooEntry) -> ZooEntry:
+    """A full-profile entry at smoke scale (``KAE_SCALE=smoke``): the same architecture, image size, data source,
+    start (``init``) and recipe, trained for one epoch on a few images; a quick entry unchanged.
+
+    Built into a zoo of its own (``KAE_ZOO_DIR``, never ``zoo/``) so that every notebook's full profile can run end to
+    end on a CPU; its weights say nothing about the paper-scale model."""
+    if e.profile != "full":
+        return e
+    probe = None if e.probe is None else {part: _smoke_spec(spec) for part, spec in e.probe.items()}
+    return dataclasses.replace(e, data=_smoke_spec(e.data), held_out=_smoke_spec(e.held_out), probe=probe,
+                               recipe=dataclasses.replace(e.recipe, epochs=1))
+
+
+def _images(spec: dict[str, Any], written: bool) -> int:
+    """How many images a data spec draws before any filter: as written, or at the scale in force."""
+    if spec["source"] in ("shapes", "scenes"):
+        return int(spec["n"])
+    if spec["source"] == "shapes-split":
+        from kae_utils.data.registry import OFFLINE_SIZES, offline_sizes
+
+        sizes = OFFLINE_SIZES["shapes"][spec["profile"]] if written else offline_sizes("shapes", spec["profile"])
+        return int(sizes[spec["split"]])
+    return 1  # digits: the same split at every scale
+
+
+def _paper_counts(e: ZooEntry) -> contextlib.AbstractContextManager:
+    """The counts of ``e`` as written (its epochs; its images per image at smoke scale), for the work log."""
+    from kae_utils.scale import paper_counts
+
+    written = REGISTRY[e.name]
+    return paper_counts(epochs=written.recipe.epochs,
+                        samples_factor=_images(written.data, True) / max(_images(e.data, False), 1))
+
+
+@functools.cache
+def smoke_registry() -> dict[str, ZooEntry]:
+    """:data:`REGISTRY` with every full entry at smoke scale (:func:`smoke_entry`), the quick ones as they are."""
+    return make_registry(smoke_entry(e) for e in REGISTRY.values())
 
 
 # ------------------------------------------------------------------------------------------- data
@@ -762,9 +822,18 @@ def linear_probe(model: nn.Module | None, probe: dict[str, Any]) -> float:
 
 
 def zoo_dir() -> Path:
-    """The zoo folder: ``KAE_ZOO_DIR`` or ``<repo>/zoo``."""
+    """The zoo folder: ``KAE_ZOO_DIR`` or ``<repo>/zoo``.
+
+    With ``KAE_SCALE=smoke`` the zoo is a smoke zoo (:func:`smoke_entry`): ``KAE_ZOO_DIR`` must name a folder of its
+    own, never the shipped ``zoo/`` (``ZooError`` otherwise), so smoke weights never mix with real ones."""
+    from kae_utils.scale import current_scale
+
     env = os.environ.get("KAE_ZOO_DIR")
-    return Path(env).expanduser() if env else repo_root() / "zoo"
+    shipped = repo_root() / "zoo"
+    if current_scale() == "smoke" and (not env or Path(env).expanduser().resolve() == shipped.resolve()):
+        raise ZooError("KAE_SCALE=smoke trains and loads its full-profile zoo entries at smoke scale, in a zoo of its "
+                       f"own: set KAE_ZOO_DIR to a temporary folder (never {shipped})")
+    return Path(env).expanduser() if env else shipped
 
 
 def _git_commit() -> str:
@@ -808,7 +877,10 @@ def _fp16_scores(e: ZooEntry, model: nn.Module, x: torch.Tensor, y: torch.Tensor
 
 
 def _architecture(e: ZooEntry) -> str:
-    return f"{e.arch} {tuple(e.arch_args.get('widths', ()))}"
+    words = f"{e.arch} {tuple(e.arch_args.get('widths', ()))}"
+    if "encoder_widths" in e.arch_args:
+        words += f", encoder {tuple(e.arch_args['encoder_widths'])}"
+    return words
 
 
 def _recipe_words(r: Recipe) -> str:
@@ -829,8 +901,12 @@ class Zoo:
     """
 
     def __init__(self, root: str | os.PathLike | None = None, registry: dict[str, ZooEntry] | None = None) -> None:
+        from kae_utils.scale import current_scale
+
         self.root = Path(root) if root is not None else zoo_dir()
-        self.registry = REGISTRY if registry is None else registry
+        self.smoke = registry is None and current_scale() == "smoke"
+        self.registry = (smoke_registry() if self.smoke else REGISTRY) if registry is None else registry
+        self._repository_registry = registry is None or registry is REGISTRY
 
     # -- definitions
     def entry(self, name: str) -> ZooEntry:
@@ -947,6 +1023,13 @@ class Zoo:
         dev = resolve_device(device)
         if profile == "auto":
             profile = "all" if dev.type == "cuda" else "quick"
+        shipped = repo_root() / "zoo"
+        if self._repository_registry and self.root.resolve() != shipped.resolve():
+            # a zoo of its own (KAE_ZOO_DIR: a smoke zoo, or the full entries built apart from zoo/) starts with a
+            # copy of the shipped quick entries, which the full profiles use too (09, 02 and 03 on digits)
+            adopted = self.adopt(Zoo(shipped, REGISTRY), [n for n, e in self.registry.items() if e.profile == "quick"])
+            if adopted:
+                log(f"zoo {self.root}: {len(adopted)} quick entries copied from the shipped zoo {shipped}")
         with using(precision, dev) as numerics:
             return self._build(names, dev, profile, numerics, log, callbacks)
 
@@ -962,7 +1045,8 @@ class Zoo:
                 f"{numerics.describe().removeprefix('numerics: ')})")
             partial = self.root / ".partial" / f"{e.name}-{self.config_hash(e.name)}.ckpt"
             init_model = self.load(e.init, dev) if e.init is not None else None
-            model, info = train_entry(e, dev, init_model=init_model, checkpoint=partial, callbacks=callbacks)
+            with _paper_counts(e) if self.smoke else contextlib.nullcontext():  # for the work log (kae_utils.scale)
+                model, info = train_entry(e, dev, init_model=init_model, checkpoint=partial, callbacks=callbacks)
             path = self._save_weights(e.name, model)
             data = self.manifest()
             data["entries"][e.name] = self._record(e, model, info, path, dev, commit)
@@ -972,6 +1056,26 @@ class Zoo:
             log(f"{e.name}: built, held-out {metric} {data['entries'][e.name]['metrics'][metric]:.4f}")
             built.append(e.name)
         return built
+
+    def adopt(self, source: Zoo, names: Sequence[str]) -> list[str]:
+        """Copy the entries ``names`` that ``source`` has built (file and manifest record, hash-checked) into this
+        zoo, where this zoo's registry defines them the same way; returns the names copied (those missing here)."""
+        data, theirs, copied = self.manifest(), source.manifest(), []
+        for name in names:
+            if self.status(name, data) == "built" or source.status(name, theirs) != "built":
+                continue
+            if source.config_hash(name) != self.config_hash(name):
+                continue
+            payload = source.weights_path(name).read_bytes()
+            if hashlib.sha256(payload).hexdigest() != theirs["entries"][name]["sha256"]:
+                raise ZooIntegrityError(f"refusing to copy {source.weights_path(name)}: its SHA-256 does not match "
+                                        f"{source.manifest_path}")
+            atomic_write(self.weights_path(name), lambda f, payload=payload: f.write(payload))
+            data["entries"][name] = theirs["entries"][name]
+            copied.append(name)
+        if copied:
+            self._write_manifest(data)
+        return copied
 
     def verify(self) -> list[str]:
         """Problems found by rehashing every weights file against the manifest (an empty list: all good).

@@ -45,6 +45,7 @@ TEACHERS: str = "zoo"  # "zoo": load the trained teacher shipped in zoo/; "train
 
 # %%
 from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.scale import profile_settings
 from kae_utils.zoo import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("digits",)  # the teacher and student sizes below are for 8x8 grey digits
@@ -73,7 +74,7 @@ SETTINGS = {
         temperatures=(1, 2, 3, 4, 6, 8, 12, 20, 40),
     ),
 }
-CFG = SETTINGS[PROFILE]
+CFG = profile_settings(SETTINGS, PROFILE)  # SETTINGS[PROFILE]; KAE_SCALE=smoke shrinks the full one
 for name, value in CFG.items():
     print(f"{name:>15}: {value}")
 

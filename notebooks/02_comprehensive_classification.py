@@ -24,11 +24,14 @@
 # 1. The offline data (`digits`; `shapes` with 48 shape × colour classes in the full profile) and the
 #    teachers, each trained on part of the classes.
 # 2. Feature amalgamation with 1×1-conv auto-encoders: direct (DFA) and incremental (IFA).
-# 3. Score-vector amalgamation, for disjoint and for overlapping class sets.
+# 3. Score-vector amalgamation, for disjoint and for overlapping class sets, and the score term (KL at
+#    T = 1, as in the authors' code; the MSE regression of the logits as an ablation).
 # 4. Layer-wise parameter learning with FAM, then joint learning — all without labels (checked in code).
-# 5. Baselines (the teachers' ensemble, multi-teacher KD, a student trained with labels) and ablations
-#    (no FAM, no layer-wise stage, DFA vs IFA), per-teacher comparisons, size and speed.
-# 6. The paper's claims checked against this run.
+# 5. Baselines (the teachers' ensemble, multi-teacher KD, a student trained with labels), the **supervised
+#    ceiling** (the student's own architecture trained with the true labels: what any label-free method could
+#    at best reach here) and ablations (no FAM, no layer-wise stage, MSE scores, DFA vs IFA), per-teacher
+#    comparisons, size and speed.
+# 6. The paper's claims checked against this run, each only where the ceiling says the experiment can test it.
 
 # %% [markdown]
 # ## Parameters
@@ -43,10 +46,13 @@ SEED: int = 0  # base seed; the full profile uses SEED, SEED + 1, SEED + 2
 DEVICE: str = "auto"  # "auto", "cpu" or "cuda"
 DATASET: str = "digits"  # "digits" (8x8 handwritten digits, 10 classes) or "shapes" (shape x colour, 48 classes)
 KD_TEMPERATURE: float = 4.0  # temperature of the multi-teacher KD baseline
+SCORE_LOSS: str = "kl"  # the KA student's score term: "kl" (KL at temperature 1, the authors' code) or "mse"
 TEACHERS: str = "zoo"  # "zoo": load the trained teachers shipped in zoo/; "train": retrain them with the zoo's recipe
 
 # %%
 from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.losses import SCORE_LOSSES
+from kae_utils.scale import profile_settings
 from kae_utils.zoo import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("digits", "shapes")
@@ -54,6 +60,7 @@ check_choice("PROFILE", PROFILE, PROFILES)
 check_choice("DEVICE", DEVICE, DEVICES)
 check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
 check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
+check_choice("SCORE_LOSS", SCORE_LOSS, SCORE_LOSSES)
 check_number("SEED", SEED, integer=True, minimum=0)
 check_number("KD_TEMPERATURE", KD_TEMPERATURE, positive=True)
 
@@ -71,7 +78,7 @@ SETTINGS = {  # the teachers come from the zoo (kae_utils.zoo); these are the st
     ),
 }
 TEACHER_WIDTH = {"digits": 16, "shapes": 32}  # the zoo's teachers of each data set: ConvNets of this first width
-CFG = {**SETTINGS[PROFILE], "teacher_width": TEACHER_WIDTH[DATASET]}
+CFG = {**profile_settings(SETTINGS, PROFILE), "teacher_width": TEACHER_WIDTH[DATASET]}  # KAE_SCALE: smoke
 for name, value in CFG.items():
     print(f"{name:>16}: {value}")
 
@@ -82,6 +89,7 @@ for name, value in CFG.items():
 # repository root by `kae_utils`, so the notebook runs from any working directory.
 
 # %%
+import functools
 import inspect
 
 import matplotlib.pyplot as plt
@@ -92,17 +100,20 @@ import torch.nn.functional as F
 from torch import nn
 
 import kae_utils.amalgamation
+import kae_utils.losses
 from kae_utils import numerics, zoo
 from kae_utils.amalgamation import (
     amalgamate_scores,
+    ceiling_reaches,
     check_images_only,
     ensemble_predict,
     restricted_accuracy,
     teacher_outputs,
+    train_ceiling,
 )
 from kae_utils.data import class_subset, classification_task
 from kae_utils.env import setup_notebook
-from kae_utils.losses import multi_teacher_kd_loss
+from kae_utils.losses import multi_teacher_kd_loss, score_loss
 from kae_utils.metrics import accuracy, confusion_matrix
 from kae_utils.models import build_model, count_parameters
 from kae_utils.results import Claim, check_claims, mean_std, median_time, write_metrics
@@ -133,6 +144,7 @@ x_train, y_train, x_test, y_test, CLASS_NAMES = task.x_train, task.y_train, task
 NUM_CLASSES = len(CLASS_NAMES)
 IMAGE_SHAPE = tuple(x_train.shape[1:])
 X_TRANSFER = x_train[:CFG["transfer_size"]]  # the students' transfer set: training images, no labels
+Y_TRANSFER = y_train[:CFG["transfer_size"]]  # their labels: used only by the supervised ceiling
 print(f"train: {tuple(x_train.shape)}  test: {tuple(x_test.shape)}  classes: {NUM_CLASSES}")
 print(f"transfer set (images only): {tuple(X_TRANSFER.shape)}")
 print("train images per class: min", int(y_train.bincount().min()), "max", int(y_train.bincount().max()))
@@ -340,21 +352,39 @@ print(inspect.getsource(kae_utils.amalgamation.amalgamate_scores))
 # The **feature alignment module** FAM, a 1×1 convolution applied first, lets the layer re-mix the
 # channels so that what matters survives the activation. We initialise every FAM to the identity, so
 # "without FAM" is where training starts. The classifier is learned the same way: global pooling of
-# $\mathrm{act}(\mathrm{FAM}(F_a^{L}))$, then a linear layer, regressed on the amalgamated scores.
+# $\mathrm{act}(\mathrm{FAM}(F_a^{L}))$, then a linear layer, trained on the amalgamated scores with the score
+# term $L_S$ below.
 # Since each layer's input is a fixed target, the layers are independent; we train them in one loop on the
 # sum of their losses, which gives every layer exactly its own gradient.
 #
 # **Joint parameter learning.** Then all parameters are trained end to end on the student's *own*
 # features. The paper's joint loss could not be checked; **assumption**: the sum of the layer losses on
-# the student's own features plus a regression (MSE) to the amalgamated scores,
+# the student's own features plus the score term,
 #
-# $$L_{joint} = \sum_l \tfrac{1}{2}\,\big\|\hat F^{\,l}(x) - F_a^{\,l}(x)\big\|^2 + \tfrac{1}{2}\,\big\|z_s(x) - z_a(x)\big\|^2 .$$
+# $$L_{joint} = \sum_l \tfrac{1}{2}\,\big\|\hat F^{\,l}(x) - F_a^{\,l}(x)\big\|^2 + L_S\big(z_s(x), z_a(x)\big) .$$
 #
+# **The score term** $L_S$ compares the student's logits $z_s$ with the amalgamated scores $z_a$. The
+# authors' group's code (KAmalEngine, `layerwise_amalgamation.py`) uses the KL divergence at temperature 1,
+# with a mean-squared-error line commented out next to it; we follow the code (`SCORE_LOSS = "kl"`):
+#
+# $$L_S = \mathrm{KL}\big(\mathrm{softmax}(z_a)\,\big\|\,\mathrm{softmax}(z_s)\big)
+#       = \sum_c \mathrm{softmax}(z_a)_c \log \frac{\mathrm{softmax}(z_a)_c}{\mathrm{softmax}(z_s)_c},$$
+#
+# averaged over the batch. The first version of this notebook regressed the raw logits instead,
+# $L_S = \tfrac12\|z_s - z_a\|^2$ (`SCORE_LOSS = "mse"`); it is trained below as an ablation. The two
+# differ where it matters for the union of the classes: the KL only asks the student to reproduce which
+# class wins and by how much in probability, while the MSE spends its effort on every logit, including the
+# arbitrary scores a teacher gives to images of classes it never saw. The function is in `kae_utils.losses`
+# (with golden-value tests):
 # **Folding FAM.** FAM is linear and sits right after the (linear) convolution of the layer below, before
 # the activation, so after training we fold it into that convolution:
 # $W' = W_{FAM} W$, $b' = W_{FAM} b + b_{FAM}$. The folded student computes exactly the same function
 # (checked below) with exactly the parameters of a plain CNN; we keep FAM during joint learning, so the
 # layer losses still compare with $F_a$, and fold it at the end. Sizes and times are those of the folded student.
+
+# %%
+print(inspect.getsource(kae_utils.losses.score_loss))
+
 
 # %%
 class Student(nn.Module):
@@ -399,27 +429,27 @@ class Student(nn.Module):
 
 
 def pl_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """L_PL = 1/2 ||F^_a - F_a||^2, averaged over elements (also used for the scores)."""
+    """L_PL = 1/2 ||F^_a - F_a||^2, averaged over elements (the features; the scores have score_loss)."""
     return 0.5 * F.mse_loss(prediction, target)
 
 
-def layerwise_step(model: Student, batch) -> tuple[torch.Tensor, dict]:
+def layerwise_step(model: Student, batch, score_kind: str = SCORE_LOSS) -> tuple[torch.Tensor, dict]:
     """Every layer maps FAM(F_a^{l-1}) (the image for the first) to F_a^l; the head maps to the scores."""
     x, *amalgamated, scores = batch
     losses = {}
     for i in range(len(model.convs)):
         inputs = x if i == 0 else model.fams[i - 1](amalgamated[i - 1])
         losses[f"layer{i + 1}"] = pl_loss(model.block(i, inputs), amalgamated[i])
-    losses["scores"] = pl_loss(model.head_block(model.fams[-1](amalgamated[-1])), scores)
+    losses["scores"] = score_loss(model.head_block(model.fams[-1](amalgamated[-1])), scores, score_kind)
     return sum(losses.values()), {k: v.detach() for k, v in losses.items()}
 
 
-def joint_step(model: Student, batch) -> tuple[torch.Tensor, dict]:
+def joint_step(model: Student, batch, score_kind: str = SCORE_LOSS) -> tuple[torch.Tensor, dict]:
     """End to end: the student's own features against F_a at every layer, plus its logits against the scores."""
     x, *amalgamated, scores = batch
     logits, feats = model(x, return_features=True)
     losses = {f"layer{i + 1}": pl_loss(f, a) for i, (f, a) in enumerate(zip(feats, amalgamated, strict=True))}
-    losses["scores"] = pl_loss(logits, scores)
+    losses["scores"] = score_loss(logits, scores, score_kind)
     return sum(losses.values()), {k: v.detach() for k, v in losses.items()}
 
 
@@ -443,26 +473,32 @@ def amalgamation_targets(x_images: torch.Tensor, teacher_list: list[nn.Module], 
     return {"amalgamated": amalgamated, "scores": scores, "aes": aes, "ae_histories": ae_histories}
 
 
+def new_student(seed: int, fam: bool = True) -> Student:
+    """The KA student before training; its initial weights depend on the seed only, not on what ran before."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(2000 + seed)
+        return Student(IMAGE_SHAPE[0], CFG["student_widths"], NUM_CLASSES, fam=fam)
+
+
 def train_ka_student(x_images: torch.Tensor, targets: dict, seed: int, fam: bool = True, layerwise: bool = True,
-                     desc: str = "KA student") -> tuple[Student, dict]:
+                     score_kind: str = SCORE_LOSS, desc: str = "KA student") -> tuple[Student, dict]:
     """Layer-wise learning (optional), then joint learning, on the transfer images and their targets only."""
     x = check_images_only(x_images, IMAGE_SHAPE)
     tensors = (x, *targets["amalgamated"], targets["scores"])
     if any(len(t) != len(x) for t in tensors):
         raise ValueError("the targets must come from the same transfer images")
-    with torch.random.fork_rng(devices=[]):  # initial weights depend on the seed only, not on what ran before
-        torch.manual_seed(2000 + seed)
-        student = Student(IMAGE_SHAPE[0], CFG["student_widths"], NUM_CLASSES, fam=fam)
+    student = new_student(seed, fam)
     histories = {}
     common = dict(lr=CFG["lr"], batch_size=CFG["batch_size"], device=device, seed=seed)
     joint_epochs = CFG["joint_epochs"]
     if layerwise:
-        histories["layerwise"] = Trainer(student, epochs=CFG["layerwise_epochs"], step_fn=layerwise_step,
+        histories["layerwise"] = Trainer(student, epochs=CFG["layerwise_epochs"],
+                                         step_fn=functools.partial(layerwise_step, score_kind=score_kind),
                                          desc=f"{desc}: layer-wise", **common).fit(tensors).to_dict()
     else:
         joint_epochs += CFG["layerwise_epochs"]  # the same number of epochs in all
-    histories["joint"] = Trainer(student, epochs=joint_epochs, step_fn=joint_step, desc=f"{desc}: joint",
-                                 **common).fit(tensors).to_dict()
+    histories["joint"] = Trainer(student, epochs=joint_epochs, step_fn=functools.partial(joint_step, score_kind=score_kind),
+                                 desc=f"{desc}: joint", **common).fit(tensors).to_dict()
     return student.eval(), histories
 
 
@@ -481,6 +517,13 @@ except ValueError as error:
 #   teacher logits at temperature `KD_TEMPERATURE`, images only, for as many epochs as the KA student in all.
 # * **A student trained with labels** (reference only: it breaks the setting's rules): the same CNN
 #   trained with cross-entropy on the labelled training images.
+# * **The supervised ceiling** (uses labels; it is a bound, not a method): the KA student's own
+#   architecture (the `Student` above, FAM included, from the same initial weights) trained with
+#   cross-entropy on the **true labels of the transfer images**, for the KA student's whole budget
+#   (layer-wise + joint epochs, the same learning rate and batch size). It is what any label-free method
+#   could at best reach in this experiment. A claim that the student matches its teachers (claims 1 and 2
+#   below) can only be tested where the ceiling itself reaches them within the claim's tolerance; the claims
+#   cell checks that, from this run's ceiling.
 
 # %%
 def student_cnn(seed: int) -> nn.Module:
@@ -512,13 +555,23 @@ def train_labelled_reference(seed: int) -> nn.Module:
     return model.eval()
 
 
+def train_supervised_ceiling(seed: int) -> Student:
+    """The supervised ceiling (uses labels): the KA student's architecture and initial weights, trained with
+    cross-entropy on the true labels of the transfer images for the KA student's whole budget."""
+    model, _ = train_ceiling(new_student(seed), X_TRANSFER, Y_TRANSFER, F.cross_entropy,
+                             epochs=CFG["layerwise_epochs"] + CFG["joint_epochs"], lr=CFG["lr"],
+                             batch_size=CFG["batch_size"], device=device, seed=seed, desc="supervised ceiling")
+    return model.eval()
+
+
 # %% [markdown]
 # ## Running the experiments
 #
 # For every seed:
 #
-# 1. **two teachers**: the KA student (layer-wise with FAM, then joint) and its ablations, *without FAM*
-#    and *joint learning only* (same epochs in all); the KD and labelled baselines;
+# 1. **two teachers**: the KA student (layer-wise with FAM, then joint) and its ablations, *without FAM*,
+#    *joint learning only* (same epochs in all) and with the other score term (MSE when `SCORE_LOSS` is
+#    `"kl"`); the KD and labelled baselines, and the supervised ceiling;
 # 2. **four teachers**: KA students from DFA and from IFA features;
 # 3. **overlapping teachers**: the KA student with averaged scores for the shared classes.
 #
@@ -527,15 +580,20 @@ def train_labelled_reference(seed: int) -> nn.Module:
 # are held in memory).
 
 # %% tags=["nbval-ignore-output"]
+MAIN = "KA (layer-wise + FAM + joint)"
+OTHER_SCORE = "mse" if SCORE_LOSS == "kl" else "kl"
+SCORE_ABLATION = f"KA with {OTHER_SCORE.upper()} on the scores"
+CEILING = "supervised ceiling (true labels)"
 students, targets_by, histories_by = {}, {}, {}
 for seed in CFG["seeds"]:
     two, four, overlap = (teachers[(s, seed)] for s in SETTINGS_CLASSES)
     targets_by[("two", seed)] = t2 = amalgamation_targets(X_TRANSFER, two, SETTINGS_CLASSES["two teachers"], "DFA", seed)
-    for name, kwargs in (("KA (layer-wise + FAM + joint)", {}), ("KA without FAM", {"fam": False}),
-                         ("KA joint learning only", {"layerwise": False})):
+    for name, kwargs in ((MAIN, {}), ("KA without FAM", {"fam": False}), ("KA joint learning only", {"layerwise": False}),
+                         (SCORE_ABLATION, {"score_kind": OTHER_SCORE})):
         students[(name, seed)], histories_by[(name, seed)] = train_ka_student(X_TRANSFER, t2, seed, desc=name, **kwargs)
     students[("multi-teacher KD", seed)] = train_kd_student(X_TRANSFER, two, seed)
     students[("trained with labels (reference)", seed)] = train_labelled_reference(seed)
+    students[(CEILING, seed)] = train_supervised_ceiling(seed)
     for mode in ("DFA", "IFA"):
         targets_by[(mode, seed)] = t4 = amalgamation_targets(X_TRANSFER, four, SETTINGS_CLASSES["four teachers"], mode, seed)
         students[(f"four teachers, {mode}", seed)], _ = train_ka_student(X_TRANSFER, t4, seed, desc=f"KA {mode}")
@@ -602,10 +660,10 @@ union_summary.round(4)
 # the teachers "in most cases").
 
 # %% tags=["nbval-ignore-output"]
-MAIN = "KA (layer-wise + FAM + joint)"
 per_teacher_rows = []
 for seed in CFG["seeds"]:
-    for setting, student_name in (("two teachers", MAIN), ("four teachers", "four teachers, DFA"),
+    for setting, student_name in (("two teachers", MAIN), ("two teachers", SCORE_ABLATION),
+                                  ("two teachers", CEILING), ("four teachers", "four teachers, DFA"),
                                   ("four teachers", "four teachers, IFA"), ("overlapping", "overlapping teachers")):
         for i, (teacher, classes) in enumerate(zip(teachers[(setting, seed)], SETTINGS_CLASSES[setting], strict=True), start=1):
             mask = torch.isin(y_test, torch.as_tensor(classes))
@@ -619,6 +677,30 @@ per_teacher = pd.DataFrame(per_teacher_rows)
 per_teacher["student - teacher"] = per_teacher["student accuracy"] - per_teacher["teacher accuracy"]
 per_teacher.groupby(["student", "teacher", "classes"], sort=False)[
     ["teacher accuracy", "student accuracy", "student - teacher"]].mean().round(4)
+
+# %% [markdown]
+# **Where the union errors are.** An image of the union can be misclassified in two ways: the model picks a
+# class of the wrong teacher's set, or the right set but the wrong class in it. The first is the decision no
+# single teacher was trained for; its rate is shown for the two-teacher models (first seed).
+
+# %% tags=["nbval-ignore-output"]
+def wrong_set_rate(pred: torch.Tensor, class_sets) -> float:
+    """Share of test images whose predicted class lies in another teacher's class set than the true class."""
+    owner = torch.empty(NUM_CLASSES, dtype=torch.long)
+    for i, classes in enumerate(class_sets):
+        owner[list(classes)] = i
+    return (owner[pred.cpu()] != owner[y_test]).float().mean().item()
+
+
+seed0, two_sets = CFG["seeds"][0], SETTINGS_CLASSES["two teachers"]
+ensemble_pred = ensemble_predict(teacher_test_logits[("two teachers", seed0)], two_sets, NUM_CLASSES)
+pd.DataFrame(
+    [{"model": "ensemble of the two teachers", "union accuracy": accuracy(ensemble_pred, y_test),
+      "wrong teacher's set": wrong_set_rate(ensemble_pred, two_sets)}]
+    + [{"model": name, "union accuracy": accuracy(test_logits[(name, seed0)], y_test),
+        "wrong teacher's set": wrong_set_rate(test_logits[(name, seed0)].argmax(1), two_sets)}
+       for name in (MAIN, SCORE_ABLATION, "multi-teacher KD", CEILING)]
+).set_index("model").round(4)
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), gridspec_kw={"width_ratios": [2, 4]})
@@ -651,7 +733,7 @@ for ax, key in zip(axes, keys, strict=True):
         values = histories_by[(name, seed0)]["layerwise"][f"train_{key}"]
         ax.plot(range(1, len(values) + 1), values, style, label="with FAM" if name == MAIN else "without FAM")
     ax.set_yscale("log")
-    ax.set_title(f"L_PL, {key}" if key != "scores" else "score regression", fontsize=9)
+    ax.set_title(f"L_PL, {key}" if key != "scores" else f"score term ({SCORE_LOSS})", fontsize=9)
     ax.set_xlabel("epoch")
     ax.grid(alpha=0.3, which="both")
 axes[0].legend(fontsize=8)
@@ -704,12 +786,15 @@ def union_acc(model: str) -> list[float]:
 
 acc = {m: mean_std(union_acc(m)) for m in union.model.unique()}
 main_per_teacher = per_teacher[per_teacher.student == MAIN]
+ceiling_per_teacher = per_teacher[per_teacher.student == CEILING]
 results_table = pd.DataFrame(
     [
         ("KA student, union of classes", "handles the comprehensive task", *acc[MAIN]),
         ("ensemble of the teachers", "(needs every teacher)", *acc["ensemble of the two teachers"]),
+        ("supervised ceiling: the student's architecture, true labels", "(not in the paper; bound)", *acc[CEILING]),
         ("multi-teacher KD", "baseline", *acc["multi-teacher KD"]),
         ("trained with labels (reference)", "baseline", *acc["trained with labels (reference)"]),
+        (f"{SCORE_ABLATION} (ablation)", "(not in the paper)", *acc[SCORE_ABLATION]),
         ("KA without FAM", "worse than with FAM", *acc["KA without FAM"]),
         ("KA joint learning only", "worse than layer-wise", *acc["KA joint learning only"]),
         ("four teachers, DFA", "", *acc["four teachers, DFA"]),
@@ -717,10 +802,30 @@ results_table = pd.DataFrame(
         ("overlapping teachers", "handled", *acc["overlapping teachers"]),
         ("student - teacher on own sub-task (mean)", "> 0 in most cases",
          *mean_std(main_per_teacher.groupby("seed")["student - teacher"].mean())),
+        ("ceiling - teacher on own sub-task (mean)", "(bound)",
+         *mean_std(ceiling_per_teacher.groupby("seed")["student - teacher"].mean())),
     ],
     columns=["quantity", "paper (pattern)", f"this run (mean of {len(CFG['seeds'])})", "std"],
 )
 results_table.round(4)
+
+# %% [markdown]
+# ### What this experiment can test: the supervised ceiling
+#
+# The ceiling is the student's own architecture trained with the true labels of the same transfer images, for
+# the same budget; no label-free student can be expected to beat it. Claims 1 and 2 below ask the student
+# to match its teachers, so they are testable only if the ceiling reaches the teachers (the ensemble, and each
+# teacher on its own sub-task) within the same tolerance as the claim; claims 3 and 4 compare two label-free
+# students with each other and need no ceiling.
+
+# %% tags=["nbval-ignore-output"]
+ens_m, ceiling_m = acc["ensemble of the two teachers"][0], acc[CEILING][0]
+ceiling_sub = ceiling_per_teacher.groupby("teacher")[["student accuracy", "teacher accuracy"]].mean()
+print(f"union of the classes: supervised ceiling {ceiling_m:.1%}, teachers' ensemble {ens_m:.1%}, "
+      f"KA student {acc[MAIN][0]:.1%}")
+for teacher, row in ceiling_sub.iterrows():
+    print(f"teacher {teacher}'s sub-task: supervised ceiling {row['student accuracy']:.1%}, "
+          f"teacher {row['teacher accuracy']:.1%}")
 
 # %% [markdown]
 # ## Claims
@@ -740,17 +845,25 @@ results_table.round(4)
 
 # %%
 UNION_TOL, SUBTASK_TOL, FAM_TOL, IFA_TOL = 0.02, 0.02, 0.01, 0.02
-ka_m, ens_m = acc[MAIN][0], acc["ensemble of the two teachers"][0]
+ka_m = acc[MAIN][0]
+# claims 1 and 2 are testable only where the supervised ceiling reaches the teachers within the claim's tolerance
+union_testable = ceiling_reaches(ceiling_m, ens_m, tolerance=UNION_TOL)
+subtask_testable = all(ceiling_reaches(row["student accuracy"], row["teacher accuracy"], tolerance=SUBTASK_TOL)
+                       for _, row in ceiling_sub.iterrows())
 nofam_m, dfa_m, ifa_m = acc["KA without FAM"][0], acc["four teachers, DFA"][0], acc["four teachers, IFA"][0]
 gaps = main_per_teacher.groupby("teacher")["student - teacher"].mean()
 claims = [
     Claim("one student covers the union of the classes about as well as the teachers' ensemble, with fewer parameters",
           bool(ka_m >= ens_m - UNION_TOL and student_params < two_params),
           f"student {ka_m:.4f} vs ensemble {ens_m:.4f} (tolerance {UNION_TOL}); "
-          f"parameters {student_params} vs {two_params}"),
+          f"parameters {student_params} vs {two_params}; supervised ceiling {ceiling_m:.4f}",
+          untestable="" if union_testable else "the supervised ceiling is below the ensemble by more than the tolerance"),
     Claim("the student matches or beats every teacher on that teacher's own sub-task",
           bool((gaps >= -SUBTASK_TOL).all()),
-          "student - teacher per teacher: " + ", ".join(f"{g:+.4f}" for g in gaps) + f" (tolerance {SUBTASK_TOL})"),
+          "student - teacher per teacher: " + ", ".join(f"{g:+.4f}" for g in gaps) + f" (tolerance {SUBTASK_TOL}); "
+          "supervised ceiling - teacher: "
+          + ", ".join(f"{g:+.4f}" for g in ceiling_sub["student accuracy"] - ceiling_sub["teacher accuracy"]),
+          untestable="" if subtask_testable else "the supervised ceiling is below a teacher by more than the tolerance"),
     Claim("layer-wise learning with FAM is not worse than without FAM",
           bool(ka_m >= nofam_m - FAM_TOL),
           f"with FAM {ka_m:.4f} vs without {nofam_m:.4f} (tolerance {FAM_TOL})"),
@@ -762,13 +875,23 @@ report = check_claims(claims)
 
 # %%
 metrics = {
-    "headline": (f"KA student {ka_m:.1%} vs ensemble {ens_m:.1%} on all {NUM_CLASSES} classes with "
+    "headline": (f"KA student {ka_m:.1%} vs ensemble {ens_m:.1%} (supervised ceiling {ceiling_m:.1%}) on all "
+                 f"{NUM_CLASSES} classes with "
                  f"{student_params / two_params:.0%} of the teachers' parameters; per-teacher gap "
                  f"{gaps.min():+.1%}..{gaps.max():+.1%}"),
     "union_accuracy": {m: {"mean": v[0], "std": v[1], "per_seed": union_acc(m)} for m, v in acc.items()},
     "per_teacher": main_per_teacher[["seed", "teacher", "classes", "teacher accuracy", "student accuracy"]]
         .to_dict(orient="records"),
     "per_teacher_gap": {str(k): float(v) for k, v in gaps.items()},
+    "ceiling": {
+        "union_accuracy": ceiling_m,
+        "per_teacher": {str(k): {"ceiling": float(r["student accuracy"]), "teacher": float(r["teacher accuracy"])}
+                        for k, r in ceiling_sub.iterrows()},
+        "reaches": {"claim 1 (union vs ensemble)": union_testable, "claim 2 (sub-tasks vs teachers)": subtask_testable},
+        "epochs": CFG["layerwise_epochs"] + CFG["joint_epochs"],
+        "transfer_images": len(X_TRANSFER),
+    },
+    "score_loss": SCORE_LOSS,
     "parameters": {"student": student_params, "two_teachers": two_params, "four_teachers": four_params,
                    "fam_training_only": fam_params, "autoencoders_training_only": ae_params},
     "inference_seconds": {"student": student_time, "two_teachers": teachers_time},
@@ -776,40 +899,73 @@ metrics = {
     "seeds": CFG["seeds"],
     "dataset": DATASET,
 }
-parameters = dict(PROFILE=PROFILE, SEED=SEED, DEVICE=DEVICE, DATASET=DATASET, KD_TEMPERATURE=KD_TEMPERATURE)
+parameters = dict(PROFILE=PROFILE, SEED=SEED, DEVICE=DEVICE, DATASET=DATASET, KD_TEMPERATURE=KD_TEMPERATURE,
+                  SCORE_LOSS=SCORE_LOSS)
 path = write_metrics(NOTEBOOK, metrics, claims=report, profile=PROFILE, parameters=parameters)
 print("metrics written to runs/" + path.parent.name + "/" + path.name)
 
 # %% [markdown]
 # ### What the claims say on this data
 #
-# On `digits` (quick profile, one seed) the student learns each teacher's own question almost perfectly
-# (within about a point of every teacher, claim 2), FAM helps layer-wise learning (claim 3; the layer-wise
-# curves above show lower losses with FAM from the second layer on), and incremental amalgamation is as good
-# as direct amalgamation with four teachers (claim 4). One claim **fails**, and we leave it failing rather
-# than move the tolerance:
+# On `digits` (quick profile, one seed), with the score term of the authors' code (KL at T = 1), **all four
+# claims hold, and all four can be tested here**: the supervised ceiling reaches 95.8 % on the union of the
+# classes (the ensemble: 95.0 %) and 99.6 % and 97.3 % on the two teachers' sub-tasks (the teachers: 99.8 %
+# and 98.9 %), within the 2-point tolerance of claims 1 and 2.
 #
-# - **Claim 1**: the student is about three points *below* the teachers' ensemble on the union of the
-#   classes (see the results table), although it has half their parameters. The per-teacher accuracies show
-#   where the loss is: not inside a teacher's classes, but in deciding *which teacher's* classes an image
-#   belongs to. That decision is a comparison between the logits of teachers that never saw each other's
-#   classes, and the student only regresses those logits (MSE); small regression errors flip it.
-#   Hypothesis: with more transfer images (the paper's sets have thousands per teacher, here ~900 images
-#   in all) or a loss on the scores that weighs the top logits more (e.g. KD-style soft targets, which
-#   do better here, see "multi-teacher KD"), the gap should shrink. The full profile on `shapes` tests the
-#   first part.
+# - **Claim 1**: the KA student reaches 94.8 % on all ten classes against the ensemble's 95.0 %, with half the
+#   teachers' parameters. It is also one point below the ceiling: a label-free student of this architecture
+#   has little room above the teachers' ensemble here.
+# - **Claim 2**: on each teacher's own sub-task the student is within about a point of the teacher (0.0 and
+#   −0.9 points); the ceiling itself is 1.6 points below teacher 2.
+# - **Claim 3**: FAM helps layer-wise learning (94.8 % with FAM, 92.8 % without; the layer-wise curves above
+#   show lower losses with FAM from the second layer on).
+# - **Claim 4**: incremental amalgamation is as good as direct amalgamation with four teachers (IFA 82.1 %,
+#   DFA 81.3 %; both above the four teachers' own ensemble, 79.1 %).
+#
+# **The score term decides claim 1.** With the MSE regression of the logits (the ablation row, and the
+# first version of this notebook) the student reaches 92.2 %, 2.8 points below the ensemble, and claim 1
+# fails, with the same ceiling and everything else equal. The table "where the union errors are" shows where
+# the difference lies: the MSE student gives 7.0 % of the test images to a class of the *wrong teacher's*
+# set, against 4.5 % for the KL student (the ensemble 4.9 %, the ceiling 3.0 %), which is the whole gap of
+# 2.6 points; inside the right teacher's classes the two students are within a few tenths of a point (the
+# per-teacher table). That decision compares the logits of teachers that never saw each other's classes.
+# Our reading (not tested further here): a regression spends its effort on every logit alike, including the
+# arbitrary scores a teacher gives to images of classes it never saw, while the KL weighs each class by the
+# teachers' probability, so the few large logits that decide the argmax dominate it.
+#
+# **The ceiling is lower than "trained with labels (reference)"** (98.4 %): that reference is the KD baseline's
+# CNN, with BatchNorm; the KA student's layers are plain convolutions without normalisation (so that
+# layer-wise learning is a near-linear problem and FAM folds exactly), which learn less in 60 epochs on 898
+# images. The ceiling, not the reference, bounds what the KA student could reach.
+#
+# ### How this experiment was sized
+#
+# The ceiling was measured first, on its own, before the claims: in the stored configuration (the 898
+# training images of `digits` as the transfer set, 30 layer-wise + 30 joint epochs) and at seeds 0–4 (one
+# thread), it reached 95.9–97.6 % on the union (ensemble 95.0 %), 99.6–99.8 % on teacher 1's sub-task (teacher
+# 99.8 %) and 97.3–98.2 % on teacher 2's (teacher 98.9 %; the 2-point tolerance needs 96.9 %). So both
+# "matches the teachers" claims were already testable, and the data and budget were kept. One shifted copy
+# of every image (1,796 transfer images) would have raised the ceiling to 96.9–98.6 % (teacher 2:
+# 97.8–99.6 %) at twice the time, and three copies to 98.1–98.9 %; neither was needed. The one change is the
+# score term, from MSE to the authors' KL. Every configuration run with its claims (seed 0):
+#
+# | configuration | supervised ceiling, union | claims |
+# |---|---|---|
+# | stored: MSE on the scores, 898 images, 30 + 30 epochs (one thread) | 95.9 % | 3/4 (claim 1: 92.1 % vs 95.0 %) |
+# | KL at T = 1 on the scores (authors' code), otherwise the same (one thread) | 95.9 % | 4/4 (94.7 % vs 95.0 %) |
+# | the same, `make outputs` (two threads; stored) | 95.8 % | 4/4 (94.8 % vs 95.0 %) |
 #
 # **Before and after the model zoo.** The first version of this notebook trained its teachers from random
 # weights inside the quick profile; they now come from the zoo, fine-tuned from a backbone pretrained on
 # shape silhouettes, as the paper's are fine-tuned from ImageNet. The claims and tolerances are the same.
 # With the old teachers claims 1 and 4 failed (2/4): union accuracy 91.9 % against the ensemble's 94.9 %, and
 # IFA 85.0 % against DFA 82.2 %. With the zoo's teachers claim 4 holds (IFA 80.6 %, DFA 79.1 %) and claim 1
-# still fails by the same margin (92.0 % against 95.0 %). The pretrained teachers are not better on their own
+# still fails by the same margin (92.0 % against 95.0 %; both with the MSE score term). The pretrained teachers are not better on their own
 # classes (99.8 % and 98.9 % for the two halves, against 99.6 % and 99.8 % from scratch), and the ensemble of
 # the four small teachers is *worse* (79.1 %, against 87.7 % before): fine-tuned from a common backbone,
 # teachers of two or three classes answer confidently on images of classes they never saw, which is exactly
 # the decision the union accuracy depends on. So the move to pretrained teachers did not change the picture
-# of claim 1, and claim 4's pass is within the two-point band from one seed.
+# of claim 1 (the score term did, above), and claim 4's pass is within the two-point band from one seed.
 #
 # Not a claim we check, but worth seeing in the table: *joint learning only* reaches about the same union
 # accuracy as layer-wise + joint learning here. The layer-wise stage is a good initialisation, but a
@@ -839,12 +995,19 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # - **FAM**: initialised to the identity, kept during joint learning and folded afterwards (the folded
 #   student is checked to give the same logits).
 # - **Assumptions** (the paper's text could not be checked): the joint loss (sum of the layer losses on
-#   the student's own features plus MSE to the amalgamated scores) and the rule for overlapping classes
-#   (average the logits of shared classes).
-# - **Score regression**: the student regresses the raw concatenated logits; teachers that never saw the
-#   other classes give arbitrary scores on those images, and the student inherits that ensemble's errors.
+#   the student's own features plus the score term) and the rule for overlapping classes (average the
+#   logits of shared classes).
+# - **Score term**: KL at T = 1 from the softmax of the amalgamated scores to the student's, as in the
+#   authors' group's code (KAmalEngine, `kamal/amalgamation/layerwise_amalgamation.py`:
+#   `kldiv(s_out, cat(t_out))`, with the MSE line commented out). The first version of this notebook
+#   regressed the raw logits (MSE); it is kept as an ablation (`SCORE_LOSS = "mse"`, and a row of the
+#   results): 92.2 % union accuracy against 94.8 % with KL in this run, below the ensemble (95.0 %) by more
+#   than claim 1's tolerance.
+# - **Supervised ceiling** (not in the paper): the KA student's own architecture and initial weights,
+#   trained with cross-entropy on the true labels of the transfer images for the KA student's 60 epochs. It
+#   decides which claims the run can test (claims 1 and 2); see "How this experiment was sized".
 # - **Claims**: the four checks and their tolerances were written before the first run and have not
-#   been changed since; claim 1 fails on the quick profile (discussed above).
+#   been changed since; all four hold in the stored run, and claim 1 fails with the MSE score term.
 # - **Transfer set**: the quick profile uses all ~900 training images of `digits`; the full profile the
 #   first 20,000 training images of `shapes` (the teachers are trained on all of theirs), because the
 #   teachers' features of the whole transfer set are computed once and kept in memory.
@@ -860,6 +1023,9 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # 3. Add a fifth teacher to IFA without retraining the first three auto-encoders. What would DFA need?
 # 4. Standardise each teacher's logits (zero mean, unit variance over the transfer set) before
 #    concatenating them. Does the ensemble — and the student — improve?
+# 5. The score term is KL at T = 1 (`SCORE_LOSS = "kl"`). Soften it with a temperature, as the KD baseline
+#    does (`kae_utils.losses.kd_kl(z_s, z_a, 4.0)` in `layerwise_step` and `joint_step`). Does the union accuracy
+#    move towards the ceiling, and does the "wrong teacher's set" rate change?
 #
 # ## References
 #

@@ -36,7 +36,7 @@
 # Values that depend on them are derived in the cell after it, which also checks every value.
 
 # %% tags=["parameters"]
-PROFILE: str = "quick"  # "quick": CPU, under 2 minutes, 64x64, seg + depth; "full": 128x128, + normals, 3 seeds (GPU)
+PROFILE: str = "quick"  # "quick": CPU, under 3 minutes, 64x64, seg + depth; "full": 128x128, + normals, 3 seeds (GPU)
 SEED: int = 0  # base seed; the full profile uses SEED, SEED + 1, SEED + 2
 DEVICE: str = "auto"  # "auto", "cpu" or "cuda"
 DATASET: str = "scenes"  # "scenes" (rendered rooms with per-pixel labels); the only data set wired up here
@@ -45,6 +45,7 @@ TEACHERS: str = "zoo"  # "zoo": load the trained teachers shipped in zoo/; "trai
 
 # %%
 from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.scale import profile_settings
 from kae_utils.zoo import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("scenes",)
@@ -58,15 +59,16 @@ check_number("SI_LAMBDA", SI_LAMBDA, minimum=0, maximum=1)
 NOTEBOOK = "04_student_becoming_master"
 SETTINGS = {  # the teachers and the supervised reference come from the zoo (kae_utils.zoo)
     "quick": dict(
-        seeds=[SEED], tasks=("segmentation", "depth"),
-        widths=(16, 32, 64), block_epochs=8, finetune_epochs=8, batch_size=32, student_lr=1e-3,
+        seeds=[SEED], tasks=("segmentation", "depth"), widths=(16, 32, 64), trunk_widths=(16, 32, 80),
+        transfer_images=2048, block_epochs=4, finetune_epochs=4, batch_size=32, student_lr=1e-3,
     ),
     "full": dict(
-        seeds=[SEED, SEED + 1, SEED + 2], tasks=("segmentation", "depth", "normals"),
-        widths=(32, 64, 128, 256), block_epochs=15, finetune_epochs=15, batch_size=32, student_lr=1e-3,
+        seeds=[SEED, SEED + 1, SEED + 2], tasks=("segmentation", "depth", "normals"), widths=(32, 64, 128, 256),
+        trunk_widths=(32, 64, 128, 320), transfer_images=8000, block_epochs=15, finetune_epochs=15, batch_size=32,
+        student_lr=1e-3,
     ),
 }
-CFG = SETTINGS[PROFILE]
+CFG = profile_settings(SETTINGS, PROFILE)  # SETTINGS[PROFILE]; KAE_SCALE=smoke shrinks the full one
 for name, value in CFG.items():
     print(f"{name:>15}: {value}")
 
@@ -88,8 +90,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from kae_utils import numerics, zoo
-from kae_utils.amalgamation import check_images_only
-from kae_utils.data import SCENE_CLASSES, load_dataset
+from kae_utils.amalgamation import ceiling_reaches, check_images_only, train_ceiling
+from kae_utils.data import SCENE_CLASSES, load_dataset, load_training_pool
 from kae_utils.dense import angular_loss, pixel_kl_loss, scale_invariant_loss
 from kae_utils.env import setup_notebook
 from kae_utils.metrics import iou_per_class
@@ -115,21 +117,26 @@ print(numerics.describe())  # bf16 autocast where the hardware runs it natively;
 # surface normals. The quick profile renders 512 training and 128 test scenes at 64×64; the full one
 # 8,000 and 1,000 at 128×128.
 #
-# The **training images, without their labels, are the transfer set** of the student. The training labels are
-# used only to train the teachers (each on its own task) and the supervised reference; the test labels only
-# to evaluate.
+# The **training images, without their labels, are the transfer set** of the student. It is as large as the
+# set each teacher was trained on (2,048 scenes in the quick profile, 8,000 in the full one): the training
+# split and, in the quick profile, 1,536 more scenes of the same stream rendered after the test split
+# (`kae_utils.data.load_training_pool`). Rendered scenes cost no labels, and the renderer makes hundreds per
+# second. The labels of the transfer images are used only by the **supervised ceiling** (below), the
+# student's architecture trained with them; the test labels only to evaluate.
 
 # %%
 TASK_LIST = list(CFG["tasks"])
-train_split = load_dataset(DATASET, "train", PROFILE)
+pool = load_training_pool(DATASET, PROFILE, CFG["transfer_images"])  # the training split, then more scenes
 test_split = load_dataset(DATASET, "test", PROFILE)
-x_train, x_test = train_split.x, test_split.x
-gt_train = {task: train_split.targets[task] for task in TASK_LIST}
+x_train, x_test = pool.x, test_split.x
+gt_train = {task: pool.targets[task] for task in TASK_LIST}  # for the supervised ceiling only
 gt_test = {task: test_split.targets[task] for task in TASK_LIST}
 IMAGE_SHAPE = tuple(x_train.shape[1:])
 NUM_CLASSES = len(SCENE_CLASSES)
 X_TRANSFER = x_train  # the student's transfer set: the training images, no labels
-print(f"train: {tuple(x_train.shape)}  test: {tuple(x_test.shape)}  tasks: {', '.join(TASK_LIST)}")
+split_size = len(load_dataset(DATASET, "train", PROFILE))
+print(f"train: {tuple(x_train.shape)} ({split_size} of the training split, {len(x_train) - split_size} more "
+      f"rendered after the test split)  test: {tuple(x_test.shape)}  tasks: {', '.join(TASK_LIST)}")
 for task in TASK_LIST:
     print(f"  {task:>12} target: {tuple(gt_train[task].shape)} {str(gt_train[task].dtype).replace('torch.', '')}")
 print(f"classes: {', '.join(SCENE_CLASSES)}")
@@ -252,6 +259,16 @@ pd.DataFrame([{"task": task, "metric": k, f"seed {seed}": v}
 # expects. The paper does not say how the gate is initialised; **assumption**: $W_2 = 0$ and its bias $4$, so
 # every gate starts at $\sigma(4) \approx 0.98$, close to the identity, and the TargetNet starts close to the
 # teachers.
+#
+# **A wider trunk (ours).** The paper's trunk has one teacher's widths. Here the last encoder stage of the trunk
+# is a quarter wider than a teacher's (80 channels instead of 64 in the quick profile; `trunk_widths`): one
+# small encoder's features are asked to carry two tasks, and with a teacher's widths even the supervised
+# ceiling below, trained *with labels*, did not reach the depth teacher within the claim's tolerance (see "How
+# this experiment was sized"). The student stays smaller than the teachers together. The widening keeps the
+# TargetNet's starting function, so it still starts as the paper's: the teacher's channels keep the teacher's
+# weights and read no new channel; the new channels are fresh (random) conv–BN pairs; and a layer that reads the
+# widened activation reads the new channels through a separate convolution that starts at zero
+# (`WidenedInput`). That convolution is new, not copied: it trains in both phases.
 
 # %%
 class ChannelCoding(nn.Module):
@@ -271,14 +288,56 @@ class ChannelCoding(nn.Module):
         return h * gate[:, :, None, None]
 
 
+class WidenedInput(nn.Module):
+    """A copied convolution that reads `extra` more input channels: copy(h[:, :C]) + new(h[:, C:]); `new` starts at 0."""
+
+    def __init__(self, conv: nn.Conv2d, extra: int) -> None:
+        super().__init__()
+        self.copy, self.split = conv, conv.in_channels
+        self.new = nn.Conv2d(extra, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
+                             bias=False)
+        nn.init.zeros_(self.new.weight)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.copy(h[:, :self.split]) + self.new(h[:, self.split:])
+
+
+def widen_block(block: nn.Module, channels: int) -> nn.Module:
+    """A copy of a decoder block whose convolution reads `channels` inputs (the extra ones through `WidenedInput`)."""
+    block = copy.deepcopy(block)
+    conv = block.conv[0]
+    if channels > conv.in_channels:
+        block.conv[0] = WidenedInput(conv, channels - conv.in_channels)
+    return block
+
+
+def widen_encoder(encoder: nn.Sequential, widths: tuple[int, ...]) -> nn.Sequential:
+    """A copy of a teacher's encoder with `widths` channels per stage, computing the teacher's channels unchanged."""
+    stages, c_in = [], encoder[0][0].in_channels
+    for stage, width in zip(encoder, widths, strict=True):
+        conv, bn = stage[0], stage[1]
+        wide = nn.Conv2d(c_in, width, 3, stride=conv.stride, padding=conv.padding, bias=False)  # new rows: random
+        wide_bn = nn.BatchNorm2d(width, eps=bn.eps, momentum=bn.momentum)
+        with torch.no_grad():
+            wide.weight[:conv.out_channels] = 0  # the teacher's channels read no new channel ...
+            wide.weight[:conv.out_channels, :conv.in_channels] = conv.weight  # ... and keep the teacher's filters
+            for name in ("weight", "bias", "running_mean", "running_var"):
+                getattr(wide_bn, name)[:bn.num_features] = getattr(bn, name)
+        stages.append(nn.Sequential(wide, wide_bn, nn.ReLU(inplace=True)))
+        c_in = width
+    return nn.Sequential(*stages)
+
+
 class Branch(nn.Module):
     """Task t from branch point b: adapter, then copies of teacher t's decoder blocks b+1..D and its head."""
 
-    def __init__(self, teacher: EncoderDecoder, point: int) -> None:
+    def __init__(self, teacher: EncoderDecoder, point: int, channels: int) -> None:
         super().__init__()
         self.point = point
-        self.adapter = ChannelCoding(teacher.branch_channels(point))
+        self.adapter = ChannelCoding(channels)
         self.blocks = copy.deepcopy(teacher.decoder[point:])
+        if point == 0:  # the first block reads the trunk's (wider) encoder output
+            self.blocks[0] = widen_block(self.blocks[0], channels)
         self.head = copy.deepcopy(teacher.head)
 
     def copied_from_teacher(self) -> list[nn.Module]:
@@ -293,20 +352,23 @@ class Branch(nn.Module):
 
 # %%
 class TargetNet(nn.Module):
-    """Shared trunk (teacher 0's encoder and decoder blocks) and, per task, one Branch per candidate point.
+    """Shared trunk (teacher 0's encoder, widened to `trunk_widths`, and decoder blocks) and, per task, one Branch
+    per candidate point.
 
     forward(x, choice) runs the trunk as far as the deepest chosen point and returns {task: output},
     each task through the branch of its chosen point (choice defaults to self.choice, set by fix()).
     """
 
     def __init__(self, teachers: dict[str, EncoderDecoder], base_task: str,
-                 candidates: dict[str, list[int]]) -> None:
+                 candidates: dict[str, list[int]], trunk_widths: tuple[int, ...]) -> None:
         super().__init__()
         base = teachers[base_task]
-        self.encoder = copy.deepcopy(base.encoder)
+        self.encoder = widen_encoder(base.encoder, trunk_widths)
         self.decoder = copy.deepcopy(base.decoder)
+        self.decoder[0] = widen_block(base.decoder[0], trunk_widths[-1])
+        channels = {b: trunk_widths[-1] if b == 0 else base.branch_channels(b) for b in range(base.num_branch_points)}
         self.branches = nn.ModuleDict({
-            task: nn.ModuleDict({str(b): Branch(teachers[task], b) for b in points})
+            task: nn.ModuleDict({str(b): Branch(teachers[task], b, channels[b]) for b in points})
             for task, points in candidates.items()
         })
         self.choice: dict[str, int] | None = None
@@ -324,12 +386,16 @@ class TargetNet(nn.Module):
         return {task: self.branches[task][str(b)](at_point[b]) for task, b in choice.items()}
 
     def freeze_copies(self, frozen: bool) -> None:
-        """'block' phase: the copied teacher layers of every branch are frozen (adapters and trunk train)."""
+        """'block' phase: the copied teacher layers of every branch are frozen (adapters, trunk and the new inputs
+        of WidenedInput train)."""
         self.frozen_copies = frozen
         for branches in self.branches.values():
             for branch in branches.values():
                 for part in branch.copied_from_teacher():
                     part.requires_grad_(not frozen)
+                    for module in part.modules():
+                        if isinstance(module, WidenedInput):
+                            module.new.requires_grad_(True)
         self.train(self.training)
 
     def train(self, mode: bool = True) -> "TargetNet":
@@ -483,14 +549,19 @@ def held_out_curve(net: TargetNet, x_images: torch.Tensor, teacher_set: dict[str
     return pd.DataFrame(rows).pivot(index="task", columns="point", values="loss").loc[TASK_LIST]
 
 
+def initial_targetnet(teacher_set: dict[str, EncoderDecoder], seed: int) -> TargetNet:
+    """The TargetNet before training, with every candidate branch (its new weights depend on the seed only)."""
+    points = teacher_set[TASK_LIST[0]].num_branch_points
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(4000 + seed)
+        return TargetNet(teacher_set, TASK_LIST[0], {t: list(range(points)) for t in TASK_LIST}, CFG["trunk_widths"])
+
+
 def amalgamate(x_images: torch.Tensor, teacher_set: dict[str, EncoderDecoder], seed: int) -> dict:
     """The whole method on unlabeled images: TargetNet from teacher 0, block phase + search, fine-tune."""
     x = check_images_only(x_images, IMAGE_SHAPE)
     targets = teacher_targets(x, teacher_set)
-    depth_points = teacher_set[TASK_LIST[0]].num_branch_points
-    with torch.random.fork_rng(devices=[]):  # the adapters' initial weights depend on the seed only
-        torch.manual_seed(4000 + seed)
-        net = TargetNet(teacher_set, TASK_LIST[0], {t: list(range(depth_points)) for t in TASK_LIST})
+    net = initial_targetnet(teacher_set, seed)
     records = block_phase(net, x, targets, seed)
     choice, search_loss = choose_branch_points(records)
     curve = held_out_curve(net, x_test, teacher_set)
@@ -505,27 +576,57 @@ def amalgamate(x_images: torch.Tensor, teacher_set: dict[str, EncoderDecoder], s
 #
 # The paper compares its student with multi-task networks trained on the labelled data ("on par with fully
 # supervised"). Our reference is the classic multi-task encoder-decoder of the zoo
-# (`kae_utils.models.MultiTaskEncoderDecoder`): one shared encoder and one decoder and head per task, with the
-# teachers' widths — the student's layout when every task branches right after the encoder, so about the
-# student's size. It is trained with the ground-truth losses of all tasks on the teachers' labelled scenes,
-# with the teachers' recipe (same epochs, schedule and learning rate), so it had as much training as a
-# teacher. It breaks the setting's rule (it sees labels) and is a reference only.
+# (`kae_utils.models.MultiTaskEncoderDecoder`): one shared encoder with the student's trunk widths and one
+# decoder and head per task with the teachers' widths — the student's layout when every task branches right
+# after the encoder, without the adapters. It is trained from random weights with the ground-truth losses of all
+# tasks on the teachers' labelled scenes, with the teachers' recipe (same epochs, schedule and learning rate),
+# so it had as much training as a teacher. It breaks the setting's rule (it sees labels) and is a reference
+# only.
 
 # %%
 SUPERVISED_NAME = f"scenes{IMAGE_SHAPE[-1]}-multitask"
 supervised_net = zoo.obtain(SUPERVISED_NAME, TEACHERS, device)
+if tuple(zoo.entry(SUPERVISED_NAME).arch_args["encoder_widths"]) != tuple(CFG["trunk_widths"]):
+    raise ValueError(f"the zoo's {SUPERVISED_NAME} does not have the student's trunk {CFG['trunk_widths']}")
 pd.DataFrame(zoo.summary([SUPERVISED_NAME])).set_index("entry")
+
+# %% [markdown]
+# ### The supervised ceiling
+#
+# What could *any* method reach with this student's architecture, these images and this budget? The
+# **supervised ceiling** is the student's own network — the TargetNet cut at the branch points the search chose,
+# initialised exactly as the student was (the same copies of the teachers, the same new weights) — trained with
+# the **true labels** of the same transfer images for the same budget (the block and fine-tuning epochs together,
+# every parameter trainable), with the teachers' supervised losses (cross-entropy; the scale-invariant loss;
+# the angle). A label-free student cannot be expected to beat it. Where the ceiling itself does not reach a
+# teacher within the claim's tolerance, the claim "the student matches that teacher" cannot be tested here, and
+# the claims cell says so (`kae_utils.amalgamation.train_ceiling`, `ceiling_reaches`).
+
+# %%
+def supervised_loss(outputs: dict[str, torch.Tensor], labels: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Sum over tasks of the loss against ground truth (kae_utils.tasks: the teachers' training losses)."""
+    return sum(DENSE_TASKS[t].supervised_loss(outputs[t], labels[t]) for t in TASK_LIST)
+
+
+def supervised_ceiling(teacher_set: dict[str, EncoderDecoder], choice: dict[str, int], seed: int) -> nn.Module:
+    """The student's architecture and initialisation, trained with the labels of the transfer images."""
+    net = initial_targetnet(teacher_set, seed).fix(choice)
+    train_ceiling(net, X_TRANSFER, {t: gt_train[t] for t in TASK_LIST}, supervised_loss,
+                  epochs=CFG["block_epochs"] + CFG["finetune_epochs"], lr=CFG["student_lr"],
+                  batch_size=CFG["batch_size"], device=device, seed=seed, desc=f"supervised ceiling (seed {seed})")
+    return net.eval()
 
 # %% [markdown]
 # ## Running the experiments
 #
 # For every seed: amalgamate the student from that seed's teachers (block phase with the search, then
-# fine-tuning), then train the supervised reference with the branch points the student chose.
+# fine-tuning), then train the supervised ceiling at the branch points the student chose.
 
 # %% tags=["nbval-ignore-output"]
 runs = {}
 for seed in CFG["seeds"]:
     runs[seed] = amalgamate(X_TRANSFER, teachers[seed], seed)
+    runs[seed]["ceiling"] = supervised_ceiling(teachers[seed], runs[seed]["choice"], seed)
     runs[seed]["supervised"] = supervised_net  # the same reference for every seed
 
 # %% [markdown]
@@ -569,11 +670,13 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ### Student vs teachers vs the supervised reference
+# ### Student vs teachers vs the ceiling and the supervised reference
 #
 # Each model on the test split, against ground truth (mean over seeds; the standard deviation over seeds in
 # the full profile). Higher is better for mIoU, pixel accuracy, $\delta < 1.25$ and "within 11.25";
-# lower for RMSE, abs rel and mean angle.
+# lower for RMSE, abs rel and mean angle. The supervised ceiling is the student's architecture trained with the
+# labels of the transfer images for the student's budget; the supervised reference is the zoo's multi-task
+# network, trained with labels for a teacher's budget.
 
 # %% tags=["nbval-ignore-output"]
 rows = []
@@ -581,6 +684,7 @@ for seed, run in runs.items():
     run["preds"] = predict_maps(run["student"], x_test)
     sup_preds = predict_maps(run["supervised"], x_test)
     for model, scores in (("teacher (own task)", teacher_scores[seed]), ("KA student", evaluate(run["preds"])),
+                          ("supervised ceiling", evaluate(predict_maps(run["ceiling"], x_test))),
                           ("supervised multi-task (reference)", evaluate(sup_preds))):
         for task, values in scores.items():
             rows += [{"seed": seed, "task": task, "model": model, "metric": k, "value": v} for k, v in values.items()]
@@ -601,11 +705,27 @@ sup_preds0 = predict_maps(runs[seed0]["supervised"], x_test)
 per_class = pd.DataFrame({
     model: iou_per_class(preds["segmentation"], gt_test["segmentation"], NUM_CLASSES).numpy()
     for model, preds in (("teacher", teacher_preds[seed0]), ("KA student", runs[seed0]["preds"]),
+                         ("supervised ceiling", predict_maps(runs[seed0]["ceiling"], x_test)),
                          ("supervised (reference)", sup_preds0))
 }, index=list(SCENE_CLASSES))
 per_class["share of test pixels"] = torch.bincount(gt_test["segmentation"].flatten(), minlength=NUM_CLASSES
                                                    ).numpy() / gt_test["segmentation"].numel()
 per_class.round(3)
+
+# %% [markdown]
+# **Distance to the teachers.** The student learns the teachers' maps, not the ground truth; the ceiling learns
+# the ground truth. Each model's metrics against the *teachers' maps* of the test images (the teacher's argmax as
+# the segmentation target), first seed: how closely each one reproduces the teachers.
+
+# %% tags=["nbval-ignore-output"]
+teacher_as_target = {t: teacher_preds[seed0][t].argmax(1) if t == "segmentation" else teacher_preds[seed0][t]
+                     for t in TASK_LIST}
+to_teacher = {model: {f"{t} {k}": v for t in TASK_LIST
+                      for k, v in DENSE_TASKS[t].metrics(preds[t], teacher_as_target[t]).items()}
+              for model, preds in (("KA student", runs[seed0]["preds"]),
+                                   ("supervised ceiling", predict_maps(runs[seed0]["ceiling"], x_test)),
+                                   ("supervised (reference)", sup_preds0))}
+pd.DataFrame(to_teacher).round(4)
 
 # %% [markdown]
 # ### Size and speed
@@ -706,10 +826,13 @@ def metric_values(task: str, metric: str, model: str) -> list[float]:
 
 HEADLINE = {task: DENSE_TASKS[task].headline for task in TASK_LIST}
 TEACHER, STUDENT, SUPERVISED = "teacher (own task)", "KA student", "supervised multi-task (reference)"
+CEILING = "supervised ceiling"
 results_rows = []
 for task in TASK_LIST:
     metric = HEADLINE[task]
-    for model, pattern in ((TEACHER, ""), (STUDENT, "better than the teacher"), (SUPERVISED, "on par with the student")):
+    for model, pattern in ((TEACHER, ""), (STUDENT, "better than the teacher"),
+                           (CEILING, "(ours: the bound of a label-free student here)"),
+                           (SUPERVISED, "on par with the student")):
         results_rows.append((f"{task} {metric}: {model}", pattern, *mean_std(metric_values(task, metric, model))))
 results_rows.append(("student parameters / teachers together", "< 1",
                      *mean_std(p / teachers_params for p in student_params.values())))
@@ -732,6 +855,11 @@ results_table.round(4)
 #    training losses of the block phase is the minimum of the held-out loss-vs-branch-point curve.
 # 4. **On par with fully supervised multi-task learning**: on every task, the student is within the same
 #    tolerances of the supervised multi-task reference (about the student's size; see above) or better.
+#
+# Claims 1 and 4 compare a label-free student with a model of the same tolerance; each is testable only where
+# the supervised ceiling (the student's architecture trained with labels for its budget) reaches that model
+# within the claim's own tolerance (`ceiling_reaches`). Where it does not, the claim is still checked and
+# printed, marked untestable with the reason.
 
 # %%
 MIOU_TOL, RMSE_REL_TOL, ANGLE_TOL = 0.02, 0.05, 1.0
@@ -746,14 +874,26 @@ def within_tolerance(task: str, student: float, other: float) -> bool:
     return student <= other + ANGLE_TOL
 
 
+def ceiling_within(task: str, other: float) -> bool:
+    """Whether the supervised ceiling reaches `other` within the task's tolerance (the claim's own test)."""
+    tolerance = {"segmentation": MIOU_TOL, "depth": RMSE_REL_TOL}.get(task, ANGLE_TOL)
+    return ceiling_reaches(headline[(task, CEILING)], other, tolerance=tolerance, relative=task == "depth",
+                           higher_is_better=DENSE_TASKS[task].higher_is_better)
+
+
 headline = {(task, model): mean_std(metric_values(task, HEADLINE[task], model))[0]
-            for task in TASK_LIST for model in (TEACHER, STUDENT, SUPERVISED)}
+            for task in TASK_LIST for model in (TEACHER, STUDENT, CEILING, SUPERVISED)}
 choice_matches = {(seed, task): run["choice"][task] == int(run["curve"].loc[task].idxmin())
                   for seed, run in runs.items() for task in TASK_LIST}
+ceiling_below = {model: [t for t in TASK_LIST if not ceiling_within(t, headline[(t, model)])]
+                 for model in (TEACHER, SUPERVISED)}
 claims = [
     Claim(f"the student matches or beats the {task} teacher on its own task",
           bool(within_tolerance(task, headline[(task, STUDENT)], headline[(task, TEACHER)])),
-          f"{HEADLINE[task]}: student {headline[(task, STUDENT)]:.4f} vs teacher {headline[(task, TEACHER)]:.4f}")
+          f"{HEADLINE[task]}: student {headline[(task, STUDENT)]:.4f} vs teacher {headline[(task, TEACHER)]:.4f} "
+          f"(supervised ceiling {headline[(task, CEILING)]:.4f})",
+          untestable="" if task not in ceiling_below[TEACHER] else
+          "the supervised ceiling does not reach the teacher within the tolerance")
     for task in TASK_LIST
 ]
 claims += [
@@ -767,7 +907,9 @@ claims += [
     Claim("the student is on par with the supervised multi-task network of the same size on every task",
           bool(all(within_tolerance(t, headline[(t, STUDENT)], headline[(t, SUPERVISED)]) for t in TASK_LIST)),
           "; ".join(f"{t} {HEADLINE[t]}: student {headline[(t, STUDENT)]:.4f} vs supervised "
-                    f"{headline[(t, SUPERVISED)]:.4f}" for t in TASK_LIST)),
+                    f"{headline[(t, SUPERVISED)]:.4f} (ceiling {headline[(t, CEILING)]:.4f})" for t in TASK_LIST),
+          untestable="" if not ceiling_below[SUPERVISED] else
+          f"the supervised ceiling does not reach the reference within the tolerance on {', '.join(ceiling_below[SUPERVISED])}"),
 ]
 report = check_claims(claims)
 
@@ -778,6 +920,12 @@ metrics = {
                  + f"; {np.mean(list(student_params.values())) / teachers_params:.0%} of the teachers' parameters"),
     "scores": scores_long.to_dict(orient="records"),
     "headline_metrics": {f"{t}|{m}": v for (t, m), v in headline.items()},
+    "ceiling": {t: {"ceiling": headline[(t, CEILING)], "teacher": headline[(t, TEACHER)],
+                    "supervised_reference": headline[(t, SUPERVISED)], "metric": HEADLINE[t],
+                    "reaches_teacher": t not in ceiling_below[TEACHER],
+                    "reaches_reference": t not in ceiling_below[SUPERVISED]} for t in TASK_LIST},
+    "transfer_images": len(X_TRANSFER),
+    "trunk_widths": list(CFG["trunk_widths"]),
     "branch_points": {str(seed): run["choice"] for seed, run in runs.items()},
     "held_out_curve": {str(seed): {t: run["curve"].loc[t].tolist() for t in TASK_LIST} for seed, run in runs.items()},
     "search_loss": {str(seed): {t: run["search_loss"].loc[t].tolist() for t in TASK_LIST} for seed, run in runs.items()},
@@ -839,8 +987,16 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 #   rendered scenes of their own, which no notebook uses, and scored on this notebook's test split. The
 #   student's transfer set is this notebook's training images, which the teachers never saw: as in a real
 #   amalgamation, where the teachers were trained by others on their own data. One set of teachers serves
-#   every seed. The quick profile's student budget (8 + 8 epochs) was doubled from the first version's
-#   4 + 4 once the teachers no longer had to be trained inside its two minutes.
+#   every seed.
+# - **Transfer set and budget**: as many unlabeled scenes as each teacher was trained on (2,048 in the quick
+#   profile: the 512 of the training split and 1,536 more rendered after the test split; 8,000 in the full one),
+#   for 4 + 4 epochs in the quick profile. The previous version used the 512 training scenes for 8 + 8 epochs
+#   (half the image presentations); see "How this experiment was sized".
+# - **Wider trunk (ours)**: the paper's trunk has one teacher's widths; ours widens the last encoder stage by a
+#   quarter (64 → 80 channels quick, 256 → 320 full), function-preserving (the teacher's channels keep its
+#   weights and read no new channel; layers that read the new channels do so through new weights that start at
+#   zero), so that the student starts where the paper's does. It was chosen from the supervised ceiling,
+#   before the claims were run; the student stays smaller than the teachers together.
 # - **No skip connections or pooling indices** in the encoder-decoder: a branch then only needs the trunk's
 #   activation at its branch point. Decoders of the SegNet family reuse the encoder's pooling indices; a
 #   branch of such a network would need them as well.
@@ -862,12 +1018,15 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 #   task losses are summed without weights.
 # - **Three or more tasks**: the full profile amalgamates three teachers *online* (all at once). The paper's
 #   incremental scheme (the two-task student becomes a teacher for the third task) is not implemented.
-# - **Supervised reference**: a zoo entry, the multi-task encoder-decoder with one shared encoder and one
-#   decoder per task (the student's layout when every task branches after the encoder), trained from random
-#   weights with ground truth with the teachers' recipe and data — not the paper's published multi-task
-#   baselines. The first version of this notebook trained the student's exact architecture instead, for as
-#   many epochs as its (then in-notebook) teachers; that budget would not fit now that the teachers are
-#   trained for 30 epochs on 2,048 scenes.
+# - **Supervised reference**: a zoo entry, the multi-task encoder-decoder with one shared encoder of the
+#   student's trunk widths and one decoder per task (the student's layout when every task branches after the
+#   encoder, without the adapters), trained from random weights with ground truth with the teachers' recipe and
+#   data — not the paper's published multi-task baselines. It was rebuilt when the trunk was widened, so that
+#   it keeps the student's architecture. The first version of this notebook trained the student's exact
+#   architecture instead, for as many epochs as its (then in-notebook) teachers.
+# - **Supervised ceiling (ours)**: the student's network at the chosen branch points, initialised as the
+#   student was, trained with the labels of the transfer images for the student's budget (every parameter
+#   trainable for all its epochs, no block phase). It decides which "matches" claims this run can test.
 # - **Seeds**: the quick profile is a single seed; the full profile reports mean and standard deviation over
 #   three seeds of the student (one set of teachers).
 #

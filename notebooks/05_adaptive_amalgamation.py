@@ -56,6 +56,7 @@ EPOCH_SCALE: int = 1  # multiplies the epochs of every component and target net,
 # %%
 from kae_utils import zoo
 from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.scale import profile_settings
 from kae_utils.zoo import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("shapes",)
@@ -82,7 +83,7 @@ TASK_A = WANTED[0]  # the selection and loss ablations run on the first wanted t
 REFERENCE = zoo.adaptive_reference_name(PROFILE) if tuple(WANTED) == zoo.ADAPTIVE_REFERENCE_TASKS else None
 
 SETTINGS = {  # the sources come from the zoo (kae_utils.zoo); these are the students' settings
-    # transfer_size: unlabeled images; beyond the training split, more images of the same generator (load_extra)
+    # transfer_size: unlabeled images; beyond the training split, more generated ones (load_training_pool)
     "quick": dict(seeds=[SEED], transfer_size=8000, component_widths=(12, 24, 48), target_widths=(15, 30, 60),
                   component_epochs=6, target_epochs=6, batch_size=64, lr=3e-3, ablations=False,
                   precompute=True),
@@ -90,7 +91,7 @@ SETTINGS = {  # the sources come from the zoo (kae_utils.zoo); these are the stu
                  target_widths=(40, 80, 160), component_epochs=10, target_epochs=10, batch_size=256, lr=2e-3,
                  ablations=True, precompute=False),
 }
-CFG = dict(SETTINGS[PROFILE])
+CFG = profile_settings(SETTINGS, PROFILE)  # SETTINGS[PROFILE]; KAE_SCALE=smoke shrinks the full one
 CFG["ablations"] = {"auto": CFG["ablations"], "on": True, "off": False}[ABLATIONS]
 CFG["component_epochs"] *= EPOCH_SCALE
 CFG["target_epochs"] *= EPOCH_SCALE
@@ -135,7 +136,7 @@ from kae_utils.adaptive import (
     unit_norm_penalty,
 )
 from kae_utils.amalgamation import ceiling_reaches, check_images_only, train_ceiling
-from kae_utils.data import ATTRIBUTE_VALUES, load_dataset, load_extra
+from kae_utils.data import ATTRIBUTE_VALUES, load_dataset, load_training_pool
 from kae_utils.env import setup_notebook
 from kae_utils.metrics import accuracy
 from kae_utils.models import MultiHeadNet, build_multihead, count_parameters
@@ -161,8 +162,9 @@ print(numerics.describe())  # bf16 autocast where the hardware runs it natively;
 #
 # The **training images, without their labels, are the transfer set** of every student, as in the authors' code
 # (whose component stage reuses the sources' training images). Amalgamation needs no labels, so the quick profile
-# adds **4,000 more unlabeled images of the same generator** (`kae_utils.data.load_extra`: the images that follow
-# the test split in the same stream, so they overlap neither split): 8,000 transfer images in all. The full profile
+# adds **4,000 more unlabeled images of the same generator** (`kae_utils.data.load_training_pool`: the training
+# split, then the images that follow the test split in the same stream, so they overlap neither the training nor the
+# test images): 8,000 transfer images in all. The full profile
 # uses the first 20,000 of its 50,000 training images. Test labels are used only to evaluate; the transfer images'
 # labels only by the supervised ceiling, the supervised reference and the oracle selection, all marked as such.
 
@@ -172,12 +174,12 @@ test_split = load_dataset(DATASET, "test", PROFILE)
 x_train, x_test = train_split.x, test_split.x
 y_test = {task: test_split.targets[task].long() for task in (*POOL_TASKS, "fill")}
 IMAGE_SHAPE = tuple(x_train.shape[1:])
-n_extra = max(0, CFG["transfer_size"] - len(x_train))  # more images of the generator, beyond the training split
-transfer_parts = [train_split] + ([load_extra(DATASET, n_extra, PROFILE)] if n_extra else [])
-X_TRANSFER = torch.cat([part.x for part in transfer_parts])[:CFG["transfer_size"]]  # the transfer set: images, no labels
+# the transfer set: the training split, then more images of the generator after the test split (no overlap)
+transfer_pool = load_training_pool(DATASET, PROFILE, CFG["transfer_size"])
+n_extra = max(0, len(transfer_pool) - len(x_train))  # the generated images beyond the training split
+X_TRANSFER = transfer_pool.x  # the transfer set: images, no labels
 # the transfer images' labels: only for the supervised ceiling, the oracle selection and to *describe* the selection
-Y_TRANSFER = {task: torch.cat([part.targets[task] for part in transfer_parts])[:len(X_TRANSFER)].long()
-              for task in (*POOL_TASKS, "fill")}
+Y_TRANSFER = {task: transfer_pool.targets[task].long() for task in (*POOL_TASKS, "fill")}
 FILL_TRANSFER = Y_TRANSFER["fill"]
 FILLS = ATTRIBUTE_VALUES["fill"]
 print(f"train: {tuple(x_train.shape)}  test: {tuple(x_test.shape)}")

@@ -55,6 +55,7 @@ EPOCH_SCALE: int = 1  # multiplies every student's epochs (block phases and tota
 # %%
 from kae_utils import zoo
 from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.scale import profile_settings
 from kae_utils.zoo import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("shapes",)
@@ -72,26 +73,25 @@ TEACHER_NAMES = zoo.afk_teacher_names(PROFILE)  # {"T1": zoo entry, "T2": zoo en
 TEACHER_TASKS = {t: zoo.entry(name).tasks for t, name in TEACHER_NAMES.items()}
 ALL_TASKS = [task for tasks in TEACHER_TASKS.values() for task in tasks]
 NUM_STAGES = len(zoo.entry(TEACHER_NAMES["T1"]).arch_args["widths"])
-DEFAULT_TASKS = {"quick": "colour,position", "full": "shape,fill"}  # shape and fill need the full profile's budget
-CHOSEN = [t.strip() for t in str(DEFAULT_TASKS[PROFILE] if TASKS == "auto" else TASKS).split(",") if t.strip()]
+SETTINGS = {  # the teachers come from the zoo (kae_utils.zoo); these are the students' settings
+    # transfer_size: unlabeled images; beyond the training split, more generated ones (load_training_pool)
+    # default_tasks: the tasks of TASKS = "auto"; shape and fill need the full profile's budget
+    "quick": dict(seeds=[SEED], default_tasks="colour,position", transfer_size=16000, block_epochs=1,
+                  total_epochs=6, batch_size=40, lr=3e-3, ablations=False),
+    "full": dict(seeds=[SEED, SEED + 1, SEED + 2], default_tasks="shape,fill", transfer_size=20000, block_epochs=4,
+                 total_epochs=20, batch_size=256, lr=2e-3, ablations=True),
+}
+CFG = profile_settings(SETTINGS, PROFILE)  # SETTINGS[PROFILE]; KAE_SCALE=smoke shrinks the full one
+CFG["ablations"] = {"auto": CFG["ablations"], "on": True, "off": False}[ABLATIONS]
+CFG["block_epochs"] *= EPOCH_SCALE
+CFG["total_epochs"] *= EPOCH_SCALE
+CHOSEN = [t.strip() for t in str(CFG["default_tasks"] if TASKS == "auto" else TASKS).split(",") if t.strip()]
 for task in CHOSEN:
     check_choice("each of TASKS", task, ALL_TASKS)
 if not CHOSEN or len(set(CHOSEN)) != len(CHOSEN):
     raise ValueError(f"TASKS must name one or more distinct tasks of {', '.join(ALL_TASKS)}; got {TASKS!r}")
 CHOSEN = [t for t in ALL_TASKS if t in CHOSEN]  # in the teachers' order
 check_number("BRANCH_POINT", BRANCH_POINT, integer=True, minimum=1, maximum=NUM_STAGES)  # one of the teachers' stages
-
-SETTINGS = {  # the teachers come from the zoo (kae_utils.zoo); these are the students' settings
-    # transfer_size: unlabeled images; beyond the training split, more images of the same generator (load_extra)
-    "quick": dict(seeds=[SEED], transfer_size=16000, block_epochs=1, total_epochs=6, batch_size=40, lr=3e-3,
-                  ablations=False),
-    "full": dict(seeds=[SEED, SEED + 1, SEED + 2], transfer_size=20000, block_epochs=4, total_epochs=20,
-                 batch_size=256, lr=2e-3, ablations=True),
-}
-CFG = dict(SETTINGS[PROFILE])
-CFG["ablations"] = {"auto": CFG["ablations"], "on": True, "off": False}[ABLATIONS]
-CFG["block_epochs"] *= EPOCH_SCALE
-CFG["total_epochs"] *= EPOCH_SCALE
 TEMPERATURE = 4.0  # of the soft-target loss (LOSS = "soft" and its ablation)
 if CFG["total_epochs"] <= NUM_STAGES * CFG["block_epochs"]:
     raise ValueError("total_epochs must leave at least one finetune epoch after every block phase")
@@ -120,7 +120,7 @@ from torch import nn
 
 from kae_utils import numerics
 from kae_utils.amalgamation import ceiling_reaches, check_images_only, train_ceiling
-from kae_utils.data import ATTRIBUTE_VALUES, load_dataset, load_extra
+from kae_utils.data import ATTRIBUTE_VALUES, load_dataset, load_training_pool
 from kae_utils.env import setup_notebook
 from kae_utils.losses import kd_kl
 from kae_utils.metrics import accuracy
@@ -148,9 +148,9 @@ print(numerics.describe())  # bf16 autocast where the hardware runs it natively;
 #
 # The **training images, without their labels, are the transfer set** of every student. Amalgamation needs no
 # labels, so a student may see as many generated images as its teachers did: the quick profile adds **12,000 more
-# unlabeled images of the same generator** (`kae_utils.data.load_extra`: the images that follow the test split in
-# the same stream, so they overlap neither split), 16,000 transfer images in all; the full profile uses the first
-# 20,000 of its 50,000 training images. The test labels are used only to evaluate, the transfer images' labels only
+# unlabeled images of the same generator** (`kae_utils.data.load_training_pool`: the training split, then the images
+# that follow the test split in the same stream, so they overlap neither the training nor the test images), 16,000
+# transfer images in all; the full profile uses the first 20,000 of its 50,000 training images. The test labels are used only to evaluate, the transfer images' labels only
 # by the supervised ceiling (marked as such). The teachers were trained elsewhere, on labelled images of their own
 # (below).
 
@@ -160,12 +160,12 @@ test_split = load_dataset(DATASET, "test", PROFILE)
 x_train, x_test = train_split.x, test_split.x
 y_test = {task: test_split.targets[task].long() for task in ALL_TASKS}
 IMAGE_SHAPE = tuple(x_train.shape[1:])
-n_extra = max(0, CFG["transfer_size"] - len(x_train))  # more images of the generator, beyond the training split
-transfer_parts = [train_split] + ([load_extra(DATASET, n_extra, PROFILE)] if n_extra else [])
-X_TRANSFER = torch.cat([part.x for part in transfer_parts])[:CFG["transfer_size"]]  # the transfer set: images, no labels
+# the transfer set: the training split, then more images of the generator after the test split (no overlap)
+transfer_pool = load_training_pool(DATASET, PROFILE, CFG["transfer_size"])
+n_extra = max(0, len(transfer_pool) - len(x_train))  # the generated images beyond the training split
+X_TRANSFER = transfer_pool.x  # the transfer set: images, no labels
 # the transfer images' labels: only for the supervised ceiling
-Y_TRANSFER = {task: torch.cat([part.targets[task] for part in transfer_parts])[:len(X_TRANSFER)].long()
-              for task in ALL_TASKS}
+Y_TRANSFER = {task: transfer_pool.targets[task].long() for task in ALL_TASKS}
 print(f"train: {tuple(x_train.shape)}  test: {tuple(x_test.shape)}")
 print(f"transfer set (images only): {tuple(X_TRANSFER.shape)}: {min(len(x_train), len(X_TRANSFER))} training images"
       f" and {n_extra} more generated ones")

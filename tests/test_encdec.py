@@ -120,3 +120,24 @@ def test_multitask_network_shares_its_encoder_and_counts_one_decoder_per_task():
     assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), again.state_dict().values(), strict=True))
     with pytest.raises(ValueError, match="at least one task"):
         build_multitask_encdec({})
+
+
+def test_multitask_network_with_a_wider_encoder():
+    from kae_utils.models import build_multitask_encdec
+
+    tasks = {"segmentation": 7, "depth": 1}
+    net = build_multitask_encdec(tasks, widths=WIDTHS, encoder_widths=(4, 8, 20), seed=1).eval()
+    out = net(torch.rand(2, 3, 16, 16))
+    assert out["segmentation"].shape == (2, 7, 16, 16) and out["depth"].shape == (2, 1, 16, 16)
+    assert net.encoder_widths == (4, 8, 20) and net.widths == WIDTHS
+    assert net.encoder[-1][0].out_channels == 20
+    assert all(d[0].conv[0].in_channels == 20 and d[1].conv[0].in_channels == 8 for d in net.decoders.values())
+    # golden count: the (4, 8, 16) network plus 4 more encoder channels (3x3 conv from 8: 288 + BN 8) and 4 more
+    # input channels of each first decoder block (3x3 to 8: 288)
+    narrow = build_multitask_encdec(tasks, widths=WIDTHS, seed=1)
+    assert count_parameters(net) == count_parameters(narrow) + 288 + 8 + 2 * 288
+    # the same widths as `widths` is the plain network, weights included
+    same = build_multitask_encdec(tasks, widths=WIDTHS, encoder_widths=WIDTHS, seed=1)
+    assert all(torch.equal(a, b) for a, b in zip(same.state_dict().values(), narrow.state_dict().values(), strict=True))
+    with pytest.raises(ValueError, match="encoder_widths must be 3"):
+        build_multitask_encdec(tasks, widths=WIDTHS, encoder_widths=(4, 8))

@@ -201,6 +201,84 @@ def test_multi_teacher_kd_loss_default_temperature_and_shape_mismatch():
         multi_teacher_kd_loss(rand_logits(2, 5), [t1, t2])
 
 
+# ------------------------------------------------------------------------- score term (notebook 02)
+
+
+def test_score_loss_kl_golden_by_hand():
+    """KL(softmax(scores) || softmax(z_s)) at T = 1, batch mean, against values worked out by hand."""
+    from kae_utils.losses import score_loss
+
+    student = torch.tensor([[0.0, 0.0], [LN3, 0.0]], dtype=torch.float64)
+    scores = torch.tensor([[0.0, LN3], [0.0, 0.0]], dtype=torch.float64)
+    # row 1: q = (1/4, 3/4), p = (1/2, 1/2): 1/4 ln(1/2) + 3/4 ln(3/2)
+    # row 2: q = (1/2, 1/2), p = (3/4, 1/4): 1/2 ln(2/3) + 1/2 ln(2)
+    row1 = 0.25 * math.log(0.5) + 0.75 * math.log(1.5)
+    row2 = 0.5 * math.log(2 / 3) + 0.5 * math.log(2.0)
+    expected = (row1 + row2) / 2
+    assert score_loss(student, scores).item() == pytest.approx(expected, abs=1e-12)
+    assert score_loss(student, scores, "kl").item() == pytest.approx(expected, abs=1e-12)
+    # the authors' direction: the teachers' distribution is the target; the reverse KL of row 1,
+    # KL(p || q) = 1/2 ln 2 + 1/2 ln(2/3), is another number
+    assert score_loss(student[:1], scores[:1]).item() == pytest.approx(row1, abs=1e-12)
+    reverse = 0.5 * math.log(2.0) + 0.5 * math.log(2 / 3)
+    assert score_loss(scores[:1], student[:1]).item() == pytest.approx(reverse, abs=1e-12)
+    assert abs(row1 - reverse) > 1e-3
+
+
+def test_score_loss_mse_golden_by_hand():
+    """The ablation: 1/2 mean over elements of (z_s - scores)^2."""
+    from kae_utils.losses import score_loss
+
+    student = torch.tensor([[0.0, 0.0], [LN3, 0.0]], dtype=torch.float64)
+    scores = torch.tensor([[0.0, LN3], [0.0, 0.0]], dtype=torch.float64)
+    # squared differences: 0, ln3^2, ln3^2, 0 -> mean ln3^2 / 2 -> times 1/2
+    assert score_loss(student, scores, "mse").item() == pytest.approx(LN3**2 / 4, abs=1e-12)
+
+
+def test_score_loss_kl_ignores_a_shift_of_the_scores_mse_does_not():
+    from kae_utils.losses import score_loss
+
+    student, scores = rand_logits(4, 5, seed=1), rand_logits(4, 5, seed=2, scale=3)
+    shifted = scores + torch.arange(4, dtype=torch.float64)[:, None] * 7.0
+    torch.testing.assert_close(score_loss(student, shifted), score_loss(student, scores))
+    assert score_loss(student, shifted, "mse") > score_loss(student, scores, "mse") + 1.0
+    assert score_loss(scores, scores).item() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_score_loss_gradient_reaches_the_student_only():
+    from kae_utils.losses import score_loss
+
+    student = rand_logits(3, 4, seed=5).requires_grad_(True)
+    scores = rand_logits(3, 4, seed=6).requires_grad_(True)
+    score_loss(student, scores).backward()
+    # d KL / d z_s = (softmax(z_s) - softmax(scores)) / N
+    expected = (torch.softmax(student.detach(), -1) - torch.softmax(scores.detach(), -1)) / 3
+    torch.testing.assert_close(student.grad, expected)
+    assert scores.grad is None
+
+
+def test_score_loss_float32_under_bf16_autocast():
+    from kae_utils.losses import score_loss
+
+    student, scores = rand_logits(6, 5, seed=7).float(), rand_logits(6, 5, seed=8, scale=4).float()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = score_loss(student.bfloat16(), scores)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, score_loss(student.bfloat16().float(), scores))
+
+
+@pytest.mark.parametrize(("student", "scores", "kind", "match"), [
+    (torch.zeros(2, 3), torch.zeros(2, 3), "ce", "kind"),
+    (torch.zeros(2, 3), torch.zeros(2, 4), "kl", "same shape"),
+    (torch.zeros(3), torch.zeros(3), "kl", "same shape"),
+])
+def test_score_loss_bad_input(student, scores, kind, match):
+    from kae_utils.losses import score_loss
+
+    with pytest.raises(ValueError, match=match):
+        score_loss(student, scores, kind)
+
+
 # --------------------------------------------------------------------------------------- MMD
 
 

@@ -9,7 +9,7 @@ import torch
 
 from data_scripts.cifar import convert_cifar
 from data_scripts.make_offline import materialise, sha256_file
-from kae_utils.data import DataSplit, generate_shapes, load_dataset, load_extra
+from kae_utils.data import DataSplit, load_dataset, load_training_pool
 from kae_utils.data.registry import OFFLINE_SIZES, all_datasets, offline_config, offline_path
 from kae_utils.data.scenes import TASKS
 from kae_utils.data.shapes import ATTRIBUTES
@@ -59,28 +59,26 @@ def test_scenes_targets_cover_the_task_registry(data_dir):
     assert test.classes["segmentation"][:2] == ("floor", "wall")
 
 
-def test_extra_images_follow_the_test_split_in_the_same_stream(data_dir):
-    sizes = OFFLINE_SIZES["shapes"]["quick"]
-    extra = load_extra("shapes", 300)
-    assert extra.split == "extra" and len(extra) == 300 and tuple(extra.targets) == ATTRIBUTES
-    assert len(extra.targets["shape"]) == 300
-    same = generate_shapes(300, seed=0, start=sizes["train"] + sizes["test"])
-    assert torch.equal(extra.x, same.images) and torch.equal(extra.targets["fill"], same.labels["fill"])
-    test, train = load_dataset("shapes", "test"), load_dataset("shapes", "train")
-    assert not any(torch.equal(extra.x[0], img) for img in test.x)  # overlaps neither split
-    assert not any(torch.equal(extra.x[0], img) for img in train.x[:1000])
-    assert not torch.equal(load_extra("shapes", 5, seed=1).x, extra.x[:5])
-    scenes = load_extra("scenes", 2)
-    assert scenes.x.shape == (2, 3, 64, 64) and set(scenes.targets) == set(TASKS)
+def test_training_pool_extends_the_training_split_after_the_test_split(data_dir):
+    from kae_utils.data.scenes import SceneConfig, render_scenes
 
-
-def test_extra_images_refuse_what_is_not_a_generated_set(data_dir):
-    with pytest.raises(ValueError, match="generated data set must be one of 'shapes', 'scenes'"):
-        load_extra("digits", 10)
-    with pytest.raises(ValueError, match="n must be a positive number"):
-        load_extra("shapes", 0)
-    with pytest.raises(ValueError, match="PROFILE must be one of"):
-        load_extra("shapes", 10, "medium")
+    train, test = load_dataset("scenes", "train"), load_dataset("scenes", "test")
+    pool = load_training_pool("scenes", "quick", len(train) + 3)
+    assert len(pool) == len(train) + 3 and pool.split == "train" and set(pool.targets) == set(train.targets)
+    assert torch.equal(pool.x[:len(train)], train.x)
+    assert torch.equal(pool.targets["depth"][:len(train)], train.targets["depth"])
+    # the three extra scenes are the stream's scenes after the test split (512 + 128 = 640 ..), with their labels
+    extra = render_scenes(3, seed=0, config=SceneConfig(image_size=64), start=640)
+    assert torch.equal(pool.x[len(train):], extra.rgb)
+    assert torch.equal(pool.targets["segmentation"][len(train):], extra.target("segmentation"))
+    assert not any(torch.equal(img, t) for img in pool.x[len(train):] for t in test.x)
+    assert torch.equal(load_training_pool("scenes", "quick", 5).x, train.x[:5])
+    shapes = load_training_pool("shapes", "quick", 4002)
+    assert len(shapes) == 4002 and set(shapes.targets) == set(ATTRIBUTES)
+    with pytest.raises(ValueError, match="generated data set"):
+        load_training_pool("digits", "quick", 10)
+    with pytest.raises(ValueError, match="n must be"):
+        load_training_pool("scenes", "quick", 0)
 
 
 def test_seed_changes_offline_images(data_dir):

@@ -223,6 +223,9 @@ def test_attribution_maps_are_the_documented_gradients():
     (grad,) = torch.autograd.grad(enc(xr).sum(), xr)
     torch.testing.assert_close(tk.attribution_maps(enc, x, "gradient*input"), (grad * x).mean(dim=1))
     torch.testing.assert_close(tk.attribution_maps(enc, x, "saliency"), grad.abs().mean(dim=1))
+    absolute = tk.attribution_maps(enc, x, "gradient*input", absolute=True)  # DEPARA's layer selection
+    torch.testing.assert_close(absolute, (grad * x).abs().mean(dim=1))
+    assert (absolute >= tk.attribution_maps(enc, x, "gradient*input").abs()).all()
     one_by_one = torch.cat([tk.attribution_maps(enc, x[i:i + 1], "gradient*input") for i in range(5)])
     torch.testing.assert_close(one_by_one, tk.attribution_maps(enc, x, "gradient*input", batch_size=2))
     enc.train()

@@ -206,6 +206,14 @@ def test_every_quick_entry_is_built_and_agrees_with_the_registry() -> None:
         assert record["config_hash"] == repo.config_hash(name), f"{name} is stale: rebuild it"
 
 
+def test_every_shipped_entry_says_how_it_was_computed() -> None:
+    """Precision and memory format are recorded, so `build` on the same device, threads and numerics can
+    reproduce an entry's bytes (KAE_CHANNELS_LAST=0 and --precision fp32 for the entries built before bf16)."""
+    for name, record in Zoo().manifest()["entries"].items():
+        assert record.get("precision") in ("fp32", "bf16"), name
+        assert record.get("memory_format") in ("contiguous", "channels_last"), name
+
+
 def test_every_shipped_file_matches_the_manifest() -> None:
     assert Zoo().verify() == []
 
@@ -408,31 +416,72 @@ def test_notebook_09_layer_sources_are_listed_as_used_by_09():
     assert dataclasses.replace(e, used_by=("02", "03")).own_config() == e.own_config()
 
 
-# ------------------------------------------------------------------------- full-profile entries, dry run
-
-
-def _few_images(spec: dict, n: int) -> dict:
-    """The same data spec on a few images: a short stream, or the quick test split (same image size, 1000 images)."""
-    if spec["source"] in ("shapes", "scenes"):
-        return {**spec, "n": n}
-    if spec["source"] == "shapes-split":
-        return {**spec, "profile": "quick", "split": "test"}
-    return spec  # digits: one small split in every profile
+# ---------------------------------------------------------- full-profile entries at smoke scale (issue 26)
 
 
 FULL_ENTRIES = sorted(name for name, e in zoo.REGISTRY.items() if e.profile == "full")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", FULL_ENTRIES)
-def test_full_profile_entry_trains_one_epoch_on_a_few_images(name: str) -> None:
-    """No full-profile entry has been built here (that needs a GPU): each one's recipe runs end to end at
-    its own architecture and image size on a few images, so a GPU session does not spend its time on a crash."""
+def test_smoke_entry_keeps_the_recipe_on_fewer_images(name: str) -> None:
+    """The smoke scale of a full entry (KAE_SCALE=smoke) changes its counts only: the same architecture, start,
+    seed, data source, image size and optimiser, one epoch, fewer images; and never a shipped entry's hash."""
     e = zoo.REGISTRY[name]
-    n = 8 if e.data["source"] == "scenes" else 64
-    small = dataclasses.replace(e, data=_few_images(e.data, n), held_out=_few_images(e.held_out, n),
-                                recipe=dataclasses.replace(e.recipe, epochs=1, batch_size=8))
-    init = zoo.REGISTRY[e.init].build_model() if e.init else None
+    small = zoo.smoke_entry(e)
+    assert (small.arch, small.arch_args, small.init, small.seed, small.used_by, small.profile) == \
+        (e.arch, e.arch_args, e.init, e.seed, e.used_by, e.profile)
+    assert small.recipe == dataclasses.replace(e.recipe, epochs=1)
+    for part in ("data", "held_out"):
+        spec, smaller = getattr(e, part), getattr(small, part)
+        assert smaller["scale"] == "smoke"
+        assert {k: v for k, v in smaller.items() if k not in ("n", "scale")} == {k: v for k, v in spec.items() if k != "n"}
+        assert smaller.get("n", 0) <= spec.get("n", 0)
+    assert Zoo(registry=zoo.smoke_registry()).config_hash(name) != Zoo().config_hash(name)
+
+
+def test_smoke_registry_changes_only_the_full_entries() -> None:
+    smoke = zoo.smoke_registry()
+    assert list(smoke) == list(zoo.REGISTRY)
+    assert all((smoke[n] == e) == (e.profile == "quick") for n, e in zoo.REGISTRY.items())
+
+
+def test_a_smoke_zoo_is_never_the_shipped_one(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("KAE_SCALE", "smoke")
+    monkeypatch.delenv("KAE_ZOO_DIR", raising=False)
+    with pytest.raises(ZooError, match="KAE_SCALE=smoke .* set KAE_ZOO_DIR to a temporary folder"):
+        Zoo()
+    monkeypatch.setenv("KAE_ZOO_DIR", str(zoo.repo_root() / "zoo"))
+    with pytest.raises(ZooError, match="never"):
+        zoo.load("digits-kd-convnet64")
+    monkeypatch.setenv("KAE_ZOO_DIR", str(tmp_path))
+    z = Zoo()
+    assert z.root == tmp_path and z.smoke and z.registry is zoo.smoke_registry()
+    with pytest.raises(ZooError, match="not built"):
+        z.load("digits-kd-convnet64")
+
+
+def test_a_zoo_of_its_own_adopts_the_shipped_entries(tmp_path: Path) -> None:
+    shipped = Zoo()
+    own = Zoo(tmp_path / "own", zoo.REGISTRY)
+    name = "digits-pre-convnet16"
+    assert own.adopt(shipped, [name, "digits-kd-convnet64"]) == [name], "only what the shipped zoo has built"
+    assert own.status(name) == "built" and own.verify() == []
+    assert own.manifest()["entries"][name] == shipped.manifest()["entries"][name]
+    assert own.adopt(shipped, [name]) == [], "nothing twice"
+    assert isinstance(own.load(name), torch.nn.Module)
+
+
+SMOKE_TRAINED = ["shapes-convnet32-c0-11", "scenes128-depth", "shapes-afk-convnet32-position-fill",
+                 "taskonomy64-layout", "digits-kd-convnet64"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SMOKE_TRAINED)
+def test_full_profile_entry_trains_at_smoke_scale(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One entry of each kind trained end to end at smoke scale (tests/test_full_profile.py builds them all)."""
+    monkeypatch.setenv("KAE_SCALE", "smoke")
+    small = zoo.smoke_entry(zoo.REGISTRY[name])
+    init = zoo.REGISTRY[small.init].build_model() if small.init else None
     model, info = zoo.train_entry(small, init_model=init, progress=False)
     history = info["history"]
     assert all(len(values) == 1 for values in history.values()), "one epoch: one value per curve"

@@ -16,7 +16,7 @@ from kae_utils.data.registry import (
     classification_task,
     data_root,
     load_dataset,
-    load_extra,
+    load_training_pool,
 )
 from kae_utils.data.scenes import DOMAINS, SCENE_CLASSES, TASKS, SceneBatch, SceneConfig, render_scenes
 from kae_utils.data.shapes import (
@@ -57,9 +57,9 @@ __all__ = [
     "data_root",
     "generate_shapes",
     "load_dataset",
-    "load_extra",
     "load_digits",
     "load_real",
+    "load_training_pool",
     "make_shapes_split",
     "real_available",
     "render_scenes",

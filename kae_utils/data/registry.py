@@ -33,8 +33,9 @@ __all__ = [
     "classification_task",
     "data_root",
     "load_dataset",
-    "load_extra",
+    "load_training_pool",
     "offline_config",
+    "offline_sizes",
     "offline_path",
 ]
 
@@ -83,6 +84,14 @@ def all_datasets() -> tuple[str, ...]:
     return OFFLINE_DATASETS + tuple(REAL_DATASETS)
 
 
+def offline_sizes(name: str, profile: str) -> dict[str, int]:
+    """``OFFLINE_SIZES[name][profile]``, at smoke scale when ``KAE_SCALE=smoke`` and ``profile`` is ``full``
+    (:mod:`kae_utils.scale`: fewer images, the same image size)."""
+    from kae_utils.scale import scaled
+
+    return scaled(OFFLINE_SIZES[name][profile], profile, where=f"OFFLINE_SIZES[{name!r}]")
+
+
 def offline_config(name: str, split: str, profile: str, seed: int = 0) -> dict[str, Any]:
     """The full description of an offline split (also the key of its materialised file)."""
     check_choice("offline data set", name, OFFLINE_DATASETS)
@@ -90,7 +99,7 @@ def offline_config(name: str, split: str, profile: str, seed: int = 0) -> dict[s
     check_choice("profile", profile, PROFILES)
     if name == "digits":
         return {"name": name, "split": split, "image_size": 8, "test_fraction": 0.5, "split_seed": 0}
-    sizes = OFFLINE_SIZES[name][profile]
+    sizes = offline_sizes(name, profile)
     return {"name": name, "split": split, "profile": profile, "seed": seed, "image_size": sizes["image_size"],
             "n_train": sizes["train"], "n_test": sizes["test"]}
 
@@ -111,12 +120,6 @@ def _generate_offline(config: dict[str, Any]) -> DataSplit:
         return DataSplit(name, split, x, {"label": y}, {"label": DIGITS_CLASSES}, info=config)
     start = 0 if split == "train" else config["n_train"]
     count = config["n_train"] if split == "train" else config["n_test"]
-    return _generate_stream(config, start, count)
-
-
-def _generate_stream(config: dict[str, Any], start: int, count: int) -> DataSplit:
-    """Images ``start .. start + count - 1`` of a generated set's stream (``shapes`` or ``scenes``)."""
-    name, split = config["name"], config["split"]
     if name == "shapes":
         from kae_utils.data.shapes import ATTRIBUTE_VALUES, ShapesConfig, generate_shapes
 
@@ -162,21 +165,38 @@ def load_dataset(name: str, split: str = "train", profile: str = "quick", *, see
     return _from_real(name, split, real)
 
 
-def load_extra(name: str, n: int, profile: str = "quick", *, seed: int = 0) -> DataSplit:
-    """``n`` more images of a generated offline set (``shapes`` or ``scenes``), with their labels.
+def load_training_pool(name: str, profile: str, n: int, *, seed: int = 0) -> DataSplit:
+    """The first ``n`` training images of a generated set (``shapes`` or ``scenes``), with their labels.
 
-    They are the images that follow the profile's test split in the same generator stream (``seed``), so they
-    overlap neither the training nor the test images. Knowledge amalgamation needs no labels, so a student may
-    see as many generated images as its teachers did: a label-free student takes only ``x`` (more unlabeled
-    transfer images); the labels are there for the supervised ceiling, which trains on the same images.
-    ``split`` of the result is ``"extra"``.
+    The profile's training split comes first (``load_dataset(name, "train", profile)``); beyond its size, the images
+    are drawn from the same stream *after* the test split, so they never overlap it. For a student whose transfer
+    set should be as large as its teachers' training set: generated images cost no labels. ``n`` at most the
+    training split's size returns its first ``n`` images.
     """
     check_choice("generated data set", name, ("shapes", "scenes"))
     check_choice("PROFILE", profile, PROFILES)
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n must be a positive number of images; got {n!r}")
-    config = {**offline_config(name, "test", profile, seed), "split": "extra", "n_extra": n}
-    return _generate_stream(config, config["n_train"] + config["n_test"], n)
+        raise ValueError(f"n must be an integer >= 1; got {n!r}")
+    train = load_dataset(name, "train", profile, seed=seed)
+    x, targets = train.x[:n], {k: v[:n] for k, v in train.targets.items()}
+    extra = n - len(train)
+    if extra > 0:
+        sizes = OFFLINE_SIZES[name][profile]
+        start = sizes["train"] + sizes["test"]
+        if name == "shapes":
+            from kae_utils.data.shapes import ShapesConfig, generate_shapes
+
+            batch = generate_shapes(extra, seed=seed, config=ShapesConfig(image_size=sizes["image_size"]), start=start)
+            more_x, more = batch.images, dict(batch.labels)
+        else:
+            from kae_utils.data.scenes import TASKS, SceneConfig, render_scenes
+
+            batch = render_scenes(extra, seed=seed, config=SceneConfig(image_size=sizes["image_size"]), start=start)
+            more_x, more = batch.rgb, {task: batch.target(task) for task in TASKS}
+        x = torch.cat([x, more_x])
+        targets = {k: torch.cat([v, more[k]]) for k, v in targets.items()}
+    info = {**train.info, "n": n, "extra_start": OFFLINE_SIZES[name][profile]["train"] + OFFLINE_SIZES[name][profile]["test"]}
+    return DataSplit(name, "train", x, targets, dict(train.classes), info=info)
 
 
 def _from_real(name: str, split: str, real: Any) -> DataSplit:

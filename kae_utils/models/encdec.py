@@ -49,6 +49,14 @@ def _conv_bn_relu(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
     )
 
 
+def _encoder(in_channels: int, widths: Sequence[int]) -> nn.Sequential:
+    """conv3x3-BN-ReLU stages of ``widths``; every stage after the first halves the resolution."""
+    return nn.Sequential(
+        _conv_bn_relu(in_channels, widths[0]),
+        *(_conv_bn_relu(a, b, stride=2) for a, b in zip(widths[:-1], widths[1:], strict=True)),
+    )
+
+
 class _UpBlock(nn.Module):
     """x2 nearest-neighbour upsampling, then conv3x3-BN-ReLU."""
 
@@ -110,10 +118,7 @@ class EncoderDecoder(nn.Module):
         if len(widths) < 2 or any(w < 1 for w in widths):
             raise ValueError(f"widths must hold at least two positive integers; got {widths}")
         self.widths, self.kind = widths, str(check_choice("kind", kind, DENSE_TASK_KINDS))
-        self.encoder = nn.Sequential(
-            _conv_bn_relu(in_channels, widths[0]),
-            *(_conv_bn_relu(a, b, stride=2) for a, b in zip(widths[:-1], widths[1:], strict=True)),
-        )
+        self.encoder = _encoder(in_channels, widths)
         back = widths[::-1]
         self.decoder = nn.ModuleList(_UpBlock(a, b) for a, b in zip(back[:-1], back[1:], strict=True))
         self.head = DenseHead(widths[0], kind, out_channels, bias=head_bias)
@@ -184,9 +189,13 @@ class MultiTaskEncoderDecoder(nn.Module):
     Args:
         tasks: ``{task kind: output channels}``, e.g. ``{"segmentation": 7, "depth": 1}``.
         in_channels, widths: as for :class:`EncoderDecoder`.
+        encoder_widths: the shared encoder's stage widths, when they differ from ``widths`` (same number of
+            stages): e.g. ``(16, 32, 80)`` with ``widths=(16, 32, 64)`` is a trunk wider than one single-task
+            encoder whose decoders keep the single-task widths (their first block reads the wider output).
     """
 
-    def __init__(self, tasks: dict[str, int], in_channels: int = 3, widths: Sequence[int] = (16, 32, 64)) -> None:
+    def __init__(self, tasks: dict[str, int], in_channels: int = 3, widths: Sequence[int] = (16, 32, 64),
+                 encoder_widths: Sequence[int] | None = None) -> None:
         super().__init__()
         if not tasks:
             raise ValueError("a multi-task network needs at least one task")
@@ -194,6 +203,14 @@ class MultiTaskEncoderDecoder(nn.Module):
                 for task, channels in tasks.items()}
         first = next(iter(nets.values()))
         self.widths, self.encoder = first.widths, first.encoder
+        self.encoder_widths = self.widths
+        if encoder_widths is not None and tuple(int(w) for w in encoder_widths) != self.widths:
+            self.encoder_widths = tuple(int(w) for w in encoder_widths)
+            if len(self.encoder_widths) != len(self.widths) or min(self.encoder_widths) < 1:
+                raise ValueError(f"encoder_widths must be {len(self.widths)} positive integers; got {encoder_widths}")
+            self.encoder = _encoder(in_channels, self.encoder_widths)
+            for net in nets.values():  # the first decoder block reads the wider encoder output
+                net.decoder[0] = _UpBlock(self.encoder_widths[-1], self.widths[-2])
         self.decoders = nn.ModuleDict({task: net.decoder for task, net in nets.items()})
         self.heads = nn.ModuleDict({task: net.head for task, net in nets.items()})
 
@@ -213,8 +230,9 @@ class MultiTaskEncoderDecoder(nn.Module):
 
 
 def build_multitask_encdec(tasks: dict[str, int], *, in_channels: int = 3, widths: Sequence[int] = (16, 32, 64),
-                           seed: int = 0) -> MultiTaskEncoderDecoder:
+                           encoder_widths: Sequence[int] | None = None, seed: int = 0) -> MultiTaskEncoderDecoder:
     """A ``MultiTaskEncoderDecoder`` with weights initialised from ``seed``, without touching the global RNG."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return MultiTaskEncoderDecoder(dict(tasks), in_channels=in_channels, widths=widths)
+        return MultiTaskEncoderDecoder(dict(tasks), in_channels=in_channels, widths=widths,
+                                       encoder_widths=encoder_widths)
