@@ -1035,54 +1035,86 @@ path = write_metrics(NOTEBOOK, metrics, claims=report, profile=PROFILE, paramete
 print("metrics written to runs/" + path.parent.name + "/" + path.name)
 
 # %% [markdown]
+# ### How this experiment was sized
+#
+# The supervised ceilings were measured first, before the claims, and the experiment was changed until they
+# reached the teachers within each claim's tolerance. In the configuration stored before (the 4,000 training images
+# as the transfer set, batch 128, 6 epochs per component and for the target, MSE on the logits) the position
+# component's architecture trained with labels reached 57.6 % (best source 71.4 %; the two-point tolerance needs
+# 69.4 %), so claims 3–6 could not be tested there. Three changes followed: **8,000 transfer images** (4,000
+# generated beyond the training split; amalgamation needs no labels), **batch 64** (twice the steps per epoch) and
+# the **KL logit term** (below and in the notes on fidelity). With 6 + 6 epochs the ceilings then reached the
+# teachers, but the notebook took 232 s, over the 180 s budget of the quick profile. To fit it, without looking at
+# the claims, the cheaper budgets below were measured on the ceilings alone (seed 0, one thread, the notebook's nets
+# and seeds), and the cheapest one whose ceilings still reach the teachers was kept: **4 epochs per component, 6 for
+# the target** (at 4 the target's ceiling on position, 64.9 %, would no longer reach the component), with the
+# authors'-MSE component moved to the ablations of the full profile. Its component ceiling on position clears the
+# tolerance by a hair (69.5 % in this run against the 69.4 % it needs), so claim 3 on position is testable here
+# but only just, and may become untestable at other seeds. Every configuration tried (seed 0; "ceilings" are
+# component position / colour; target position / colour; best sources 71.4 % and 88.6 %):
+#
+# | configuration | ceilings | claims | wall time |
+# |---|---|---|---|
+# | stored before: 4,000 images, batch 128, 6 + 6 epochs, MSE logits | component position 57.6 % (audit) | 5/10 | 93.9 s |
+# | 8,000 images, batch 64, 6 + 6 epochs, KL logits, MSE ablation in the quick profile | 72.6 / 91.2; 69.7 / 91.3 | 8/10 | 232.4 s |
+# | the same at batch 128 (ceilings only) | 69.1 / 88.6; 65.9 / 88.1 | not run | |
+# | 12,000 images, batch 128, 4 + 4 epochs (ceilings only) | 69.2 / 89.8; 64.6 / 88.5 | not run | |
+# | 8,000 images, batch 64, 5 + 5 epochs (ceilings only) | 71.0 / 90.4; 68.7 / 91.0 | not run | |
+# | 8,000 images, batch 64, 4 + 4 epochs (ceilings only) | 69.6 / 90.2; 64.9 / 89.3 | not run | |
+# | 8,000 images, batch 32, 4 + 4 epochs (ceilings only) | 73.3 / 91.0; 70.5 / 91.8 | not run | |
+# | **stored: 8,000 images, batch 64, 4 + 6 epochs, KL, MSE ablation in the full profile** | 69.5 / 90.2; 69.7 / 91.3 | 7/10 | `make bench` |
+#
+# The 8/10 run held claim 3 on position (component 71.4 %) where this one fails it by a point: two fewer epochs
+# cost the component 3 points. Batch 32 at 4 + 4 epochs gave higher ceilings than any other budget; it was not
+# chosen because the time of a stage-1 step at batch 32 could not be measured before the runs had to start (the
+# machine was shared), and stage 1's step, with many small operations (the bridges of two sources at three taps),
+# may cost more per image at smaller batches than the ceiling's step does. The configurations before this issue are in the last
+# paragraph below.
+#
 # ### What the claims say on this data
 #
-# On the quick profile (one seed; 4,000 unlabeled transfer images; 6 epochs per component and for the target) five of
-# the ten checks hold. The selection itself behaves as the paper says; what fails is turning it into students that
-# match their teachers in this budget, and selective learning does not beat learning from all the sources.
+# On the quick profile (one seed; 8,000 unlabeled transfer images; 4 epochs per component and 6 for the target)
+# seven of the ten checks hold, and every check is testable by its ceiling. The selection behaves as the paper says
+# and selective learning is now as good as learning from all the sources; what fails is the target net, which stays
+# well below its components although its architecture could reach them with labels in the same budget.
 #
 # - **Entropy marks correct predictions (claim 1 holds)**: AUROC 0.72 (S1) and 0.77 (S2) on position, 0.88 (S3) and
-#   0.89 (S4) on colour.
-# - **The min-entropy choice, without training, is as good as the best source (claim 2 holds)**: 72.1 % on position
-#   (best source S2: 71.2 %) and 90.3 % on colour (S4: 88.5 %). Averaging the sources' probabilities does better still
-#   (73.1 %, 91.1 %), and the oracle (labels) shows the room that entropy does not find (82.0 %, 94.0 %). The choice
-#   follows the fill split, partly: S1 is chosen on 12 % and 10 % of the images of its own fills (solid, stripes) and
-#   on under 0.3 % of the others; S3 on 64 % and 24 % of its fills (solid, checker) and on 13 % and 11 % of the others.
-#   But the ResNet S2 is confident everywhere and teaches 94 % of the position images; the fill split hardly hurt it
-#   (70–73 % on every fill), so on position there is little to select.
-# - **The components do not match the best source (claim 3 fails on both tasks)**: 45.9 % on position (71.2 %) and
-#   81.3 % on colour (88.5 %). They are under-trained: the logit MSE was still falling at the last epoch (4.9 for
-#   position). In a run not stored here with three times the epochs (`-p EPOCH_SCALE 3 -p ABLATIONS on`, 18 epochs),
-#   the colour component reached 88.2 % (it would match S4) and the position component 63.8 %, still 7 points below.
-#   The architecture can do it with labels: the supervised reference (30 epochs) reaches 71.0 % and 90.8 %.
-# - **Selective learning is worse than averaging and than a random source (claims 4 and 5 fail)**: on position the
-#   min-entropy component reaches 45.9 %, the component taught by both sources on every image 53.0 %, the one taught by
-#   a random source per image 50.5 %. With 18 epochs the order stays: 63.8 % against 67.3 % and 67.0 %; one fixed source
-#   (S1) gives 63.6 %, and even the oracle selection, which uses the labels, only 66.3 %. On this pool, learning each
-#   image from *one* source loses to learning it from both. Hypothesis: the student learns the sources' logits and
-#   features, not only their answers, and two sources give it more (and less over-confident) signal per image than the
-#   more confident one alone; the paper's sources (ImageNet-pretrained ResNet-18s on CelebA attributes) may differ far
-#   more in reliability from image to image than ours do.
-# - **The target net matches the colour component but not the position one (claim 6: one of two)**: 79.9 % vs 81.3 %
-#   on colour, but 24.0 % vs 45.9 % on position. With 18 epochs both fail by a little more than the tolerance (60.6 % vs
-#   63.8 %, 83.7 % vs 88.2 %). Stage 2 has the same few epochs as stage 1 and must fit two components through bridges;
-#   the headline "better than the teachers" is out of reach at this budget (it is checked in the full profile only).
-# - **Fewer parameters (claim 7 holds)**: the target has 21,780 parameters, the two components together 27,639 (79 %);
-#   the four sources used hold 101,444.
-# - **Loss ablations (the 18-epoch run, position)**: the logits alone give 65.1 %, slightly *better* than logits and
-#   features (63.8 %); the features alone give 11.9 %, chance, because nothing then trains the component's head. Without
-#   the regulariser the source-side bridge rows collapse (median squared row norm 0.04 against 0.98 with it), as the
-#   paper's reason for it predicts, but the accuracy does not suffer (64.4 %): the logit loss carries the learning here.
-# - **What changed after the first run.** The first run of this notebook used components of widths (16, 32, 64), a
+#   0.88 (S4) on colour.
+# - **The min-entropy choice, without training, is as good as the best source (claim 2 holds)**: 72.3 % on position
+#   (best source S2: 71.4 %) and 90.4 % on colour (S4: 88.6 %). Averaging the sources' probabilities does a little
+#   better (72.9 %, 91.2 %), and the oracle (labels) shows the room that entropy does not find (82.3 %, 94.1 %). The
+#   choice follows the fill split, partly: S1 is chosen on 11 % and 9 % of the images of its own fills (solid,
+#   stripes) and on 3 % of the others; S3 on 63 % and 24 % of its fills (solid, checker) and on 15 % and 13 % of the
+#   others. But the ResNet S2 is confident everywhere and teaches 93 % of the position images; the fill split hardly
+#   hurt it, so on position there is little to select.
+# - **The colour component matches the best source, the position component does not (claim 3: one of two)**: colour
+#   88.7 % against 88.6 %, position 68.4 % against 71.4 % (needs 69.4 %). The position component is 1.1 points below
+#   its own ceiling (69.5 %), which is itself 1.9 points below the best source: at this budget the claim is testable
+#   only just, and the student misses it by a point. With 6 epochs (the 232 s run above) it reached 71.4 %.
+# - **Selective learning is not worse than averaging or a random source (claims 4 and 5 hold)**: on position the
+#   min-entropy component reaches 68.4 %, the one taught by both sources on every image 68.3 %, the one taught by a
+#   random source per image 66.8 %. With the KL logit term the order of the earlier runs (min-entropy behind
+#   averaging by 7 points and behind a random source by 5, with MSE) is gone; see the notes on fidelity.
+# - **The target net does not match its components (claim 6 fails on both tasks)**: 62.4 % against 68.4 % on
+#   position and 85.9 % against 88.7 % on colour, while the target's architecture trained with labels in the same
+#   6 epochs reaches 69.7 % and 91.3 %. This is a finding about stage 2 here, not about the budget. Stage 2 keeps the
+#   authors' MSE on the components' logits and regresses every component's features through target-side bridges
+#   only; hypothesis (not tested here): the same weakness of a logit MSE that held back stage 1 (see the notes) holds
+#   back stage 2, whose teachers are the components' logits.
+# - **Fewer parameters (claim 7 holds)**: the target has 21,780 parameters, the two components together 27,639
+#   (79 %); the four sources used hold 101,444.
+# - **The regulariser** keeps the source-side bridge rows at unit norm (median squared norm 0.98). Without it
+#   (`-p ABLATIONS on`, not run here) the rows collapsed towards zero in an earlier run with MSE logits and 18 epochs
+#   (median 0.04) without costing accuracy, and in that run the features alone, without the logit term, left the
+#   component at chance (11.9 %).
+# - **What changed before this issue.** The first run of this notebook used components of widths (16, 32, 64), a
 #   target of (20, 40, 80), 8 epochs, the sources run on every batch, each source's term normalised by its own share of
 #   the batch (the code's one loader per source), and a supervised reference trained in the notebook for 8 epochs. It
-#   took 253 s and held 5 of 10 with the same pattern (position component 55.9 %, averaging 63.7 %, random 62.2 %, R off
-#   53.5 %; colour 84.0 %; target 42.5 % and 82.2 %). To fit the two minutes, the nets were narrowed to their present
-#   widths, the sources' signals are computed once, the reference became a zoo entry and the epochs went from 8 to 6;
-#   and each image's loss is now counted once (a batch mean), so that the selection rules differ only in *who* teaches
-#   an image, not in how much it weighs. A run with these changes at 8 epochs took 119 s and held 5 of 10 (position
-#   component 55.0 % vs averaging 62.7 % vs random 57.4 %; target 36.8 % and 81.4 %). The claims and their tolerances
-#   were written before the first run and have not been changed.
+#   took 253 s and held 5 of 10 (position component 55.9 %, averaging 63.7 %, random 62.2 %; target 42.5 % and 82.2 %).
+#   The nets were then narrowed to their present widths, the sources' signals computed once, the reference moved to
+#   the zoo and the epochs cut to 6, and each image's loss is now counted once (a batch mean), so that the selection
+#   rules differ only in *who* teaches an image. The claims and their tolerances were written before the first run
+#   and have not been changed.
 
 # %% [markdown]
 # ## Notes on fidelity
@@ -1093,8 +1125,16 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 #   from them and from the authors' public code in KAmalEngine (`kamal/amalgamation/customize_attribute.py`,
 #   `examples/amalgamation/customize_ka`). Every loss and schedule detail is an **assumption (authors' code)**: the
 #   1×1 bridges on both sides per source in stage 1 and on the target side only in stage 2, the pre-activation taps,
-#   MSE on features and on logits (not a KL), the unit-norm regulariser on the source-side bridges in stage 1 only,
+#   MSE on features, MSE on logits in stage 2 (stage 1: see the next note), the unit-norm regulariser on the source-side bridges in stage 1 only,
 #   the selection done once before training on the task's own logits. No paper numbers are available here.
+# - **KL instead of the authors' MSE on the logits of stage 1** (a deviation, `LOGIT_LOSS = "kl"`; `"mse"` restores
+#   the code's loss). With MSE, the least ambiguous source's logits are the largest (mean square 12.8 against 7.4 for the averaged
+#   ones on position), so the selection rules differ mostly in the size of the targets: in an audit on the 4,000
+#   training images (logit term only, 6 epochs, position) MSE gave 49.2 / 53.2 / 56.0 % (min-entropy / random /
+#   average) and KL 59.0 / 58.4 / 60.3 %; with 8,000 images, features and 6 epochs (the 232 s configuration) the
+#   min-entropy position component reached 71.4 % with KL and 67.1 % with MSE. In the quick profile stored here the
+#   MSE component is not run (time budget); the full profile and `-p ABLATIONS on` run it beside the KL one. Stage 2
+#   keeps the code's MSE.
 # - **Bugs of the code not copied**: the regulariser is added once per source, not once per tap (the code's class
 #   variant); the learning-rate schedule is stepped per epoch (the code's MultiStepLR is stepped per iteration); one
 #   optimiser per stage (the code's attribute stage 2 schedules the stage-1 optimiser); every component is trained (the
@@ -1115,9 +1155,15 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 #   as an exercise.
 # - **Sources' data**: the zoo trains the sources with labels on the training split of `shapes` (their two fills),
 #   which is also the students' transfer set without labels, as the code reuses the sources' training images.
+# - **Transfer set**: the code's component stage reuses the sources' training images; the quick profile adds 4,000
+#   generated images beyond its 4,000 training images (8,000, unlabeled), because with 4,000 no training of the
+#   component's architecture, even with labels, reached the best source (see "How this experiment was sized").
 # - **Budgets**: Adam with a cosine schedule, the same learning rate for networks and bridges (the code uses Adam with
-#   separate rates, batch 64, and 50 epochs per stage); the quick profile trains each student for only a few epochs
-#   on 4,000 images.
+#   separate rates, batch 64, and 50 epochs per stage); the quick profile trains each component for 4 epochs and the
+#   target for 6, at batch 64, and leaves the authors'-MSE component and the other ablations to the full profile
+#   (`ABLATIONS = "on"` runs them here).
+# - **The supervised ceiling** (the students' architectures trained with labels for the same budget) is not in the
+#   paper; it decides which claims a run can test.
 # - **Seeds**: the quick profile is one seed; the full profile reports the mean and standard deviation over three seeds
 #   of the students (the zoo's sources are one seed each). The full profile needs the zoo's full-profile sources,
 #   built on a GPU by `make zoo` first.
