@@ -1062,7 +1062,7 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # | 8,000 images, batch 64, 5 + 5 epochs (ceilings only) | 71.0 / 90.4; 68.7 / 91.0 | not run | |
 # | 8,000 images, batch 64, 4 + 4 epochs (ceilings only) | 69.6 / 90.2; 64.9 / 89.3 | not run | |
 # | 8,000 images, batch 32, 4 + 4 epochs (ceilings only) | 73.3 / 91.0; 70.5 / 91.8 | not run | |
-# | **stored: 8,000 images, batch 64, 4 + 6 epochs, KL, MSE ablation in the full profile** | 69.5 / 90.2; 69.7 / 91.3 | 7/10 | `make bench` |
+# | **stored: 8,000 images, batch 64, 4 + 6 epochs, KL, MSE ablation in the full profile** | 69.5 / 90.2; 69.7 / 91.3 | 7/10 | 124.8 s (`make bench`) |
 #
 # The 8/10 run held claim 3 on position (component 71.4 %) where this one fails it by a point: two fewer epochs
 # cost the component 3 points. Batch 32 at 4 + 4 epochs gave higher ceilings than any other budget; it was not

@@ -979,7 +979,7 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # | stored before: shape & fill, 4,000 images, 3 per block phase + 15 epochs, batch 128 | shape 21.1 %, fill 73.6 % | 3/5 | 91.6 s |
 # | colour & position, 12,000 images, 1 per block phase + 6 epochs, batch 40 (ceiling only) | colour 94.4 %, position 87.2 % (seed 1: 93.9 %, 87.1 %) | not run | |
 # | colour & position, 16,000 images, the same schedule (ceiling only) | 95.3 %, 88.2 % | not run | |
-# | **stored: colour & position, 16,000 images, 1 per block phase + 6 epochs, batch 40** | 95.4 %, 88.9 % | 5/5 | `make bench` |
+# | **stored: colour & position, 16,000 images, 1 per block phase + 6 epochs, batch 40** | 95.4 %, 88.9 % | 5/5 | 140.4 s (`make bench`) |
 #
 # The stored configuration also ran once before the transfer images came from `load_training_pool` (the same
 # images): 5/5 with the same numbers, in 132.7 s.
