@@ -188,11 +188,13 @@ class FoldedL1Importance(tp.importance.Importance):
             layer, fn, root_idxs = dep.layer, dep.pruning_fn, group[i].root_idxs
             if fn == tp.prune_conv_out_channels and norms is None:
                 values = layer.weight.detach().abs()[idxs].flatten(1).sum(1)
-                norms = torch.zeros(len(values), device=values.device).scatter_(0, torch.as_tensor(root_idxs), values)
+                where = torch.as_tensor(root_idxs, device=values.device)
+                norms = torch.zeros_like(values).scatter_(0, where, values)
             elif fn == tp.prune_batchnorm_out_channels and scale is None and isinstance(layer, nn.BatchNorm2d):
-                gamma = layer.weight.detach().abs()[idxs] if layer.affine else torch.ones(len(idxs))
-                values = gamma / torch.sqrt(layer.running_var[idxs] + layer.eps)
-                scale = torch.zeros(len(values), device=values.device).scatter_(0, torch.as_tensor(root_idxs), values)
+                std = torch.sqrt(layer.running_var[idxs] + layer.eps)
+                gamma = layer.weight.detach().abs()[idxs] if layer.affine else torch.ones_like(std)
+                where = torch.as_tensor(root_idxs, device=std.device)
+                scale = torch.zeros_like(std).scatter_(0, where, gamma / std)
         if norms is None:
             return None
         return norms * scale if scale is not None else norms

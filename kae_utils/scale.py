@@ -84,7 +84,7 @@ RULES: tuple[tuple[str, str, str], ...] = (
      "which branches run: seed lists, sweeps, tasks, switches"),
     (_KEEP, r"(.+_)?widths|teacher_width|hidden|code_channels|blocks|image_size|label_size",
      "architectures and image sizes"),
-    (_KEEP, r"(.+_)?lr|weight_decay|batch_size|rounds|(.+_)?copies",
+    (_KEEP, r"(.+_)?lr(_.+)?|weight_decay|batch_size|rounds|(.+_)?copies",
      "optimisation per step; pruning rounds and augmentation copies (a branch structure, small numbers)"),
     (_ITERATIONS, r"(.+_)?epochs|(.+_)?steps", "iteration counts: the smallest becomes 1, the others keep their ratio"),
     (_IMAGES, r"transfer_size|(.+_)?images|probes|zoo_train|zoo_held_out|target_train|target_val|train|test",

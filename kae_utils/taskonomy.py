@@ -65,12 +65,14 @@ __all__ = [
     "estimator_samples",
     "ground_truth",
     "labels_at",
+    "loss_scores",
     "notebook_ranges",
     "input_seed",
     "categorical",
     "probe_images",
     "relevant_count",
     "scene_target",
+    "second_run",
     "settings",
     "target_sets",
     "task_models",
@@ -485,6 +487,28 @@ def ground_truth(encoders: Mapping[str, nn.Module], targets: Sequence[str], trai
     truth = {t: {src: float(np.mean([run.losses[t][src] for run in runs])) for src in runs[0].losses[t]}
              for t in targets}
     return truth, runs
+
+
+def second_run(runs: Sequence[TransferResult], encoders: Mapping[str, nn.Module], targets: Sequence[str],
+               train: TransferSplit, val: TransferSplit, transfer: Mapping[str, object], seed: int,
+               device: torch.device | str = "cpu", threads: int | None = None) -> TransferResult:
+    """A second, independent run of the transfers, for the ceiling of notebooks 08 and 09: no estimator can be
+    expected to agree with one run better than another run of the same transfers does.
+
+    The ground truth's second seed when ``runs`` has one (nothing more is trained); otherwise one more
+    :func:`transfer_losses` run with ``seed``.
+    """
+    if not runs:
+        raise ValueError("second_run needs the ground truth's runs (at least one)")
+    if len(runs) > 1:
+        return runs[1]
+    return transfer_losses(encoders, targets, train, val, TransferSetting(**transfer, seed=seed), device,
+                           desc="second transfer run", threads=threads)
+
+
+def loss_scores(result: TransferResult, targets: Sequence[str]) -> dict[str, dict[str, float]]:
+    """A run's held-out losses as estimator scores (higher is better): ``scores[target][source] = -loss``."""
+    return {t: {source: -loss for source, loss in result.losses[t].items()} for t in targets}
 
 
 def _transfer_losses(encoders: Mapping[str, nn.Module], targets: Sequence[str], train: TransferSplit,

@@ -944,35 +944,60 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # ### What the claims say on this data
 #
 # On the quick profile (64×64 rooms, one seed, teachers of about 47,000 parameters from the zoo, the student
-# trained for 8 + 8 epochs on 512 unlabeled scenes) three of the five checks pass:
+# trained for 4 + 4 epochs on 2,048 unlabeled scenes with a trunk whose last encoder stage is a quarter wider than
+# a teacher's) four of the five checks pass, and all five can be tested: the supervised ceiling (the student's
+# network trained with the labels of the same scenes for the same 8 epochs) reaches mIoU 0.756 and depth RMSE
+# 0.643, at or above both teachers (0.737 and 0.641).
 #
-# - **Segmentation: matched.** The student's segmentation is its teacher's (mIoU 0.733 against 0.737, every
-#   per-class IoU within 0.013), and the teacher segments the objects: spheres, cones and tori at IoU above
-#   0.8, cylinders 0.4, boxes 0.27 (the sample figure above shows them).
-# - **Depth: not matched (FAIL).** The student's depth RMSE is 0.738 against its teacher's 0.641, 15 % higher
-#   where the tolerance is 5 % ($\delta < 1.25$ 0.906 against 0.933). Both tasks branch right after the encoder,
-#   so the depth branch is a copy of the depth teacher's whole decoder, but it now reads a trunk that starts as
-#   the *segmentation* teacher's encoder, whose features were never asked to carry depth. The trunk must learn
-#   both tasks from the teachers' maps alone, and 8 + 8 epochs on 512 scenes do not get it there: with the
-#   4 + 4 epochs of this notebook's first version the gap was larger (RMSE 0.769), so it closes with training,
-#   slowly. The paper's student, trained far longer on NYUv2, beats its teachers; the full profile (15 + 15
-#   epochs on 8,000 scenes, three seeds, not yet run on a GPU) is where that can be checked.
-# - **Smaller than the teachers together**: 79 % of their parameters. With both tasks branching after the
-#   encoder, the student shares one encoder and keeps two decoders and the adapters.
+# - **Segmentation: matched.** The student's mIoU is its teacher's (0.737 against 0.737).
+# - **Depth: not matched (FAIL), and this time the experiment could have matched it.** The student's depth RMSE is
+#   0.693 against its teacher's 0.641, 8 % higher where the tolerance is 5 % ($\delta < 1.25$ 0.919 against
+#   0.933). The same network trained with labels gets 0.643 from the same images and epochs, so the gap is not
+#   the budget or the architecture: it is what this student learns from the teachers' maps in that budget. Both
+#   tasks branch right after the encoder, so the depth branch is a copy of the depth teacher's whole decoder, fed
+#   by a trunk that starts as the *segmentation* teacher's encoder; with labels the trunk learns depth features
+#   within 8 epochs, from the depth teacher's maps (scale-invariant loss against a teacher with RMSE 0.64 to the
+#   truth) it does not. The previous version (512 scenes, 8 + 8 epochs, a teacher's trunk: RMSE 0.738) could not
+#   tell these apart, since its ceiling would not have reached the teacher either (see "How this experiment was
+#   sized"). The paper's student, trained far longer on NYUv2, beats its teachers; the full profile (not yet run
+#   on a GPU) is where a longer budget can be checked.
+# - **Smaller than the teachers together**: 90,560 parameters against 93,800 (97 %). The wider trunk costs the
+#   margin the previous version had (79 %).
 # - **The search.** The branch point chosen from the block phase's training losses is the minimum of the
-#   held-out curve for both tasks ($b = 0$). The curves show why: every decoder block that depth shares with
-#   segmentation costs it, and the reverse.
-# - **Supervised multi-task learning: not on par on depth (FAIL).** The supervised reference (shared encoder,
-#   one decoder per task, 70,104 parameters against the student's 74,360) was trained with labels for the
-#   teachers' whole budget (30 epochs on 2,048 labelled scenes). On segmentation it matches the student
-#   (mIoU 0.741); on depth it is between the teacher and the student (RMSE 0.676), within the 5 % tolerance
-#   of the teacher but not of the student. The comparison is fair in architecture and unfair in budget,
-#   which is the point of the paper's claim: the student learns without labels in a fraction of the time.
+#   held-out curve for both tasks ($b = 0$): every decoder block that depth shares with segmentation costs it,
+#   and the reverse.
+# - **Supervised multi-task learning: on par.** The supervised reference (the student's trunk widths, one
+#   decoder per task, trained with labels for the teachers' whole budget: 30 epochs on 2,048 labelled scenes)
+#   has mIoU 0.740 and RMSE 0.669; the student is within the tolerances of both (0.737; 0.693, 3.6 % above).
 #
 # **Before and after the model zoo.** The first version trained tiny teachers (8, 16, 32 channels, 8 epochs on
 # 512 scenes) inside the notebook: segmentation mIoU 0.32 with every object labelled floor or wall, depth RMSE
 # 0.87. All five checks passed then, because a weak teacher is easy to match (student mIoU 0.319, RMSE 0.900).
 # With teachers that segment the objects, the same method and the same tolerances find the depth gap above.
+
+# %% [markdown]
+# ### How this experiment was sized
+#
+# The design was chosen from the supervised ceiling alone, before the claims were run: one-thread experiments on
+# the quick data with the student's network cut at branch point 0 (both tasks branch after the encoder, as the
+# search chose before), initialised from the teachers as here, trained with the labels of the transfer scenes.
+# The teachers have mIoU 0.737 and depth RMSE 0.641, so the depth claim needs an RMSE of at most 0.673:
+#
+# | transfer scenes | trunk (last encoder stage) | epochs | ceiling mIoU | ceiling RMSE | reaches the depth teacher |
+# |---|---|---|---|---|---|
+# | 512 | a teacher's (64) | 1 | 0.679 | 0.898 | no |
+# | 512 | a teacher's (64) | 16 | 0.743 | 0.719 | no |
+# | 2,048 | a teacher's (64) | 4 | 0.741 | 0.692 | no |
+# | 2,048 | a teacher's (64) | 8 | 0.753 | 0.660 | yes |
+# | 2,048 | wider (80) | 4 | 0.746 | 0.681 | no |
+# | 2,048 | wider (80) | 8 | 0.755 | 0.644 | yes (0.645 in a second run) |
+#
+# The previous version of this notebook (512 scenes, 8 + 8 epochs, a teacher's trunk) is the second row: its
+# ceiling would not have reached the depth teacher either, so its failing depth claim (student RMSE 0.738) did not
+# test the method. The quick profile now uses the last row: as many unlabeled scenes as a teacher was trained on,
+# the wider trunk (the student stays smaller than the teachers together, so the parameter claim stays testable),
+# 4 + 4 epochs. Then the claims were run once; the run stored here is that run, and its own ceiling is in the
+# results table above.
 
 # %% [markdown]
 # ## Notes on fidelity

@@ -729,33 +729,59 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # %% [markdown]
 # ### What the claims say on this data
 #
-# On the quick profile (two 64×64 teachers of the zoo, one seed, 2 epochs of adapting and 3 rounds of 2
-# epochs of retraining on 512 unlabeled scenes) three of the five checks pass:
+# On the quick profile (the zoo's two 64×64 teachers, one seed, 2,048 unlabeled scenes, three rounds of pruning
+# retrained for 1, 1 and 6 epochs) three of the five checks pass, and every one can be tested: the supervised
+# ceiling (the same pipeline retrained with the labels of the same scenes) reaches mIoU 0.728 and RMSE 0.669,
+# within the tolerances of the teachers (0.738 and 0.643).
 #
-# - **The combination is exact.** Before anything is trained, the combined network's segmentation and depth
-#   equal the teachers' to the last bit (the largest difference is 0), with one encoder of 93,472 parameters,
-#   four times one teacher's 23,696 (the zeros of the off-diagonal blocks count).
-# - **The random bottleneck costs a lot, and two epochs do not buy it back.** With the bottleneck and adaptors
-#   at their random start the maps are useless (mIoU 0.03, depth RMSE 2.1); two epochs of adapting with the
-#   rest frozen bring them to mIoU 0.38 and RMSE 0.90, far from the teachers (0.74 and 0.64). The first round
-#   of retraining, with everything trainable, does more (mIoU 0.63).
-# - **Pruned to exactly one teacher's encoder size, neither task matches its teacher (FAIL, FAIL).** After the
-#   last round the recombined network has mIoU 0.603 (teacher 0.737) and depth RMSE 0.804 (teacher 0.641).
-#   The ownership figure shows one reason: ranked by the L1 norms of their filters, *all* of the depth
-#   teacher's channels in the last encoder stage are pruned (64 of 64 survivors come from the segmentation
-#   teacher). A filter's norm before BatchNorm says little about its importance, since BatchNorm rescales it,
-#   and the two teachers' filters have different scales; the depth decoder must then be fed from the
-#   segmentation teacher's features through the bottleneck. Retraining mixes the teachers (13 % of the second
-#   stage's weight mass ends up in blocks that connect them) but, in six epochs, not enough.
-# - **Better than the same architecture from scratch (PASS).** Trained by the same KD losses for the same
-#   8 epochs from random weights, the final architecture reaches only mIoU 0.300 and RMSE 0.826: starting
-#   from the teachers' weights is worth a lot, on segmentation above all.
+# - **The combination is exact, but the float32 check fails (FAIL).** At the start of retraining, adaptors
+#   included, the outputs equal the teachers' to a relative $7 \times 10^{-7}$ in eval mode. In training mode, as
+#   the first retraining step sees it, the difference is $2.4 \times 10^{-4}$, above the $10^{-4}$ written
+#   before the run; the same comparison in float64 gives $6 \times 10^{-13}$. So the construction is exact and the
+#   failure is float32 rounding, which BatchNorm on the batch's statistics magnifies in nearly constant channels
+#   (the unit test checks the same construction to $10^{-5}$ on a smaller network). The claim's tolerance was
+#   written for float32 and stays as written.
+# - **Pruned to exactly one teacher's encoder size** (23,696 parameters).
+# - **Segmentation matched (PASS), depth not (FAIL).** After the last round the recombined network has mIoU
+#   0.722 (teacher 0.738, tolerance 0.02) and depth RMSE 0.684 (teacher 0.643: 6.4 % above, tolerance 5 %). The
+#   ceiling is at 0.728 and 0.669, so the label-free pipeline is within 0.007 mIoU and 0.015 RMSE of what labels
+#   give this architecture and budget: what stops depth is mostly the budget and the size, not the teachers as
+#   targets. Each pruning step costs a lot at once (after the third, mIoU 0.28 and RMSE 2.85 before retraining)
+#   and the retraining buys nearly all of it back.
+# - **Better than the same architecture from scratch (PASS).** Trained by the same KD losses for the same 8
+#   epochs from random weights, the final architecture reaches mIoU 0.577 and RMSE 0.742: starting from the
+#   teachers' weights is worth a lot.
 #
-# So, at this budget, the method's premise (reuse the teachers' weights, then compress) clearly beats learning
-# the compact network afresh, but pruning by filter norm across teachers loses a whole task's features in the
-# last stage. `-p IMPORTANCE random` (exercise 1) and longer retraining are the first things to try; the full
-# profile (5 epochs of adapting, 4 rounds of 5 epochs, 8,000 scenes, not yet run on a GPU) gives the
-# retraining more room.
+# The first version of this notebook (512 scenes, a random bottleneck after the combined encoder, raw L1
+# importance, everything at a learning rate of $10^{-3}$) ended at mIoU 0.603 and RMSE 0.804 (scratch KD 0.300 and
+# 0.826): the bottleneck destroyed the exact combination at once, raw L1 pruned the depth teacher's channels
+# first (BatchNorm absorbs the scale of a filter, and the depth teacher's filters are smaller), and Adam at
+# $10^{-3}$ moved the copied decoders away. "How this experiment was sized" below has every configuration.
+
+# %% [markdown]
+# ### How this experiment was sized
+#
+# The pipeline was fixed from the supervised ceiling (the same pipeline retrained with the labels of the transfer
+# scenes), in one-thread experiments on the quick data, before the claims were run. The teachers' mIoU 0.738 and
+# RMSE 0.643 set what the ceiling must reach: mIoU at least 0.718, RMSE at most 0.675. Every row prunes to one
+# teacher's encoder size with the exact adaptors:
+#
+# | transfer scenes | epochs per round | learning rates (copied layers / encoder) | importance | ceiling mIoU | ceiling RMSE |
+# |---|---|---|---|---|---|
+# | 512 | 2, 2, 2 | $10^{-4}$ / $10^{-4}$ | folded L1 | 0.483 | 0.811 |
+# | 512 | 2, 2, 2 | $10^{-4}$ / $10^{-3}$ | folded L1 | 0.628 | 0.773 |
+# | 2,048 | 2, 2, 2 | $10^{-4}$ / $10^{-3}$ | folded L1 | 0.707 | 0.689 |
+# | 2,048 | 2, 2, 4 | $10^{-4}$ / $10^{-3}$ | folded L1 | 0.721 | 0.667 |
+# | 2,048 | 3, 5 (two rounds) | $10^{-4}$ / $10^{-3}$ | folded L1 | 0.720 | 0.675 |
+# | 2,048 | 1, 1, 6 | $10^{-4}$ / $10^{-3}$ | folded L1 | 0.731 | 0.669 |
+#
+# The quick profile uses the last row. Runs of the method itself (the teachers as targets) were also made while
+# the pieces were built, and are reported here because they were seen: without pruning, copied decoders at
+# $10^{-3}$ moved depth to 0.698 in 2 epochs on 512 scenes, at $10^{-4}$ it stayed at 0.647 (mIoU 0.726 and
+# 0.735); pruned on 512 scenes in 3 rounds of 2 epochs, raw L1 gave 0.517 / 0.894 and folded L1 0.482 / 0.821
+# (0.628 / 0.790 with the encoder at $10^{-3}$); on 2,048 scenes with rounds of 2, 2 and 4 epochs, 0.716 / 0.680.
+# The first version of this notebook (512 scenes, a random bottleneck, raw L1, everything at $10^{-3}$) ended at
+# 0.603 / 0.804; it had no ceiling. Then the claims were run once; the run stored here is that run.
 
 # %% [markdown]
 # ## Notes on fidelity

@@ -230,6 +230,7 @@ pd.DataFrame(rows).set_index("task")
 GT, gt_runs = taskonomy.ground_truth(encoders, TARGETS, target_train, target_val, CFG["transfer"], CFG["gt_seeds"],
                                      device, threads=THREADS)
 GT_SECONDS = gt_runs[0].total_seconds  # the cost of one ground truth: every transfer once
+print(f"ground truth: the mean of {len(gt_runs)} runs of the transfers (seeds {CFG['gt_seeds']})")
 random_encoder = build_task_encoder(CFG["widths"], CFG["code_channels"], CFG["blocks"], seed=999).to(device)
 reference = taskonomy.transfer_losses({"random weights": random_encoder}, TARGETS, target_train, target_val,
                                       taskonomy.TransferSetting(**CFG["transfer"], seed=SEED), device,
@@ -267,11 +268,10 @@ print(f"targets whose best source transfers better than random weights: {sum(bea
 # ceiling.
 
 # %% tags=["nbval-ignore-output"]
-second_run = gt_runs[1] if len(gt_runs) > 1 else taskonomy.transfer_losses(
-    encoders, TARGETS, target_train, target_val, taskonomy.TransferSetting(**CFG["transfer"], seed=CFG["second_run_seed"]),
-    device, desc="second transfer run", threads=THREADS)
+second_run = taskonomy.second_run(gt_runs, encoders, TARGETS, target_train, target_val, CFG["transfer"],
+                                  CFG["second_run_seed"], device, threads=THREADS)
 FIRST_RUN = {t: gt_runs[0].losses[t] for t in TARGETS}
-CEILING_SCORES = {t: {s: -loss for s, loss in second_run.losses[t].items()} for t in TARGETS}  # run 2 as a "score"
+CEILING_SCORES = taskonomy.loss_scores(second_run, TARGETS)  # run 2 as a "score"
 CEILING = rk.per_target_spearman(CEILING_SCORES, FIRST_RUN)
 print("Spearman between two independent runs of the transfers, per target:", {t: round(v, 2) for t, v in CEILING.items()})
 print(f"mean {np.mean(list(CEILING.values())):.2f}; the second run's first pick is among the first run's best "

@@ -152,11 +152,11 @@ encoders = {task: model.encoder.eval() for task, model in models.items()}
 GT, gt_runs = taskonomy.ground_truth(encoders, TARGETS, target_train, target_val, CFG["transfer"], CFG["gt_seeds"],
                                      device, threads=THREADS)
 GT_SECONDS = gt_runs[0].total_seconds
-second_run = gt_runs[1] if len(gt_runs) > 1 else taskonomy.transfer_losses(
-    encoders, TARGETS, target_train, target_val, taskonomy.TransferSetting(**CFG["transfer"], seed=CFG["second_run_seed"]),
-    device, desc="second transfer run", threads=THREADS)
+print(f"ground truth: the mean of {len(gt_runs)} runs of the transfers (seeds {CFG['gt_seeds']})")
+second_run = taskonomy.second_run(gt_runs, encoders, TARGETS, target_train, target_val, CFG["transfer"],
+                                  CFG["second_run_seed"], device, threads=THREADS)
 FIRST_RUN = {t: gt_runs[0].losses[t] for t in TARGETS}
-CEILING_SCORES = {t: {s: -loss for s, loss in second_run.losses[t].items()} for t in TARGETS}  # run 2 as a "score"
+CEILING_SCORES = taskonomy.loss_scores(second_run, TARGETS)  # run 2 as a "score"
 CEILING = rk.per_target_spearman(CEILING_SCORES, FIRST_RUN)
 print(f"{sum(len(v) for v in GT.values())} transfers per seed, {GT_SECONDS:.1f} s for one seed")
 print("Spearman between two independent runs of the transfers, per target:", {t: round(v, 2) for t, v in CEILING.items()})
@@ -683,7 +683,8 @@ for name, stages in LAYER_SOURCES.items():
             runs = [layer_transfer(stages, lay, idx, s) for s in LC["seeds"]]
             ACC[name, regime, lay], ACC_SD[name, regime, lay] = float(np.mean(runs)), float(np.std(runs))
 LAYER_SECONDS = time.perf_counter() - start
-print(f"{len(ACC) * len(LC['seeds'])} transfers in {LAYER_SECONDS:.1f} s")
+print(f"{len(ACC) * len(LC['seeds'])} transfers in {LAYER_SECONDS:.1f} s; each accuracy is the mean of "
+      f"{len(LC['seeds'])} seeds (the table below gives the std)")
 
 # %%
 unchanged = all(torch.equal(before[name][k], v) for name, stages in LAYER_SOURCES.items()

@@ -359,3 +359,21 @@ def test_ground_truth_is_the_mean_of_one_transfer_run_per_seed():
     assert runs[0].losses["depth"] != runs[1].losses["depth"], "the seed changes the transfer heads"
     with pytest.raises(ValueError, match="at least one seed"):
         tk.ground_truth(encoders, tasks, train, val, transfer, seeds=[])
+
+
+# ------------------------------------------------------------------------------------- the ground truth's second run
+def test_second_run_reuses_the_ground_truths_second_seed_and_otherwise_trains_one(monkeypatch):
+    first = tk.TransferResult(losses={"depth": {"a": 1.0, "b": 2.0}}, metrics={}, seconds={})
+    second = tk.TransferResult(losses={"depth": {"a": 3.0, "b": 0.5}}, metrics={}, seconds={})
+    calls = []
+
+    def fake_transfer_losses(encoders, targets, train, val, setting, device, desc, threads):
+        calls.append(setting.seed)
+        return second
+
+    monkeypatch.setattr(tk, "transfer_losses", fake_transfer_losses)
+    assert tk.second_run([first, second], {}, ["depth"], None, None, {}, 7) is second and calls == []
+    assert tk.second_run([first], {}, ["depth"], None, None, {"steps": 5}, 7) is second and calls == [7]
+    with pytest.raises(ValueError, match="at least one"):
+        tk.second_run([], {}, ["depth"], None, None, {}, 7)
+    assert tk.loss_scores(second, ["depth"]) == {"depth": {"a": -3.0, "b": -0.5}}
