@@ -1,6 +1,7 @@
 """Building blocks of adaptive knowledge amalgamation (notebook 05; Shen et al., ICCV 2019): the entropy of a
 source's prediction, the per-image choice of the least ambiguous source, the pre-activation features of a
-multi-head net, 1x1 "transfer bridges" and the unit-norm regulariser on the bridges' rows.
+multi-head net, 1x1 "transfer bridges", the unit-norm regulariser on the bridges' rows, and the per-image logit
+losses of stage 1 (the authors' MSE and the KL this repository uses instead).
 
 The losses and the two training stages stay in the notebook, next to their explanation; these pieces are here
 so that they are unit-tested (golden values in tests/test_adaptive.py). Everything about the losses follows the
@@ -16,9 +17,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from kae_utils.models.backbones import ConvNet, MultiHeadNet, ResNet
+from kae_utils.numerics import float32_loss
 
 __all__ = [
+    "LOGIT_LOSSES",
     "bridge_row_norms",
+    "feature_mse_per_image",
+    "logit_loss_per_image",
     "min_entropy_choice",
     "prediction_entropy",
     "preactivation_features",
@@ -116,3 +121,41 @@ def unit_norm_penalty(bridges: Iterable[nn.Conv2d]) -> torch.Tensor:
     if not terms:
         raise ValueError("unit_norm_penalty needs at least one bridge")
     return torch.stack(terms).sum()
+
+
+#: The logit terms :func:`logit_loss_per_image` knows: ``"kl"`` (this repository) and ``"mse"`` (the authors' code).
+LOGIT_LOSSES: tuple[str, ...] = ("kl", "mse")
+
+
+@float32_loss
+def logit_loss_per_image(student_logits: torch.Tensor, teacher_logits: torch.Tensor, kind: str = "kl") -> torch.Tensor:
+    """The logit term of one image, for every image of a batch: ``(N, C), (N, C) -> (N,)``.
+
+    * ``"mse"``: the authors' code (``customize_attribute.py``): the mean over the ``C`` classes of
+      ``(z_s - z_t)^2``, so that the batch mean of these values is ``F.mse_loss(z_s, z_t)``;
+    * ``"kl"``: ``KL(softmax(z_t) || softmax(z_s)) = sum_c p_t log(p_t / p_s)`` at temperature 1, as the
+      authors' layer-wise amalgamation (notebook 02) matches scores. It depends only on the teacher's
+      *distribution*, not on the size of its logits: a confident source's larger logits do not weigh more.
+
+    Per image, so that the selection weights of adaptive amalgamation can weigh each image's term; computed in
+    float32 under autocast.
+    """
+    if kind not in LOGIT_LOSSES:
+        raise ValueError(f"kind must be one of {', '.join(repr(k) for k in LOGIT_LOSSES)}; got {kind!r}")
+    if student_logits.ndim != 2 or student_logits.shape != teacher_logits.shape:
+        raise ValueError(f"student and teacher logits must both be (N, C); got {tuple(student_logits.shape)} "
+                         f"and {tuple(teacher_logits.shape)}")
+    if kind == "mse":
+        return (student_logits - teacher_logits).pow(2).mean(dim=1)
+    log_p_s = F.log_softmax(student_logits, dim=1)
+    log_p_t = F.log_softmax(teacher_logits, dim=1)
+    return (log_p_t.exp() * (log_p_t - log_p_s)).sum(dim=1)
+
+
+@float32_loss
+def feature_mse_per_image(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The mean squared difference of two feature maps, per image: ``(N, ...), (N, ...) -> (N,)``; its batch mean
+    is ``F.mse_loss(a, b)``. Computed in float32 under autocast (the bridges' outputs may be bfloat16)."""
+    if a.shape != b.shape or a.ndim < 2:
+        raise ValueError(f"feature maps must have the same shape (N, ...); got {tuple(a.shape)} and {tuple(b.shape)}")
+    return (a - b).pow(2).flatten(1).mean(dim=1)

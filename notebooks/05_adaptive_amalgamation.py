@@ -26,10 +26,14 @@
 # 2. Selective learning: the entropy of each source's prediction, how well it marks the correct ones (histograms,
 #    AUROC), and which source teaches which images.
 # 3. Stage 1: a component net per wanted task, taught through 1×1 *transfer bridges* on both sides at every
-#    stage, with a unit-norm regulariser on the source-side bridges.
+#    stage, with a unit-norm regulariser on the source-side bridges, and a KL term on the logits where the authors'
+#    code has an MSE (kept as an ablation).
 # 4. Stage 2: the target net, a shared trunk with one head per task, taught by every component on every image.
-# 5. Selection ablations (min-entropy, averaging the sources, a random source; in the full profile also one fixed
-#    source, an oracle, feature-only and logit-only losses), the regulariser off, parameters, the claims.
+# 5. The supervised ceiling, measured first: each student's architecture trained with the true labels for the same
+#    budget, which says which claims this experiment can test.
+# 6. Selection ablations (min-entropy, averaging the sources, a random source; in the full profile also one fixed
+#    source, an oracle, feature-only and logit-only losses, the authors' logit MSE and the regulariser off),
+#    parameters, the claims.
 
 # %% [markdown]
 # ## Parameters
@@ -39,12 +43,13 @@
 # Values that depend on them are derived in the cell after it, which also checks every value.
 
 # %% tags=["parameters"]
-PROFILE: str = "quick"  # "quick": CPU, under 2 minutes, one seed; "full": wider nets, more images, 3 seeds, every ablation (GPU)
+PROFILE: str = "quick"  # "quick": CPU, about 3 minutes, one seed; "full": wider nets, more images, 3 seeds, every ablation (GPU)
 SEED: int = 0  # base seed; the full profile uses SEED, SEED + 1, SEED + 2
 DEVICE: str = "auto"  # "auto", "cpu" or "cuda"
 DATASET: str = "shapes"  # "shapes" (generated objects with five attributes); the only data set wired up here
 TEACHERS: str = "zoo"  # "zoo": load the source nets shipped in zoo/; "train": retrain them with the zoo's recipe
 TASKS: str = "position,colour"  # the wanted tasks ("A & D"), comma-separated, each known by a source: position, colour, size, shape
+LOGIT_LOSS: str = "kl"  # the logit term of stage 1: "kl" (KL at temperature 1, this notebook) or "mse" (the authors' code)
 ABLATIONS: str = "auto"  # "auto": the extra selection and loss ablations in the full profile only; "on"; "off"
 EPOCH_SCALE: int = 1  # multiplies the epochs of every component and target net, e.g. 3 for a longer run
 
@@ -60,6 +65,7 @@ check_choice("DEVICE", DEVICE, DEVICES)
 check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
 check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
 check_choice("ABLATIONS", ABLATIONS, ("auto", "on", "off"))
+check_choice("LOGIT_LOSS", LOGIT_LOSS, ("kl", "mse"))
 check_number("SEED", SEED, integer=True, minimum=0)
 check_number("EPOCH_SCALE", EPOCH_SCALE, integer=True, minimum=1)
 
@@ -77,8 +83,11 @@ TASK_A = WANTED[0]  # the selection and loss ablations run on the first wanted t
 REFERENCE = zoo.adaptive_reference_name(PROFILE) if tuple(WANTED) == zoo.ADAPTIVE_REFERENCE_TASKS else None
 
 SETTINGS = {  # the sources come from the zoo (kae_utils.zoo); these are the students' settings
-    "quick": dict(seeds=[SEED], transfer_size=None, component_widths=(12, 24, 48), target_widths=(15, 30, 60),
-                  component_epochs=6, target_epochs=6, batch_size=128, lr=3e-3, ablations=False,
+    # transfer_size: unlabeled images; beyond the training split, more generated ones (load_training_pool)
+    # quick: component_epochs 4 and the authors' logit MSE in the full profile only, for the 180 s budget (the
+    # component's supervised ceiling still reaches the best source at 4 epochs; "How this experiment was sized")
+    "quick": dict(seeds=[SEED], transfer_size=8000, component_widths=(12, 24, 48), target_widths=(15, 30, 60),
+                  component_epochs=4, target_epochs=6, batch_size=64, lr=3e-3, ablations=False,
                   precompute=True),
     "full": dict(seeds=[SEED, SEED + 1, SEED + 2], transfer_size=20000, component_widths=(32, 64, 128),
                  target_widths=(40, 80, 160), component_epochs=10, target_epochs=10, batch_size=256, lr=2e-3,
@@ -89,6 +98,7 @@ CFG["ablations"] = {"auto": CFG["ablations"], "on": True, "off": False}[ABLATION
 CFG["component_epochs"] *= EPOCH_SCALE
 CFG["target_epochs"] *= EPOCH_SCALE
 CFG["bridge_widths"] = tuple(w // 2 for w in CFG["component_widths"])  # the common space: half a component's width
+OTHER_LOSS = {"kl": "mse", "mse": "kl"}[LOGIT_LOSS]  # the ablation of the logit term (with `ablations`)
 if REFERENCE is not None and tuple(zoo.entry(REFERENCE).arch_args["widths"]) != CFG["target_widths"]:
     raise ValueError(f"the zoo's reference {REFERENCE} must have the target net's widths {CFG['target_widths']}")
 print("wanted tasks:", " & ".join(WANTED))
@@ -119,14 +129,16 @@ import kae_utils.adaptive
 from kae_utils import numerics
 from kae_utils.adaptive import (
     bridge_row_norms,
+    feature_mse_per_image,
+    logit_loss_per_image,
     min_entropy_choice,
     preactivation_features,
     prediction_entropy,
     transfer_bridges,
     unit_norm_penalty,
 )
-from kae_utils.amalgamation import check_images_only
-from kae_utils.data import ATTRIBUTE_VALUES, load_dataset
+from kae_utils.amalgamation import ceiling_reaches, check_images_only, train_ceiling
+from kae_utils.data import ATTRIBUTE_VALUES, load_dataset, load_training_pool
 from kae_utils.env import setup_notebook
 from kae_utils.metrics import accuracy
 from kae_utils.models import MultiHeadNet, build_multihead, count_parameters
@@ -148,12 +160,15 @@ print(numerics.describe())  # bf16 autocast where the hardware runs it natively;
 # position (9 cells of a 3×3 grid) and fill pattern (4: solid, stripes, checker, dots), on a cluttered background
 # with noise, distractor objects and sometimes an occluding bar. Each attribute is a single-label task, so a source
 # has one softmax head per attribute it knows. The quick profile uses the 4,000 training and 1,000 test images of
-# `load_dataset("shapes", ..., "quick")`; the full one 50,000 and 10,000 (its transfer set is the first 20,000
-# training images).
+# `load_dataset("shapes", ..., "quick")`; the full one 50,000 and 10,000.
 #
 # The **training images, without their labels, are the transfer set** of every student, as in the authors' code
-# (whose component stage reuses the sources' training images). Test labels are used only to evaluate; the training
-# labels only by the supervised reference and the oracle selection, both marked as such.
+# (whose component stage reuses the sources' training images). Amalgamation needs no labels, so the quick profile
+# adds **4,000 more unlabeled images of the same generator** (`kae_utils.data.load_training_pool`: the training
+# split, then the images that follow the test split in the same stream, so they overlap neither the training nor the
+# test images): 8,000 transfer images in all. The full profile
+# uses the first 20,000 of its 50,000 training images. Test labels are used only to evaluate; the transfer images'
+# labels only by the supervised ceiling, the supervised reference and the oracle selection, all marked as such.
 
 # %%
 train_split = load_dataset(DATASET, "train", PROFILE)
@@ -161,11 +176,17 @@ test_split = load_dataset(DATASET, "test", PROFILE)
 x_train, x_test = train_split.x, test_split.x
 y_test = {task: test_split.targets[task].long() for task in (*POOL_TASKS, "fill")}
 IMAGE_SHAPE = tuple(x_train.shape[1:])
-X_TRANSFER = x_train[:CFG["transfer_size"]]  # the students' transfer set: training images, no labels
-FILL_TRANSFER = train_split.targets["fill"][:len(X_TRANSFER)].long()  # only to *describe* the selection (figures)
+# the transfer set: the training split, then more images of the generator after the test split (no overlap)
+transfer_pool = load_training_pool(DATASET, PROFILE, CFG["transfer_size"])
+n_extra = max(0, len(transfer_pool) - len(x_train))  # the generated images beyond the training split
+X_TRANSFER = transfer_pool.x  # the transfer set: images, no labels
+# the transfer images' labels: only for the supervised ceiling, the oracle selection and to *describe* the selection
+Y_TRANSFER = {task: transfer_pool.targets[task].long() for task in (*POOL_TASKS, "fill")}
+FILL_TRANSFER = Y_TRANSFER["fill"]
 FILLS = ATTRIBUTE_VALUES["fill"]
 print(f"train: {tuple(x_train.shape)}  test: {tuple(x_test.shape)}")
-print(f"transfer set (images only): {tuple(X_TRANSFER.shape)}")
+print(f"transfer set (images only): {tuple(X_TRANSFER.shape)}: {min(len(x_train), len(X_TRANSFER))} training images"
+      f" and {n_extra} more generated ones")
 for task in (*POOL_TASKS, "fill"):
     print(f"  {task:>8}: {len(ATTRIBUTE_VALUES[task])} classes ({', '.join(ATTRIBUTE_VALUES[task][:4])}"
           f"{', ...' if len(ATTRIBUTE_VALUES[task]) > 4 else ''})")
@@ -395,13 +416,23 @@ pd.DataFrame(pool_rules).round(4)
 #   the conv output before BN at the stem and each layer's last block before its ReLU; our backbones have no
 #   separate stem tap, so the taps are the three stages).
 #
-# The loss of source $t$ on its own images (weights $w_{x,t}$) is the feature MSE at every tap plus an MSE on the
+# The loss of source $t$ on its own images (weights $w_{x,t}$) is the feature MSE at every tap plus a term on the
 # task's logits, and the **unit-norm regulariser** on its source-side bridges, added **once per source** (the code's
 # class variant adds it inside the tap loop, a bug; its attribute variant, followed here, once):
 #
 # $$L_t = \frac{1}{|\mathcal{B}|}\sum_{x \in \mathcal{B}} w_{x,t}\Big[\sum_b \mathrm{MSE}\big(B^{s,t}_b(F^{\text{comp}}_b(x)),\ B^{t}_b(F^{t}_b(x))\big)
-#   + \mathrm{MSE}\big(z^{\text{comp}}_a(x),\ z^{t}_a(x)\big)\Big] + R(B^{t}),\qquad
-#   R(B) = \sum_b \operatorname{mean}_o\Big(\sum_i W_{b,oi}^2 - 1\Big)^2 ,$$
+#   + \ell\big(z^{\text{comp}}_a(x),\ z^{t}_a(x)\big)\Big] + R(B^{t}),\qquad
+#   R(B) = \sum_b \operatorname{mean}_o\Big(\sum_i W_{b,oi}^2 - 1\Big)^2 .$$
+#
+# **The logit term $\ell$ is where this notebook departs from the authors' code.** The code uses the MSE of the
+# logits, $\ell = \frac{1}{C}\sum_c (z^{\text{comp}}_c - z^t_c)^2$. Combined with the min-entropy selection this
+# favours the wrong thing: the source chosen for an image is the most *confident* one, whose logits are the largest,
+# so the MSE pulls the component hardest towards the largest logits rather than towards the right answer. We use
+# the KL divergence at temperature 1 instead (`LOGIT_LOSS = "kl"`), as the authors' layer-wise amalgamation matches
+# scores (notebook 02): $\ell = \mathrm{KL}\big(\mathrm{softmax}(z^t)\,\|\,\mathrm{softmax}(z^{\text{comp}})\big)$, which
+# depends only on the source's distribution. The authors' MSE is kept as an ablation (`LOGIT_LOSS = "mse"` makes it
+# the main loss; with `ablations`, the full profile or `ABLATIONS = "on"`, one component is trained with the other
+# term, and the results compare the two; the quick profile leaves it out for its time budget).
 #
 # and the component minimises $\sum_{t \in G_a} L_t$ with one Adam step over the component and all bridges. The source
 # features are trained through the source-side bridge only (the sources stay frozen). Without $R$, both sides
@@ -415,6 +446,7 @@ print(inspect.getsource(kae_utils.adaptive.preactivation_features).split('    ""
       + '    """..."""  # ConvNet: BN output before ReLU; ResNet: last block sum before ReLU')
 print(inspect.getsource(kae_utils.adaptive.transfer_bridges))
 print(inspect.getsource(kae_utils.adaptive.unit_norm_penalty))
+print(inspect.getsource(kae_utils.adaptive.logit_loss_per_image))
 
 # %% [markdown]
 # The sources are frozen and in eval mode, so what they teach (their task logits and tap features on each transfer
@@ -436,14 +468,20 @@ def seeded(seed: int, make):
         return make()
 
 
+NUMERICS = numerics.current(device)
+# the kept features in the numerics' precision (bfloat16 halves their memory); logits always in float32
+FEATURE_DTYPE = torch.bfloat16 if NUMERICS.precision == "bf16" else torch.float32
+
+
 @torch.no_grad()
 def teacher_signals(net: MultiHeadNet, task: str, x: torch.Tensor) -> list[torch.Tensor]:
     """What a frozen net teaches on images x: [its logits of `task`, F_1, ..., F_K] (eval mode, batched)."""
     net.eval()
     parts = []
     for (xb,) in Batches([x], batch_size=500):
-        z, feats = preactivation_features(net, xb.to(device))
-        parts.append([z[task], *feats])
+        with NUMERICS.autocast():
+            z, feats = preactivation_features(net, NUMERICS.prepare_input(xb.to(device)))
+        parts.append([z[task].float(), *[f.to(FEATURE_DTYPE) for f in feats]])
     return [torch.cat(p) for p in zip(*parts, strict=True)]
 
 
@@ -466,8 +504,9 @@ class ComponentAmalgamation(nn.Module):
 
 
 def stage1_losses(model: ComponentAmalgamation, x: torch.Tensor, w: torch.Tensor, signals: Sequence[Sequence[torch.Tensor]],
-                  *, features: bool = True, logits: bool = True, regulariser: bool = True) -> dict[str, torch.Tensor]:
-    """The stage-1 loss terms on a batch, summed over the group's sources: feature MSE, logit MSE, R.
+                  *, features: bool = True, logits: bool = True, regulariser: bool = True,
+                  logit_loss: str = LOGIT_LOSS) -> dict[str, torch.Tensor]:
+    """The stage-1 loss terms on a batch, summed over the group's sources: feature MSE, logit term (KL or MSE), R.
 
     signals[t] = [z_t, F_1, ..., F_K] of source t on the batch; w[:, t] the images' weights for source t."""
     z_comp, f_comp = preactivation_features(model.net, x)
@@ -477,25 +516,25 @@ def stage1_losses(model: ComponentAmalgamation, x: torch.Tensor, w: torch.Tensor
         weight = w[:, t]  # each image's weights sum to 1 over the group
         if features:
             per_image = sum(
-                (b_c(fc) - b_s(fs)).pow(2).flatten(1).mean(1)
+                feature_mse_per_image(b_c(fc), b_s(fs))
                 for b_c, b_s, fc, fs in zip(model.component_bridges[t], model.source_bridges[t], f_comp, f_src,
                                             strict=True))
             terms["feature"] = terms["feature"] + (weight * per_image).mean()
         if logits:
-            terms["logit"] = terms["logit"] + (weight * (z_comp - z_src).pow(2).mean(1)).mean()
+            terms["logit"] = terms["logit"] + (weight * logit_loss_per_image(z_comp, z_src, logit_loss)).mean()
         if regulariser:
             terms["R"] = terms["R"] + unit_norm_penalty(model.source_bridges[t])  # once per source, not per tap
     return terms
 
 
 def train_component(task: str, rule: str, seed: int, signals: dict[str, list[torch.Tensor]] | None = None,
-                    **loss_switches: bool) -> dict:
+                    **loss_switches: bool | str) -> dict:
     """Stage 1 for one task: select (once, before training), then train the component and its bridges.
 
     signals: the group's precomputed teaching signals on the transfer set (None: computed batch by batch)."""
     names = GROUPS[task]
     x = check_images_only(X_TRANSFER, IMAGE_SHAPE)  # images only: no label can reach the student
-    labels = train_split.targets[task][:len(x)].long() if rule == "oracle (labels)" else None  # the upper bound only
+    labels = Y_TRANSFER[task] if rule == "oracle (labels)" else None  # the upper bound only
     w = selection_weights([transfer_logits[n][task] for n in names], rule, seed=seed, labels=labels)
     model = ComponentAmalgamation(task, names, seed=100 * seed + 1).to(device)
     per_source = 1 + N_TAPS  # logits and one feature map per tap
@@ -569,12 +608,51 @@ def train_target(components: dict[str, MultiHeadNet], seed: int) -> dict:
 
 
 # %% [markdown]
-# ### A supervised reference (uses labels)
+# ## The supervised ceiling (uses labels), measured first
 #
-# Not part of the method: the target net's architecture trained with the **labels** of the same training images, all
-# fills, with the sum of its heads' cross-entropies. It shows what the architecture can reach on this data when labels
-# are available; the amalgamated students never see them. It is a zoo entry (trained once with the sources' recipe,
-# 30 epochs in the quick profile), defined for the default tasks, position & colour; for other `TASKS` it is left out.
+# Before any student is trained: each student's **own architecture, initialised as the student is, trained with the
+# true labels of the same transfer images for the same budget** (epochs, batch size, learning rate, schedule), with
+# cross-entropy (`kae_utils.amalgamation.train_ceiling`): one per component (its task's labels) and one for the target
+# net (the sum of its heads' cross-entropies). No label-free student can be expected to do better, so where a ceiling
+# stays below the teacher it is compared with (within the claim's own tolerance), the experiment cannot test that
+# claim, and the claims below say so instead of reporting a failure of the method.
+
+# %% tags=["nbval-ignore-output"]
+def labels_loss(out: dict[str, torch.Tensor], y: dict[str, torch.Tensor]) -> torch.Tensor:
+    return sum(F.cross_entropy(out[task], y[task]) for task in y)
+
+
+def supervised_ceiling(tasks: Sequence[str], widths: Sequence[int], epochs: int, net_seed: int, seed: int,
+                       desc: str) -> dict[str, float]:
+    """The ceiling of a student with a head per task and a ConvNet of `widths` (its weights drawn from `net_seed`, its
+    batches from `seed`, as the student's): its test accuracy per task."""
+    net = build_multihead("convnet", {t: len(ATTRIBUTE_VALUES[t]) for t in tasks}, in_channels=IMAGE_SHAPE[0],
+                          widths=widths, seed=net_seed)
+    net, _ = train_ceiling(net, X_TRANSFER, {t: Y_TRANSFER[t] for t in tasks}, labels_loss, epochs=epochs, lr=CFG["lr"],
+                           batch_size=CFG["batch_size"], device=device, seed=seed, desc=desc)
+    logits = predict_heads(net, x_test)
+    return {t: accuracy(logits[t], y_test[t]) for t in tasks}
+
+
+ceiling_runs = {}  # (name, seed): {task: test accuracy}; the seeds of the networks are the students' (below)
+for seed in CFG["seeds"]:
+    for task in WANTED:
+        ceiling_runs[(f"component {task}", seed)] = supervised_ceiling(
+            [task], CFG["component_widths"], CFG["component_epochs"], 100 * seed + 1, seed, f"ceiling: component {task}")
+    ceiling_runs[("target", seed)] = supervised_ceiling(WANTED, CFG["target_widths"], CFG["target_epochs"],
+                                                        100 * seed + 7, seed, "ceiling: target")
+ceiling = {"components": {t: float(np.mean([ceiling_runs[(f"component {t}", s)][t] for s in CFG["seeds"]])) for t in WANTED},
+           "target": {t: float(np.mean([ceiling_runs[("target", s)][t] for s in CFG["seeds"]])) for t in WANTED}}
+for task in WANTED:
+    print(f"{task:>8}: ceiling of its component {ceiling['components'][task]:.4f}, of the target {ceiling['target'][task]:.4f}"
+          f"; best source {best_source[task]:.4f}")
+
+# %% [markdown]
+# ### A supervised reference with a longer budget (uses labels)
+#
+# Also not part of the method: the target net's architecture trained with the **labels** of the 4,000 training
+# images, all fills, for 30 epochs (a zoo entry, trained once with the sources' recipe). It shows what the
+# architecture reaches with a long budget; it is defined for the tasks position & colour only.
 
 # %% tags=["nbval-ignore-output"]
 reference_scores = {}
@@ -595,11 +673,12 @@ else:
 # * on the first task (`TASK_A`): the component with the **average** of the sources and with a **random source**
 #   per image;
 #
-# and with `ablations` (the full profile, or `ABLATIONS = "on"`), on the first task: one **fixed source** (S1 of its
-# group) for every image, the **oracle** selection (labels), **features only**, **logits only** and the **regulariser
-# off**.
+# and with `ablations` (the full profile, or `ABLATIONS = "on"`), on the first task: the min-entropy component and
+# averaging with the other logit term (the authors' MSE when `LOGIT_LOSS = "kl"`), one **fixed source** (S1 of its group) for every image, the **oracle** selection (labels), **features only**,
+# **logits only** and the **regulariser off**.
 
 # %%
+LOSS_NAME = {"kl": "KL logits", "mse": "MSE logits (authors')"}
 COMPONENT_RUNS = {  # name: (task, selection rule, loss switches)
     **{f"component {task}": (task, "min-entropy", {}) for task in WANTED},
     f"component {TASK_A}, average": (TASK_A, "average", {}),
@@ -607,14 +686,18 @@ COMPONENT_RUNS = {  # name: (task, selection rule, loss switches)
 }
 if CFG["ablations"]:
     COMPONENT_RUNS |= {
+        f"component {TASK_A}, {LOSS_NAME[OTHER_LOSS]}": (TASK_A, "min-entropy", {"logit_loss": OTHER_LOSS}),
+        f"component {TASK_A}, average, {LOSS_NAME[OTHER_LOSS]}": (TASK_A, "average", {"logit_loss": OTHER_LOSS}),
         f"component {TASK_A}, fixed S1": (TASK_A, "fixed S1", {}),
         f"component {TASK_A}, oracle (labels)": (TASK_A, "oracle (labels)", {}),
         f"component {TASK_A}, features only": (TASK_A, "min-entropy", {"logits": False}),
         f"component {TASK_A}, logits only": (TASK_A, "min-entropy", {"features": False}),
         f"component {TASK_A}, R off": (TASK_A, "min-entropy", {"regulariser": False}),
     }
+print(f"logit term: {LOSS_NAME[LOGIT_LOSS]} (its ablation: {LOSS_NAME[OTHER_LOSS]})")
 for name, (task, rule, switches) in COMPONENT_RUNS.items():
-    print(f"{name:>34}: task {task}; selection {rule}" + "".join(f"; {k} off" for k in switches))
+    print(f"{name:>52}: task {task}; selection {rule}"
+          + "".join(f"; {LOSS_NAME[v]}" if k == "logit_loss" else f"; {k} off" for k, v in switches.items()))
 
 # %% tags=["nbval-ignore-output"]
 signals = ({task: {n: [t.cpu() for t in teacher_signals(sources[n], task, check_images_only(X_TRANSFER, IMAGE_SHAPE))]
@@ -637,8 +720,8 @@ del signals
 # ### Sources, selections, components, target
 #
 # Test accuracy per wanted task (mean over seeds; ± the standard deviation over seeds in the full profile). The
-# sources and the selection rules without training are deterministic; the components, the target and the reference
-# are trained.
+# sources and the selection rules without training are deterministic; the components, the target, the ceilings and
+# the reference are trained (the last two with labels).
 
 # %% tags=["nbval-ignore-output"]
 def values(name: str, task: str) -> list[float]:
@@ -655,8 +738,10 @@ table = {}
 for task in WANTED:
     column = {f"pool: {k}": f"{v:.4f}" for k, v in pool_rules[task].items()}
     column |= {name: cell(values(name, task)) for name in MODEL_NAMES if task in scores[(name, CFG["seeds"][0])]}
+    column |= {f"supervised ceiling: component {task}": cell([ceiling_runs[(f"component {task}", s)][task] for s in CFG["seeds"]]),
+               "supervised ceiling: target": cell([ceiling_runs[("target", s)][task] for s in CFG["seeds"]])}
     if reference_scores:
-        column["supervised reference (labels, zoo)"] = f"{reference_scores[task]:.4f}"
+        column["supervised reference (labels, zoo, 30 epochs)"] = f"{reference_scores[task]:.4f}"
     table[task] = column
 pd.DataFrame(table).fillna("")
 
@@ -681,6 +766,12 @@ for ax, task in zip(axes[0], WANTED, strict=True):
             heights.append(m)
             errors.append(s)
             colours.append("C0" if name.startswith("component") else "C3")
+    for label, name in (("ceiling:\ncomponent (labels)", f"component {task}"), ("ceiling:\ntarget (labels)", "target")):
+        m, s = mean_std([ceiling_runs[(name, seed)][task] for seed in CFG["seeds"]])
+        labels.append(label)
+        heights.append(m)
+        errors.append(s)
+        colours.append("C2")
     if reference_scores:
         labels.append("supervised\nreference (labels)")
         heights.append(reference_scores[task])
@@ -792,6 +883,10 @@ for task in WANTED:
         (f"{task}: pool, min-entropy (no training)", "", pool_rules[task]["min-entropy"], 0.0),
         (f"{task}: component (min-entropy)", "better than the teachers", *mean_std(values(f"component {task}", task))),
         (f"{task}: target", "better than the teachers", *mean_std(values("target", task))),
+        (f"{task}: supervised ceiling, component (labels)", "(not in the paper)",
+         *mean_std([ceiling_runs[(f"component {task}", s)][task] for s in CFG["seeds"]])),
+        (f"{task}: supervised ceiling, target (labels)", "(not in the paper)",
+         *mean_std([ceiling_runs[("target", s)][task] for s in CFG["seeds"]])),
     ]
     if reference_scores:
         results_rows.append((f"{task}: supervised reference (labels)", "(not in the abstract)", reference_scores[task], 0.0))
@@ -819,6 +914,14 @@ pd.DataFrame(results_rows, columns=["quantity", "paper (pattern)", f"this run (m
 # 6. **The target net matches each component on its task.**
 # 7. **The target has fewer parameters than the components together** (deterministic).
 # 8. Full profile only, the abstract's headline: **the target beats the best source on every wanted task** ("beats").
+#
+# **Which claims this run can test** is decided by the supervised ceilings measured above, with each claim's own
+# tolerance (`kae_utils.amalgamation.ceiling_reaches`): claim 3 where the component's ceiling reaches the best source
+# (in the full profile: at least equals it, as "beats" has no tolerance); claims 4 and 5, which compare ways of
+# teaching the first task's component, where that component's ceiling reaches the best source, since below it every
+# component is held back by the budget, not by what it is taught; claim 6 where the target's ceiling reaches the
+# component; claim 8 where the target's ceiling at least equals the best source. Claims 1, 2 and 7 train nothing and
+# are always testable. An untestable claim is still checked and printed, marked `(untestable here: ...)`.
 
 # %%
 MATCH_TOL = 0.02 if PROFILE == "quick" else 0.01  # "matches": at least the reference minus this
@@ -841,6 +944,21 @@ def seeds_text(vals: list[float]) -> str:
 component = {task: values(f"component {task}", task) for task in WANTED}
 target = {task: values("target", task) for task in WANTED}
 averaging, random_source = values(f"component {TASK_A}, average", TASK_A), values(f"component {TASK_A}, random source", TASK_A)
+# what the ceilings allow this run to test (each with the claim's own tolerance; "beats" has none)
+component_tol = 0.0 if PROFILE == "full" else MATCH_TOL
+component_testable = {task: ceiling_reaches(ceiling["components"][task], best_source[task], tolerance=component_tol)
+                      for task in WANTED}
+target_testable = {task: ceiling_reaches(ceiling["target"][task], float(np.mean(component[task])), tolerance=MATCH_TOL)
+                   for task in WANTED}
+untestable_component = {task: "" if component_testable[task] else
+                        f"the supervised ceiling of the {task} component is below the best source" for task in WANTED}
+untestable_selection = "" if component_testable[TASK_A] else (
+    f"the supervised ceiling of the {TASK_A} component is below the best source, so every way of teaching it is held "
+    "back by the budget")
+untestable_target = {task: "" if target_testable[task] else
+                     f"the target's supervised ceiling on {task} is below the component" for task in WANTED}
+ceiling_text = {task: f"; ceilings: component {ceiling['components'][task]:.4f}, target {ceiling['target'][task]:.4f}"
+                for task in WANTED}
 claims = [
     Claim("low entropy marks correct predictions for every source", bool(min(auroc.values()) >= AUROC_MIN),
           "AUROC " + ", ".join(f"{SHORT[n]} on {t} {v:.3f}" for (t, n), v in auroc.items()) + f" (needs >= {AUROC_MIN})"),
@@ -856,20 +974,24 @@ claims += [
     Claim(f"the {task} component {verb} the best source on {task}",
           beats(component[task], best_source[task]) if PROFILE == "full" else matches(component[task], best_source[task]),
           f"component {seeds_text(component[task])} vs best source {best_source[task]:.4f}"
-          + ("" if PROFILE == "full" else f" (tolerance {MATCH_TOL})"))
+          + ("" if PROFILE == "full" else f" (tolerance {MATCH_TOL})") + ceiling_text[task],
+          untestable=untestable_component[task])
     for task in WANTED
 ]
 claims += [
     Claim(f"selective learning is not worse than averaging the sources on {TASK_A}",
           bool(np.mean(component[TASK_A]) >= np.mean(averaging) - SELECTION_TOL),
-          f"min-entropy {seeds_text(component[TASK_A])} vs average {seeds_text(averaging)} (tolerance {SELECTION_TOL})"),
+          f"min-entropy {seeds_text(component[TASK_A])} vs average {seeds_text(averaging)} (tolerance {SELECTION_TOL})"
+          + ceiling_text[TASK_A], untestable=untestable_selection),
     Claim(f"selective learning is not worse than a random source per image on {TASK_A}",
           bool(np.mean(component[TASK_A]) >= np.mean(random_source) - SELECTION_TOL),
-          f"min-entropy {seeds_text(component[TASK_A])} vs random {seeds_text(random_source)} (tolerance {SELECTION_TOL})"),
+          f"min-entropy {seeds_text(component[TASK_A])} vs random {seeds_text(random_source)} (tolerance {SELECTION_TOL})"
+          + ceiling_text[TASK_A], untestable=untestable_selection),
 ]
 claims += [
     Claim(f"the target net matches the {task} component on {task}", matches(target[task], np.mean(component[task])),
-          f"target {seeds_text(target[task])} vs component {np.mean(component[task]):.4f} (tolerance {MATCH_TOL})")
+          f"target {seeds_text(target[task])} vs component {np.mean(component[task]):.4f} (tolerance {MATCH_TOL})"
+          + ceiling_text[task], untestable=untestable_target[task])
     for task in WANTED
 ]
 claims.append(Claim("the target net has fewer parameters than the components together",
@@ -877,7 +999,9 @@ claims.append(Claim("the target net has fewer parameters than the components tog
 if PROFILE == "full":
     claims += [
         Claim(f"the target net beats the best source on {task}", beats(target[task], best_source[task]),
-              f"target {seeds_text(target[task])} vs best source {best_source[task]:.4f}")
+              f"target {seeds_text(target[task])} vs best source {best_source[task]:.4f}" + ceiling_text[task],
+              untestable="" if ceiling_reaches(ceiling["target"][task], best_source[task], tolerance=0.0) else
+              f"the target's supervised ceiling on {task} is below the best source")
         for task in WANTED
     ]
 report = check_claims(claims)
@@ -892,6 +1016,8 @@ metrics = {
     "auroc": {f"{SHORT[n]} {t}": v for (t, n), v in auroc.items()},
     "pool_rules": pool_rules,
     "best_source": best_source,
+    "ceiling": ceiling,
+    "ceiling_per_seed": [{"model": name, "seed": seed, **vals} for (name, seed), vals in ceiling_runs.items()],
     "supervised_reference": reference_scores,
     "scores": [{"model": name, "seed": seed, **vals} for (name, seed), vals in scores.items()],
     "selection_share": share_rows,
@@ -899,62 +1025,96 @@ metrics = {
     "parameters": {"components": component_params, "components_together": components_params, "target": target_params,
                    **{f"source {SHORT[n]}": count_parameters(sources[n]) for n in group_sources}},
     "tolerances": {"match": MATCH_TOL, "auroc_min": AUROC_MIN, "selection": SELECTION_TOL},
+    "transfer_images": len(X_TRANSFER),
+    "logit_loss": LOGIT_LOSS,
     "seeds": CFG["seeds"],
 }
 parameters = dict(PROFILE=PROFILE, SEED=SEED, DEVICE=DEVICE, DATASET=DATASET, TEACHERS=TEACHERS, TASKS=TASKS,
-                  ABLATIONS=ABLATIONS, EPOCH_SCALE=EPOCH_SCALE)
+                  LOGIT_LOSS=LOGIT_LOSS, ABLATIONS=ABLATIONS, EPOCH_SCALE=EPOCH_SCALE)
 path = write_metrics(NOTEBOOK, metrics, claims=report, profile=PROFILE, parameters=parameters)
 print("metrics written to runs/" + path.parent.name + "/" + path.name)
 
 # %% [markdown]
+# ### How this experiment was sized
+#
+# The supervised ceilings were measured first, before the claims, and the experiment was changed until they
+# reached the teachers within each claim's tolerance. In the configuration stored before (the 4,000 training images
+# as the transfer set, batch 128, 6 epochs per component and for the target, MSE on the logits) the position
+# component's architecture trained with labels reached 57.6 % (best source 71.4 %; the two-point tolerance needs
+# 69.4 %), so claims 3–6 could not be tested there. Three changes followed: **8,000 transfer images** (4,000
+# generated beyond the training split; amalgamation needs no labels), **batch 64** (twice the steps per epoch) and
+# the **KL logit term** (below and in the notes on fidelity). With 6 + 6 epochs the ceilings then reached the
+# teachers, but the notebook took 232 s, over the 180 s budget of the quick profile. To fit it, without looking at
+# the claims, the cheaper budgets below were measured on the ceilings alone (seed 0, one thread, the notebook's nets
+# and seeds), and the cheapest one whose ceilings still reach the teachers was kept: **4 epochs per component, 6 for
+# the target** (at 4 the target's ceiling on position, 64.9 %, would no longer reach the component), with the
+# authors'-MSE component moved to the ablations of the full profile. Its component ceiling on position clears the
+# tolerance by a hair (69.5 % in this run against the 69.4 % it needs), so claim 3 on position is testable here
+# but only just, and may become untestable at other seeds. Every configuration tried (seed 0; "ceilings" are
+# component position / colour; target position / colour; best sources 71.4 % and 88.6 %):
+#
+# | configuration | ceilings | claims | wall time |
+# |---|---|---|---|
+# | stored before: 4,000 images, batch 128, 6 + 6 epochs, MSE logits | component position 57.6 % (audit) | 5/10 | 93.9 s |
+# | 8,000 images, batch 64, 6 + 6 epochs, KL logits, MSE ablation in the quick profile | 72.6 / 91.2; 69.7 / 91.3 | 8/10 | 232.4 s |
+# | the same at batch 128 (ceilings only) | 69.1 / 88.6; 65.9 / 88.1 | not run | |
+# | 12,000 images, batch 128, 4 + 4 epochs (ceilings only) | 69.2 / 89.8; 64.6 / 88.5 | not run | |
+# | 8,000 images, batch 64, 5 + 5 epochs (ceilings only) | 71.0 / 90.4; 68.7 / 91.0 | not run | |
+# | 8,000 images, batch 64, 4 + 4 epochs (ceilings only) | 69.6 / 90.2; 64.9 / 89.3 | not run | |
+# | 8,000 images, batch 32, 4 + 4 epochs (ceilings only) | 73.3 / 91.0; 70.5 / 91.8 | not run | |
+# | **stored: 8,000 images, batch 64, 4 + 6 epochs, KL, MSE ablation in the full profile** | 69.5 / 90.2; 69.7 / 91.3 | 7/10 | 124.8 s (`make bench`) |
+#
+# The 8/10 run held claim 3 on position (component 71.4 %) where this one fails it by a point: two fewer epochs
+# cost the component 3 points. Batch 32 at 4 + 4 epochs gave higher ceilings than any other budget; it was not
+# chosen because the time of a stage-1 step at batch 32 could not be measured before the runs had to start (the
+# machine was shared), and stage 1's step, with many small operations (the bridges of two sources at three taps),
+# may cost more per image at smaller batches than the ceiling's step does. The configurations before this issue are in the last
+# paragraph below.
+#
 # ### What the claims say on this data
 #
-# On the quick profile (one seed; 4,000 unlabeled transfer images; 6 epochs per component and for the target) five of
-# the ten checks hold. The selection itself behaves as the paper says; what fails is turning it into students that
-# match their teachers in this budget, and selective learning does not beat learning from all the sources.
+# On the quick profile (one seed; 8,000 unlabeled transfer images; 4 epochs per component and 6 for the target)
+# seven of the ten checks hold, and every check is testable by its ceiling. The selection behaves as the paper says
+# and selective learning is now as good as learning from all the sources; what fails is the target net, which stays
+# well below its components although its architecture could reach them with labels in the same budget.
 #
 # - **Entropy marks correct predictions (claim 1 holds)**: AUROC 0.72 (S1) and 0.77 (S2) on position, 0.88 (S3) and
-#   0.89 (S4) on colour.
-# - **The min-entropy choice, without training, is as good as the best source (claim 2 holds)**: 72.1 % on position
-#   (best source S2: 71.2 %) and 90.3 % on colour (S4: 88.5 %). Averaging the sources' probabilities does better still
-#   (73.1 %, 91.1 %), and the oracle (labels) shows the room that entropy does not find (82.0 %, 94.0 %). The choice
-#   follows the fill split, partly: S1 is chosen on 12 % and 10 % of the images of its own fills (solid, stripes) and
-#   on under 0.3 % of the others; S3 on 64 % and 24 % of its fills (solid, checker) and on 13 % and 11 % of the others.
-#   But the ResNet S2 is confident everywhere and teaches 94 % of the position images; the fill split hardly hurt it
-#   (70–73 % on every fill), so on position there is little to select.
-# - **The components do not match the best source (claim 3 fails on both tasks)**: 45.9 % on position (71.2 %) and
-#   81.3 % on colour (88.5 %). They are under-trained: the logit MSE was still falling at the last epoch (4.9 for
-#   position). In a run not stored here with three times the epochs (`-p EPOCH_SCALE 3 -p ABLATIONS on`, 18 epochs),
-#   the colour component reached 88.2 % (it would match S4) and the position component 63.8 %, still 7 points below.
-#   The architecture can do it with labels: the supervised reference (30 epochs) reaches 71.0 % and 90.8 %.
-# - **Selective learning is worse than averaging and than a random source (claims 4 and 5 fail)**: on position the
-#   min-entropy component reaches 45.9 %, the component taught by both sources on every image 53.0 %, the one taught by
-#   a random source per image 50.5 %. With 18 epochs the order stays: 63.8 % against 67.3 % and 67.0 %; one fixed source
-#   (S1) gives 63.6 %, and even the oracle selection, which uses the labels, only 66.3 %. On this pool, learning each
-#   image from *one* source loses to learning it from both. Hypothesis: the student learns the sources' logits and
-#   features, not only their answers, and two sources give it more (and less over-confident) signal per image than the
-#   more confident one alone; the paper's sources (ImageNet-pretrained ResNet-18s on CelebA attributes) may differ far
-#   more in reliability from image to image than ours do.
-# - **The target net matches the colour component but not the position one (claim 6: one of two)**: 79.9 % vs 81.3 %
-#   on colour, but 24.0 % vs 45.9 % on position. With 18 epochs both fail by a little more than the tolerance (60.6 % vs
-#   63.8 %, 83.7 % vs 88.2 %). Stage 2 has the same few epochs as stage 1 and must fit two components through bridges;
-#   the headline "better than the teachers" is out of reach at this budget (it is checked in the full profile only).
-# - **Fewer parameters (claim 7 holds)**: the target has 21,780 parameters, the two components together 27,639 (79 %);
-#   the four sources used hold 101,444.
-# - **Loss ablations (the 18-epoch run, position)**: the logits alone give 65.1 %, slightly *better* than logits and
-#   features (63.8 %); the features alone give 11.9 %, chance, because nothing then trains the component's head. Without
-#   the regulariser the source-side bridge rows collapse (median squared row norm 0.04 against 0.98 with it), as the
-#   paper's reason for it predicts, but the accuracy does not suffer (64.4 %): the logit loss carries the learning here.
-# - **What changed after the first run.** The first run of this notebook used components of widths (16, 32, 64), a
+#   0.88 (S4) on colour.
+# - **The min-entropy choice, without training, is as good as the best source (claim 2 holds)**: 72.3 % on position
+#   (best source S2: 71.4 %) and 90.4 % on colour (S4: 88.6 %). Averaging the sources' probabilities does a little
+#   better (72.9 %, 91.2 %), and the oracle (labels) shows the room that entropy does not find (82.3 %, 94.1 %). The
+#   choice follows the fill split, partly: S1 is chosen on 11 % and 9 % of the images of its own fills (solid,
+#   stripes) and on 3 % of the others; S3 on 63 % and 24 % of its fills (solid, checker) and on 15 % and 13 % of the
+#   others. But the ResNet S2 is confident everywhere and teaches 93 % of the position images; the fill split hardly
+#   hurt it, so on position there is little to select.
+# - **The colour component matches the best source, the position component does not (claim 3: one of two)**: colour
+#   88.7 % against 88.6 %, position 68.4 % against 71.4 % (needs 69.4 %). The position component is 1.1 points below
+#   its own ceiling (69.5 %), which is itself 1.9 points below the best source: at this budget the claim is testable
+#   only just, and the student misses it by a point. With 6 epochs (the 232 s run above) it reached 71.4 %.
+# - **Selective learning is not worse than averaging or a random source (claims 4 and 5 hold)**: on position the
+#   min-entropy component reaches 68.4 %, the one taught by both sources on every image 68.3 %, the one taught by a
+#   random source per image 66.8 %. With the KL logit term the order of the earlier runs (min-entropy behind
+#   averaging by 7 points and behind a random source by 5, with MSE) is gone; see the notes on fidelity.
+# - **The target net does not match its components (claim 6 fails on both tasks)**: 62.4 % against 68.4 % on
+#   position and 85.9 % against 88.7 % on colour, while the target's architecture trained with labels in the same
+#   6 epochs reaches 69.7 % and 91.3 %. This is a finding about stage 2 here, not about the budget. Stage 2 keeps the
+#   authors' MSE on the components' logits and regresses every component's features through target-side bridges
+#   only; hypothesis (not tested here): the same weakness of a logit MSE that held back stage 1 (see the notes) holds
+#   back stage 2, whose teachers are the components' logits.
+# - **Fewer parameters (claim 7 holds)**: the target has 21,780 parameters, the two components together 27,639
+#   (79 %); the four sources used hold 101,444.
+# - **The regulariser** keeps the source-side bridge rows at unit norm (median squared norm 0.98). Without it
+#   (`-p ABLATIONS on`, not run here) the rows collapsed towards zero in an earlier run with MSE logits and 18 epochs
+#   (median 0.04) without costing accuracy, and in that run the features alone, without the logit term, left the
+#   component at chance (11.9 %).
+# - **What changed before this issue.** The first run of this notebook used components of widths (16, 32, 64), a
 #   target of (20, 40, 80), 8 epochs, the sources run on every batch, each source's term normalised by its own share of
 #   the batch (the code's one loader per source), and a supervised reference trained in the notebook for 8 epochs. It
-#   took 253 s and held 5 of 10 with the same pattern (position component 55.9 %, averaging 63.7 %, random 62.2 %, R off
-#   53.5 %; colour 84.0 %; target 42.5 % and 82.2 %). To fit the two minutes, the nets were narrowed to their present
-#   widths, the sources' signals are computed once, the reference became a zoo entry and the epochs went from 8 to 6;
-#   and each image's loss is now counted once (a batch mean), so that the selection rules differ only in *who* teaches
-#   an image, not in how much it weighs. A run with these changes at 8 epochs took 119 s and held 5 of 10 (position
-#   component 55.0 % vs averaging 62.7 % vs random 57.4 %; target 36.8 % and 81.4 %). The claims and their tolerances
-#   were written before the first run and have not been changed.
+#   took 253 s and held 5 of 10 (position component 55.9 %, averaging 63.7 %, random 62.2 %; target 42.5 % and 82.2 %).
+#   The nets were then narrowed to their present widths, the sources' signals computed once, the reference moved to
+#   the zoo and the epochs cut to 6, and each image's loss is now counted once (a batch mean), so that the selection
+#   rules differ only in *who* teaches an image. The claims and their tolerances were written before the first run
+#   and have not been changed.
 
 # %% [markdown]
 # ## Notes on fidelity
@@ -965,8 +1125,16 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 #   from them and from the authors' public code in KAmalEngine (`kamal/amalgamation/customize_attribute.py`,
 #   `examples/amalgamation/customize_ka`). Every loss and schedule detail is an **assumption (authors' code)**: the
 #   1×1 bridges on both sides per source in stage 1 and on the target side only in stage 2, the pre-activation taps,
-#   MSE on features and on logits (not a KL), the unit-norm regulariser on the source-side bridges in stage 1 only,
+#   MSE on features, MSE on logits in stage 2 (stage 1: see the next note), the unit-norm regulariser on the source-side bridges in stage 1 only,
 #   the selection done once before training on the task's own logits. No paper numbers are available here.
+# - **KL instead of the authors' MSE on the logits of stage 1** (a deviation, `LOGIT_LOSS = "kl"`; `"mse"` restores
+#   the code's loss). With MSE, the least ambiguous source's logits are the largest (mean square 12.8 against 7.4 for the averaged
+#   ones on position), so the selection rules differ mostly in the size of the targets: in an audit on the 4,000
+#   training images (logit term only, 6 epochs, position) MSE gave 49.2 / 53.2 / 56.0 % (min-entropy / random /
+#   average) and KL 59.0 / 58.4 / 60.3 %; with 8,000 images, features and 6 epochs (the 232 s configuration) the
+#   min-entropy position component reached 71.4 % with KL and 67.1 % with MSE. In the quick profile stored here the
+#   MSE component is not run (time budget); the full profile and `-p ABLATIONS on` run it beside the KL one. Stage 2
+#   keeps the code's MSE.
 # - **Bugs of the code not copied**: the regulariser is added once per source, not once per tap (the code's class
 #   variant); the learning-rate schedule is stepped per epoch (the code's MultiStepLR is stepped per iteration); one
 #   optimiser per stage (the code's attribute stage 2 schedules the stage-1 optimiser); every component is trained (the
@@ -987,9 +1155,15 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 #   as an exercise.
 # - **Sources' data**: the zoo trains the sources with labels on the training split of `shapes` (their two fills),
 #   which is also the students' transfer set without labels, as the code reuses the sources' training images.
+# - **Transfer set**: the code's component stage reuses the sources' training images; the quick profile adds 4,000
+#   generated images beyond its 4,000 training images (8,000, unlabeled), because with 4,000 no training of the
+#   component's architecture, even with labels, reached the best source (see "How this experiment was sized").
 # - **Budgets**: Adam with a cosine schedule, the same learning rate for networks and bridges (the code uses Adam with
-#   separate rates, batch 64, and 50 epochs per stage); the quick profile trains each student for only a few epochs
-#   on 4,000 images.
+#   separate rates, batch 64, and 50 epochs per stage); the quick profile trains each component for 4 epochs and the
+#   target for 6, at batch 64, and leaves the authors'-MSE component and the other ablations to the full profile
+#   (`ABLATIONS = "on"` runs them here).
+# - **The supervised ceiling** (the students' architectures trained with labels for the same budget) is not in the
+#   paper; it decides which claims a run can test.
 # - **Seeds**: the quick profile is one seed; the full profile reports the mean and standard deviation over three seeds
 #   of the students (the zoo's sources are one seed each). The full profile needs the zoo's full-profile sources,
 #   built on a GPU by `make zoo` first.

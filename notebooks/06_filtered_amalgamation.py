@@ -6,8 +6,8 @@
 # doi [10.24963/ijcai.2019/573](https://doi.org/10.24963/ijcai.2019/573)
 #
 # Two networks have been trained by others, each on *several* tasks: one tells an object's shape, colour and
-# size, the other its position and fill pattern. A user needs only some of these tasks, say **shape and fill**,
-# and wants one compact network for exactly those. No labels are available, only unlabeled images. Ye et al.
+# size, the other its position and fill pattern. A user needs only some of these tasks, say **colour and position**
+# (or, in the full profile, **shape and fill**), and wants one compact network for exactly those. No labels are available, only unlabeled images. Ye et al.
 # build such a **task-customised student**: it learns only the knowledge *filtered* for the chosen tasks, that
 # is, it imitates only the chosen tasks' heads of the teachers, and it is trained layer by layer, "entangling"
 # each block of the student with the corresponding blocks of the teachers. The abstract reports that the student
@@ -26,10 +26,12 @@
 # 3. The student: a shared trunk, re-initialised, and one branch per teacher made of a copy of that teacher's own
 #    remaining blocks and *only its chosen heads*; the branch point $k$.
 # 4. Layer-wise learning without labels: "block" phases with the copied branches frozen, then "finetune".
-# 5. Student vs teachers on each chosen task, parameters; the customised student vs a student built for all five
+# 5. The supervised ceiling, measured first: the same student trained the same way with the true labels, which says
+#    which claims this experiment can test.
+# 6. Student vs teachers on each chosen task, parameters; the customised student vs a student built for all five
 #    tasks; the same architecture trained from scratch by multi-teacher KD; the branch point's trade-off of
 #    accuracy and parameters; block-only and finetune-only ablations and the soft-target loss (full profile).
-# 6. What differs from notebook 04 (*Student Becoming the Master*), and the paper's claims checked against this run.
+# 7. What differs from notebook 04 (*Student Becoming the Master*), and the paper's claims checked against this run.
 
 # %% [markdown]
 # ## Parameters
@@ -39,12 +41,12 @@
 # Values that depend on them are derived in the cell after it, which also checks every value.
 
 # %% tags=["parameters"]
-PROFILE: str = "quick"  # "quick": CPU, under 2 minutes, one seed; "full": wider teachers, more images, 3 seeds, every ablation (GPU)
+PROFILE: str = "quick"  # "quick": CPU, about 3 minutes, one seed; "full": wider teachers, more images, 3 seeds, every ablation (GPU)
 SEED: int = 0  # base seed; the full profile uses SEED, SEED + 1, SEED + 2
 DEVICE: str = "auto"  # "auto", "cpu" or "cuda"
 DATASET: str = "shapes"  # "shapes" (generated objects with five attributes); the only data set wired up here
 TEACHERS: str = "zoo"  # "zoo": load the trained teachers shipped in zoo/; "train": retrain them with the zoo's recipe
-TASKS: str = "shape,fill"  # the customised tasks, comma-separated: shape, colour, size (teacher 1) or position, fill (teacher 2)
+TASKS: str = "auto"  # the customised tasks, comma-separated: shape, colour, size (teacher 1) or position, fill (teacher 2); "auto": colour,position (quick), shape,fill (full)
 BRANCH_POINT: int = 3  # k: the student's shared trunk is its first k stages (1 to 4); each teacher's stages after k are copied
 LOSS: str = "hard"  # "hard": cross-entropy to the teachers' argmax (the authors' code); "soft": KL at temperature 4
 ABLATIONS: str = "auto"  # "auto": extra baselines and the branch-point sweep in the full profile only; "on"; "off"
@@ -71,24 +73,25 @@ TEACHER_NAMES = zoo.afk_teacher_names(PROFILE)  # {"T1": zoo entry, "T2": zoo en
 TEACHER_TASKS = {t: zoo.entry(name).tasks for t, name in TEACHER_NAMES.items()}
 ALL_TASKS = [task for tasks in TEACHER_TASKS.values() for task in tasks]
 NUM_STAGES = len(zoo.entry(TEACHER_NAMES["T1"]).arch_args["widths"])
-CHOSEN = [t.strip() for t in str(TASKS).split(",") if t.strip()]
+SETTINGS = {  # the teachers come from the zoo (kae_utils.zoo); these are the students' settings
+    # transfer_size: unlabeled images; beyond the training split, more generated ones (load_training_pool)
+    # default_tasks: the tasks of TASKS = "auto"; shape and fill need the full profile's budget
+    "quick": dict(seeds=[SEED], default_tasks="colour,position", transfer_size=16000, block_epochs=1,
+                  total_epochs=6, batch_size=40, lr=3e-3, ablations=False),
+    "full": dict(seeds=[SEED, SEED + 1, SEED + 2], default_tasks="shape,fill", transfer_size=20000, block_epochs=4,
+                 total_epochs=20, batch_size=256, lr=2e-3, ablations=True),
+}
+CFG = profile_settings(SETTINGS, PROFILE)  # SETTINGS[PROFILE]; KAE_SCALE=smoke shrinks the full one
+CFG["ablations"] = {"auto": CFG["ablations"], "on": True, "off": False}[ABLATIONS]
+CFG["block_epochs"] *= EPOCH_SCALE
+CFG["total_epochs"] *= EPOCH_SCALE
+CHOSEN = [t.strip() for t in str(CFG["default_tasks"] if TASKS == "auto" else TASKS).split(",") if t.strip()]
 for task in CHOSEN:
     check_choice("each of TASKS", task, ALL_TASKS)
 if not CHOSEN or len(set(CHOSEN)) != len(CHOSEN):
     raise ValueError(f"TASKS must name one or more distinct tasks of {', '.join(ALL_TASKS)}; got {TASKS!r}")
 CHOSEN = [t for t in ALL_TASKS if t in CHOSEN]  # in the teachers' order
 check_number("BRANCH_POINT", BRANCH_POINT, integer=True, minimum=1, maximum=NUM_STAGES)  # one of the teachers' stages
-
-SETTINGS = {  # the teachers come from the zoo (kae_utils.zoo); these are the students' settings
-    "quick": dict(seeds=[SEED], transfer_size=None, block_epochs=3, total_epochs=15, batch_size=128, lr=3e-3,
-                  ablations=False),
-    "full": dict(seeds=[SEED, SEED + 1, SEED + 2], transfer_size=20000, block_epochs=4, total_epochs=20,
-                 batch_size=256, lr=2e-3, ablations=True),
-}
-CFG = profile_settings(SETTINGS, PROFILE)  # SETTINGS[PROFILE]; KAE_SCALE=smoke shrinks the full one
-CFG["ablations"] = {"auto": CFG["ablations"], "on": True, "off": False}[ABLATIONS]
-CFG["block_epochs"] *= EPOCH_SCALE
-CFG["total_epochs"] *= EPOCH_SCALE
 TEMPERATURE = 4.0  # of the soft-target loss (LOSS = "soft" and its ablation)
 if CFG["total_epochs"] <= NUM_STAGES * CFG["block_epochs"]:
     raise ValueError("total_epochs must leave at least one finetune epoch after every block phase")
@@ -116,8 +119,8 @@ from matplotlib.patches import FancyBboxPatch
 from torch import nn
 
 from kae_utils import numerics
-from kae_utils.amalgamation import check_images_only
-from kae_utils.data import ATTRIBUTE_VALUES, load_dataset
+from kae_utils.amalgamation import ceiling_reaches, check_images_only, train_ceiling
+from kae_utils.data import ATTRIBUTE_VALUES, load_dataset, load_training_pool
 from kae_utils.env import setup_notebook
 from kae_utils.losses import kd_kl
 from kae_utils.metrics import accuracy
@@ -141,11 +144,15 @@ print(numerics.describe())  # bf16 autocast where the hardware runs it natively;
 # (3 bins), position (9 cells of a 3×3 grid) and fill pattern (4), on a cluttered background with noise,
 # distractor objects and sometimes an occluding bar. Each attribute is a single-label classification task, so a
 # multi-task teacher has one softmax head per attribute. The quick profile uses the 4,000 training and 1,000
-# test images of `load_dataset("shapes", ..., "quick")`; the full one 50,000 and 10,000 (the student's
-# transfer set is the first 20,000 training images).
+# test images of `load_dataset("shapes", ..., "quick")`; the full one 50,000 and 10,000.
 #
-# The **training images, without their labels, are the transfer set** of every student. The test labels are used
-# only to evaluate. The teachers were trained elsewhere, on labelled images of their own (below).
+# The **training images, without their labels, are the transfer set** of every student. Amalgamation needs no
+# labels, so a student may see as many generated images as its teachers did: the quick profile adds **12,000 more
+# unlabeled images of the same generator** (`kae_utils.data.load_training_pool`: the training split, then the images
+# that follow the test split in the same stream, so they overlap neither the training nor the test images), 16,000
+# transfer images in all; the full profile uses the first 20,000 of its 50,000 training images. The test labels are used only to evaluate, the transfer images' labels only
+# by the supervised ceiling (marked as such). The teachers were trained elsewhere, on labelled images of their own
+# (below).
 
 # %%
 train_split = load_dataset(DATASET, "train", PROFILE)
@@ -153,9 +160,15 @@ test_split = load_dataset(DATASET, "test", PROFILE)
 x_train, x_test = train_split.x, test_split.x
 y_test = {task: test_split.targets[task].long() for task in ALL_TASKS}
 IMAGE_SHAPE = tuple(x_train.shape[1:])
-X_TRANSFER = x_train[:CFG["transfer_size"]]  # the students' transfer set: training images, no labels
+# the transfer set: the training split, then more images of the generator after the test split (no overlap)
+transfer_pool = load_training_pool(DATASET, PROFILE, CFG["transfer_size"])
+n_extra = max(0, len(transfer_pool) - len(x_train))  # the generated images beyond the training split
+X_TRANSFER = transfer_pool.x  # the transfer set: images, no labels
+# the transfer images' labels: only for the supervised ceiling
+Y_TRANSFER = {task: transfer_pool.targets[task].long() for task in ALL_TASKS}
 print(f"train: {tuple(x_train.shape)}  test: {tuple(x_test.shape)}")
-print(f"transfer set (images only): {tuple(X_TRANSFER.shape)}")
+print(f"transfer set (images only): {tuple(X_TRANSFER.shape)}: {min(len(x_train), len(X_TRANSFER))} training images"
+      f" and {n_extra} more generated ones")
 for task in ALL_TASKS:
     print(f"  {task:>8}: {len(ATTRIBUTE_VALUES[task])} classes ({', '.join(ATTRIBUTE_VALUES[task][:4])}"
           f"{', ...' if len(ATTRIBUTE_VALUES[task]) > 4 else ''})")
@@ -456,6 +469,7 @@ def amalgamation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     return kd_kl(student_logits, teacher_logits, TEMPERATURE)
 
 
+TEACHER_TARGETS = teacher_targets(X_TRANSFER, ALL_TASKS)  # every head's logits on the transfer set, computed once
 try:
     check_images_only((X_TRANSFER, train_split.targets["shape"]), IMAGE_SHAPE)
 except ValueError as error:
@@ -485,20 +499,30 @@ except ValueError as error:
 # schedule in every phase.
 
 # %%
+def labels_loss(out: dict[str, torch.Tensor], y: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The supervised ceiling's loss: the sum of the heads' cross-entropies to the true labels."""
+    return sum(F.cross_entropy(out[task], y[task]) for task in y)
+
+
 def train_phase(student: AFKStudent, x: torch.Tensor, targets: dict[str, torch.Tensor], epochs: int, *,
-                frozen: bool, loss: str, seed: int, desc: str) -> dict[str, list[float]]:
-    """Train `student` on the teachers' outputs for `epochs`; frozen=True is a block phase (branches frozen)."""
+                frozen: bool, loss: str, seed: int, desc: str, labels: bool = False) -> dict[str, list[float]]:
+    """Train `student` on the teachers' outputs for `epochs`; frozen=True is a block phase (branches frozen).
+
+    labels=True is the supervised ceiling: `targets` are then the true labels of the images, and the same phase
+    trains on them with cross-entropy (kae_utils.amalgamation.train_ceiling)."""
     tasks = student.tasks
     student.freeze_branches(frozen)
+    budget = dict(epochs=epochs, lr=CFG["lr"], batch_size=CFG["batch_size"], device=device, seed=seed, desc=desc)
+    if labels:
+        _, history = train_ceiling(student, x, {task: targets[task] for task in tasks}, labels_loss, **budget)
+    else:
+        def step(model: AFKStudent, batch):
+            xb, *zs = batch
+            out = model(xb)
+            losses = {task: amalgamation_loss(out[task], z, loss) for task, z in zip(tasks, zs, strict=True)}
+            return sum(losses.values()), {task: v.detach() for task, v in losses.items()}
 
-    def step(model: AFKStudent, batch):
-        xb, *zs = batch
-        out = model(xb)
-        losses = {task: amalgamation_loss(out[task], z, loss) for task, z in zip(tasks, zs, strict=True)}
-        return sum(losses.values()), {task: v.detach() for task, v in losses.items()}
-
-    history = Trainer(student, epochs=epochs, lr=CFG["lr"], batch_size=CFG["batch_size"], step_fn=step,
-                      device=device, seed=seed, desc=desc).fit((x, *[targets[task] for task in tasks]))
+        history = Trainer(student, step_fn=step, **budget).fit((x, *[targets[task] for task in tasks]))
     student.freeze_branches(False)
     return history.to_dict()
 
@@ -519,10 +543,13 @@ SCHEDULES = ("layer-wise", "block only", "finetune only", "scratch")
 
 
 def amalgamate(tasks: Sequence[str], k: int, schedule: str, seed: int, loss: str = LOSS,
-               teacher_bn_statistics: bool = False) -> dict:
-    """Build and train a student for `tasks` with branch point k; returns the student and its phases' histories."""
+               teacher_bn_statistics: bool = False, labels: bool = False) -> dict:
+    """Build and train a student for `tasks` with branch point k; returns the student and its phases' histories.
+
+    labels=True trains the same student by the same schedule with the true labels instead of the teachers: the
+    supervised ceiling."""
     x = check_images_only(X_TRANSFER, IMAGE_SHAPE)
-    targets = teacher_targets(x, tasks)
+    targets = {task: Y_TRANSFER[task] for task in tasks} if labels else {task: TEACHER_TARGETS[task] for task in tasks}
     eb, total, phases = CFG["block_epochs"], CFG["total_epochs"], []
     if schedule in ("layer-wise", "block only"):
         student = AFKStudent(teachers, tasks, 1, seed, teacher_bn_statistics).to(device)
@@ -530,19 +557,39 @@ def amalgamate(tasks: Sequence[str], k: int, schedule: str, seed: int, loss: str
             if kk > 1:
                 student = student.grow(teachers)
             phases.append((f"block k={kk}", train_phase(student, x, targets, eb, frozen=True, loss=loss, seed=seed,
-                                                        desc=f"block k={kk} ({', '.join(tasks)}, seed {seed})")))
+                                                        desc=f"block k={kk} ({', '.join(tasks)}, seed {seed})",
+                                                        labels=labels)))
         rest = total - k * eb
         phases.append(("finetune" if schedule == "layer-wise" else f"block k={k}",
                        train_phase(student, x, targets, rest, frozen=schedule == "block only", loss=loss, seed=seed,
-                                   desc=f"{'finetune' if schedule == 'layer-wise' else 'block'} (seed {seed})")))
+                                   desc=f"{'finetune' if schedule == 'layer-wise' else 'block'} (seed {seed})",
+                                   labels=labels)))
     else:
         student = AFKStudent(teachers, tasks, k, seed).to(device)
         if schedule == "scratch":  # the trunk is random already; now the branches and heads too
             student.branches = reinitialised(student.branches, 7000 + seed)
         phases.append(("end to end", train_phase(student, x, targets, total, frozen=False, loss=loss, seed=seed,
-                                                 desc=f"{schedule} ({', '.join(tasks)}, seed {seed})")))
+                                                 desc=f"{schedule} ({', '.join(tasks)}, seed {seed})", labels=labels)))
     return {"student": student.eval(), "phases": phases, "parameters": count_parameters(student)}
 
+
+# %% [markdown]
+# ## The supervised ceiling (uses labels), measured first
+#
+# Before any student learns from the teachers: the customised student's **own architecture and initialisation**
+# (the re-initialised trunk, the copied branches), trained by **the same schedule** (block phases, then
+# fine-tuning) for the same budget on the same transfer images, but with their **true labels** instead of the
+# teachers' outputs (cross-entropy, `kae_utils.amalgamation.train_ceiling` in every phase). No label-free student
+# can be expected to do better. Where the ceiling on a chosen task stays below the teacher by more than the claim's
+# tolerance, this experiment cannot test "the student matches its teacher" on that task, and the claims below say so.
+
+# %% tags=["nbval-ignore-output"]
+ceiling_logits = {seed: predict_heads(amalgamate(CHOSEN, BRANCH_POINT, "layer-wise", seed, labels=True)["student"], x_test)
+                  for seed in CFG["seeds"]}
+ceiling_runs = {seed: scores(logits) for seed, logits in ceiling_logits.items()}  # seed: {task: test accuracy}
+ceiling = {task: float(np.mean([ceiling_runs[s][task] for s in CFG["seeds"]])) for task in CHOSEN}
+for task in CHOSEN:
+    print(f"{task:>8}: supervised ceiling {ceiling[task]:.4f}; teacher {teacher_of[task]} {teacher_scores[task]:.4f}")
 
 # %% [markdown]
 # ## The experiments
@@ -592,9 +639,11 @@ for seed in CFG["seeds"]:
 # ### Each chosen task: student vs teacher
 #
 # Test accuracy on every chosen task (mean over seeds; ± the standard deviation over seeds in the full profile).
-# "agreement" is the share of test images on which the student's answer equals its teacher's.
+# "agreement" is the share of test images on which the student's answer equals its teacher's. The supervised
+# ceiling (labels, not a method) is the bound on what the students below could reach with this budget.
 
 # %% tags=["nbval-ignore-output"]
+CEILING = "supervised ceiling (labels)"
 rows = []
 for (name, seed), run in runs.items():
     student_logits = predict_heads(run["student"], x_test)
@@ -604,8 +653,11 @@ for (name, seed), run in runs.items():
                      "agreement with the teacher": agree.item()})
 rows += [{"model": "teacher", "seed": seed, "task": task, "accuracy": teacher_scores[task],
           "agreement with the teacher": 1.0} for seed in CFG["seeds"] for task in CHOSEN]
+rows += [{"model": CEILING, "seed": seed, "task": task, "accuracy": ceiling_runs[seed][task],
+          "agreement with the teacher": (logits[task].argmax(1) == teacher_test_logits[teacher_of[task]][task].argmax(1))
+          .float().mean().item()} for seed, logits in ceiling_logits.items() for task in CHOSEN]
 results_long = pd.DataFrame(rows)
-MODELS = ["teacher", *EXPERIMENTS]
+MODELS = ["teacher", CEILING, *EXPERIMENTS]
 by_model = results_long.groupby(["task", "model"], sort=False)["accuracy"]
 table = by_model.mean().unstack("model")[MODELS].loc[CHOSEN].round(4)
 if len(CFG["seeds"]) > 1:
@@ -618,7 +670,8 @@ fig, ax = plt.subplots(figsize=(2.6 + 0.35 * len(CHOSEN) * len(MODELS), 3.0))
 width = 0.8 / len(MODELS)
 for i, model in enumerate(MODELS):
     pos = np.arange(len(CHOSEN)) + (i - (len(MODELS) - 1) / 2) * width
-    ax.bar(pos, mean_acc.loc[model], width, label=model, color="k" if model == "teacher" else f"C{i - 1}")
+    colour = {"teacher": "k", CEILING: "0.6"}.get(model, f"C{i - 2}")
+    ax.bar(pos, mean_acc.loc[model], width, label=model, color=colour)
 ax.scatter(np.arange(len(CHOSEN)), [chance[t] for t in CHOSEN], marker="_", s=400, color="r", label="chance", zorder=3)
 ax.set_xticks(np.arange(len(CHOSEN)), CHOSEN)
 ax.set_ylabel("test accuracy")
@@ -774,6 +827,8 @@ def chosen_values(name: str, task: str) -> list[float]:
 results_rows = [(f"{task}: teacher {teacher_of[task]}", "", teacher_scores[task], 0.0) for task in CHOSEN]
 results_rows += [(f"{task}: AFK student", "matches or beats the teacher", *mean_std(chosen_values("AFK", task)))
                  for task in CHOSEN]
+results_rows += [(f"{task}: supervised ceiling (labels)", "(not in the paper)",
+                  *mean_std([ceiling_runs[s][task] for s in CFG["seeds"]])) for task in CHOSEN]
 results_rows += [
     ("chosen tasks (mean): AFK", "", *mean_std(mean_over_chosen("AFK"))),
     ("chosen tasks (mean): AFK, all tasks", "(not in the abstract)", *mean_std(mean_over_chosen("AFK, all tasks"))),
@@ -824,6 +879,13 @@ results_table.round(4)
 #    over seeds).
 # 4. **Filtering helps the chosen tasks**: the customised student's mean accuracy over the chosen tasks is at least the
 #    all-task student's minus 1 point (mean over seeds).
+#
+# **Which claims this run can test** is decided by the supervised ceiling measured above, with the claim's own
+# tolerance (`kae_utils.amalgamation.ceiling_reaches`): claim 1 on a task where the ceiling reaches the teacher (in
+# the full profile: at least equals it, as "beats" has no tolerance); claims 3 and 4, which compare ways of building
+# the student, where the ceiling reaches the teacher on every chosen task, since below it every student is held back
+# by the budget rather than by what it learns from the teachers. Claim 2 trains nothing and is always testable. An
+# untestable claim is still checked and printed, marked `(untestable here: ...)`.
 
 # %%
 MATCH_TOL, SCRATCH_TOL, SUBSET_TOL = 0.02, 0.01, 0.01
@@ -841,11 +903,21 @@ def beats_or_matches(task: str) -> bool:
     return bool(np.mean(values) >= teacher - MATCH_TOL)
 
 
+# what the ceiling allows this run to test (the claim's own tolerance; "beats" has none)
+testable = {task: ceiling_reaches(ceiling[task], teacher_scores[task], tolerance=0.0 if PROFILE == "full" else MATCH_TOL)
+            for task in CHOSEN}
+below = [task for task in CHOSEN if not testable[task]]
+untestable_comparison = "" if not below else (
+    f"the supervised ceiling is below the teacher on {', '.join(below)}, so every student is held back by the budget")
+ceiling_text = "; ceiling " + ", ".join(f"{t} {ceiling[t]:.4f}" for t in CHOSEN)
+
 verb = "beats" if PROFILE == "full" else "matches"
 claims = [
     Claim(f"the customised student {verb} the {teacher_of[task]} teacher on {task}", beats_or_matches(task),
           f"student {np.mean(afk_task[task]):.4f} (per seed {', '.join(f'{v:.4f}' for v in afk_task[task])}) vs "
-          f"teacher {teacher_scores[task]:.4f}" + ("" if PROFILE == "full" else f" (tolerance {MATCH_TOL})"))
+          f"teacher {teacher_scores[task]:.4f}" + ("" if PROFILE == "full" else f" (tolerance {MATCH_TOL})")
+          + f"; ceiling {ceiling[task]:.4f}",
+          untestable="" if testable[task] else f"the supervised ceiling on {task} is below the teacher")
     for task in CHOSEN
 ]
 claims += [
@@ -853,10 +925,12 @@ claims += [
           bool(student_params < teachers_params), f"student {student_params} vs teachers {teachers_params}"),
     Claim("layer-wise AFK is not worse than the same architecture trained from scratch by multi-teacher KD",
           bool(afk_mean >= scratch_mean - SCRATCH_TOL),
-          f"AFK {afk_mean:.4f} vs scratch {scratch_mean:.4f} (tolerance {SCRATCH_TOL})"),
+          f"AFK {afk_mean:.4f} vs scratch {scratch_mean:.4f} (tolerance {SCRATCH_TOL})" + ceiling_text,
+          untestable=untestable_comparison),
     Claim("the student customised to the chosen tasks is not worse on them than the student built for all tasks",
           bool(afk_mean >= all_task_mean - SUBSET_TOL),
-          f"customised {afk_mean:.4f} vs all-task {all_task_mean:.4f} (tolerance {SUBSET_TOL})"),
+          f"customised {afk_mean:.4f} vs all-task {all_task_mean:.4f} (tolerance {SUBSET_TOL})" + ceiling_text,
+          untestable=untestable_comparison),
 ]
 report = check_claims(claims)
 
@@ -867,6 +941,9 @@ metrics = {
     "chosen_tasks": CHOSEN,
     "branch_point": BRANCH_POINT,
     "teacher_accuracy": teacher_scores,
+    "ceiling": ceiling,
+    "ceiling_per_seed": {str(seed): vals for seed, vals in ceiling_runs.items()},
+    "transfer_images": len(X_TRANSFER),
     "scores": results_long.to_dict(orient="records"),
     "mean_over_chosen": {name: mean_over_chosen(name) for name in EXPERIMENTS},
     "parameters": {"student": student_params, "teachers_together": teachers_params, "all_task_student": all_task_params,
@@ -882,47 +959,58 @@ path = write_metrics(NOTEBOOK, metrics, claims=report, profile=PROFILE, paramete
 print("metrics written to runs/" + path.parent.name + "/" + path.name)
 
 # %% [markdown]
+# ### How this experiment was sized
+#
+# The supervised ceiling was measured first, before the claims. In the configuration stored before (the customised
+# tasks shape and fill, the 4,000 training images as the transfer set, 3 epochs per block phase and 15 in all, batch
+# 128) the student trained the same way with the true labels reached 21.1 % on shape and 73.6 % on fill (teachers
+# 56.9 % and 88.1 %), exactly where the AFK student (22.4 %, 70.6 %) and KD from scratch (21.1 %, 73.7 %) were: none
+# of claims 1, 3 and 4 could be tested. A re-initialised trunk must learn shape, the hardest attribute for these small
+# nets, from the transfer images alone, and the zoo's teachers needed 30,000 labelled images and 20 epochs for it.
+# So the quick profile customises **colour** (from $T_1$) **and position** (from $T_2$), keeping the paper's structure
+# (two multi-task teachers, a chosen subset across both), and shape and fill become the full profile's default. For
+# colour and position the ceiling was measured with more unlabeled images and a shorter schedule with more steps per
+# image (one epoch per block phase, 6 in all, batch 40); 16,000 images were kept. The shape and fill ceilings at
+# larger transfer sets were measured by an earlier session of this work but not recorded. Every configuration
+# (seed 0; the ceiling runs alone on one thread):
+#
+# | configuration | supervised ceiling | claims | wall time |
+# |---|---|---|---|
+# | stored before: shape & fill, 4,000 images, 3 per block phase + 15 epochs, batch 128 | shape 21.1 %, fill 73.6 % | 3/5 | 91.6 s |
+# | colour & position, 12,000 images, 1 per block phase + 6 epochs, batch 40 (ceiling only) | colour 94.4 %, position 87.2 % (seed 1: 93.9 %, 87.1 %) | not run | |
+# | colour & position, 16,000 images, the same schedule (ceiling only) | 95.3 %, 88.2 % | not run | |
+# | **stored: colour & position, 16,000 images, 1 per block phase + 6 epochs, batch 40** | 95.4 %, 88.9 % | 5/5 | 140.4 s (`make bench`) |
+#
+# The stored configuration also ran once before the transfer images came from `load_training_pool` (the same
+# images): 5/5 with the same numbers, in 132.7 s.
+#
 # ### What the claims say on this data
 #
-# On the quick profile (one seed; 4,000 unlabeled transfer images; every student 15 epochs) three of the five checks
-# hold, and the two that fail are the paper's central ones:
+# On the quick profile (one seed; 16,000 unlabeled transfer images; every student 6 epochs) all five checks hold, and
+# all are testable: the ceiling reaches both teachers.
 #
-# - **The customised student does not match its teachers (claim 1 fails on both tasks).** At the default branch point
-#   $k = 3$ it reaches 22.4 % on shape (teacher $T_1$: 56.9 %, chance 12.5 %) and 70.6 % on fill (teacher $T_2$: 88.1 %),
-#   and it agrees with its teachers on only 24 % and 72 % of the test images. The student's trunk, three stages learned
-#   anew, is the bottleneck: the teachers learned those stages from 30,000 *labelled* images in 20 epochs, the student
-#   has 4,000 unlabeled ones and a fraction of the steps. Two runs that are not stored here support this. With
-#   `-p ABLATIONS on` the branch-point sweep gives, for shape and fill, 47.6 % and 81.4 % at $k = 1$ (only the first
-#   stage is new: 196,444 parameters, 99 % of the teachers), 24.1 % and 65.2 % at $k = 2$, and 17.0 % and 68.3 % at
-#   $k = 4$ (only the heads are the teachers': 50 %). The more of each teacher is kept, the closer the student comes,
-#   and even $k = 1$ stays 7–9 points below the teachers. With `-p EPOCH_SCALE 3` (45 epochs) the $k = 3$ student
-#   reaches only 26.8 % and 73.3 %: more epochs on the same 4,000 images do not close the gap either. Hypothesis: the
-#   transfer set is too small to relearn the teachers' early features; the full profile (20,000 transfer images,
-#   wider networks, three seeds) tests it, with the paper's stronger claim that the student *beats* its teachers.
-# - **Fewer parameters (claim 2 holds)**, but only 13 % fewer: the student has 173,212 parameters, the teachers together
-#   199,230. In these ConvNets the last stage holds 74 % of a teacher's weights, and at $k = 3$ each branch keeps a copy
-#   of it. Only $k = 4$ halves the size, at the cost of accuracy (above).
-# - **Layer-wise AFK vs multi-teacher KD from scratch (claim 3 holds, narrowly)**: 46.5 % vs 47.4 % mean accuracy on the
-#   chosen tasks, inside the 1-point tolerance, with the scratch student slightly ahead (shape 22.4 % vs 21.1 %, fill
-#   70.6 % vs 73.7 %). The copied branches and the layer-wise schedule bring no gain at this budget; the loss curves
-#   show why: every growth of the trunk inserts a random stage and throws the loss back up. In the ablation run the
-#   block phases did matter against *finetune only* (38.9 %), and *block only* reached 44.1 %. With three times the epochs
-#   AFK was ahead of the scratch student by 5 points (50.1 % vs 45.1 %): the head start of the copied layers shows once
-#   the trunk has had time to fit them.
-# - **The "filtered" claim (claim 4 holds, narrowly)**: the customised student reaches 46.5 %, the student built for all
-#   five tasks 47.3 % on the same two tasks, inside the tolerance but in the all-task student's favour; with three times
-#   the epochs the all-task student was ahead by 1.5 points (51.6 % vs 50.1 %) and the check would fail. Here the extra
-#   heads do not compete for the trunk; they add supervision to it, as in ordinary multi-task learning. What filtering
-#   buys in this run is size and speed (173,212 vs 175,534 parameters; one branch computes only the chosen heads), not
-#   accuracy.
-# - **Other ablations (the same unstored run)**: the soft-target loss (KL at $T = 4$) helps fill (78.1 %; shape
-#   21.1 %); keeping the teachers' BatchNorm statistics in the block phases hurts (18.8 % and 62.1 %).
-# - **What changed after the first run.** A first run of this notebook kept the teachers' BatchNorm statistics in the
-#   block phases (notebook 04's choice) and gave every student 10 epochs (2 + 2 + 2 block, 4 fine-tuning); its student
-#   reached 16.0 % on shape and 49.0 % on fill. Two things were changed after it: BatchNorm now stays in training mode
-#   in the frozen copies, as in the authors' code (a fidelity fix), and the budget is 15 epochs, to use the quick
-#   profile's two minutes. The claims, their tolerances and the default tasks and branch point were written before
-#   that first run and have not been changed.
+# - **The customised student matches its teachers (claim 1 holds on both tasks)**: colour 95.6 % against $T_1$'s
+#   96.4 % (ceiling 95.4 %), position 86.4 % against $T_2$'s 86.1 % (ceiling 88.9 %). On position the student is
+#   above its teacher, the pattern the paper reports for its customised tasks; on colour it is at its ceiling, so
+#   labels would not have done better with this budget. It agrees with its teachers on 94.6 % and 88.8 % of the test
+#   images.
+# - **Fewer parameters (claim 2 holds)**, but only 13 % fewer: the student has 173,599 parameters, the teachers
+#   together 199,230. In these ConvNets the last stage holds most of a teacher's weights, and at $k = 3$ each branch
+#   keeps a copy of it; only $k = 4$ halves the size (99,615).
+# - **Layer-wise AFK vs multi-teacher KD from scratch (claim 3 holds, narrowly)**: 91.0 % against 91.75 % mean accuracy
+#   on the chosen tasks, inside the 1-point tolerance, with the scratch student ahead (colour 95.6 % vs 95.5 %,
+#   position 86.4 % vs 88.0 %). With this many transfer images, learning every weight from the teachers' answers is as
+#   good as starting from copies of their later stages; the copied branches bring no gain here.
+# - **The "filtered" claim (claim 4 holds)**: the customised student reaches 91.0 %, the student built for all five
+#   tasks 89.8 % on the same two tasks (colour 94.3 %, position 85.3 %): customising helps the chosen tasks by
+#   1.2 points, besides making the student smaller (173,599 vs 175,534 parameters).
+# - **What changed before this issue.** A first run kept the teachers' BatchNorm statistics in the block phases
+#   (notebook 04's choice) and gave every student 10 epochs on shape and fill (shape 16.0 %, fill 49.0 %); BatchNorm
+#   then stayed in training mode in the frozen copies, as in the authors' code, and the budget became 15 epochs. On
+#   shape and fill with 4,000 images, unstored runs gave 47.6 % and 81.4 % at $k = 1$, 26.8 % and 73.3 % with three
+#   times the epochs, 78.1 % on fill with the soft-target loss, and 18.8 % and 62.1 % with the teachers' BatchNorm
+#   statistics. The claims, their tolerances and the branch point were written before the first run and have not been
+#   changed; the quick profile's default tasks changed from shape and fill to colour and position (above).
 
 # %% [markdown]
 # ## Notes on fidelity
@@ -954,7 +1042,16 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # - **One branch point for all teachers**: the code takes one index per teacher and its default gives them the same;
 #   we use one $k$. The figure in KAmalEngine's documentation shows tasks leaving the trunk at different depths.
 # - **Budgets**: every student trains for the same number of epochs (`total_epochs`), with Adam and a cosine schedule
-#   in every phase; the authors' code uses SGD for 90 epochs per run.
+#   in every phase; the authors' code uses SGD for 90 epochs per run. The quick profile: one epoch per block phase and
+#   6 in all, batch 40, on 16,000 unlabeled transfer images (its 4,000 training images and 12,000 generated beyond
+#   them; the code uses the teachers' own training images); the full profile: 4 per block phase, 20 in all, on
+#   20,000 of its training images.
+# - **The customised tasks of the quick profile are colour and position**, not shape and fill: the student's
+#   architecture trained with labels could not reach the shape teacher at a quick budget (see "How this experiment
+#   was sized"). Shape and fill, the harder pair, are the full profile's default (`TASKS = "auto"`); any pair can be
+#   chosen with `-p TASKS`.
+# - **The supervised ceiling** (the same student and schedule trained with the true labels) is not in the paper; it
+#   decides which claims a run can test.
 # - **Seeds**: the quick profile is a single seed; the full profile reports mean and standard deviation over three
 #   seeds of the students (the zoo's teachers are one seed each).
 #

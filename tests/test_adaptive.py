@@ -10,6 +10,8 @@ from torch import nn
 
 from kae_utils.adaptive import (
     bridge_row_norms,
+    feature_mse_per_image,
+    logit_loss_per_image,
     min_entropy_choice,
     preactivation_features,
     prediction_entropy,
@@ -109,3 +111,52 @@ def test_unit_norm_penalty_is_zero_on_unit_rows_and_has_gradients():
     assert bridge.weight.grad is not None and bridge.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="at least one bridge"):
         unit_norm_penalty([])
+
+
+# ------------------------------------------------------------------------------------- logit losses
+def test_logit_losses_golden_values():
+    zs = torch.tensor([[0.0, 0.0], [1.0, 2.0]], dtype=torch.float64)
+    zt = torch.tensor([[math.log(3.0), 0.0], [1.0, 2.0]], dtype=torch.float64)
+    # image 1: teacher p = (3/4, 1/4), student q = (1/2, 1/2): KL = 3/4 log(3/2) + 1/4 log(1/2); image 2: equal
+    kl = logit_loss_per_image(zs, zt, "kl")
+    assert kl.tolist() == pytest.approx([0.75 * math.log(1.5) + 0.25 * math.log(0.5), 0.0], abs=1e-12)
+    # MSE: mean over the classes of the squared differences: (log 3)^2 / 2 and 0
+    mse = logit_loss_per_image(zs, zt, "mse")
+    assert mse.tolist() == pytest.approx([math.log(3.0) ** 2 / 2, 0.0], abs=1e-12)
+
+
+def test_logit_losses_batch_mean_equals_the_library_losses():
+    g = torch.Generator().manual_seed(0)
+    zs, zt = torch.randn(7, 5, generator=g), torch.randn(7, 5, generator=g) * 3
+    assert logit_loss_per_image(zs, zt, "mse").mean().item() == pytest.approx(nn.functional.mse_loss(zs, zt).item())
+    kl = nn.functional.kl_div(zs.log_softmax(1), zt.log_softmax(1), log_target=True, reduction="batchmean")
+    assert logit_loss_per_image(zs, zt, "kl").mean().item() == pytest.approx(kl.item(), rel=1e-5)
+
+
+def test_the_kl_term_ignores_the_size_of_a_teachers_logits_where_mse_does_not():
+    # a confident teacher: logits (4, 0) and the same distribution's logits shifted by 10: KL equal, MSE not
+    zs = torch.zeros(1, 2)
+    a, b = torch.tensor([[4.0, 0.0]]), torch.tensor([[14.0, 10.0]])
+    assert logit_loss_per_image(zs, a, "kl").item() == pytest.approx(logit_loss_per_image(zs, b, "kl").item())
+    assert logit_loss_per_image(zs, b, "mse").item() > logit_loss_per_image(zs, a, "mse").item()
+
+
+def test_logit_losses_are_float32_under_autocast_and_check_their_arguments():
+    zs, zt = torch.randn(3, 4).bfloat16(), torch.randn(3, 4).bfloat16()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert logit_loss_per_image(zs, zt).dtype == torch.float32
+    with pytest.raises(ValueError, match="kind must be one of 'kl', 'mse'"):
+        logit_loss_per_image(zs, zt, "l1")
+    with pytest.raises(ValueError, match=r"both be \(N, C\)"):
+        logit_loss_per_image(zs, zt[:2])
+
+
+def test_feature_mse_per_image_golden_and_float32():
+    a = torch.zeros(2, 1, 2, 2)
+    b = torch.tensor([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 2.0]]).view(2, 1, 2, 2)
+    assert feature_mse_per_image(a, b).tolist() == pytest.approx([1.0, 1.0])  # 4 * 1 / 4 and 4 / 4
+    assert feature_mse_per_image(a, b).mean().item() == pytest.approx(nn.functional.mse_loss(a, b).item())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert feature_mse_per_image(a.bfloat16(), b.bfloat16()).dtype == torch.float32
+    with pytest.raises(ValueError, match="same shape"):
+        feature_mse_per_image(a, b[:1])
