@@ -35,7 +35,7 @@ SETTINGS: tuple[tuple[str, dict[str, str]], ...] = (
 
 def run_setting(label: str, env: Mapping[str, str], notebooks: Sequence[str], out: Path) -> int:
     """One runner pass (quick profile, cold cache) into ``out/<label>``; returns the runner's exit code."""
-    command = [sys.executable, "-m", "kae_utils.run", *notebooks, "--profile", "quick", "--fresh-cache",
+    command = [sys.executable, "-m", "kae_tools", "run", *notebooks, "--profile", "quick", "--fresh-cache",
                "--out", str(out / label), "--timings", str(out / label / "timings.tsv")]
     print(f"== {label}: {' '.join(f'{k}={v}' for k, v in env.items())}", flush=True)
     return subprocess.run(command, env={**os.environ, **env}, check=False).returncode
