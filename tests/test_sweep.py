@@ -148,6 +148,11 @@ def test_a_typo_fails_before_anything_starts(tmp_path, capsys):
     assert cli.main([str(nb), "--sweep", str(spec), "--out", str(out), "-p", "MARKR", "x"]) == 2
     assert "unknown parameter 'MARKR'" in capsys.readouterr().err
     assert not out.exists()
+    # `kae sweep SWEEP [NOTEBOOK ...]` is `kae run --sweep SWEEP`: the same check, the same exit code
+    spec = write_sweep(tmp_path / "typo.yaml", "grid:\n  SEED: [0, 1]\n  LRR: [0.1]\n")
+    assert cli.sweep_main([str(spec), str(nb), "--out", str(out)]) == 2
+    assert "unknown parameter 'LRR' for 01_tiny" in capsys.readouterr().err
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(
