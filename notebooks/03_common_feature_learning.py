@@ -31,7 +31,7 @@
 # ## Parameters
 #
 # The next cell is tagged `parameters`: papermill replaces it when you run, for example,
-# `python -m kae_utils.run 03 -p STUDENT_ARCH resnet` or `python -m kae_utils.run 03 --profile full`.
+# `kae run 03 -p STUDENT_ARCH resnet` or `kae run 03 --profile full`.
 # Values that depend on them are derived in the cell after it, which also checks every value.
 
 # %% tags=["parameters"]
@@ -852,7 +852,7 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # gradient and pulled its last feature map towards the teachers' distribution at the expense of its own
 # classification. Now the teachers are fine-tuned from pretrained backbones and the students start from one,
 # as the paper's do (ImageNet). To tell the two changes apart, one run with the zoo's teachers but students
-# from random weights (`python -m kae_utils.run 03 -p STUDENT_INIT scratch`, not stored) gave 1/4 again:
+# from random weights (`kae run 03 -p STUDENT_INIT scratch`, not stored) gave 1/4 again:
 # CFL 89.7 % against KD 93.1 % and the ensemble 91.9 %, 3.8 and 2.7 points below the teachers on their own
 # classes, only the alignment claim holding (domain accuracy 69 %). With pretrained students the same weight
 # 10 cost nothing in that design (898 transfer images) and about a point now (claim 2, above). A strong
@@ -901,7 +901,7 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 #
 # ## Exercises
 #
-# 1. Sweep `MMD_WEIGHT` (0.1, 1, 10) with `python -m kae_utils.run 03 -p MMD_WEIGHT 1`. Where does the union
+# 1. Sweep `MMD_WEIGHT` (0.1, 1, 10) with `kae run 03 -p MMD_WEIGHT 1`. Where does the union
 #    accuracy peak, and does the domain accuracy follow?
 # 2. Change `STUDENT_ARCH` to `resnet`: is the ranking of CFL and KD the same for the other family?
 # 3. The MMD here matches the student's distribution to each teacher's on *all* images. Restrict it to the

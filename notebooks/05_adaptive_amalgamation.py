@@ -39,7 +39,7 @@
 # ## Parameters
 #
 # The next cell is tagged `parameters`: papermill replaces it when you run, for example,
-# `python -m kae_utils.run 05 -p TASKS size,colour` or `python -m kae_utils.run 05 --profile full`.
+# `kae run 05 -p TASKS size,colour` or `kae run 05 --profile full`.
 # Values that depend on them are derived in the cell after it, which also checks every value.
 
 # %% tags=["parameters"]
