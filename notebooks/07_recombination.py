@@ -134,7 +134,7 @@ print("teachers:", "loaded from the zoo (hash-checked)" if TEACHERS == "zoo" els
 pd.DataFrame(zoo.summary(TEACHER_NAMES.values())).set_index("entry")
 
 
-# %%
+# %% tags=["nbval-ignore-output"]
 def evaluate(model) -> dict[str, dict[str, float]]:
     # each task's metrics against the test split's ground truth (kae_utils.tasks)
     maps = predict_maps(model, x_test)
