@@ -17,7 +17,8 @@ it gives (each notebook's ``metrics.json`` goes to the pass's own ``KAE_RUNS_DIR
 Writes ``results/precision_quick.tsv``: per notebook the wall time of each setting, the speed-up of the default
 over ``fp32`` and over ``fp32-nchw``, the stored-output cells that differ under each setting, the claims held
 under each, which claims differ between ``fp32`` and ``bf16`` (a verdict or an "untestable here" mark), and
-the headline numbers of both. ``--settings`` runs a subset (the table keeps the other settings'
+the headline numbers of both; where a notebook has no forced-bf16 pass, its default pass stands in for it (on a
+CPU with native bf16 that is bf16 for every notebook without a float32 ``PRECISION``). ``--settings`` runs a subset (the table keeps the other settings'
 earlier passes found in ``--out``). Runs go to ``runs_bench/precision/<setting>/``.
 """
 
@@ -164,8 +165,9 @@ def table(results: Mapping[str, Mapping[str, dict]]) -> list[str]:
         speeds = [_speedup(rec["fp32"], rec["default"]), _speedup(rec["fp32-nchw"], rec["default"])]
         cells = [(r["differing_cells"] or "none") if r else "-" for r in rec.values()]
         claims = [held(r["claims"]) if r and r["claims"] else "-" for r in rec.values()]
-        differ = flipped(rec["fp32"]["claims"], rec["bf16"]["claims"]) if rec["fp32"] and rec["bf16"] else "-"
-        heads = [(r["headline"] if r else "-").replace("\t", " ") for r in (rec["fp32"], rec["bf16"])]
+        bf16 = rec["bf16"] or rec["default"]  # no forced-bf16 pass: the default (bf16 on this CPU unless pinned)
+        differ = flipped(rec["fp32"]["claims"], bf16["claims"]) if rec["fp32"] and bf16 else "-"
+        heads = [(r["headline"] if r else "-").replace("\t", " ") for r in (rec["fp32"], bf16)]
         lines.append("\t".join([nb, *walls, *speeds, *cells, *claims, differ, *heads]))
     return lines
 

@@ -54,6 +54,16 @@ def test_a_setting_not_run_gives_dashes(tmp_path: Path) -> None:
     assert cells["default_s"] == "20.0"
 
 
+def test_without_a_bf16_pass_the_default_stands_in(tmp_path: Path) -> None:
+    _fake_pass(tmp_path / "fp32", {"01_a": (30.0, [True, False], "acc 0.89")})
+    _fake_pass(tmp_path / "default", {"01_a": (20.0, [True, True], "acc 0.91")})
+    results = {label: bench_precision.read_setting(tmp_path / label) for label, _ in bench_precision.SETTINGS}
+    header, row = bench_precision.table(results)
+    cells = dict(zip(header.split("\t"), row.split("\t"), strict=True))
+    assert (cells["claims_bf16"], cells["claims_differing_fp32_vs_bf16"]) == ("-", "2: FAIL->PASS")
+    assert cells["headline_bf16"] == "acc 0.91"
+
+
 def test_differing_cells_are_read_from_the_junit_report(tmp_path: Path) -> None:
     junit = tmp_path / "r.xml"
     junit.write_text(
