@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from kae_utils.env import repo_root
+from kae_utils.core.paths import repo_root
 
 
 def best_time(fn: Callable[[], object], repeats: int) -> float:

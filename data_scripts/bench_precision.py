@@ -4,7 +4,7 @@ Run by ``make bench-precision`` (about three times ``make bench``'s notebook ste
 the batch runner from a cold cache, one after the other on the whole machine:
 
 * ``fp32-nchw``: float32, contiguous memory (``KAE_PRECISION=fp32 KAE_CHANNELS_LAST=0``): the numerics of the
-  code before :mod:`kae_utils.numerics`;
+  code before :mod:`kae_utils.training.numerics`;
 * ``fp32``: float32, channels-last (``KAE_PRECISION=fp32``): what a machine without native bf16 runs;
 * ``default``: what ``auto`` picks here (bf16 autocast and channels-last on a CPU with AVX-512 BF16).
 
@@ -23,7 +23,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from kae_utils.env import repo_root
+from kae_utils.core.paths import repo_root
 
 #: (label, environment) of every setting, in the order they run.
 SETTINGS: tuple[tuple[str, dict[str, str]], ...] = (

@@ -31,7 +31,7 @@ CONFIG_FILE = "jupytext.toml"
 def _root(root: Path | None) -> Path:
     if root is not None:
         return Path(root)
-    from kae_utils.env import repo_root
+    from kae_utils.core.paths import repo_root
 
     return repo_root()
 

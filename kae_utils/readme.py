@@ -23,7 +23,8 @@ from pathlib import Path
 
 import nbformat
 
-from kae_utils.env import PROFILES, check_choice, repo_root
+from kae_utils.core.params import PROFILES, check_choice
+from kae_utils.core.paths import repo_root
 from kae_utils.run import NOTEBOOK_GLOB, code_sha
 
 __all__ = [
@@ -255,7 +256,7 @@ def collect_sweep(out: str | Path, root: Path | None = None) -> list[Path]:
     """Copy a finished sweep's results.tsv, summary.tsv, sweep.yaml and plot.png to ``results/sweeps/<name>/``."""
     import yaml
 
-    from kae_utils.atomic import atomic_write
+    from kae_utils.core.atomic import atomic_write
 
     root = root or repo_root()
     out = Path(out) if Path(out).is_absolute() else root / out

@@ -80,7 +80,7 @@ KERNEL_NAME = "python3"
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 
 _WORKER_FLAG = "--_worker"
-# kae_utils.env (and with it torch) is imported lazily: the worker subprocess that runs papermill
+# kae_utils.core.paths (and with it torch) is imported lazily: the worker subprocess that runs papermill
 # for each notebook never needs it, and importing torch costs seconds.
 _ERROR_LINES = 6
 _KILL_GRACE_S = 3.0
@@ -205,13 +205,13 @@ def find_notebooks(
     A name is an existing ``.ipynb`` path (absolute, relative to the working directory or to the
     repository root), a notebook file name or stem under ``<root>/notebooks`` (``01_knowledge_distillation``
     or ``01_knowledge_distillation.ipynb``), or its two-digit number (``01``). No names: every
-    ``notebooks/[0-9][0-9]_*.ipynb``, sorted. ``root`` defaults to :func:`kae_utils.env.repo_root`.
+    ``notebooks/[0-9][0-9]_*.ipynb``, sorted. ``root`` defaults to :func:`kae_utils.core.paths.repo_root`.
 
     Raises :class:`UnknownNotebookError` (listing the available notebooks) for a name that matches
     nothing, and also when two different notebooks share a stem (their run folders would collide).
     """
     if root is None:
-        from kae_utils.env import repo_root
+        from kae_utils.core.paths import repo_root
 
         root = repo_root()
     root = Path(root)
@@ -317,7 +317,7 @@ def read_claims(metrics_path: Path) -> tuple[int | None, int | None]:
 def _injected_parameters(
     profile: str, parameters: Mapping[str, object] | None, in_place: bool
 ) -> dict[str, object] | None:
-    from kae_utils.env import PROFILES
+    from kae_utils.core.params import PROFILES
 
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {', '.join(PROFILES)}; got {profile!r}")
@@ -728,7 +728,7 @@ def run_notebooks(
     """
     injected = _injected_parameters(profile, parameters, in_place)
     if out is None:
-        from kae_utils.env import repo_root
+        from kae_utils.core.paths import repo_root
 
         out = repo_root() / "runs"
     out_dir = Path(out).expanduser().resolve()
@@ -847,7 +847,7 @@ def _worker(spec_path: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from kae_utils.env import PROFILES
+    from kae_utils.core.params import PROFILES
 
     parser = argparse.ArgumentParser(
         prog="python -m kae_utils.run",
@@ -981,7 +981,7 @@ def _plan_plain(args: argparse.Namespace, parameters: dict) -> list[Path]:
 
 def _plan_sweep(args: argparse.Namespace, parameters: dict):
     """(sweep, specs, out) for ``--sweep``, every parameter checked; raises the usage errors."""
-    from kae_utils.env import repo_root
+    from kae_utils.core.paths import repo_root
     from kae_utils.sweep import load_sweep, plan_runs
 
     sweep = load_sweep(args.sweep)

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from kae_utils.atomic import atomic_write, atomic_write_text
+from kae_utils.core.atomic import atomic_write, atomic_write_text
 from kae_utils.run import (
     DEFAULT_TIMEOUT,
     KERNEL_NAME,
@@ -228,7 +228,7 @@ def parse_sweep(data: Any, name: str, source: Path | None = None) -> Sweep:
         raise SweepError(f"the sweep's name must match [A-Za-z0-9_.-]+; got {name!r}")
     profile = data.get("profile")
     if profile is not None:
-        from kae_utils.env import PROFILES, check_choice
+        from kae_utils.core.params import PROFILES, check_choice
 
         try:
             check_choice("profile", profile, PROFILES)
@@ -374,7 +374,7 @@ def plan_runs(
 
 def _shown_path(path: Path) -> str:
     """``path`` relative to the repository when it lies inside it (results files name no machine's folders)."""
-    from kae_utils.env import repo_root
+    from kae_utils.core.paths import repo_root
 
     path = Path(path).resolve()
     try:
@@ -509,7 +509,7 @@ def metric_columns(table) -> list[str]:
 
 
 def summarise(table, over: str = "SEED"):
-    """Summarise a results table over the parameter ``over`` (mean and std with :func:`kae_utils.results.mean_std`).
+    """Summarise a results table over the parameter ``over`` (mean and std with :func:`kae_utils.evaluation.results.mean_std`).
 
     One row per notebook and combination of the other parameters: ``runs`` and ``ok`` counts, the values
     of ``over`` (comma-separated), ``claim.N`` as ``held/ok runs``, then ``<column>:mean`` and
@@ -517,7 +517,7 @@ def summarise(table, over: str = "SEED"):
     """
     import pandas as pd
 
-    from kae_utils.results import mean_std
+    from kae_utils.evaluation.results import mean_std
 
     params = [c for c in parameter_columns(table) if c != over]
     keys = ["notebook", *params]

@@ -54,15 +54,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kae_utils import taskonomy
-from kae_utils.atomic import atomic_write
-from kae_utils.cache import config_key, load_or_train, sha256_file
+from kae_utils.benchmarks import taskonomy
+from kae_utils.benchmarks.tasks import DENSE_TASKS, dense_task, transfer_task
+from kae_utils.core.atomic import atomic_write
+from kae_utils.core.params import check_choice
+from kae_utils.core.paths import repo_root
 from kae_utils.data.digits import augment_shifts, load_digits
 from kae_utils.data.scenes import SceneConfig, render_scenes
 from kae_utils.data.shapes import ATTRIBUTE_VALUES, ShapesConfig, composite_labels, generate_shapes
 from kae_utils.data.subsets import class_subset, split_classes
-from kae_utils.env import check_choice, repo_root, resolve_device
-from kae_utils.metrics import accuracy
+from kae_utils.evaluation.metrics import accuracy
 from kae_utils.models import (
     build_encdec,
     build_model,
@@ -71,9 +72,11 @@ from kae_utils.models import (
     build_tasknet,
     count_parameters,
 )
-from kae_utils.numerics import PRECISIONS, Numerics, current, using
-from kae_utils.tasks import DENSE_TASKS, dense_task, predict_maps, transfer_task
-from kae_utils.training import Batches, Checkpoint, Trainer, predict_logits
+from kae_utils.notebook import resolve_device
+from kae_utils.training.cache import config_key, load_or_train, sha256_file
+from kae_utils.training.numerics import PRECISIONS, Numerics, current, using
+from kae_utils.training.predict import Batches, predict_logits, predict_maps
+from kae_utils.training.trainer import Checkpoint, Trainer
 
 __all__ = [
     "ADAPTIVE_POOL",
@@ -181,7 +184,7 @@ class ZooEntry:
     def kind(self) -> str:
         """``dense`` (an encoder-decoder for one pixel task), ``multitask`` (one for several), ``multihead``
         (a classifier with one head per attribute), ``transfer`` (a mini-Taskonomy ``TaskNet`` for one task of
-        ``kae_utils.tasks.TRANSFER_TASKS``, notebooks 08 and 09) or ``classifier``."""
+        ``kae_utils.benchmarks.tasks.TRANSFER_TASKS``, notebooks 08 and 09) or ``classifier``."""
         return {"encdec": "dense", "mtencdec": "multitask", "multihead": "multihead",
                 "tasknet": "transfer"}.get(self.arch, "classifier")
 
@@ -501,7 +504,7 @@ def _afk_teachers() -> list[ZooEntry]:
 
 
 def _taskonomy() -> list[ZooEntry]:
-    """The mini-Taskonomy of notebooks 08 and 09 (``kae_utils.taskonomy``): one ``TaskNet`` per task, all with
+    """The mini-Taskonomy of notebooks 08 and 09 (``kae_utils.benchmarks.taskonomy``): one ``TaskNet`` per task, all with
     the same encoder architecture, trained with labels on scenes of their own (seed ``taskonomy.ZOO_SEED``) and
     scored on the next scenes of that stream. Quick: 10 tasks at 32 x 32; full: 18 at 64 x 64."""
     entries = []
@@ -558,10 +561,10 @@ REGISTRY: dict[str, ZooEntry] = make_registry(_also_used([*_backbones(), *_class
 
 
 def _smoke_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    """A data spec at smoke scale: a stream (``shapes``, ``scenes``) on fewer images (``kae_utils.scale``); a
+    """A data spec at smoke scale: a stream (``shapes``, ``scenes``) on fewer images (``kae_utils.core.scale``); a
     ``shapes-split`` of the full profile is shrunk by ``load_dataset`` itself under ``KAE_SCALE=smoke``; ``digits``
     is one small split in every profile. Marked ``"scale": "smoke"`` so its config hash is never a shipped one's."""
-    from kae_utils.scale import shrink_images
+    from kae_utils.core.scale import shrink_images
 
     out = {**spec, "scale": "smoke"}
     if spec["source"] in ("shapes", "scenes"):
@@ -596,7 +599,7 @@ def _images(spec: dict[str, Any], written: bool) -> int:
 
 def _paper_counts(e: ZooEntry) -> contextlib.AbstractContextManager:
     """The counts of ``e`` as written (its epochs; its images per image at smoke scale), for the work log."""
-    from kae_utils.scale import paper_counts
+    from kae_utils.core.scale import paper_counts
 
     written = REGISTRY[e.name]
     return paper_counts(epochs=written.recipe.epochs,
@@ -826,7 +829,7 @@ def zoo_dir() -> Path:
 
     With ``KAE_SCALE=smoke`` the zoo is a smoke zoo (:func:`smoke_entry`): ``KAE_ZOO_DIR`` must name a folder of its
     own, never the shipped ``zoo/`` (``ZooError`` otherwise), so smoke weights never mix with real ones."""
-    from kae_utils.scale import current_scale
+    from kae_utils.core.scale import current_scale
 
     env = os.environ.get("KAE_ZOO_DIR")
     shipped = repo_root() / "zoo"
@@ -901,7 +904,7 @@ class Zoo:
     """
 
     def __init__(self, root: str | os.PathLike | None = None, registry: dict[str, ZooEntry] | None = None) -> None:
-        from kae_utils.scale import current_scale
+        from kae_utils.core.scale import current_scale
 
         self.root = Path(root) if root is not None else zoo_dir()
         self.smoke = registry is None and current_scale() == "smoke"
@@ -1016,7 +1019,7 @@ class Zoo:
         ``names``: entries to build (and the entries they start from); default every entry of ``profile``:
         ``quick``, ``full``, ``all``, or ``auto`` (``all`` on a GPU, ``quick`` on a CPU). The training state
         is checkpointed under ``<zoo>/.partial/`` after every epoch, so an interrupted build resumes there.
-        ``precision``: the numerics of training and scoring (:mod:`kae_utils.numerics`), recorded in the
+        ``precision``: the numerics of training and scoring (:mod:`kae_utils.training.numerics`), recorded in the
         manifest with the memory format; the same device, threads and precision give the same bytes.
         """
         check_choice("profile", profile, ("auto", "all", *ENTRY_PROFILES))
@@ -1045,7 +1048,7 @@ class Zoo:
                 f"{numerics.describe().removeprefix('numerics: ')})")
             partial = self.root / ".partial" / f"{e.name}-{self.config_hash(e.name)}.ckpt"
             init_model = self.load(e.init, dev) if e.init is not None else None
-            with _paper_counts(e) if self.smoke else contextlib.nullcontext():  # for the work log (kae_utils.scale)
+            with _paper_counts(e) if self.smoke else contextlib.nullcontext():  # for the work log (kae_utils.core.scale)
                 model, info = train_entry(e, dev, init_model=init_model, checkpoint=partial, callbacks=callbacks)
             path = self._save_weights(e.name, model)
             data = self.manifest()
@@ -1131,7 +1134,7 @@ class Zoo:
 
     def obtain(self, name: str, source: str = "zoo", device: torch.device | str = "cpu") -> nn.Module:
         """What a notebook's ``TEACHERS`` parameter asks for: ``"zoo"`` loads the shipped weights; ``"train"``
-        retrains with the same recipe (its ``init`` entry too) through the teacher cache (``kae_utils.cache``),
+        retrains with the same recipe (its ``init`` entry too) through the teacher cache (``kae_utils.training.cache``),
         so a reader can watch it being made."""
         check_choice("TEACHERS", source, TEACHER_SOURCES)
         if source == "zoo":

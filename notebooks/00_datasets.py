@@ -32,9 +32,9 @@ SHAPES_PRESET: str = "default"  # difficulty of `shapes` shown in the samples: "
 SCENE_DOMAIN: str = "textured"  # domain of the scene grid: "flat" or "textured"
 
 # %%
+from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
 from kae_utils.data.scenes import DOMAINS
 from kae_utils.data.shapes import SHAPES_PRESETS
-from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
 
 check_choice("PROFILE", PROFILE, PROFILES)
 check_choice("DEVICE", DEVICE, DEVICES)
@@ -54,7 +54,6 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from kae_utils import numerics
 from kae_utils.data import (
     ATTRIBUTE_VALUES,
     ATTRIBUTES,
@@ -69,10 +68,11 @@ from kae_utils.data import (
 )
 from kae_utils.data.real import REAL_DATASETS, fetch_command, real_available
 from kae_utils.data.registry import OFFLINE_SIZES
-from kae_utils.env import setup_notebook
-from kae_utils.metrics import depth_metrics, mean_iou, normal_metrics, pixel_accuracy
-from kae_utils.results import Claim, check_claims, write_metrics
-from kae_utils.viz import plot_scene, sample_grid
+from kae_utils.display.viz import plot_scene, sample_grid
+from kae_utils.evaluation.metrics import depth_metrics, mean_iou, normal_metrics, pixel_accuracy
+from kae_utils.evaluation.results import Claim, check_claims, write_metrics
+from kae_utils.notebook import setup_notebook
+from kae_utils.training import numerics
 
 device = setup_notebook(SEED, DEVICE)
 print(numerics.describe())  # bf16 autocast where the hardware runs it natively; KAE_PRECISION=fp32 forces float32
@@ -293,7 +293,7 @@ plt.show()
 # %% [markdown]
 # ## Dense-task metrics, and the baselines to beat
 #
-# `kae_utils.metrics` implements the measures of the scene-parsing papers: mean intersection-over-union
+# `kae_utils.evaluation.metrics` implements the measures of the scene-parsing papers: mean intersection-over-union
 # and pixel accuracy for segmentation; RMSE, absolute relative error and $\delta < 1.25^k$ (share of pixels
 # with $\max(\hat d/d, d/\hat d) < 1.25^k$) for depth; and the mean and median angle between predicted and
 # true normals, with the shares within 11.25°, 22.5° and 30°. Applied here to predictions that ignore the

@@ -15,7 +15,7 @@ import tarfile
 import pytest
 
 from kae_utils import readme
-from kae_utils.env import repo_root
+from kae_utils.core.paths import repo_root
 from kae_utils.run import NOTEBOOK_GLOB
 
 ROOT = repo_root()

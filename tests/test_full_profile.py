@@ -1,7 +1,7 @@
 """Every notebook's full profile (``PROFILE="full"``), executed end to end at smoke scale (``KAE_SCALE=smoke``).
 
 The full profile is meant for a GPU that is rarely lent. Here it runs on the CPU with every count shrunk by
-:mod:`kae_utils.scale` (images, epochs, steps, probe images, transfer runs) and everything else as written: the
+:mod:`kae_utils.core.scale` (images, epochs, steps, probe images, transfer runs) and everything else as written: the
 seed lists, the ablations, the branch searches, the statistics over seeds, the architectures, image sizes and full
 zoo entries, built first at the same scale into a temporary zoo (``KAE_ZOO_DIR``, never ``zoo/``). Each notebook
 runs through the batch runner (papermill, a fresh cache each), and must finish, write its metrics and claims, and

@@ -1,4 +1,4 @@
-"""The work log of the smoke scale (kae_utils.scale), the GPU estimates made from it and make gpu-check's plan."""
+"""The work log of the smoke scale (kae_utils.core.scale), the GPU estimates made from it and make gpu-check's plan."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from data_scripts import gpu_check, gpu_estimate
-from kae_utils import scale
-from kae_utils.training import Trainer
+from kae_utils.core import scale
+from kae_utils.training.trainer import Trainer
 
 
 @pytest.fixture()

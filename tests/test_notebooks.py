@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from kae_utils.env import repo_root
+from kae_utils.core.paths import repo_root
 from kae_utils.run import NOTEBOOK_GLOB
 
 ROOT = repo_root()
@@ -135,7 +135,7 @@ BAD_PARAMETERS = [
     ("DEVICE", "gpu", "DEVICE must be one of 'auto', 'cpu', 'cuda'"),
     ("DATASET", "imagenet", "DATASET must be one of"),
     ("TEACHERS", "download", "TEACHERS must be one of 'zoo', 'train'"),
-    ("SEED", -1, "SEED must be an integer >= 0"),  # kae_utils.env.check_number, the numeric counterpart
+    ("SEED", -1, "SEED must be an integer >= 0"),  # kae_utils.core.params.check_number, the numeric counterpart
 ]
 
 

@@ -12,9 +12,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from kae_utils import zoo
-from kae_utils.losses import kd_kl, mmd2
+from kae_utils.methods.distillation import kd_kl, mmd2
 from kae_utils.models import build_model
-from kae_utils.numerics import (
+from kae_utils.training.numerics import (
     Numerics,
     cpu_has_native_bf16,
     current,
@@ -23,8 +23,8 @@ from kae_utils.numerics import (
     set_numerics,
     using,
 )
-from kae_utils.tasks import predict_maps
-from kae_utils.training import Trainer, predict_logits
+from kae_utils.training.predict import predict_logits, predict_maps
+from kae_utils.training.trainer import Trainer
 from kae_utils.zoo import Recipe, Zoo, ZooEntry, make_registry
 
 
@@ -48,17 +48,17 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:
 
 
 def test_auto_follows_the_cpu(no_env, monkeypatch) -> None:
-    monkeypatch.setattr("kae_utils.numerics.cpu_has_native_bf16", lambda: "avx512_bf16")
+    monkeypatch.setattr("kae_utils.training.numerics.cpu_has_native_bf16", lambda: "avx512_bf16")
     chosen = resolve_numerics("auto", "cpu")
     assert (chosen.precision, chosen.channels_last) == ("bf16", True)
     assert chosen.describe() == "numerics: bfloat16 autocast, channels-last (auto: the CPU reports avx512_bf16)"
-    monkeypatch.setattr("kae_utils.numerics.cpu_has_native_bf16", lambda: None)
+    monkeypatch.setattr("kae_utils.training.numerics.cpu_has_native_bf16", lambda: None)
     assert resolve_numerics("auto", "cpu").precision == "fp32"
     assert resolve_numerics("auto", "cpu").reason == "auto: no native bf16 on this device"
 
 
 def test_the_environment_forces_auto_but_not_an_explicit_choice(no_env, monkeypatch) -> None:
-    monkeypatch.setattr("kae_utils.numerics.cpu_has_native_bf16", lambda: "avx512_bf16")
+    monkeypatch.setattr("kae_utils.training.numerics.cpu_has_native_bf16", lambda: "avx512_bf16")
     monkeypatch.setenv("KAE_PRECISION", "fp32")
     assert resolve_numerics("auto").precision == "fp32"
     assert resolve_numerics("auto").reason == "forced by KAE_PRECISION=fp32"
@@ -81,7 +81,7 @@ def test_bad_values_name_the_allowed_ones(no_env, monkeypatch) -> None:
 
 
 def test_bf16_asked_for_without_native_support_says_it_is_emulated(no_env, monkeypatch) -> None:
-    monkeypatch.setattr("kae_utils.numerics.cpu_has_native_bf16", lambda: None)
+    monkeypatch.setattr("kae_utils.training.numerics.cpu_has_native_bf16", lambda: None)
     assert resolve_numerics("bf16", "cpu").reason == "asked for; emulated here, slow"
 
 

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from kae_utils import readme, run
-from kae_utils.env import repo_root
+from kae_utils.core.paths import repo_root
 from kae_utils.run import NOTEBOOK_GLOB
 
 

@@ -15,7 +15,7 @@ import torch
 
 from kae_utils import zoo
 from kae_utils.data import load_dataset, load_digits
-from kae_utils.training import Callback
+from kae_utils.training.trainer import Callback
 from kae_utils.zoo import Recipe, Zoo, ZooEntry, ZooError, ZooIntegrityError, make_registry
 
 # ------------------------------------------------------------------------------------ a tiny zoo
@@ -355,7 +355,7 @@ def test_afk_teachers_cover_every_attribute_once_and_train_on_images_no_notebook
 
 def test_a_transfer_entry_with_a_corrupted_input_builds_and_scores(tmp_path: Path) -> None:
     """A mini-Taskonomy TaskNet (notebooks 08 and 09): denoising sees noisy scenes and predicts the clean ones."""
-    from kae_utils import taskonomy
+    from kae_utils.benchmarks import taskonomy
 
     spec = {**zoo._scenes("denoising", 16, 0, 24, seed=3), "input": "noisy"}
     held = {**zoo._scenes("denoising", 16, 24, 8, seed=3), "input": "noisy"}

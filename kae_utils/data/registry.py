@@ -20,8 +20,8 @@ from typing import Any
 
 import torch
 
+from kae_utils.core.params import PROFILES, check_choice
 from kae_utils.data.real import REAL_DATASETS, data_root
-from kae_utils.env import PROFILES, check_choice
 
 __all__ = [
     "CLASSIFICATION_LABELS",
@@ -86,8 +86,8 @@ def all_datasets() -> tuple[str, ...]:
 
 def offline_sizes(name: str, profile: str) -> dict[str, int]:
     """``OFFLINE_SIZES[name][profile]``, at smoke scale when ``KAE_SCALE=smoke`` and ``profile`` is ``full``
-    (:mod:`kae_utils.scale`: fewer images, the same image size)."""
-    from kae_utils.scale import scaled
+    (:mod:`kae_utils.core.scale`: fewer images, the same image size)."""
+    from kae_utils.core.scale import scaled
 
     return scaled(OFFLINE_SIZES[name][profile], profile, where=f"OFFLINE_SIZES[{name!r}]")
 

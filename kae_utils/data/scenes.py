@@ -41,9 +41,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from kae_utils.core.params import check_choice
+from kae_utils.core.scale import log_data
 from kae_utils.data.hashing import MASK32, hash32
-from kae_utils.env import check_choice
-from kae_utils.scale import log_data
 
 __all__ = [
     "DOMAINS",
@@ -1026,7 +1026,7 @@ def render_scenes(
             raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
     if seed >= 2**63 or start + n >= 2**63:
         raise ValueError("seed and start + n must be below 2**63")
-    log_data("scenes", cfg.image_size, n)  # the work log (KAE_WORK_LOG, kae_utils.scale): nothing otherwise
+    log_data("scenes", cfg.image_size, n)  # the work log (KAE_WORK_LOG, kae_utils.core.scale): nothing otherwise
     pixels = cfg.image_size**2
     if chunk_size is None:
         chunk_size = max(1, 2**18 // pixels)

@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
+from kae_utils.core.params import check_choice
+from kae_utils.core.scale import log_data
 from kae_utils.data.hashing import MASK32, hash32
 from kae_utils.data.subsets import ClassSubset, class_subset
-from kae_utils.env import check_choice
-from kae_utils.scale import log_data
 
 __all__ = [
     "ATTRIBUTES",
@@ -606,7 +606,7 @@ def generate_shapes(
     if not isinstance(config, ShapesConfig):
         raise ValueError(f"config must be a ShapesConfig; got {type(config).__name__}")
     size = config.image_size
-    log_data("shapes", size, n)  # the work log (KAE_WORK_LOG, kae_utils.scale): nothing otherwise
+    log_data("shapes", size, n)  # the work log (KAE_WORK_LOG, kae_utils.core.scale): nothing otherwise
     images = torch.empty((n, 3, size, size), dtype=torch.float32)
     labels = {a: torch.empty(n, dtype=torch.int64) for a in ATTRIBUTES}
     masks = torch.empty((n, size, size), dtype=torch.float32) if return_masks else None

@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from kae_utils.env import repo_root
+from kae_utils.core.paths import repo_root
 from kae_utils.run import NOTEBOOK_GLOB
 from tests.browser.browser import screenshot
 

@@ -7,7 +7,7 @@ well they transfer to each other's tasks. They share what is defined here:
   ``scenes`` (segmentation, depth, normals, 2D and occlusion edges, reshading, albedo, ...), image-level labels,
   autoencoding and the tasks that corrupt their input (denoising; colorization and inpainting, which are
   *source-only*, as in the paper), plus three labels derived here (:func:`scene_target`: curvature, 2D
-  keypoints, layout); each task's loss, metric and colouring is in ``kae_utils.tasks.TRANSFER_TASKS``;
+  keypoints, layout); each task's loss, metric and colouring is in ``kae_utils.benchmarks.tasks.TRANSFER_TASKS``;
 * **the profiles** (:data:`PROFILE_SETTINGS`): quick = 10 models at 32 x 32, full = 18 models at 64 x 64;
   the trained models are zoo entries (:func:`zoo_name`; ``kae_utils.zoo``), trained on a stream of scenes of
   their own (seed :data:`ZOO_SEED`);
@@ -39,13 +39,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kae_utils import scale
+from kae_utils.benchmarks.tasks import transfer_task
+from kae_utils.core import scale
+from kae_utils.core.params import check_choice
 from kae_utils.data.scenes import TASKS as SCENE_TASKS
 from kae_utils.data.scenes import SceneBatch, SceneConfig, render_scenes
-from kae_utils.env import check_choice
-from kae_utils.numerics import current
-from kae_utils.progress import progress
-from kae_utils.tasks import transfer_task
+from kae_utils.display.progress import progress
+from kae_utils.training.numerics import current
 
 __all__ = [
     "ATTRIBUTION_METHODS",
@@ -75,7 +75,6 @@ __all__ = [
     "second_run",
     "settings",
     "target_sets",
-    "task_models",
     "transfer_head",
     "transfer_losses",
     "transfer_split",
@@ -156,7 +155,7 @@ PROFILE_SETTINGS: dict[str, dict[str, Any]] = {
 
 def settings(profile: str, *, at_scale: bool = True) -> dict[str, Any]:
     """A copy of ``PROFILE_SETTINGS[profile]`` with the derived lists ``targets`` and ``sources`` (at smoke scale
-    when ``KAE_SCALE=smoke`` and ``profile`` is ``full``: :mod:`kae_utils.scale`; ``at_scale=False``: as written,
+    when ``KAE_SCALE=smoke`` and ``profile`` is ``full``: :mod:`kae_utils.core.scale`; ``at_scale=False``: as written,
     whatever the scale, as the zoo's registry needs them)."""
     written = PROFILE_SETTINGS[str(check_choice("PROFILE", profile, PROFILE_SETTINGS))]
     cfg = scale.scaled(written, profile, where="taskonomy.PROFILE_SETTINGS") if at_scale else dict(written)
@@ -298,14 +297,6 @@ def target_sets(profile: str) -> tuple[TransferSplit, TransferSplit]:
     cfg, ranges = settings(profile), notebook_ranges(profile)
     return tuple(transfer_split(cfg["targets"], *ranges[part], image_size=cfg["image_size"])
                  for part in ("target-train", "target-val"))
-
-
-def task_models(profile: str, teachers: str = "zoo", device: torch.device | str = "cpu") -> dict[str, nn.Module]:
-    """Every task model of ``profile`` by task: ``zoo.obtain`` of its entry (``teachers``: ``"zoo"`` loads the
-    shipped weights, ``"train"`` retrains them with the zoo's recipe)."""
-    from kae_utils import zoo
-
-    return {t: zoo.obtain(zoo_name(t, profile), teachers, device) for t in settings(profile)["sources"]}
 
 
 def probe_images(probe_set: str, profile: str, n: int | None = None, seed: int = 0) -> torch.Tensor:
@@ -521,7 +512,7 @@ def _transfer_losses(encoders: Mapping[str, nn.Module], targets: Sequence[str], 
     losses: dict[str, dict[str, float]] = {t: {} for t in targets}
     metrics: dict[str, dict[str, float]] = {t: {} for t in targets}
     seconds: dict[str, float] = {}
-    work = {"steps": 0, "flops": None}  # for the work log (KAE_WORK_LOG, kae_utils.scale)
+    work = {"steps": 0, "flops": None}  # for the work log (KAE_WORK_LOG, kae_utils.core.scale)
     for source, encoder in progress(list(encoders.items()), desc=desc):
         start = time.perf_counter()
         mine = [t for t in targets if not (exclude_self and t == source)]
@@ -634,7 +625,7 @@ def categorical(task: str) -> bool:
 
 def estimator_samples(features: torch.Tensor, labels: torch.Tensor, task: str, max_samples: int = 8192,
                       neighbourhood: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Samples and targets for a label-based estimator (``kae_utils.transferability``) from a source's
+    """Samples and targets for a label-based estimator (``kae_utils.methods.transferability``) from a source's
     representation ``(N, C, h, w)`` of the target images and the target's labels.
 
     Dense targets: every location of the representation is a sample (its ``neighbourhood x neighbourhood``
@@ -642,7 +633,7 @@ def estimator_samples(features: torch.Tensor, labels: torch.Tensor, task: str, m
     grid (:func:`labels_at`), at most ``max_samples`` locations drawn at random. Image-level targets: the flattened
     representation, one sample per image. Targets: class indices (binary maps as 0/1) or float columns.
     """
-    from kae_utils.transferability import pixels_as_samples
+    from kae_utils.methods.transferability import pixels_as_samples
 
     spec = transfer_task(task)
     if not spec.dense:

@@ -1,7 +1,7 @@
 """Atomic file writes: a reader sees the old file or the complete new one, never a half-written one.
 
 Torch-free on purpose, so that the batch runner (which never imports torch) can use it too;
-:func:`kae_utils.cache.atomic_save` is :func:`atomic_write` with ``torch.save``.
+:func:`kae_utils.training.cache.atomic_save` is :func:`atomic_write` with ``torch.save``.
 """
 
 from __future__ import annotations

@@ -42,24 +42,22 @@ kind of head that produces it (see ``OUTPUT_KINDS``)::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from kae_utils.core.params import check_choice
 from kae_utils.data.scenes import SCENE_CLASSES
-from kae_utils.dense import angular_loss, pixel_kl_loss, scale_invariant_loss
-from kae_utils.env import check_choice
-from kae_utils.metrics import accuracy, depth_metrics, mean_iou, normal_metrics, pixel_accuracy
-from kae_utils.numerics import current, float32_loss
-from kae_utils.viz import colorize_depth, colorize_normals, colorize_segmentation
+from kae_utils.display.viz import colorize_depth, colorize_normals, colorize_segmentation
+from kae_utils.evaluation.metrics import accuracy, depth_metrics, mean_iou, normal_metrics, pixel_accuracy
+from kae_utils.methods.dense import angular_loss, pixel_kl_loss, scale_invariant_loss
+from kae_utils.training.numerics import float32_loss
 
-Nets = torch.nn.Module | Mapping[str, torch.nn.Module]
-
-__all__ = ["DENSE_TASKS", "OUTPUT_KINDS", "TRANSFER_TASKS", "DenseTask", "ImageTask", "dense_task", "predict_maps",
-           "task_channels", "transfer_task"]
+__all__ = ["DENSE_TASKS", "OUTPUT_KINDS", "TRANSFER_TASKS", "DenseTask", "ImageTask", "dense_task", "task_channels",
+           "transfer_task"]
 
 #: Kinds of output head: class logits per pixel, one logit per pixel, a free map, a positive depth map, unit
 #: normals; class logits per image, numbers per image.
@@ -340,33 +338,3 @@ def dense_task(name: str) -> DenseTask:
 def task_channels(name: str) -> int:
     """Output channels of a dense task's head (classes for segmentation, 1 for depth, 3 for normals)."""
     return dense_task(name).channels
-
-
-@torch.no_grad()
-def predict_maps(model: Nets, x: torch.Tensor, batch_size: int = 64, name: str = "output") -> dict[str, torch.Tensor]:
-    """Every task's output on ``x``, in eval mode, batched, on the CPU: ``{task: (N, C, H, W)}``.
-
-    ``model`` is a net that returns one map (filed under ``name``) or ``{task: map}``, or a dict
-    ``{task: net}`` of single-task nets (the teachers). Each net runs on the device of its parameters, with
-    the process's numerics (:mod:`kae_utils.numerics`), and is put back in the training mode it had; the maps
-    come back in float32.
-    """
-    nets = dict(model) if isinstance(model, Mapping) else {name: model}
-    modes = {key: net.training for key, net in nets.items()}
-    outputs: dict[str, list[torch.Tensor]] = {}
-    try:
-        for net in nets.values():
-            net.eval()
-        for start in range(0, len(x), batch_size):
-            xb = x[start:start + batch_size]
-            for key, net in nets.items():
-                device = next(net.parameters()).device
-                numerics = current(device)
-                with numerics.autocast():
-                    out = net(numerics.prepare_input(xb.to(device)))
-                for task, value in (out.items() if isinstance(out, dict) else [(key, out)]):
-                    outputs.setdefault(task, []).append(value.float().cpu().contiguous())
-    finally:
-        for key, net in nets.items():
-            net.train(modes[key])
-    return {task: torch.cat(values) for task, values in outputs.items()}

@@ -1,7 +1,7 @@
-"""Checks of parameter values with messages that name what is allowed: torch-free, imported by every layer.
+"""The notebooks' parameters: allowed profiles and devices, and checks of parameter values with messages that
+name what is allowed. Torch-free, imported by every layer.
 
-Used by every notebook's validation cell (through :mod:`kae_utils.env`, which re-exports them) and by the
-library's own argument checks.
+Used by every notebook's validation cell and by the library's own argument checks.
 """
 
 from __future__ import annotations
@@ -9,7 +9,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-__all__ = ["check_choice", "check_number"]
+__all__ = ["DEVICES", "PROFILES", "check_choice", "check_number"]
+
+#: Allowed values of the ``DEVICE`` notebook parameter.
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+#: Allowed values of the ``PROFILE`` notebook parameter.
+PROFILES: tuple[str, ...] = ("quick", "full")
 
 
 def check_choice(name: str, value: object, allowed: Iterable[object]) -> object:

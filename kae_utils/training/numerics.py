@@ -11,8 +11,8 @@ notebooks' own training loops:
   off): the same numbers up to rounding, and much faster convolutions in oneDNN on the CPU.
 
 Autocast runs matrix products and convolutions in bf16; losses, BatchNorm statistics and metrics stay in
-float32 (autocast keeps reductions in float32; the losses of :mod:`kae_utils.losses` and
-:mod:`kae_utils.dense` cast their inputs to float32, and the trainer checks the loss in float32).
+float32 (autocast keeps reductions in float32; the losses of :mod:`kae_utils.methods.distillation` and
+:mod:`kae_utils.methods.dense` cast their inputs to float32, and the trainer checks the loss in float32).
 Attribution maps are computed outside autocast, in float32.
 """
 
@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from kae_utils.checks import check_choice
+from kae_utils.core.params import check_choice
 
 __all__ = [
     "PRECISIONS",

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from kae_utils.models.taps import FeatureTaps
-from kae_utils.numerics import current
-from kae_utils.training import Trainer
+from kae_utils.training.numerics import current
+from kae_utils.training.trainer import Trainer
 
 __all__ = [
     "amalgamate_scores",
@@ -113,7 +113,7 @@ def teacher_outputs(
     each is *copied* when recorded, so a later in-place operation (``ReLU(inplace=True)``) does not
     change it: a tap on a BatchNorm gives the pre-activation feature. Returns, per teacher, a dict
     ``{layer: (N, ...)}`` and the logits ``(N, C_i)``, all on the CPU in float32 (computed with the
-    process's numerics, :mod:`kae_utils.numerics`).
+    process's numerics, :mod:`kae_utils.training.numerics`).
     """
     features: list[dict[str, torch.Tensor]] = []
     logits: list[torch.Tensor] = []
@@ -171,7 +171,7 @@ def train_ceiling(
     student is) with the **true labels** of the transfer ``images``; returns ``(student, history)``.
 
     ``labels`` is one tensor, or ``{task: tensor}`` for a multi-task student; ``loss(student(x), y)`` gets the
-    output and the batch's labels in the same form. ``trainer_args`` go to :class:`kae_utils.training.Trainer`
+    output and the batch's labels in the same form. ``trainer_args`` go to :class:`kae_utils.training.trainer.Trainer`
     (``epochs``, ``lr``, ``batch_size``, ``device``, ``seed``, ``optimizer``, ``schedule``, ...): pass the
     student's own budget, so that the ceiling is what any method could reach with these images and steps.
     """

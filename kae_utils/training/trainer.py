@@ -22,7 +22,7 @@ import contextlib
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,15 +32,15 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from kae_utils import scale
-from kae_utils.cache import atomic_save
-from kae_utils.env import check_choice
-from kae_utils.metrics import accuracy
-from kae_utils.numerics import Numerics, current, resolve_numerics
-from kae_utils.progress import progress
+from kae_utils.core import scale
+from kae_utils.core.params import check_choice
+from kae_utils.display.progress import progress
+from kae_utils.evaluation.metrics import accuracy
+from kae_utils.training.cache import atomic_save
+from kae_utils.training.numerics import Numerics, current, resolve_numerics
+from kae_utils.training.predict import Batches, _to_device, predict_logits
 
 __all__ = [
-    "Batches",
     "Callback",
     "Checkpoint",
     "History",
@@ -48,7 +48,6 @@ __all__ = [
     "ProgressBar",
     "Trainer",
     "evaluate_accuracy",
-    "predict_logits",
 ]
 
 StepOutput = torch.Tensor | tuple[torch.Tensor, dict[str, float | torch.Tensor]]
@@ -59,38 +58,6 @@ OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "sgd")
 SCHEDULES: tuple[str, ...] = ("cosine", "step", "none")
 
 
-# --------------------------------------------------------------------------------------------- data
-class Batches:
-    """Mini-batches over tensors that share their first dimension (fast for in-memory data sets).
-
-    Shuffles with its own seeded generator, so the order depends only on ``seed`` and the epoch.
-    """
-
-    def __init__(self, tensors: Sequence[torch.Tensor], batch_size: int = 64, shuffle: bool = False,
-                 seed: int = 0, drop_last: bool = False) -> None:
-        tensors = tuple(tensors)
-        if not tensors:
-            raise ValueError("Batches needs at least one tensor")
-        n = len(tensors[0])
-        if any(len(t) != n for t in tensors):
-            raise ValueError(f"tensors differ in length: {[len(t) for t in tensors]}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1; got {batch_size}")
-        self.tensors, self.batch_size, self.shuffle, self.drop_last = tensors, batch_size, shuffle, drop_last
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def __len__(self) -> int:
-        n = len(self.tensors[0])
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
-        n = len(self.tensors[0])
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
-        for i in range(len(self)):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
-            yield tuple(t[idx] for t in self.tensors)
-
-
 def _as_batches(data: Any, batch_size: int, shuffle: bool, seed: int) -> Iterable[Sequence[torch.Tensor]]:
     if isinstance(data, TensorDataset):
         data = data.tensors
@@ -99,29 +66,6 @@ def _as_batches(data: Any, batch_size: int, shuffle: bool, seed: int) -> Iterabl
     if isinstance(data, Iterable):
         return data  # a DataLoader or any iterable of batches, used as it is
     raise TypeError("data must be a tuple of tensors, a TensorDataset or an iterable of batches")
-
-
-def _to_device(batch: Sequence[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, ...]:
-    # asynchronous only for a host-to-GPU copy (a no-op elsewhere, and never asked of a device-to-host copy)
-    asynchronous = device.type == "cuda"
-    return tuple(t.to(device, non_blocking=asynchronous) if isinstance(t, torch.Tensor) else t for t in batch)
-
-
-@torch.no_grad()
-def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 512,
-                   device: torch.device | str | None = None) -> torch.Tensor:
-    """Logits of ``model`` on ``x`` in eval mode, batched, returned on the CPU in float32.
-
-    Runs with the process's numerics (:mod:`kae_utils.numerics`: bf16 autocast where it is set, channels-last).
-    """
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    numerics = current(device)
-    was_training = model.training
-    model.eval()
-    with numerics.autocast():
-        outs = [model(numerics.prepare_input(xb.to(device))).float().cpu() for (xb,) in Batches([x], batch_size=batch_size)]
-    model.train(was_training)
-    return torch.cat(outs)
 
 
 def evaluate_accuracy(model: nn.Module, data: Sequence[torch.Tensor], batch_size: int = 512) -> dict[str, float]:
@@ -286,9 +230,9 @@ class Trainer:
         seed: seeds the global RNG (dropout) and the batch order at the start of :meth:`fit`.
         callbacks: extra callbacks, run after the LR schedule and before the progress bar.
         progress: show a progress bar over epochs (``desc`` is its label).
-        precision: ``"fp32"``, ``"bf16"``, ``"auto"`` or a resolved :class:`~kae_utils.numerics.Numerics`;
+        precision: ``"fp32"``, ``"bf16"``, ``"auto"`` or a resolved :class:`~kae_utils.training.numerics.Numerics`;
             ``None`` (default) takes the process's setting
-            (:func:`kae_utils.numerics.current`). The step runs under its autocast, the model and the 4-D
+            (:func:`kae_utils.training.numerics.current`). The step runs under its autocast, the model and the 4-D
             inputs in its memory format; the loss is checked and logged in float32.
     """
 
@@ -344,7 +288,7 @@ class Trainer:
         self.stop_training = False
         self.batches_generator_state: torch.Tensor | None = None
         self._batches: Iterable[Sequence[torch.Tensor]] | None = None
-        self._work: dict[str, Any] | None = None  # counts for the work log (KAE_WORK_LOG, kae_utils.scale)
+        self._work: dict[str, Any] | None = None  # counts for the work log (KAE_WORK_LOG, kae_utils.core.scale)
 
     def generator_state(self) -> torch.Tensor | None:
         gen = getattr(self._batches, "generator", None)
@@ -411,7 +355,7 @@ class Trainer:
                 break
         self._call("on_fit_end")
         self.model.eval()
-        if self._work is not None and self._work["steps"]:  # KAE_WORK_LOG: this run's counts (kae_utils.scale)
+        if self._work is not None and self._work["steps"]:  # KAE_WORK_LOG: this run's counts (kae_utils.core.scale)
             epochs = max(self._work["epochs"], 1)
             scale.log_work("fit", self.desc, epochs=epochs, samples=self._work["samples"] // epochs,
                            steps=self._work["steps"], flops_per_sample=self._work["flops"],

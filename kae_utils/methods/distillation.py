@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from kae_utils.numerics import float32_loss
+from kae_utils.training.numerics import float32_loss
 
 __all__ = [
     "CFL_SIGMAS",

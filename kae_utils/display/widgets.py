@@ -2,7 +2,7 @@
 
 Notebooks store a static figure for readers who do not run them, then offer controls to redraw it
 with other choices. The controls are ipywidgets, shown only in a live Jupyter kernel (the same rule as
-the progress bars, :func:`kae_utils.progress.progress_mode`): papermill, nbval and CI runs print a
+the progress bars, :func:`kae_utils.display.progress.progress_mode`): papermill, nbval and CI runs print a
 line naming the choices instead, so no widget state or widget ``text/plain`` ends up in stored outputs.
 """
 
@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from kae_utils.progress import progress_mode
+from kae_utils.display.progress import progress_mode
 
 __all__ = ["explore", "widgets_enabled"]
 

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kae_utils.models.backbones import ConvNet, MultiHeadNet, ResNet
-from kae_utils.numerics import float32_loss
+from kae_utils.training.numerics import float32_loss
 
 __all__ = [
     "LOGIT_LOSSES",

@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from kae_utils.env import check_choice
-from kae_utils.numerics import float32_loss
+from kae_utils.core.params import check_choice
+from kae_utils.training.numerics import float32_loss
 
 __all__ = ["ANGULAR_MODES", "angular_loss", "pixel_kl_loss", "pixel_nll_loss", "scale_invariant_loss"]
 

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-from kae_utils.env import check_choice
+from kae_utils.core.params import check_choice
 
 __all__ = ["PROGRESS_MODES", "progress", "progress_mode"]
 

@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from kae_utils.atomic import atomic_write_text
-from kae_utils.env import runs_dir
-from kae_utils.scale import is_smoke
+from kae_utils.core.atomic import atomic_write_text
+from kae_utils.core.paths import runs_dir
+from kae_utils.core.scale import is_smoke
 
 __all__ = [
     "Claim",
@@ -128,7 +128,7 @@ def write_metrics(
     """Write ``<runs>/<notebook>/metrics.json`` atomically and return its path.
 
     Format: ``{"notebook", "profile", "parameters", "metrics", "claims": {"held", "total", "items"}}``, and
-    ``"scale": "smoke"`` for a full profile run at smoke scale (``KAE_SCALE=smoke``, :mod:`kae_utils.scale`).
+    ``"scale": "smoke"`` for a full profile run at smoke scale (``KAE_SCALE=smoke``, :mod:`kae_utils.core.scale`).
     The runs folder is ``KAE_RUNS_DIR`` (set by the batch runner) or ``<repo>/runs``.
     """
     if not notebook or "/" in notebook or notebook.startswith("."):
@@ -150,7 +150,7 @@ def load_metrics(path: str | os.PathLike) -> dict[str, Any]:
     """Read a metrics.json written by :func:`write_metrics` (``ValueError`` if it is not one)."""
     data = json.loads(Path(path).read_text())
     if not isinstance(data, dict) or "notebook" not in data or "metrics" not in data:
-        raise ValueError(f"{path} is not a metrics.json written by kae_utils.results.write_metrics")
+        raise ValueError(f"{path} is not a metrics.json written by kae_utils.evaluation.results.write_metrics")
     return data
 
 

@@ -1,7 +1,7 @@
 """Scoring an estimator's rankings of source models against brute-force transfers, with their uncertainty.
 
 Notebooks 08 and 09 rank, for every target task, the candidate source models by an estimator
-(:mod:`kae_utils.transferability`; ``scores[target][source]``, higher = more transferable) and compare with a
+(:mod:`kae_utils.methods.transferability`; ``scores[target][source]``, higher = more transferable) and compare with a
 ground truth of real transfers (``truth[target][source]``: held-out losses, lower = better):
 
 * the scores of one ranking: :func:`precision_recall_at_k` (Song et al.'s P@K and R@K),

@@ -3,7 +3,7 @@
 The ``full`` profile is meant for a GPU; a GPU is rarely lent, and a crash in one of its untried branches (the seed
 loop, an ablation, the statistics over seeds, a full-size data loader) would waste the time it is lent for. With
 ``KAE_SCALE=smoke`` in the environment, every full-profile setting of the notebooks, the offline data sets
-(:data:`kae_utils.data.registry.OFFLINE_SIZES`), the mini-Taskonomy (:mod:`kae_utils.taskonomy`) and the zoo's
+(:data:`kae_utils.data.registry.OFFLINE_SIZES`), the mini-Taskonomy (:mod:`kae_utils.benchmarks.taskonomy`) and the zoo's
 full entries (:func:`kae_utils.zoo.smoke_entry`) is shrunk by one set of rules on its keys, so each notebook's full
 profile runs end to end in seconds on a CPU::
 
@@ -169,7 +169,7 @@ def shrink(settings: Mapping[str, Any], where: str = "settings") -> dict[str, An
     if missing:
         raise ValueError(
             f"KAE_SCALE=smoke cannot scale {', '.join(repr(k) for k in missing)} of {where}: no rule of "
-            "kae_utils.scale.RULES classifies it; add it to a rule (a count the smoke scale shrinks, or a "
+            "kae_utils.core.scale.RULES classifies it; add it to a rule (a count the smoke scale shrinks, or a "
             "setting it keeps)")
     unit = _iteration_unit(settings)
     out: dict[str, Any] = {}

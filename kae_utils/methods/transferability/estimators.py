@@ -20,7 +20,7 @@ library's version. The library forms (TLlib's TransRate, thuml's LogME fixed poi
 without or with a fixed shrinkage, diagonal N-LEEP) are named options. Every estimator counts only the classes
 present in the labels (a class value with no sample is not a class), returns a number where **higher means more
 transferable**, and computes in float64. Scoring rankings against a ground truth is in
-:mod:`kae_utils.ranking`.
+:mod:`kae_utils.methods.transferability.ranking`.
 """
 
 from __future__ import annotations

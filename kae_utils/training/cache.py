@@ -42,8 +42,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from kae_utils.atomic import atomic_write, tmp_prefix
-from kae_utils.env import cache_dir as _default_cache_dir
+from kae_utils.core.atomic import atomic_write, tmp_prefix
+from kae_utils.core.paths import cache_dir as _default_cache_dir
 
 try:  # POSIX only; elsewhere the cache works without locking
     import fcntl
@@ -159,7 +159,7 @@ def cache_path(name: str, config: Mapping[str, Any], cache_dir: StrPath | None =
     """The cache file for ``(name, config)``: ``<cache_dir>/<name>-<config_key(config)>.pt``.
 
     ``name`` must match ``[A-Za-z0-9_.-]+`` (otherwise ``ValueError``). ``cache_dir`` defaults to
-    :func:`kae_utils.env.cache_dir` (``KAE_CACHE_DIR`` or ``<repo>/.cache/kae``).
+    :func:`kae_utils.core.paths.cache_dir` (``KAE_CACHE_DIR`` or ``<repo>/.cache/kae``).
     """
     _check_name(name)
     return _resolve_dir(cache_dir) / f"{name}-{config_key(config)}.pt"
@@ -269,7 +269,7 @@ def atomic_save(payload: Any, path: str | os.PathLike) -> Path:
     """``torch.save`` to a temporary file beside ``path``, fsync it, then ``os.replace`` it onto ``path``.
 
     A reader never sees a half-written file; on any error the temporary file is removed. Returns ``path``
-    (:func:`kae_utils.atomic.atomic_write` with ``torch.save``).
+    (:func:`kae_utils.core.atomic.atomic_write` with ``torch.save``).
     """
     return atomic_write(path, lambda f: torch.save(payload, f))
 
