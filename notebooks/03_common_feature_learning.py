@@ -49,7 +49,7 @@ STUDENT_INIT: str = "pretrained"  # "pretrained": students start from the zoo's 
 # %%
 from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
 from kae_utils.core.scale import profile_settings
-from kae_utils.zoo import TEACHER_SOURCES
+from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("digits", "shapes")
 STUDENT_ARCHS = ("convnet", "resnet")

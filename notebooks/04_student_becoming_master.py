@@ -46,7 +46,7 @@ TEACHERS: str = "zoo"  # "zoo": load the trained teachers shipped in zoo/; "trai
 # %%
 from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
 from kae_utils.core.scale import profile_settings
-from kae_utils.zoo import TEACHER_SOURCES
+from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("scenes",)
 check_choice("PROFILE", PROFILE, PROFILES)

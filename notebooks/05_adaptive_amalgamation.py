@@ -57,7 +57,7 @@ EPOCH_SCALE: int = 1  # multiplies the epochs of every component and target net,
 from kae_utils import zoo
 from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
 from kae_utils.core.scale import profile_settings
-from kae_utils.zoo import TEACHER_SOURCES
+from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("shapes",)
 check_choice("PROFILE", PROFILE, PROFILES)

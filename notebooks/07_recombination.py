@@ -50,7 +50,7 @@ IMPORTANCE: str = "folded"  # channel ranking: "folded" (L1 x |gamma| / sigma of
 # %%
 from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
 from kae_utils.core.scale import profile_settings
-from kae_utils.zoo import TEACHER_SOURCES
+from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("scenes",)
 IMPORTANCES = ("folded", "l1", "random")

@@ -60,7 +60,7 @@ RESAMPLES: int = 300  # bootstrap resamples (of the probe images and of the targ
 # %%
 from kae_utils.benchmarks import taskonomy
 from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
-from kae_utils.zoo import TEACHER_SOURCES
+from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("scenes",)
 check_choice("PROFILE", PROFILE, PROFILES)

@@ -98,7 +98,8 @@ class SmokeRun:
 
     def merge_zoo(self, parts: list[str]) -> None:
         """One smoke zoo, ``<out>/zoo``, from the parts built side by side."""
-        from kae_utils.zoo import Zoo, smoke_registry
+        from kae_utils.zoo.smoke import smoke_registry
+        from kae_utils.zoo.store import Zoo
 
         whole = Zoo(self.out / "zoo", smoke_registry())
         for part in parts:
@@ -139,7 +140,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> SmokeRun:
     without_zoo = [p for p in notebooks if p.stem.startswith("00")]  # 00 loads no model: it runs beside the build
     rest = _order([(p, {}) for p in notebooks if p not in without_zoo]
                   + [(ROOT / "notebooks" / f"{stem}.ipynb", params) for stem, params in EXTRA_RUNS])
-    from kae_utils.zoo import REGISTRY
+    from kae_utils.zoo.registry import REGISTRY
 
     full = [name for name, e in REGISTRY.items() if e.profile == "full"]
     # two builds side by side (about as long, with 00 before the second), then one zoo

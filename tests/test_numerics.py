@@ -11,7 +11,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kae_utils import zoo
 from kae_utils.methods.distillation import kd_kl, mmd2
 from kae_utils.models import build_model
 from kae_utils.training.numerics import (
@@ -25,7 +24,9 @@ from kae_utils.training.numerics import (
 )
 from kae_utils.training.predict import predict_logits, predict_maps
 from kae_utils.training.trainer import Trainer
-from kae_utils.zoo import Recipe, Zoo, ZooEntry, make_registry
+from kae_utils.zoo.entries import Recipe, ZooEntry, make_registry
+from kae_utils.zoo.registry.common import _digits_split
+from kae_utils.zoo.store import Zoo
 
 
 @pytest.fixture()
@@ -177,7 +178,7 @@ def _tiny_conv_registry() -> dict[str, ZooEntry]:
     teacher = ZooEntry(
         name="tiny-conv", task="digits 0..2", arch="convnet",
         arch_args={"num_classes": 3, "in_channels": 1, "widths": [8, 16]},
-        data=zoo._digits_split("train", (0, 1, 2)), held_out=zoo._digits_split("test", (0, 1, 2)),
+        data=_digits_split("train", (0, 1, 2)), held_out=_digits_split("test", (0, 1, 2)),
         recipe=Recipe(epochs=2, lr=3e-3, batch_size=64), seed=0, used_by=("tests",))
     return make_registry([teacher])
 

@@ -4,7 +4,7 @@ The ``full`` profile is meant for a GPU; a GPU is rarely lent, and a crash in on
 loop, an ablation, the statistics over seeds, a full-size data loader) would waste the time it is lent for. With
 ``KAE_SCALE=smoke`` in the environment, every full-profile setting of the notebooks, the offline data sets
 (:data:`kae_utils.data.registry.OFFLINE_SIZES`), the mini-Taskonomy (:mod:`kae_utils.benchmarks.taskonomy`) and the zoo's
-full entries (:func:`kae_utils.zoo.smoke_entry`) is shrunk by one set of rules on its keys, so each notebook's full
+full entries (:func:`kae_utils.zoo.smoke.smoke_entry`) is shrunk by one set of rules on its keys, so each notebook's full
 profile runs end to end in seconds on a CPU::
 
     CFG = profile_settings(SETTINGS, PROFILE)   # a notebook's one line: SETTINGS[PROFILE], smoke-scaled if asked
