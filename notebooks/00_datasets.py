@@ -33,8 +33,8 @@ SCENE_DOMAIN: str = "textured"  # domain of the scene grid: "flat" or "textured"
 
 # %%
 from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
-from kae_utils.data.scenes import DOMAINS
-from kae_utils.data.shapes import SHAPES_PRESETS
+from kae_utils.data.scene_spec import DOMAINS
+from kae_utils.data.shapes_config import SHAPES_PRESETS
 
 check_choice("PROFILE", PROFILE, PROFILES)
 check_choice("DEVICE", DEVICE, DEVICES)
@@ -226,7 +226,7 @@ probe_table.round(3)
 # and 2–5 objects of five classes (sphere, box, cylinder, cone, torus), from a random camera, under a
 # random light, with hard shadows. Every pixel gets thirteen labels; the task registry below is the list
 # the transferability notebooks (08, 09) draw their "task zoo" from, and notebook 04 uses segmentation,
-# depth and normals. Adding a label map is one entry in `kae_utils.data.scenes.TASKS`.
+# depth and normals. Adding a label map is one entry in `kae_utils.data.scene_spec.TASKS`.
 
 # %%
 counterparts = {
@@ -413,7 +413,7 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # ## Exercises
 #
 # 1. Raise `ShapesConfig.occlusion` to 0.8 and re-run the linear probe: which attributes suffer?
-# 2. Add a label map to `kae_utils.data.scenes.TASKS` (for example the object's height above the floor) and
+# 2. Add a label map to `kae_utils.data.scene_spec.TASKS` (for example the object's height above the floor) and
 #    plot it with `plot_scene`.
 # 3. Render 1,000 scenes in each domain and compare the histograms of `edges2d`: which tasks would you
 #    expect to transfer across domains?

@@ -78,7 +78,8 @@ def test_trainer_logs_its_steps_and_flops(work_log: Path) -> None:
 
 
 def test_generators_log_the_images_they_draw(work_log: Path) -> None:
-    from kae_utils.data.shapes import ShapesConfig, generate_shapes
+    from kae_utils.data.shapes import generate_shapes
+    from kae_utils.data.shapes_config import ShapesConfig
 
     generate_shapes(5, seed=3, config=ShapesConfig(image_size=32))
     [record] = _records(work_log)

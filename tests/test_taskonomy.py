@@ -15,7 +15,8 @@ from torch import nn
 from kae_utils import zoo
 from kae_utils.benchmarks import taskonomy as tk
 from kae_utils.benchmarks.tasks import OUTPUT_KINDS, TRANSFER_TASKS, transfer_task
-from kae_utils.data.scenes import SceneConfig, render_scenes
+from kae_utils.data.scene_spec import SceneConfig
+from kae_utils.data.scenes import render_scenes
 from kae_utils.models import HEAD_OUTPUTS, Add, build_task_encoder, build_tasknet
 
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from kae_utils.data.scenes import TASKS, SceneConfig, render_scenes
+from kae_utils.data.scene_spec import TASKS, SceneConfig
+from kae_utils.data.scenes import render_scenes
 from kae_utils.display.viz import (
     colorize_depth,
     colorize_normals,

@@ -335,7 +335,7 @@ def test_multihead_entry_trains_on_a_subset_of_fills(tmp_path: Path) -> None:
 
 def test_afk_teachers_cover_every_attribute_once_and_train_on_images_no_notebook_uses() -> None:
     """Notebook 06's multi-task teachers: disjoint task sets covering the five attributes, a stream of their own."""
-    from kae_utils.data.shapes import ATTRIBUTES
+    from kae_utils.data.shapes_config import ATTRIBUTES
 
     for profile in ("quick", "full"):
         names = zoo.afk_teacher_names(profile)

@@ -42,8 +42,9 @@ from torch import nn
 from kae_utils.benchmarks.tasks import transfer_task
 from kae_utils.core import scale
 from kae_utils.core.params import check_choice
-from kae_utils.data.scenes import TASKS as SCENE_TASKS
-from kae_utils.data.scenes import SceneBatch, SceneConfig, render_scenes
+from kae_utils.data.scene_spec import TASKS as SCENE_TASKS
+from kae_utils.data.scene_spec import SceneBatch, SceneConfig
+from kae_utils.data.scenes import render_scenes
 from kae_utils.display.progress import progress
 from kae_utils.training.numerics import current
 
@@ -314,7 +315,8 @@ def probe_images(probe_set: str, profile: str, n: int | None = None, seed: int =
         raise ValueError(f"the number of probe images must be positive; got {n}")
     size = cfg["image_size"]
     if probe_set == "out-of-domain":
-        from kae_utils.data.shapes import ShapesConfig, generate_shapes
+        from kae_utils.data.shapes import generate_shapes
+        from kae_utils.data.shapes_config import ShapesConfig
 
         images = generate_shapes(n, seed=seed, config=ShapesConfig(image_size=32), start=start).images
         return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False) if size != 32 else images

@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 
 from kae_utils.core.params import check_choice
-from kae_utils.data.scenes import SCENE_CLASSES
+from kae_utils.data.scene_spec import SCENE_CLASSES
 from kae_utils.display.viz import colorize_depth, colorize_normals, colorize_segmentation
 from kae_utils.evaluation.metrics import accuracy, depth_metrics, mean_iou, normal_metrics, pixel_accuracy
 from kae_utils.methods.dense import angular_loss, pixel_kl_loss, scale_invariant_loss

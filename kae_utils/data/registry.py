@@ -121,12 +121,14 @@ def _generate_offline(config: dict[str, Any]) -> DataSplit:
     start = 0 if split == "train" else config["n_train"]
     count = config["n_train"] if split == "train" else config["n_test"]
     if name == "shapes":
-        from kae_utils.data.shapes import ATTRIBUTE_VALUES, ShapesConfig, generate_shapes
+        from kae_utils.data.shapes import generate_shapes
+        from kae_utils.data.shapes_config import ATTRIBUTE_VALUES, ShapesConfig
 
         batch = generate_shapes(count, seed=config["seed"], config=ShapesConfig(image_size=config["image_size"]),
                                 start=start)
         return DataSplit(name, split, batch.images, dict(batch.labels), dict(ATTRIBUTE_VALUES), info=config)
-    from kae_utils.data.scenes import SCENE_CLASSES, TASKS, SceneConfig, render_scenes
+    from kae_utils.data.scene_spec import SCENE_CLASSES, TASKS, SceneConfig
+    from kae_utils.data.scenes import render_scenes
 
     batch = render_scenes(count, seed=config["seed"], config=SceneConfig(image_size=config["image_size"]),
                           start=start)
@@ -184,12 +186,14 @@ def load_training_pool(name: str, profile: str, n: int, *, seed: int = 0) -> Dat
         sizes = OFFLINE_SIZES[name][profile]
         start = sizes["train"] + sizes["test"]
         if name == "shapes":
-            from kae_utils.data.shapes import ShapesConfig, generate_shapes
+            from kae_utils.data.shapes import generate_shapes
+            from kae_utils.data.shapes_config import ShapesConfig
 
             batch = generate_shapes(extra, seed=seed, config=ShapesConfig(image_size=sizes["image_size"]), start=start)
             more_x, more = batch.images, dict(batch.labels)
         else:
-            from kae_utils.data.scenes import TASKS, SceneConfig, render_scenes
+            from kae_utils.data.scene_spec import TASKS, SceneConfig
+            from kae_utils.data.scenes import render_scenes
 
             batch = render_scenes(extra, seed=seed, config=SceneConfig(image_size=sizes["image_size"]), start=start)
             more_x, more = batch.rgb, {task: batch.target(task) for task in TASKS}

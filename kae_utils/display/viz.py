@@ -208,12 +208,12 @@ def colorize_normals(normals: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 def plot_scene(batch: object, index: int = 0, tasks: Sequence[str] | None = None, size: float = 2.2) -> plt.Figure:
-    """One scene of a ``kae_utils.data.scenes.SceneBatch`` with its label maps, one titled panel each.
+    """One scene of a ``kae_utils.data.scene_spec.SceneBatch`` with its label maps, one titled panel each.
 
     ``tasks`` are keys of ``scenes.TASKS`` (default: every dense one; the image itself always comes
     first); the per-image labels (object count, largest class) go into the figure's title.
     """
-    from kae_utils.data.scenes import SCENE_CLASSES, TASKS
+    from kae_utils.data.scene_spec import SCENE_CLASSES, TASKS
 
     n = len(batch)  # type: ignore[arg-type]
     if not isinstance(index, int) or not -n <= index < n:

@@ -18,8 +18,10 @@ from kae_utils.benchmarks import taskonomy
 from kae_utils.benchmarks.tasks import dense_task, transfer_task
 from kae_utils.core.params import check_choice
 from kae_utils.data.digits import augment_shifts, load_digits
-from kae_utils.data.scenes import SceneConfig, render_scenes
-from kae_utils.data.shapes import ShapesConfig, composite_labels, generate_shapes
+from kae_utils.data.scene_spec import SceneConfig
+from kae_utils.data.scenes import render_scenes
+from kae_utils.data.shapes import composite_labels, generate_shapes
+from kae_utils.data.shapes_config import ShapesConfig
 from kae_utils.data.subsets import class_subset
 from kae_utils.evaluation.metrics import accuracy
 from kae_utils.training.predict import Batches, predict_logits, predict_maps
@@ -94,7 +96,7 @@ def entry_data(spec: dict[str, Any]) -> tuple[torch.Tensor, Any]:
 
 def _scene_label(batch: Any, task: str) -> torch.Tensor:
     """A ``scenes`` task's target, or a label the mini-Taskonomy derives from the rendered maps."""
-    from kae_utils.data.scenes import TASKS as SCENE_TASKS
+    from kae_utils.data.scene_spec import TASKS as SCENE_TASKS
 
     return batch.target(task) if task in SCENE_TASKS else taskonomy.scene_target(batch, task)
 

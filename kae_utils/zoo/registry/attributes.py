@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kae_utils.core.params import check_choice
-from kae_utils.data.shapes import ATTRIBUTE_VALUES
+from kae_utils.data.shapes_config import ATTRIBUTE_VALUES
 from kae_utils.zoo.entries import ENTRY_PROFILES, Recipe, ZooEntry
 from kae_utils.zoo.registry.common import AFK_TEACHER_SHAPES_SEED, AFK_TEACHER_TASKS
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from kae_utils.data.shapes import ATTRIBUTE_VALUES
+from kae_utils.data.shapes_config import ATTRIBUTE_VALUES
 from kae_utils.zoo.entries import Recipe, ZooEntry
 from kae_utils.zoo.registry.common import (
     DIGITS_PRETRAIN_LABELS,
