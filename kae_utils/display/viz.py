@@ -210,7 +210,7 @@ def colorize_normals(normals: torch.Tensor | np.ndarray) -> np.ndarray:
 def plot_scene(batch: object, index: int = 0, tasks: Sequence[str] | None = None, size: float = 2.2) -> plt.Figure:
     """One scene of a ``kae_utils.data.scene_spec.SceneBatch`` with its label maps, one titled panel each.
 
-    ``tasks`` are keys of ``scenes.TASKS`` (default: every dense one; the image itself always comes
+    ``tasks`` are keys of ``scene_spec.TASKS`` (default: every dense one; the image itself always comes
     first); the per-image labels (object count, largest class) go into the figure's title.
     """
     from kae_utils.data.scene_spec import SCENE_CLASSES, TASKS
