@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from kae_utils.env import repo_root
+from kae_utils.core.paths import repo_root
 
 
 def best_time(fn: Callable[[], object], repeats: int) -> float:
@@ -31,8 +31,10 @@ def best_time(fn: Callable[[], object], repeats: int) -> float:
 
 def cases() -> list[tuple[str, int, int, float, Callable[[], object]]]:
     """(generator, image size, items, target items/s, callable) for every benchmark case."""
-    from kae_utils.data.scenes import SceneConfig, render_scenes
-    from kae_utils.data.shapes import ShapesConfig, generate_shapes
+    from kae_utils.data.scene_spec import SceneConfig
+    from kae_utils.data.scenes import render_scenes
+    from kae_utils.data.shapes import generate_shapes
+    from kae_utils.data.shapes_config import ShapesConfig
 
     return [
         ("shapes", 32, 10000, 2000.0, lambda: generate_shapes(10000, seed=0, config=ShapesConfig(image_size=32))),

@@ -7,7 +7,7 @@ how long the quick profile takes under that setting, whether the stored outputs 
 it gives (each notebook's ``metrics.json`` goes to the pass's own ``KAE_RUNS_DIR``):
 
 * ``fp32-nchw``: float32, contiguous memory (``KAE_PRECISION=fp32 KAE_CHANNELS_LAST=0``): the numerics of the
-  code before :mod:`kae_utils.numerics`;
+  code before :mod:`kae_utils.training.numerics`;
 * ``fp32``: float32, channels-last (``KAE_PRECISION=fp32``): what a machine without native bf16 runs;
 * ``bf16``: bf16 autocast and channels-last forced on every notebook (``KAE_PRECISION=bf16``), also on those
   that ask for float32;
@@ -36,7 +36,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from kae_utils.env import repo_root
+from kae_utils.core.paths import repo_root
 
 #: (label, environment) of every setting, in the order they run.
 SETTINGS: tuple[tuple[str, dict[str, str]], ...] = (

@@ -27,7 +27,7 @@ from pathlib import Path
 from kae_tools.runner import executors
 from kae_tools.runner.execute import available_cpus
 from kae_tools.runner.spec import RunSpec
-from kae_utils.env import repo_root
+from kae_utils.core.paths import repo_root
 
 _BODY = """\
 import json, os
@@ -117,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             str(row["engine"]), str(row["runs"]), *(f"{row[k]:.3f}" for k in header[2:6]), f"{row['noop_ms']:.2f}",
             str(available_cpus()), platform.python_version(),
         ]))
-    from kae_utils.atomic import atomic_write_text
+    from kae_utils.core.atomic import atomic_write_text
 
     atomic_write_text(out_path, "\n".join(lines) + "\n")
     print("\n".join(lines))

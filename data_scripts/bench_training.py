@@ -1,7 +1,7 @@
 """Training throughput per notebook family under each numerics setting: ``python -m data_scripts.bench_training``.
 
 Run by ``make bench``. For every family's typical network (at its quick-profile image size and batch size) it
-times Adam steps (forward, loss, backward, step) through :class:`kae_utils.training.Trainer`, the path the
+times Adam steps (forward, loss, backward, step) through :class:`kae_utils.training.trainer.Trainer`, the path the
 notebooks and the zoo use, under float32 and bfloat16 autocast, each with the contiguous (NCHW) and the
 channels-last memory format. Each row is the best of ``--repeats`` timed epochs after a warm-up epoch (the
 machine may be shared: best-of is the stable number). Writes ``results/training_throughput.tsv``.
@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from kae_utils.env import repo_root
-from kae_utils.numerics import cpu_has_native_bf16, resolve_numerics
-from kae_utils.training import Callback, Trainer
+from kae_utils.core.paths import repo_root
+from kae_utils.training.numerics import cpu_has_native_bf16, resolve_numerics
+from kae_utils.training.trainer import Callback, Trainer
 
 SETTINGS: tuple[tuple[str, bool], ...] = (("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True))
 

@@ -231,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import torch
 
-    from kae_utils.env import repo_root
+    from kae_utils.core.paths import repo_root
 
     if not torch.cuda.is_available():
         print("gpu-check needs a CUDA GPU (torch sees none); on a CPU, `make test` runs the full profiles at smoke "

@@ -1,7 +1,7 @@
 """GPU time of each full-profile step, estimated from the smoke run's counts: ``python -m data_scripts.gpu_estimate``.
 
 The smoke run (``tests/test_full_profile.py`` with ``KAE_SMOKE_OUT``; ``make gpu-estimate``) keeps a work log
-(:mod:`kae_utils.scale`): for every training run of the zoo build and of each notebook, its optimiser steps, the
+(:mod:`kae_utils.core.scale`): for every training run of the zoo build and of each notebook, its optimiser steps, the
 images it saw, the FLOPs of one training step per image (counted by ``torch.utils.flop_counter`` on the run's first
 step: the real architecture at its real image size) and what the same run counts at paper scale; and every call of
 an offline generator with the images it would draw at paper scale. The estimate of one step is
@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kae_utils.env import repo_root
+from kae_utils.core.paths import repo_root
 
 #: Assumed without a GPU measurement: seconds of overhead per optimiser step (launches, the loss's .item() every
 #: step, Adam over the parameters) ...

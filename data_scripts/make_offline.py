@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from kae_utils.cache import atomic_save, sha256_file
+from kae_utils.core.params import PROFILES
 from kae_utils.data.registry import (
     OFFLINE_DATASETS,
     SPLITS,
@@ -26,7 +26,7 @@ from kae_utils.data.registry import (
     offline_config,
     offline_path,
 )
-from kae_utils.env import PROFILES
+from kae_utils.training.cache import atomic_save, sha256_file
 
 
 def materialise(datasets: Sequence[str], profile: str, seed: int = 0, root: Path | None = None) -> Path:

@@ -28,7 +28,8 @@ def sources(root: Path = ROOT) -> dict[Path, Path]:
     from kae_tools.notebooks.catalog import NOTEBOOK_GLOB
     from kae_tools.notebooks.pairing import text_path
 
-    files = {Path("index.md"): DOCS / "index.md", Path("README.md"): root / "README.md"}
+    files = {Path("index.md"): DOCS / "index.md", Path("README.md"): root / "README.md",
+             Path("architecture.md"): DOCS / "architecture.md"}
     for notebook in sorted((root / "notebooks").glob(NOTEBOOK_GLOB)):
         files[Path("notebooks") / notebook.name] = notebook
         text = text_path(notebook, root)

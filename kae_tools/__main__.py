@@ -41,7 +41,7 @@ def seeds_main(argv: Sequence[str] | None = None) -> int:
             "index rewritten, also when some run failed. NOTEBOOK and the options are those of `kae sweep` "
             "(kae sweep --help).", 100))
         return 0
-    from kae_utils.env import repo_root  # imports torch (seconds): not for `kae seeds --help`
+    from kae_utils.core.paths import repo_root  # imports torch (seconds): not for `kae seeds --help`
 
     root = repo_root()
     out_parser = argparse.ArgumentParser(add_help=False)

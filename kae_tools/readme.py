@@ -32,8 +32,9 @@ from kae_tools.runner.tables import (
     summary_markdown,
     write_table,
 )
-from kae_utils.atomic import atomic_write
-from kae_utils.env import PROFILES, check_choice, repo_root
+from kae_utils.core.atomic import atomic_write
+from kae_utils.core.params import PROFILES, check_choice
+from kae_utils.core.paths import repo_root
 
 __all__ = [
     "END",

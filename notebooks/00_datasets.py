@@ -32,9 +32,9 @@ SHAPES_PRESET: str = "default"  # difficulty of `shapes` shown in the samples: "
 SCENE_DOMAIN: str = "textured"  # domain of the scene grid: "flat" or "textured"
 
 # %%
-from kae_utils.data.scenes import DOMAINS
-from kae_utils.data.shapes import SHAPES_PRESETS
-from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.data.scene_spec import DOMAINS
+from kae_utils.data.shapes_config import SHAPES_PRESETS
 
 check_choice("PROFILE", PROFILE, PROFILES)
 check_choice("DEVICE", DEVICE, DEVICES)
@@ -54,7 +54,6 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from kae_utils import numerics
 from kae_utils.data import (
     ATTRIBUTE_VALUES,
     ATTRIBUTES,
@@ -69,10 +68,11 @@ from kae_utils.data import (
 )
 from kae_utils.data.real import REAL_DATASETS, fetch_command, real_available
 from kae_utils.data.registry import OFFLINE_SIZES
-from kae_utils.env import setup_notebook
-from kae_utils.metrics import depth_metrics, mean_iou, normal_metrics, pixel_accuracy
-from kae_utils.results import Claim, check_claims, write_metrics
-from kae_utils.viz import plot_scene, sample_grid
+from kae_utils.display.viz import plot_scene, sample_grid
+from kae_utils.evaluation.metrics import depth_metrics, mean_iou, normal_metrics, pixel_accuracy
+from kae_utils.evaluation.results import Claim, check_claims, write_metrics
+from kae_utils.notebook import setup_notebook
+from kae_utils.training import numerics
 
 device = setup_notebook(SEED, DEVICE)
 print(numerics.describe())  # bf16 autocast where the hardware runs it natively; KAE_PRECISION=fp32 forces float32
@@ -226,7 +226,7 @@ probe_table.round(3)
 # and 2–5 objects of five classes (sphere, box, cylinder, cone, torus), from a random camera, under a
 # random light, with hard shadows. Every pixel gets thirteen labels; the task registry below is the list
 # the transferability notebooks (08, 09) draw their "task zoo" from, and notebook 04 uses segmentation,
-# depth and normals. Adding a label map is one entry in `kae_utils.data.scenes.TASKS`.
+# depth and normals. Adding a label map is one entry in `kae_utils.data.scene_spec.TASKS`.
 
 # %%
 counterparts = {
@@ -293,7 +293,7 @@ plt.show()
 # %% [markdown]
 # ## Dense-task metrics, and the baselines to beat
 #
-# `kae_utils.metrics` implements the measures of the scene-parsing papers: mean intersection-over-union
+# `kae_utils.evaluation.metrics` implements the measures of the scene-parsing papers: mean intersection-over-union
 # and pixel accuracy for segmentation; RMSE, absolute relative error and $\delta < 1.25^k$ (share of pixels
 # with $\max(\hat d/d, d/\hat d) < 1.25^k$) for depth; and the mean and median angle between predicted and
 # true normals, with the shares within 11.25°, 22.5° and 30°. Applied here to predictions that ignore the
@@ -413,7 +413,7 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # ## Exercises
 #
 # 1. Raise `ShapesConfig.occlusion` to 0.8 and re-run the linear probe: which attributes suffer?
-# 2. Add a label map to `kae_utils.data.scenes.TASKS` (for example the object's height above the floor) and
+# 2. Add a label map to `kae_utils.data.scene_spec.TASKS` (for example the object's height above the floor) and
 #    plot it with `plot_scene`.
 # 3. Render 1,000 scenes in each domain and compare the histograms of `edges2d`: which tasks would you
 #    expect to transfer across domains?

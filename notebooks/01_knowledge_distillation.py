@@ -44,9 +44,9 @@ BIAS_SHIFT: float = 3.5  # logit bias added to the missing digit afterwards (the
 TEACHERS: str = "zoo"  # "zoo": load the trained teacher shipped in zoo/; "train": retrain it with the zoo's recipe
 
 # %%
-from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
-from kae_utils.scale import profile_settings
-from kae_utils.zoo import TEACHER_SOURCES
+from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.core.scale import profile_settings
+from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("digits",)  # the teacher and student sizes below are for 8x8 grey digits
 check_choice("PROFILE", PROFILE, PROFILES)
@@ -92,17 +92,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-import kae_utils.losses
-from kae_utils import numerics, zoo
+import kae_utils.methods.distillation
+from kae_utils import zoo
 from kae_utils.data import load_digits
-from kae_utils.env import setup_notebook
-from kae_utils.losses import kd_loss, soft_targets
-from kae_utils.metrics import accuracy, confusion_matrix
+from kae_utils.display.progress import progress
+from kae_utils.display.viz import plot_confusion, plot_curves, sample_grid
+from kae_utils.evaluation.metrics import accuracy, confusion_matrix
+from kae_utils.evaluation.results import Claim, check_claims, write_metrics
+from kae_utils.methods.distillation import kd_loss, soft_targets
 from kae_utils.models import build_model, count_parameters
-from kae_utils.progress import progress
-from kae_utils.results import Claim, check_claims, write_metrics
-from kae_utils.training import Trainer, predict_logits
-from kae_utils.viz import plot_confusion, plot_curves, sample_grid
+from kae_utils.notebook import setup_notebook
+from kae_utils.training import numerics
+from kae_utils.training.predict import predict_logits
+from kae_utils.training.trainer import Trainer
 
 device = setup_notebook(SEED, DEVICE)
 print("device type:", device.type)
@@ -200,11 +202,11 @@ plt.show()
 #
 # The soft term's gradients scale as $1/T^2$, hence the factor $T^2$ that keeps the two terms balanced
 # when $T$ changes. The paper found a low weight on the hard labels best; we use `ALPHA` (0.9).
-# The loss lives in `kae_utils.losses` because the amalgamation notebooks reuse it:
+# The loss lives in `kae_utils.methods.distillation` because the amalgamation notebooks reuse it:
 
 # %%
-print(inspect.getsource(kae_utils.losses.kd_kl))
-print(inspect.getsource(kae_utils.losses.kd_loss))
+print(inspect.getsource(kae_utils.methods.distillation.kd_kl))
+print(inspect.getsource(kae_utils.methods.distillation.kd_loss))
 
 
 # %% [markdown]

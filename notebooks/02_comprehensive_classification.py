@@ -50,10 +50,10 @@ SCORE_LOSS: str = "kl"  # the KA student's score term: "kl" (KL at temperature 1
 TEACHERS: str = "zoo"  # "zoo": load the trained teachers shipped in zoo/; "train": retrain them with the zoo's recipe
 
 # %%
-from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
-from kae_utils.losses import SCORE_LOSSES
-from kae_utils.scale import profile_settings
-from kae_utils.zoo import TEACHER_SOURCES
+from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.core.scale import profile_settings
+from kae_utils.methods.distillation import SCORE_LOSSES
+from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("digits", "shapes")
 check_choice("PROFILE", PROFILE, PROFILES)
@@ -99,10 +99,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import kae_utils.amalgamation
-import kae_utils.losses
-from kae_utils import numerics, zoo
-from kae_utils.amalgamation import (
+import kae_utils.methods.amalgamation
+import kae_utils.methods.distillation
+from kae_utils import zoo
+from kae_utils.data import class_subset, classification_task
+from kae_utils.display.viz import plot_confusion, sample_grid
+from kae_utils.evaluation.metrics import accuracy, confusion_matrix
+from kae_utils.evaluation.results import Claim, check_claims, mean_std, median_time, write_metrics
+from kae_utils.methods.amalgamation import (
     amalgamate_scores,
     ceiling_reaches,
     check_images_only,
@@ -111,14 +115,12 @@ from kae_utils.amalgamation import (
     teacher_outputs,
     train_ceiling,
 )
-from kae_utils.data import class_subset, classification_task
-from kae_utils.env import setup_notebook
-from kae_utils.losses import multi_teacher_kd_loss, score_loss
-from kae_utils.metrics import accuracy, confusion_matrix
+from kae_utils.methods.distillation import multi_teacher_kd_loss, score_loss
 from kae_utils.models import build_model, count_parameters
-from kae_utils.results import Claim, check_claims, mean_std, median_time, write_metrics
-from kae_utils.training import Trainer, predict_logits
-from kae_utils.viz import plot_confusion, sample_grid
+from kae_utils.notebook import setup_notebook
+from kae_utils.training import numerics
+from kae_utils.training.predict import predict_logits
+from kae_utils.training.trainer import Trainer
 
 device = setup_notebook(SEED, DEVICE)
 print("device type:", device.type)
@@ -247,7 +249,7 @@ teacher_table.groupby(["setting", "teacher", "classes"], sort=False)["test accur
 # A teacher's features and logits on a set of images come from a helper the later notebooks share:
 
 # %%
-print(inspect.getsource(kae_utils.amalgamation.teacher_outputs))
+print(inspect.getsource(kae_utils.methods.amalgamation.teacher_outputs))
 
 # %%
 N_LAYERS = len(CFG["student_widths"])
@@ -328,10 +330,10 @@ def amalgamate_features(features: list[dict], mode: str, seed: int) -> tuple[lis
 # **concatenates** their score vectors (logits): teacher 1's classes first, then teacher 2's, and so on.
 # For **overlapping** classes the paper describes a rule that we could not check; **assumption**: the
 # logits of a class known by several teachers are **averaged**. Both cases are one function in
-# `kae_utils.amalgamation` (for disjoint sets it equals `kae_utils.losses.concat_teacher_logits`):
+# `kae_utils.methods.amalgamation` (for disjoint sets it equals `kae_utils.methods.distillation.concat_teacher_logits`):
 
 # %%
-print(inspect.getsource(kae_utils.amalgamation.amalgamate_scores))
+print(inspect.getsource(kae_utils.methods.amalgamation.amalgamate_scores))
 
 
 # %% [markdown]
@@ -374,7 +376,7 @@ print(inspect.getsource(kae_utils.amalgamation.amalgamate_scores))
 # $L_S = \tfrac12\|z_s - z_a\|^2$ (`SCORE_LOSS = "mse"`); it is trained below as an ablation. The two
 # differ where it matters for the union of the classes: the KL only asks the student to reproduce which
 # class wins and by how much in probability, while the MSE spends its effort on every logit, including the
-# arbitrary scores a teacher gives to images of classes it never saw. The function is in `kae_utils.losses`
+# arbitrary scores a teacher gives to images of classes it never saw. The function is in `kae_utils.methods.distillation`
 # (with golden-value tests):
 # **Folding FAM.** FAM is linear and sits right after the (linear) convolution of the layer below, before
 # the activation, so after training we fold it into that convolution:
@@ -383,7 +385,7 @@ print(inspect.getsource(kae_utils.amalgamation.amalgamate_scores))
 # layer losses still compare with $F_a$, and fold it at the end. Sizes and times are those of the folded student.
 
 # %%
-print(inspect.getsource(kae_utils.losses.score_loss))
+print(inspect.getsource(kae_utils.methods.distillation.score_loss))
 
 
 # %%
@@ -1027,7 +1029,7 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # 4. Standardise each teacher's logits (zero mean, unit variance over the transfer set) before
 #    concatenating them. Does the ensemble — and the student — improve?
 # 5. The score term is KL at T = 1 (`SCORE_LOSS = "kl"`). Soften it with a temperature, as the KD baseline
-#    does (`kae_utils.losses.kd_kl(z_s, z_a, 4.0)` in `layerwise_step` and `joint_step`). Does the union accuracy
+#    does (`kae_utils.methods.distillation.kd_kl(z_s, z_a, 4.0)` in `layerwise_step` and `joint_step`). Does the union accuracy
 #    move towards the ceiling, and does the "wrong teacher's set" rate change?
 #
 # ## References

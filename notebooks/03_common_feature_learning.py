@@ -48,10 +48,10 @@ TEACHERS: str = "zoo"  # "zoo": load the trained teachers shipped in zoo/; "trai
 STUDENT_INIT: str = "pretrained"  # "pretrained": students start from the zoo's backbone (the paper: ImageNet); "scratch"
 
 # %%
-from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
-from kae_utils.numerics import PRECISIONS
-from kae_utils.scale import profile_settings
-from kae_utils.zoo import TEACHER_SOURCES
+from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.core.scale import profile_settings
+from kae_utils.training.numerics import PRECISIONS
+from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("digits", "shapes")
 STUDENT_ARCHS = ("convnet", "resnet")
@@ -109,9 +109,14 @@ from sklearn.manifold import TSNE
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from torch import nn
 
-import kae_utils.losses
-from kae_utils import numerics, zoo
-from kae_utils.amalgamation import (
+import kae_utils.methods.distillation
+from kae_utils import zoo
+from kae_utils.data import augment_shifts, class_subset, classification_task, split_classes
+from kae_utils.display.viz import sample_grid
+from kae_utils.display.widgets import explore
+from kae_utils.evaluation.metrics import accuracy
+from kae_utils.evaluation.results import Claim, check_claims, mean_std, median_time, write_metrics
+from kae_utils.methods.amalgamation import (
     amalgamate_scores,
     ceiling_reaches,
     check_images_only,
@@ -120,15 +125,12 @@ from kae_utils.amalgamation import (
     teacher_outputs,
     train_ceiling,
 )
-from kae_utils.data import augment_shifts, class_subset, classification_task, split_classes
-from kae_utils.env import setup_notebook
-from kae_utils.losses import CFL_SIGMAS, kd_kl, mmd2
-from kae_utils.metrics import accuracy
+from kae_utils.methods.distillation import CFL_SIGMAS, kd_kl, mmd2
 from kae_utils.models import build_model, count_parameters
-from kae_utils.results import Claim, check_claims, mean_std, median_time, write_metrics
-from kae_utils.training import Trainer, predict_logits
-from kae_utils.viz import sample_grid
-from kae_utils.widgets import explore
+from kae_utils.notebook import setup_notebook
+from kae_utils.training import numerics
+from kae_utils.training.predict import predict_logits
+from kae_utils.training.trainer import Trainer
 
 device = setup_notebook(SEED, DEVICE, precision=PRECISION)
 print("device type:", device.type)
@@ -220,7 +222,7 @@ teacher_table.round(4)
 TEACHER_TAP = f"stages.{len(CFG['teachers'][0][1]) - 1}"  # the module of the last stage, in both teacher families
 TEACHER_FEATURE = f"stage{len(CFG['teachers'][0][1])}"  # the same map, from the teachers' return_features
 STUDENT_TAP = f"stage{len(CFG['student_widths'])}"  # the same map, from the student's return_features
-print(inspect.getsource(kae_utils.amalgamation.teacher_outputs).split('"""')[1].strip())
+print(inspect.getsource(kae_utils.methods.amalgamation.teacher_outputs).split('"""')[1].strip())
 
 
 def transfer_targets(x_images: torch.Tensor, teacher_list: list[nn.Module]) -> dict:
@@ -308,11 +310,11 @@ class CommonFeatureBlock(nn.Module):
 #  - \frac{2}{nm}\sum_{i,j} k(x_i, y_j), \qquad k(x, y) = \sum_{\sigma} e^{-\|x - y\|^2 / 2\sigma^2},$$
 #
 # with the authors' bandwidths $\sigma \in \{0.001, 0.01, 0.05, 0.1, 0.2, 1, 2\}$, clamped at 0, and
-# $L_{MMD} = \sum_i \mathrm{MMD}^2(H_S, H_i)$. The function lives in `kae_utils.losses` (with golden-value
+# $L_{MMD} = \sum_i \mathrm{MMD}^2(H_S, H_i)$. The function lives in `kae_utils.methods.distillation` (with golden-value
 # tests) because later notebooks use it too:
 
 # %%
-print(inspect.getsource(kae_utils.losses.mmd2))
+print(inspect.getsource(kae_utils.methods.distillation.mmd2))
 print("sigmas:", CFL_SIGMAS)
 
 

@@ -44,9 +44,9 @@ SI_LAMBDA: float = 0.5  # lambda of the student's scale-invariant depth loss (0:
 TEACHERS: str = "zoo"  # "zoo": load the trained teachers shipped in zoo/; "train": retrain them with the zoo's recipe
 
 # %%
-from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
-from kae_utils.scale import profile_settings
-from kae_utils.zoo import TEACHER_SOURCES
+from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.core.scale import profile_settings
+from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("scenes",)
 check_choice("PROFILE", PROFILE, PROFILES)
@@ -89,19 +89,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kae_utils import numerics, zoo
-from kae_utils.amalgamation import ceiling_reaches, check_images_only, train_ceiling
+from kae_utils import zoo
+from kae_utils.benchmarks.tasks import DENSE_TASKS
 from kae_utils.data import SCENE_CLASSES, load_dataset, load_training_pool
-from kae_utils.dense import angular_loss, pixel_kl_loss, scale_invariant_loss
-from kae_utils.env import setup_notebook
-from kae_utils.metrics import iou_per_class
+from kae_utils.display.progress import progress
+from kae_utils.display.viz import colorize_depth, colorize_normals, colorize_segmentation, plot_scene
+from kae_utils.display.widgets import explore
+from kae_utils.evaluation.metrics import iou_per_class
+from kae_utils.evaluation.results import Claim, check_claims, mean_std, median_time, write_metrics
+from kae_utils.methods.amalgamation import ceiling_reaches, check_images_only, train_ceiling
+from kae_utils.methods.dense import angular_loss, pixel_kl_loss, scale_invariant_loss
 from kae_utils.models import EncoderDecoder, build_encdec, count_parameters
-from kae_utils.progress import progress
-from kae_utils.results import Claim, check_claims, mean_std, median_time, write_metrics
-from kae_utils.tasks import DENSE_TASKS
-from kae_utils.training import Batches, Trainer
-from kae_utils.viz import colorize_depth, colorize_normals, colorize_segmentation, plot_scene
-from kae_utils.widgets import explore
+from kae_utils.notebook import setup_notebook
+from kae_utils.training import numerics
+from kae_utils.training.predict import Batches
+from kae_utils.training.trainer import Trainer
 
 device = setup_notebook(SEED, DEVICE)
 print("device type:", device.type)
@@ -225,7 +227,7 @@ def predict_maps(model, x: torch.Tensor, batch_size: int = 64) -> dict[str, torc
 
 
 def evaluate(predictions: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
-    """The paper's metrics of every task against ground truth (kae_utils.tasks)."""
+    """The paper's metrics of every task against ground truth (kae_utils.benchmarks.tasks)."""
     return {task: DENSE_TASKS[task].metrics(predictions[task], gt_test[task]) for task in TASK_LIST}
 
 
@@ -428,7 +430,7 @@ class TargetNet(nn.Module):
 # * **segmentation**: the KL divergence from the teacher's class distribution to the student's, per pixel,
 #   averaged over the $P$ pixels,
 #   $L_{seg} = \frac{1}{P}\sum_p \mathrm{KL}\big(\mathrm{softmax}(z^{T}_p)\,\|\,\mathrm{softmax}(z^{S}_p)\big)$
-#   (the paper also allows the NLL of the teacher's argmax, `kae_utils.dense.pixel_nll_loss`);
+#   (the paper also allows the NLL of the teacher's argmax, `kae_utils.methods.dense.pixel_nll_loss`);
 # * **depth**: the scale-invariant loss of Eigen et al. on log-depths, with $d_p = \log y_p - \log y^{*}_p$ over
 #   the $n$ pixels of an image and $y^{*}$ the teacher's depth,
 #   $L_{depth} = \frac{1}{n}\sum_p d_p^2 - \frac{\lambda}{n^2}\big(\sum_p d_p\big)^2,\ \lambda = 0.5$
@@ -438,7 +440,7 @@ class TargetNet(nn.Module):
 #   $L_{normals} = \frac{1}{P}\sum_p \arccos\langle \hat n_p, \hat n^{*}_p \rangle$.
 #
 # The student's loss is the sum over tasks, $L = \sum_t L_t$. The dense losses are shared with later
-# notebooks, so they live in `kae_utils.dense`; the depth loss, for example:
+# notebooks, so they live in `kae_utils.methods.dense`; the depth loss, for example:
 
 # %%
 print(inspect.getsource(scale_invariant_loss).split('    """')[0].strip())
@@ -600,11 +602,11 @@ pd.DataFrame(zoo.summary([SUPERVISED_NAME])).set_index("entry")
 # every parameter trainable), with the teachers' supervised losses (cross-entropy; the scale-invariant loss;
 # the angle). A label-free student cannot be expected to beat it. Where the ceiling itself does not reach a
 # teacher within the claim's tolerance, the claim "the student matches that teacher" cannot be tested here, and
-# the claims cell says so (`kae_utils.amalgamation.train_ceiling`, `ceiling_reaches`).
+# the claims cell says so (`kae_utils.methods.amalgamation.train_ceiling`, `ceiling_reaches`).
 
 # %%
 def supervised_loss(outputs: dict[str, torch.Tensor], labels: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Sum over tasks of the loss against ground truth (kae_utils.tasks: the teachers' training losses)."""
+    """Sum over tasks of the loss against ground truth (kae_utils.benchmarks.tasks: the teachers' training losses)."""
     return sum(DENSE_TASKS[t].supervised_loss(outputs[t], labels[t]) for t in TASK_LIST)
 
 
@@ -1039,7 +1041,7 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # - **Block phase**: the copied teacher layers are frozen *and* keep the teachers' BatchNorm statistics
 #   (eval mode); the trunk and the adapters train. Fine-tuning then trains everything.
 # - **Losses**: KL at temperature 1 for segmentation (the NLL of the teacher's argmax is available in
-#   `kae_utils.dense`); the scale-invariant loss with $\lambda = 0.5$ for depth; the angle for normals. The
+#   `kae_utils.methods.dense`); the scale-invariant loss with $\lambda = 0.5$ for depth; the angle for normals. The
 #   task losses are summed without weights.
 # - **Three or more tasks**: the full profile amalgamates three teachers *online* (all at once). The paper's
 #   incremental scheme (the two-task student becomes a teacher for the third task) is not implemented.

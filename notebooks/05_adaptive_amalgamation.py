@@ -56,10 +56,10 @@ EPOCH_SCALE: int = 1  # multiplies the epochs of every component and target net,
 
 # %%
 from kae_utils import zoo
-from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
-from kae_utils.numerics import PRECISIONS
-from kae_utils.scale import profile_settings
-from kae_utils.zoo import TEACHER_SOURCES
+from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.core.scale import profile_settings
+from kae_utils.training.numerics import PRECISIONS
+from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("shapes",)
 check_choice("PROFILE", PROFILE, PROFILES)
@@ -128,9 +128,12 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-import kae_utils.adaptive
-from kae_utils import numerics
-from kae_utils.adaptive import (
+import kae_utils.methods.adaptive
+from kae_utils.data import ATTRIBUTE_VALUES, load_dataset, load_training_pool
+from kae_utils.display.viz import sample_grid
+from kae_utils.evaluation.metrics import accuracy
+from kae_utils.evaluation.results import Claim, check_claims, mean_std, write_metrics
+from kae_utils.methods.adaptive import (
     bridge_row_norms,
     feature_mse_per_image,
     logit_loss_per_image,
@@ -140,15 +143,12 @@ from kae_utils.adaptive import (
     transfer_bridges,
     unit_norm_penalty,
 )
-from kae_utils.amalgamation import ceiling_reaches, check_images_only, train_ceiling
-from kae_utils.data import ATTRIBUTE_VALUES, load_dataset, load_training_pool
-from kae_utils.env import setup_notebook
-from kae_utils.metrics import accuracy
+from kae_utils.methods.amalgamation import ceiling_reaches, check_images_only, train_ceiling
 from kae_utils.models import MultiHeadNet, build_multihead, count_parameters
-from kae_utils.results import Claim, check_claims, mean_std, write_metrics
-from kae_utils.tasks import predict_maps
-from kae_utils.training import Batches, Trainer
-from kae_utils.viz import sample_grid
+from kae_utils.notebook import setup_notebook
+from kae_utils.training import numerics
+from kae_utils.training.predict import Batches, predict_maps
+from kae_utils.training.trainer import Trainer
 
 device = setup_notebook(SEED, DEVICE, precision=PRECISION)
 print("device type:", device.type)
@@ -235,7 +235,7 @@ pool_table
 
 
 # %% [markdown]
-# The logits of every model below come from `kae_utils.tasks.predict_maps` (batched, eval mode; a `MultiHeadNet`
+# The logits of every model below come from `kae_utils.training.predict.predict_maps` (batched, eval mode; a `MultiHeadNet`
 # returns a dict with one entry per head). Each source's accuracy on its tasks, per fill pattern of the test images
 # (the fills it was trained on marked with \*): the fill split makes some sources weaker on the fills they never
 # saw, more so for some tasks than for others.
@@ -276,11 +276,11 @@ pd.DataFrame(rows).round(3).astype(object).fillna("")
 # $$t^*(x) = \arg\min_{t \in G_a} H^t(x).$$
 #
 # As in the authors' code (**assumption**), this is done **once, before training**, with the sources frozen; the
-# transfer set is split into one subset per source. Here is the code (`kae_utils.adaptive`):
+# transfer set is split into one subset per source. Here is the code (`kae_utils.methods.adaptive`):
 
 # %%
-print(inspect.getsource(kae_utils.adaptive.prediction_entropy))
-print(inspect.getsource(kae_utils.adaptive.min_entropy_choice))
+print(inspect.getsource(kae_utils.methods.adaptive.prediction_entropy))
+print(inspect.getsource(kae_utils.methods.adaptive.min_entropy_choice))
 
 # %% [markdown]
 # Every selection rule compared below gives each image a **weight per source**, $w_{x,t} \ge 0$ with
@@ -442,14 +442,14 @@ pd.DataFrame(pool_rules).round(4)
 # could shrink their bridges towards zero and make the feature loss vanish; $R$ keeps every row of a source-side
 # bridge at unit norm. $\mathcal{B}$ is a batch of transfer images: each image's loss counts once, under the source(s)
 # its weights name (the code instead draws each source's images from a loader of its own; see the notes on fidelity).
-# The pieces, from `kae_utils.adaptive`:
+# The pieces, from `kae_utils.methods.adaptive`:
 
 # %%
-print(inspect.getsource(kae_utils.adaptive.preactivation_features).split('    """')[0]
+print(inspect.getsource(kae_utils.methods.adaptive.preactivation_features).split('    """')[0]
       + '    """..."""  # ConvNet: BN output before ReLU; ResNet: last block sum before ReLU')
-print(inspect.getsource(kae_utils.adaptive.transfer_bridges))
-print(inspect.getsource(kae_utils.adaptive.unit_norm_penalty))
-print(inspect.getsource(kae_utils.adaptive.logit_loss_per_image))
+print(inspect.getsource(kae_utils.methods.adaptive.transfer_bridges))
+print(inspect.getsource(kae_utils.methods.adaptive.unit_norm_penalty))
+print(inspect.getsource(kae_utils.methods.adaptive.logit_loss_per_image))
 
 # %% [markdown]
 # The sources are frozen and in eval mode, so what they teach (their task logits and tap features on each transfer
@@ -615,7 +615,7 @@ def train_target(components: dict[str, MultiHeadNet], seed: int) -> dict:
 #
 # Before any student is trained: each student's **own architecture, initialised as the student is, trained with the
 # true labels of the same transfer images for the same budget** (epochs, batch size, learning rate, schedule), with
-# cross-entropy (`kae_utils.amalgamation.train_ceiling`): one per component (its task's labels) and one for the target
+# cross-entropy (`kae_utils.methods.amalgamation.train_ceiling`): one per component (its task's labels) and one for the target
 # net (the sum of its heads' cross-entropies). No label-free student can be expected to do better, so where a ceiling
 # stays below the teacher it is compared with (within the claim's own tolerance), the experiment cannot test that
 # claim, and the claims below say so instead of reporting a failure of the method.
@@ -919,7 +919,7 @@ pd.DataFrame(results_rows, columns=["quantity", "paper (pattern)", f"this run (m
 # 8. Full profile only, the abstract's headline: **the target beats the best source on every wanted task** ("beats").
 #
 # **Which claims this run can test** is decided by the supervised ceilings measured above, with each claim's own
-# tolerance (`kae_utils.amalgamation.ceiling_reaches`): claim 3 where the component's ceiling reaches the best source
+# tolerance (`kae_utils.methods.amalgamation.ceiling_reaches`): claim 3 where the component's ceiling reaches the best source
 # (in the full profile: at least equals it, as "beats" has no tolerance); claims 4 and 5, which compare ways of
 # teaching the first task's component, where that component's ceiling reaches the best source, since below it every
 # component is held back by the budget, not by what it is taught; claim 6 where the target's ceiling reaches the

@@ -54,9 +54,9 @@ EPOCH_SCALE: int = 1  # multiplies every student's epochs (block phases and tota
 
 # %%
 from kae_utils import zoo
-from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
-from kae_utils.scale import profile_settings
-from kae_utils.zoo import TEACHER_SOURCES
+from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.core.scale import profile_settings
+from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("shapes",)
 check_choice("PROFILE", PROFILE, PROFILES)
@@ -118,18 +118,18 @@ import torch.nn.functional as F
 from matplotlib.patches import FancyBboxPatch
 from torch import nn
 
-from kae_utils import numerics
-from kae_utils.amalgamation import ceiling_reaches, check_images_only, train_ceiling
 from kae_utils.data import ATTRIBUTE_VALUES, load_dataset, load_training_pool
-from kae_utils.env import setup_notebook
-from kae_utils.losses import kd_kl
-from kae_utils.metrics import accuracy
+from kae_utils.display.viz import sample_grid
+from kae_utils.display.widgets import explore
+from kae_utils.evaluation.metrics import accuracy
+from kae_utils.evaluation.results import Claim, check_claims, mean_std, median_time, write_metrics
+from kae_utils.methods.amalgamation import ceiling_reaches, check_images_only, train_ceiling
+from kae_utils.methods.distillation import kd_kl
 from kae_utils.models import MultiHeadNet, count_parameters
-from kae_utils.results import Claim, check_claims, mean_std, median_time, write_metrics
-from kae_utils.tasks import predict_maps
-from kae_utils.training import Trainer
-from kae_utils.viz import sample_grid
-from kae_utils.widgets import explore
+from kae_utils.notebook import setup_notebook
+from kae_utils.training import numerics
+from kae_utils.training.predict import predict_maps
+from kae_utils.training.trainer import Trainer
 
 device = setup_notebook(SEED, DEVICE)
 print("device type:", device.type)
@@ -230,7 +230,7 @@ plt.show()
 
 # %% [markdown]
 # Every model below is scored on the test split against the ground truth: one accuracy per attribute. The heads'
-# logits come from `kae_utils.tasks.predict_maps` (batched, in eval mode; a `MultiHeadNet` and the student return a
+# logits come from `kae_utils.training.predict.predict_maps` (batched, in eval mode; a `MultiHeadNet` and the student return a
 # dict of logits, one entry per head).
 
 # %% tags=["nbval-ignore-output"]
@@ -449,7 +449,7 @@ plt.show()
 #
 # As an ablation (`LOSS = "soft"`, or the extra run of the full profile), the soft targets of Hinton et al.,
 # $L_{\text{soft}} = \sum_{a \in U} T^2\,\mathrm{KL}\big(\mathrm{softmax}(z^{t(a)}_a / T)\,\|\,\mathrm{softmax}(f_a / T)\big)$
-# with $T = 4$ (`kae_utils.losses.kd_kl`). The tasks' losses are summed without weights. The teachers' logits of
+# with $T = 4$ (`kae_utils.methods.distillation.kd_kl`). The tasks' losses are summed without weights. The teachers' logits of
 # the transfer set are computed once; the guard `check_images_only` refuses anything but a plain image tensor, so no
 # label can slip in.
 
@@ -509,7 +509,7 @@ def train_phase(student: AFKStudent, x: torch.Tensor, targets: dict[str, torch.T
     """Train `student` on the teachers' outputs for `epochs`; frozen=True is a block phase (branches frozen).
 
     labels=True is the supervised ceiling: `targets` are then the true labels of the images, and the same phase
-    trains on them with cross-entropy (kae_utils.amalgamation.train_ceiling)."""
+    trains on them with cross-entropy (kae_utils.methods.amalgamation.train_ceiling)."""
     tasks = student.tasks
     student.freeze_branches(frozen)
     budget = dict(epochs=epochs, lr=CFG["lr"], batch_size=CFG["batch_size"], device=device, seed=seed, desc=desc)
@@ -579,7 +579,7 @@ def amalgamate(tasks: Sequence[str], k: int, schedule: str, seed: int, loss: str
 # Before any student learns from the teachers: the customised student's **own architecture and initialisation**
 # (the re-initialised trunk, the copied branches), trained by **the same schedule** (block phases, then
 # fine-tuning) for the same budget on the same transfer images, but with their **true labels** instead of the
-# teachers' outputs (cross-entropy, `kae_utils.amalgamation.train_ceiling` in every phase). No label-free student
+# teachers' outputs (cross-entropy, `kae_utils.methods.amalgamation.train_ceiling` in every phase). No label-free student
 # can be expected to do better. Where the ceiling on a chosen task stays below the teacher by more than the claim's
 # tolerance, this experiment cannot test "the student matches its teacher" on that task, and the claims below say so.
 
@@ -881,7 +881,7 @@ results_table.round(4)
 #    all-task student's minus 1 point (mean over seeds).
 #
 # **Which claims this run can test** is decided by the supervised ceiling measured above, with the claim's own
-# tolerance (`kae_utils.amalgamation.ceiling_reaches`): claim 1 on a task where the ceiling reaches the teacher (in
+# tolerance (`kae_utils.methods.amalgamation.ceiling_reaches`): claim 1 on a task where the ceiling reaches the teacher (in
 # the full profile: at least equals it, as "beats" has no tolerance); claims 3 and 4, which compare ways of building
 # the student, where the ceiling reaches the teacher on every chosen task, since below it every student is held back
 # by the budget rather than by what it learns from the teachers. Claim 2 trains nothing and is always testable. An

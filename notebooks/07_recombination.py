@@ -48,9 +48,9 @@ TEACHERS: str = "zoo"  # "zoo": load the trained teachers shipped in zoo/; "trai
 IMPORTANCE: str = "folded"  # channel ranking: "folded" (L1 x |gamma| / sigma of its BatchNorm), "l1" (raw) or "random"
 
 # %%
-from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
-from kae_utils.scale import profile_settings
-from kae_utils.zoo import TEACHER_SOURCES
+from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.core.scale import profile_settings
+from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("scenes",)
 IMPORTANCES = ("folded", "l1", "random")
@@ -91,16 +91,24 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from kae_utils import numerics, zoo
-from kae_utils.amalgamation import ceiling_reaches, check_images_only, train_ceiling
+from kae_utils import zoo
+from kae_utils.benchmarks.tasks import DENSE_TASKS
 from kae_utils.data import load_dataset, load_training_pool
-from kae_utils.env import setup_notebook
+from kae_utils.display.viz import colorize_depth
+from kae_utils.evaluation.results import Claim, check_claims, mean_std, write_metrics
+from kae_utils.methods.amalgamation import ceiling_reaches, check_images_only, train_ceiling
+from kae_utils.methods.recombination import (
+    FoldedL1Importance,
+    Recombined,
+    channel_owners,
+    combine_conv,
+    folded_l1,
+)
 from kae_utils.models import count_parameters
-from kae_utils.recombination import FoldedL1Importance, Recombined, channel_owners, combine_conv, folded_l1
-from kae_utils.results import Claim, check_claims, mean_std, write_metrics
-from kae_utils.tasks import DENSE_TASKS, predict_maps
-from kae_utils.training import Trainer
-from kae_utils.viz import colorize_depth
+from kae_utils.notebook import setup_notebook
+from kae_utils.training import numerics
+from kae_utils.training.predict import predict_maps
+from kae_utils.training.trainer import Trainer
 
 device = setup_notebook(SEED, DEVICE)
 print("device type:", device.type)
@@ -136,7 +144,7 @@ pd.DataFrame(zoo.summary(TEACHER_NAMES.values())).set_index("entry")
 
 # %% tags=["nbval-ignore-output"]
 def evaluate(model) -> dict[str, dict[str, float]]:
-    # each task's metrics against the test split's ground truth (kae_utils.tasks)
+    # each task's metrics against the test split's ground truth (kae_utils.benchmarks.tasks)
     maps = predict_maps(model, x_test)
     return {task: DENSE_TASKS[task].metrics(maps[task], gt_test[task]) for task in TASK_LIST}
 
@@ -163,7 +171,7 @@ pd.DataFrame([{"task": t, "metric": k, "teacher": v} for t, m in teacher_scores.
 # Only layers this rule covers are accepted: anything else raises an error that names it.
 
 # %% [markdown]
-# The rule is written once, in `kae_utils.recombination` (with its tests); its core:
+# The rule is written once, in `kae_utils.methods.recombination` (with its tests); its core:
 
 # %%
 print(inspect.getsource(combine_conv))
@@ -289,7 +297,7 @@ survivors.round(2)
 #
 # $$L = \sum_t L_t\big(D_t(P_t(E(x))),\ T_t(x)\big),$$
 #
-# with the losses of notebook 04 (`kae_utils.tasks`): per-pixel KL to the teacher's softmax for segmentation,
+# with the losses of notebook 04 (`kae_utils.benchmarks.tasks`): per-pixel KL to the teacher's softmax for segmentation,
 # the scale-invariant log-depth loss ($\lambda = 0.5$) for depth, the angle for normals. Removing output channel
 # $c$ of a convolution also removes the BatchNorm entries of $c$ and input channel $c$ of every layer that reads it
 # (the next stage, or the adaptors): **Torch-Pruning** (`torch-pruning`, Fang et al. 2023) finds these
@@ -407,7 +415,7 @@ recombined_runs[seed0]["rounds"][round_columns].set_index(["round", "state"]).ro
 # the same pipeline — the same combined network with the same adaptors, the same importance, pruning schedule,
 # learning rates and epochs — retrained after every round with the **true labels** of the transfer images
 # instead of the teachers' maps (the teachers' own training losses: cross-entropy, the scale-invariant loss, the
-# angle; `kae_utils.amalgamation.train_ceiling`). It ends with the same widths as the recombined network. A
+# angle; `kae_utils.methods.amalgamation.train_ceiling`). It ends with the same widths as the recombined network. A
 # label-free method cannot be expected to beat it: where it does not reach a teacher within the claim's
 # tolerance, "matches the teacher" cannot be tested here.
 

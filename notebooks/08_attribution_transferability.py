@@ -58,9 +58,9 @@ PROBE_IMAGES: int = 0  # probe images per probe set; 0 for the profile's (64 qui
 RESAMPLES: int = 300  # bootstrap resamples (of the probe images and of the targets) behind every 90 % interval
 
 # %%
-from kae_utils import taskonomy
-from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
-from kae_utils.zoo import TEACHER_SOURCES
+from kae_utils.benchmarks import taskonomy
+from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("scenes",)
 check_choice("PROFILE", PROFILE, PROFILES)
@@ -72,7 +72,7 @@ check_number("PROBE_IMAGES", PROBE_IMAGES, integer=True, minimum=0)  # 0: the pr
 check_number("RESAMPLES", RESAMPLES, integer=True, minimum=50)
 
 NOTEBOOK = "08_attribution_transferability"
-CFG = taskonomy.settings(PROFILE)  # tasks, sizes, encoder and transfer settings (kae_utils.taskonomy)
+CFG = taskonomy.settings(PROFILE)  # tasks, sizes, encoder and transfer settings (kae_utils.benchmarks.taskonomy)
 CFG["gt_seeds"] = [SEED] if PROFILE == "quick" else [SEED, SEED + 1]
 CFG["second_run_seed"] = SEED + 1  # the run that measures the ground truth's noise (the full profile's 2nd seed)
 CFG["probes"] = PROBE_IMAGES or CFG["probes"]
@@ -101,16 +101,17 @@ from scipy.cluster import hierarchy
 from threadpoolctl import threadpool_limits
 from torch import nn
 
-from kae_utils import numerics, zoo
-from kae_utils import ranking as rk
-from kae_utils import transferability as tr
-from kae_utils.env import setup_notebook
+from kae_utils import zoo
+from kae_utils.benchmarks.tasks import TRANSFER_TASKS
+from kae_utils.evaluation.results import Claim, check_claims, mean_std, write_metrics
+from kae_utils.methods import transferability as tr
+from kae_utils.methods.transferability import ranking as rk
 from kae_utils.models import Add, build_task_encoder
-from kae_utils.results import Claim, check_claims, mean_std, write_metrics
-from kae_utils.tasks import TRANSFER_TASKS
+from kae_utils.notebook import setup_notebook
+from kae_utils.training import numerics
 
 device = setup_notebook(SEED, DEVICE)
-THREADS = 1 if device.type == "cpu" else None  # torch threads for the transfers (kae_utils.taskonomy.transfer_losses)
+THREADS = 1 if device.type == "cpu" else None  # torch threads for the transfers (kae_utils.benchmarks.taskonomy.transfer_losses)
 BLAS_THREADS = 1 if device.type == "cpu" else None  # NumPy's for the estimators: small matrices, one thread is faster
 print("device type:", device.type)
 print(numerics.describe())  # bf16 autocast where the hardware runs it natively; KAE_PRECISION=fp32 forces float32
@@ -344,7 +345,7 @@ for encoder in encoders.values():
 
 # %% [markdown]
 # Two checks on the zoo's encoders and the in-domain probes: the notebook's functions give the same maps as
-# `kae_utils.taskonomy.attribution_maps` (which notebook 09 uses), and ε-LRP equals gradient × input.
+# `kae_utils.benchmarks.taskonomy.attribution_maps` (which notebook 09 uses), and ε-LRP equals gradient × input.
 
 # %%
 def map_cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -358,7 +359,7 @@ same_as_library = all(
 elrp_cosines = {eps: torch.cat([map_cosines(epsilon_lrp(enc, x_check, eps), gradient_x_input(enc, x_check))
                                   for enc in encoders.values()]) for eps in (1e-4, 1e-9)}
 elrp_vs_gi = {eps: c.min().item() for eps, c in elrp_cosines.items()}
-print("the notebook's maps equal kae_utils.taskonomy.attribution_maps:", same_as_library)
+print("the notebook's maps equal kae_utils.benchmarks.taskonomy.attribution_maps:", same_as_library)
 print("epsilon-LRP with eps = 1e-9 is gradient x input (every map's cosine > 0.99999):", elrp_vs_gi[1e-9] > 0.99999)
 print("epsilon-LRP with eps = 1e-4 (the paper's) is close to it (every map's cosine > 0.99):", elrp_vs_gi[1e-4] > 0.99)
 
@@ -464,7 +465,7 @@ captum_table.round(4)
 # ### Affinities and rankings
 #
 # Every model's maps on every probe set, by each method; then the affinity of every pair (the mean cosine,
-# `kae_utils.transferability.attribution_affinity`). For a target, the estimator's score of a source is its
+# `kae_utils.methods.transferability.attribution_affinity`). For a target, the estimator's score of a source is its
 # affinity with the target's model. Each method's time on a probe set covers the attribution of every model and
 # every pair: the whole estimate. These estimates take a fraction of a second, so each is timed three times and
 # the median kept (a single run is at the mercy of whatever else this shared CPU is doing at that moment); the
@@ -519,9 +520,9 @@ print({k: f"{v:.2f} s" for k, v in TIMES.items()})
 # How much of a ranking comes from the particular 64 probe images? For a bootstrap, each of `RESAMPLES` resamples
 # draws 64 probes with replacement (seeded; the same draws for every estimator on a probe set, so that their
 # comparisons are paired) and recomputes every pair's affinity on them. It is vectorised
-# (`kae_utils.transferability.resampled_affinity`: the per-probe cosines are computed once and each resample is a
+# (`kae_utils.methods.transferability.resampled_affinity`: the per-probe cosines are computed once and each resample is a
 # weighted mean of them) and costs a fraction of a second. The results section resamples the targets as well
-# (`kae_utils.ranking.ranking_bootstrap`), and every score gets a 90 % interval: the 5th and the 95th percentile of
+# (`kae_utils.methods.transferability.ranking.ranking_bootstrap`), and every score gets a 90 % interval: the 5th and the 95th percentile of
 # its value over the resamples.
 
 # %% tags=["nbval-ignore-output"]
@@ -607,12 +608,12 @@ plt.show()
 # %% [markdown]
 # ## Beyond the paper: the estimators a user would pick today
 #
-# Two families, implemented in `kae_utils.transferability` (none is on PyPI under its own name):
+# Two families, implemented in `kae_utils.methods.transferability` (none is on PyPI under its own name):
 #
 # - **model to model, no labels**, like the paper's: **RSA** (Spearman correlation of the two models'
 #   dissimilarity matrices over the probes; Dwivedi & Roig 2019) and **linear CKA** (Kornblith et al. 2019), on
 #   the representations of the same probe images, resampled with the probes as above
-#   (`kae_utils.transferability.resampled_rsa`, `resampled_linear_cka`).
+#   (`kae_utils.methods.transferability.resampled_rsa`, `resampled_linear_cka`).
 # - **label-based** (next cells): they need no target *model* but labelled target data (here the 128 scenes the
 #   transfers train on), and score a source's representation of them.
 
@@ -633,7 +634,7 @@ print({f"{m} ({p})": f"{TIMES[m, p]:.2f} s" for m, p in TIMES if m in RESAMPLED}
 # %% [markdown]
 # ### The label-based estimators, each as its authors define it
 #
-# Each default is what the authors' released code computes (the docstrings in `kae_utils.transferability` name
+# Each default is what the authors' released code computes (the docstrings in `kae_utils.methods.transferability` name
 # the repository, file and commit; `tests/test_transferability.py` checks each against values computed with
 # that code on tiny fixtures, degenerate ones included). Every estimator counts only the classes present in the
 # labels, and higher means more transferable. With $f$ the features, $y$ the labels, $N$ samples and $D$
@@ -746,7 +747,7 @@ print("label-based estimators:", ESTIMATORS_LABEL, "| ablation:", [v for vs in A
 #
 # $$\text{score}_t(s) = -\frac{1}{\lvert T_s \setminus \{t\} \rvert} \sum_{t' \in T_s \setminus \{t\}} \rho_{t'}(s),$$
 #
-# over the targets $T_s$ that $s$ was transferred to, leaving $t$ out (`kae_utils.ranking.target_agnostic_scores`).
+# over the targets $T_s$ that $s$ was transferred to, leaving $t$ out (`kae_utils.methods.transferability.ranking.target_agnostic_scores`).
 # It reads nothing of the target: no probe, no label, no model of it, and none of its transfers (a test perturbs a
 # target's data and checks that its ranking stays the same). It is not free, since it needs the other targets'
 # transfers, but it says how much of a ranking is "some sources are good for everything". Every estimator is
@@ -808,7 +809,7 @@ pd.DataFrame(leep_rows).set_index(["target", "source"]).round(4)
 # ratio** (every brute-force transfer over the estimator's own time; for the label-based ones, the transfers to
 # the targets they cover).
 #
-# **Intervals.** P@1, Spearman and weighted τ come with a 90 % bootstrap interval (`kae_utils.ranking`): each of
+# **Intervals.** P@1, Spearman and weighted τ come with a 90 % bootstrap interval (`kae_utils.methods.transferability.ranking`): each of
 # the `RESAMPLES` resamples draws the targets with replacement and, for the estimators computed from probe images,
 # uses the probe resample of the same index (above); the label-based estimators' scores are taken as fixed (their
 # 128 target scenes are not resampled, so their intervals are narrower than they should be). With 9 targets, or 3
@@ -829,7 +830,7 @@ INTERVAL = dict(resamples=RESAMPLES, seed=SEED)  # the same draws of the targets
 
 
 def evaluate(key, scores: dict) -> dict:
-    # the ranking scores on the targets covered (kae_utils.ranking), their intervals, the baseline and the ceiling
+    # the ranking scores on the targets covered (kae_utils.methods.transferability.ranking), their intervals, the baseline and the ceiling
     draws, covered = DRAWS.get(key), list(scores)
     res = {**rk.ranking_scores(scores, GT, RELEVANT, KS),
            "gt seconds": sum(gt_runs[0].seconds.values()) * len(covered) / len(TARGETS)}

@@ -29,7 +29,7 @@
 # 1. The mini-Taskonomy of 08 (10 zoo models, three probe sets) and its brute-force ground truth, recomputed with
 #    the same `kae_utils` functions.
 # 2. The attribution graph: nodes, edges, the similarity, written out here and checked against
-#    `kae_utils.transferability.depara_similarity`; two models' graphs drawn side by side.
+#    `kae_utils.methods.transferability.depara_similarity`; two models' graphs drawn side by side.
 # 3. Model selection: DEPARA-V, DEPARA-E, DEPARA, RSA, linear CKA, the target-agnostic baseline of 08, random and
 #    oracle; P@K, R@K, per-target Spearman and weighted Kendall τ with 90 % bootstrap intervals (over the probe
 #    images and the targets), beside the ground truth's own ceiling (a second run of the transfers); a λ sweep, with
@@ -61,10 +61,10 @@ RESAMPLES: int = 300  # bootstrap resamples (of the probe images and of the targ
 # %%
 import math
 
-from kae_utils import taskonomy
-from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
-from kae_utils.scale import profile_settings
-from kae_utils.zoo import TEACHER_SOURCES
+from kae_utils.benchmarks import taskonomy
+from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.core.scale import profile_settings
+from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("scenes",)
 check_choice("PROFILE", PROFILE, PROFILES)
@@ -77,7 +77,7 @@ check_number("LAYER_LAMBDA", LAYER_LAMBDA, minimum=0)
 check_number("RESAMPLES", RESAMPLES, integer=True, minimum=50)
 
 NOTEBOOK = "09_depara"
-CFG = taskonomy.settings(PROFILE)  # the mini-Taskonomy of notebook 08 (kae_utils.taskonomy)
+CFG = taskonomy.settings(PROFILE)  # the mini-Taskonomy of notebook 08 (kae_utils.benchmarks.taskonomy)
 CFG["gt_seeds"] = [SEED] if PROFILE == "quick" else [SEED, SEED + 1]
 CFG["second_run_seed"] = SEED + 1  # the run that measures the ground truth's noise (the full profile's 2nd seed)
 CFG["probes"] = PROBE_IMAGES or CFG["probes"]
@@ -86,7 +86,7 @@ RELEVANT = taskonomy.relevant_count(len(SOURCES) - 1)
 # the lambda sweep: 0 = nodes only (DEPARA-V), inf = edges only (DEPARA-E); the paper tuned .25, .03, .27
 LAMBDAS = [0.0, 0.03, 0.1, 0.25, 0.5, 1.0, 3.0, 10.0, math.inf]
 # layer selection on digits (8x8, the zoo's digits models): the target model's epochs, probes, steps per transfer
-LAYER_CFG = profile_settings({  # KAE_SCALE=smoke shrinks the full profile's counts (kae_utils.scale)
+LAYER_CFG = profile_settings({  # KAE_SCALE=smoke shrinks the full profile's counts (kae_utils.core.scale)
     "quick": dict(target_epochs=30, probes=64, steps=100, lr=3e-3, seeds=[SEED, SEED + 1, SEED + 2]),
     "full": dict(target_epochs=60, probes=200, steps=300, lr=3e-3, seeds=[SEED + i for i in range(5)]),
 }, PROFILE)
@@ -113,12 +113,13 @@ from scipy import stats
 from threadpoolctl import threadpool_limits
 from torch import nn
 
-from kae_utils import numerics, zoo
-from kae_utils import ranking as rk
-from kae_utils import transferability as tr
-from kae_utils.env import setup_notebook
+from kae_utils import zoo
+from kae_utils.evaluation.results import Claim, check_claims, write_metrics
+from kae_utils.methods import transferability as tr
+from kae_utils.methods.transferability import ranking as rk
 from kae_utils.models.backbones import ConvNet
-from kae_utils.results import Claim, check_claims, write_metrics
+from kae_utils.notebook import setup_notebook
+from kae_utils.training import numerics
 
 device = setup_notebook(SEED, DEVICE)
 THREADS = 1 if device.type == "cpu" else None  # torch threads for the ground-truth transfers (as in 08)
@@ -136,7 +137,7 @@ print(numerics.describe())  # bf16 autocast where the hardware runs it natively;
 # Taskonomy probes; `shifted`: the same scenes in the `textured` domain, the paper's indoor probes;
 # `out-of-domain`: `shapes` images, the paper's COCO) and the same ground truth: every frozen encoder transferred
 # to every target task with a small trained head, sources ranked per target by the held-out loss. Everything comes
-# from `kae_utils.taskonomy`, so 08 and 09 rank against the same transfers (same seed, same numbers). As in 08, a
+# from `kae_utils.benchmarks.taskonomy`, so 08 and 09 rank against the same transfers (same seed, same numbers). As in 08, a
 # second, independent run of every transfer (heads seeded with `SEED + 1`) measures the ground truth's own noise:
 # per target, the Spearman correlation of the two runs' rankings, the **ceiling** no estimator can be expected to
 # pass.
@@ -209,7 +210,7 @@ def combine(s_v, s_e, lam: float):
 
 
 # %% [markdown]
-# Two checks on the in-domain probes: the notebook's similarity equals `kae_utils.transferability.depara_similarity`
+# Two checks on the in-domain probes: the notebook's similarity equals `kae_utils.methods.transferability.depara_similarity`
 # (the library version, with golden tests), and the edge term does not change when the nodes are shuffled among
 # the probes (edges come from the features, not from the attribution maps: the mistake of KAmalEngine's version).
 
@@ -221,7 +222,7 @@ lib = tr.depara_similarity(taskonomy.attribution_maps(encoders["depth"], x_check
                            taskonomy.attribution_maps(encoders["normals"], x_check),
                            taskonomy.encoder_features(encoders["normals"], x_check), lam=1.0)
 mine = graph_similarity(g_a, g_b)
-print("the notebook's S_V and S_E equal kae_utils.transferability.depara_similarity:",
+print("the notebook's S_V and S_E equal kae_utils.methods.transferability.depara_similarity:",
       bool(np.isclose(mine[0], lib["nodes"]) and np.isclose(mine[1], lib["edges"])))
 shuffled = dict(g_a, nodes=g_a["nodes"][np.random.default_rng(0).permutation(len(x_check))])
 print("S_E unchanged when the nodes are permuted:", graph_similarity(shuffled, g_b)[1] == mine[1])
@@ -273,7 +274,7 @@ print({f"{k[0]} ({k[1]})": f"{v:.2f} s" for k, v in TIMES.items()})
 # **Resampling the probes** for the bootstrap, as in 08 (the same seeded draws of 64 probes with replacement, one
 # set per probe set): the nodes' mean cosine, the edges' Spearman correlation (with the features centred over
 # each resample's probes), RSA and CKA recomputed on every resample, vectorised
-# (`kae_utils.transferability.resampled_affinity`, `resampled_edge_similarity`, `resampled_rsa`,
+# (`kae_utils.methods.transferability.resampled_affinity`, `resampled_edge_similarity`, `resampled_rsa`,
 # `resampled_linear_cka`).
 
 # %% tags=["nbval-ignore-output"]
@@ -346,7 +347,7 @@ KS = list(range(1, N_CANDIDATES + 1))
 
 
 def evaluate(scores: dict) -> dict:
-    # P@K, R@K, per-target Spearman, weighted tau and top-1 regret (kae_utils.ranking, as in notebook 08)
+    # P@K, R@K, per-target Spearman, weighted tau and top-1 regret (kae_utils.methods.transferability.ranking, as in notebook 08)
     return rk.ranking_scores(scores, GT, RELEVANT, KS)
 
 
@@ -388,7 +389,7 @@ sweep_table
 #
 # DEPARA-V (λ = 0), DEPARA-E (λ = ∞), DEPARA (the transferred λ), RSA and linear CKA on the three probe sets, and
 # notebook 08's **target-agnostic baseline** (each source ranked by its places among the candidates of the *other*
-# targets, `kae_utils.ranking.target_agnostic_scores`: nothing of the target is read), against random (relevant /
+# targets, `kae_utils.methods.transferability.ranking.target_agnostic_scores`: nothing of the target is read), against random (relevant /
 # candidates for every K) and the oracle (the ground truth itself). P@K = hits / (targets · K), R@K = hits /
 # (targets · relevant), relevant = the best 2 of 9; the per-target Spearman and weighted Kendall τ are between the
 # estimator's scores and the transfers; the top-1 regret is how much worse, relatively, the first pick transfers
@@ -594,7 +595,7 @@ print("labelled target images per regime:", {r: len(i) for r, i in REGIME_IDX.it
 # %% tags=["nbval-ignore-output"]
 def train_classifier(net: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int,
                      lr: float = 3e-3, batch: int = 64) -> nn.Module:
-    # the process's numerics (kae_utils.numerics): bf16 autocast and channels-last where they are set
+    # the process's numerics (kae_utils.training.numerics): bf16 autocast and channels-last where they are set
     gen, nm = torch.Generator().manual_seed(seed), numerics.current(device)
     net = nm.prepare_model(net.to(device)).train()
     optimiser = torch.optim.Adam(net.parameters(), lr=lr)
@@ -1078,7 +1079,7 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 #   zoo's digits models exist in one size only) with 200 probes, 300 steps and five seeds per transfer.
 # - **Ground truth**: as in notebook 08 (frozen encoder + small trained head, ranked by held-out loss; one seed in
 #   the quick profile, and a second run with the next seed for the ceiling), computed by the same
-#   `kae_utils.taskonomy` functions.
+#   `kae_utils.benchmarks.taskonomy` functions.
 #
 # ## Exercises
 #

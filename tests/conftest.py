@@ -18,8 +18,8 @@ def one_torch_thread():
 @pytest.fixture(autouse=True)
 def float32_numerics():
     """Golden values are float32 and NCHW whatever this CPU runs natively; tests of bf16 and channels-last
-    ask for them (``kae_utils.numerics.using``)."""
-    from kae_utils.numerics import using
+    ask for them (``kae_utils.training.numerics.using``)."""
+    from kae_utils.training.numerics import using
 
     with using("fp32", "cpu", channels_last=False):
         yield

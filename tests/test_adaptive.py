@@ -1,4 +1,4 @@
-"""Tests for kae_utils.adaptive: entropy, min-entropy selection, pre-activation taps, bridges, the regulariser."""
+"""Tests for kae_utils.methods.adaptive: entropy, min-entropy selection, pre-activation taps, bridges, the regulariser."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from kae_utils.adaptive import (
+from kae_utils.methods.adaptive import (
     bridge_row_norms,
     feature_mse_per_image,
     logit_loss_per_image,

@@ -1,4 +1,4 @@
-"""Tests for kae_utils.amalgamation: score amalgamation, ensemble, restricted accuracy, teacher taps, guard."""
+"""Tests for kae_utils.methods.amalgamation: score amalgamation, ensemble, restricted accuracy, teacher taps, guard."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from kae_utils.amalgamation import (
+from kae_utils.methods.amalgamation import (
     amalgamate_scores,
     ceiling_reaches,
     check_images_only,
@@ -15,7 +15,7 @@ from kae_utils.amalgamation import (
     teacher_outputs,
     train_ceiling,
 )
-from kae_utils.losses import concat_teacher_logits
+from kae_utils.methods.distillation import concat_teacher_logits
 from kae_utils.models import build_model
 
 

@@ -1,4 +1,4 @@
-"""Tests for kae_utils.cache: keys, load-or-train, bad files, atomic writes, locking."""
+"""Tests for kae_utils.training.cache: keys, load-or-train, bad files, atomic writes, locking."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 import torch
 from torch import nn
 
-import kae_utils.cache as cache
-from kae_utils.cache import (
+import kae_utils.training.cache as cache
+from kae_utils.training.cache import (
     CACHE_FORMAT_VERSION,
     CacheInfo,
     cache_path,

@@ -43,6 +43,7 @@ from data_scripts.nyuv2 import (
     nyu13_lookup,
     read_splits,
 )
+from kae_utils.core.paths import repo_root
 from kae_utils.data.real import (
     NYU13_CLASSES,
     REAL_DATASETS,
@@ -53,7 +54,6 @@ from kae_utils.data.real import (
     load_real,
     real_available,
 )
-from kae_utils.env import repo_root
 
 # ------------------------------------------------------------------------------------------ helpers
 

@@ -1,4 +1,4 @@
-"""Golden-value and invariance tests of the dense losses in kae_utils.dense."""
+"""Golden-value and invariance tests of the dense losses in kae_utils.methods.dense."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from kae_utils.dense import angular_loss, pixel_kl_loss, pixel_nll_loss, scale_invariant_loss
+from kae_utils.methods.dense import angular_loss, pixel_kl_loss, pixel_nll_loss, scale_invariant_loss
 
 E = math.e
 

@@ -1,4 +1,4 @@
-"""Golden-value tests of the dense metrics in kae_utils.metrics: IoU, pixel accuracy, depth, normals."""
+"""Golden-value tests of the dense metrics in kae_utils.evaluation.metrics: IoU, pixel accuracy, depth, normals."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kae_utils.metrics import (
+from kae_utils.evaluation.metrics import (
     NORMAL_ANGLE_THRESHOLDS,
     depth_metrics,
     iou_per_class,

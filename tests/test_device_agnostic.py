@@ -30,7 +30,7 @@ FACTORIES = {"zeros", "ones", "full", "empty", "tensor", "as_tensor", "arange", 
 DEVICE_WORDS = ("loss", "step", "forward", "signal", "predict", "features", "attribut")
 #: Tensors made on the CPU on purpose in device-facing code: (file, code), why.
 ALLOWED = {
-    ("kae_utils/amalgamation.py", "torch.as_tensor(classes)"): "indexes and compares CPU tensors (.cpu() above)",
+    ("kae_utils/methods/amalgamation.py", "torch.as_tensor(classes)"): "indexes and compares CPU tensors (.cpu() above)",
     ("kae_utils/data/subsets.py", "torch.full((max(self.classes) + 1,), -1, dtype=torch.int64)"):
         "a lookup table, moved with .to(global_labels.device) on use",
     ("kae_utils/data/subsets.py", "torch.arange(len(self.classes))"): "fills that CPU lookup table",
@@ -180,7 +180,7 @@ def test_notebooks_resolve_the_device_before_any_work(path: Path) -> None:
     first = {word: next((i for i, line in enumerate(lines) if word in line and not line.lstrip().startswith("#")),
                         None)
              for word in ("setup_notebook(SEED, DEVICE", "Trainer(", "zoo.obtain(", "zoo.load(", "load_dataset(",
-                          "classification_task(", "target_sets(", "task_models(", "render_scenes(")}
+                          "classification_task(", "target_sets(", "render_scenes(")}
     setup = first.pop("setup_notebook(SEED, DEVICE")
     assert setup is not None, f"{path.name} never calls setup_notebook(SEED, DEVICE)"
     late = {word: i + 1 for word, i in first.items() if i is not None and i < setup}
@@ -188,7 +188,7 @@ def test_notebooks_resolve_the_device_before_any_work(path: Path) -> None:
 
 
 def test_trainer_moves_batches_asynchronously_only_on_cuda() -> None:
-    from kae_utils.training import _to_device
+    from kae_utils.training.predict import _to_device
 
     x = torch.ones(2, 3)
     assert _to_device((x, 1), torch.device("cpu"))[0] is x, "a CPU batch stays where it is"

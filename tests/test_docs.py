@@ -16,7 +16,7 @@ import pytest
 
 from kae_tools import readme
 from kae_tools.notebooks.catalog import NOTEBOOK_GLOB
-from kae_utils.env import repo_root
+from kae_utils.core.paths import repo_root
 
 ROOT = repo_root()
 sys.path[:0] = [str(ROOT / "docs"), str(ROOT / "docs" / "_ext")]
@@ -32,6 +32,7 @@ def test_every_notebook_and_its_text_form_is_a_source():
     files = build_site.sources()
     assert files.pop(build_site.Path("index.md")) == ROOT / "docs" / "index.md"
     assert files.pop(build_site.Path("README.md")) == ROOT / "README.md"
+    assert files.pop(build_site.Path("architecture.md")) == ROOT / "docs" / "architecture.md"
     expected = {f"notebooks/{p.name}" for nb in NOTEBOOKS for p in (nb, nb.with_suffix(".py"))}
     assert {str(rel) for rel in files} == expected
 
@@ -50,7 +51,8 @@ def test_stage_copies_new_and_changed_files_and_removes_stale_ones(tmp_path):
     (src / "notebooks").mkdir(parents=True)
     (src / "notebooks" / "06_gone.ipynb").write_text("{}")
     staged = build_site.stage(src, root)
-    assert sorted(str(p.relative_to(src)) for p in staged) == ["README.md", "index.md", "notebooks/07_thing.ipynb"]
+    assert sorted(str(p.relative_to(src)) for p in staged) == ["README.md", "architecture.md", "index.md",
+                                                                 "notebooks/07_thing.ipynb"]
     assert not (src / "notebooks" / "06_gone.ipynb").exists() and not (src / "notebooks" / "notes.ipynb").exists()
     notebook = root / "notebooks" / "07_thing.ipynb"
     notebook.write_text('{"changed": 1}')

@@ -1,4 +1,5 @@
-"""Tests for kae_utils.env: parameter checks, seeding, device choice, repository paths."""
+"""Tests for kae_utils.core.params, kae_utils.core.paths and kae_utils.notebook: parameter checks, seeding, device
+choice, repository paths."""
 
 from __future__ import annotations
 
@@ -10,19 +11,10 @@ import pytest
 import torch
 
 import kae_utils
-import kae_utils.env as env
-from kae_utils.env import (
-    DEVICES,
-    PROFILES,
-    cache_dir,
-    check_choice,
-    check_number,
-    repo_root,
-    resolve_device,
-    runs_dir,
-    seed_everything,
-    setup_notebook,
-)
+import kae_utils.core.paths as paths_module
+from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.core.paths import cache_dir, repo_root, runs_dir
+from kae_utils.notebook import resolve_device, seed_everything, setup_notebook
 
 
 def make_fake_root(path: Path) -> Path:
@@ -179,7 +171,7 @@ def test_repo_root_default_is_this_checkout(monkeypatch):
 def test_repo_root_falls_back_to_parents_of_cwd(tmp_path, monkeypatch):
     # pretend the package is installed elsewhere (not a checkout): the search starts at the cwd
     monkeypatch.delenv("KAE_ROOT", raising=False)
-    monkeypatch.setattr(env, "__file__", str(tmp_path / "site-packages" / "kae_utils" / "env.py"))
+    monkeypatch.setattr(paths_module, "__file__", str(tmp_path / "site-packages" / "kae_utils" / "core" / "paths.py"))
     root = make_fake_root(tmp_path / "repo")
     (root / "notebooks" / "deep").mkdir()
     monkeypatch.chdir(root / "notebooks" / "deep")
@@ -188,7 +180,7 @@ def test_repo_root_falls_back_to_parents_of_cwd(tmp_path, monkeypatch):
 
 def test_repo_root_needs_both_markers(tmp_path, monkeypatch):
     monkeypatch.delenv("KAE_ROOT", raising=False)
-    monkeypatch.setattr(env, "__file__", str(tmp_path / "site-packages" / "kae_utils" / "env.py"))
+    monkeypatch.setattr(paths_module, "__file__", str(tmp_path / "site-packages" / "kae_utils" / "core" / "paths.py"))
     work = tmp_path / "work"
     work.mkdir()
     (work / "pyproject.toml").write_text("")  # no notebooks/: not a root

@@ -1,7 +1,7 @@
 """Every notebook's full profile (``PROFILE="full"``), executed end to end at smoke scale (``KAE_SCALE=smoke``).
 
 The full profile is meant for a GPU that is rarely lent. Here it runs on the CPU with every count shrunk by
-:mod:`kae_utils.scale` (images, epochs, steps, probe images, transfer runs) and everything else as written: the
+:mod:`kae_utils.core.scale` (images, epochs, steps, probe images, transfer runs) and everything else as written: the
 seed lists, the ablations, the branch searches, the statistics over seeds, the architectures, image sizes and full
 zoo entries, built first at the same scale into a temporary zoo (``KAE_ZOO_DIR``, never ``zoo/``). Each notebook
 runs through the batch runner (papermill, a fresh cache each), and must finish, write its metrics and claims, and
@@ -100,7 +100,8 @@ class SmokeRun:
 
     def merge_zoo(self, parts: list[str]) -> None:
         """One smoke zoo, ``<out>/zoo``, from the parts built side by side."""
-        from kae_utils.zoo import Zoo, smoke_registry
+        from kae_utils.zoo.smoke import smoke_registry
+        from kae_utils.zoo.store import Zoo
 
         whole = Zoo(self.out / "zoo", smoke_registry())
         for part in parts:
@@ -141,7 +142,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> SmokeRun:
     without_zoo = [p for p in notebooks if p.stem.startswith("00")]  # 00 loads no model: it runs beside the build
     rest = _order([(p, {}) for p in notebooks if p not in without_zoo]
                   + [(ROOT / "notebooks" / f"{stem}.ipynb", params) for stem, params in EXTRA_RUNS])
-    from kae_utils.zoo import REGISTRY
+    from kae_utils.zoo.registry import REGISTRY
 
     full = [name for name, e in REGISTRY.items() if e.profile == "full"]
     # two builds side by side (about as long, with 00 before the second), then one zoo

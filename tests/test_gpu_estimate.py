@@ -1,4 +1,4 @@
-"""The work log of the smoke scale (kae_utils.scale), the GPU estimates made from it and make gpu-check's plan."""
+"""The work log of the smoke scale (kae_utils.core.scale), the GPU estimates made from it and make gpu-check's plan."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from data_scripts import gpu_check, gpu_estimate
-from kae_utils import scale
-from kae_utils.training import Trainer
+from kae_utils.core import scale
+from kae_utils.training.trainer import Trainer
 
 
 @pytest.fixture()
@@ -78,7 +78,8 @@ def test_trainer_logs_its_steps_and_flops(work_log: Path) -> None:
 
 
 def test_generators_log_the_images_they_draw(work_log: Path) -> None:
-    from kae_utils.data.shapes import ShapesConfig, generate_shapes
+    from kae_utils.data.shapes import generate_shapes
+    from kae_utils.data.shapes_config import ShapesConfig
 
     generate_shapes(5, seed=3, config=ShapesConfig(image_size=32))
     [record] = _records(work_log)

@@ -1,4 +1,4 @@
-"""Tests for kae_utils.losses: soft targets, the KD term and loss, multi-teacher KD."""
+"""Tests for kae_utils.methods.distillation: soft targets, the KD term and loss, multi-teacher KD."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kae_utils.losses import concat_teacher_logits, kd_kl, kd_loss, multi_teacher_kd_loss, soft_targets
+from kae_utils.methods.distillation import (
+    concat_teacher_logits,
+    kd_kl,
+    kd_loss,
+    multi_teacher_kd_loss,
+    soft_targets,
+)
 
 LN3 = math.log(3.0)
 
@@ -206,7 +212,7 @@ def test_multi_teacher_kd_loss_default_temperature_and_shape_mismatch():
 
 def test_score_loss_kl_golden_by_hand():
     """KL(softmax(scores) || softmax(z_s)) at T = 1, batch mean, against values worked out by hand."""
-    from kae_utils.losses import score_loss
+    from kae_utils.methods.distillation import score_loss
 
     student = torch.tensor([[0.0, 0.0], [LN3, 0.0]], dtype=torch.float64)
     scores = torch.tensor([[0.0, LN3], [0.0, 0.0]], dtype=torch.float64)
@@ -227,7 +233,7 @@ def test_score_loss_kl_golden_by_hand():
 
 def test_score_loss_mse_golden_by_hand():
     """The ablation: 1/2 mean over elements of (z_s - scores)^2."""
-    from kae_utils.losses import score_loss
+    from kae_utils.methods.distillation import score_loss
 
     student = torch.tensor([[0.0, 0.0], [LN3, 0.0]], dtype=torch.float64)
     scores = torch.tensor([[0.0, LN3], [0.0, 0.0]], dtype=torch.float64)
@@ -236,7 +242,7 @@ def test_score_loss_mse_golden_by_hand():
 
 
 def test_score_loss_kl_ignores_a_shift_of_the_scores_mse_does_not():
-    from kae_utils.losses import score_loss
+    from kae_utils.methods.distillation import score_loss
 
     student, scores = rand_logits(4, 5, seed=1), rand_logits(4, 5, seed=2, scale=3)
     shifted = scores + torch.arange(4, dtype=torch.float64)[:, None] * 7.0
@@ -246,7 +252,7 @@ def test_score_loss_kl_ignores_a_shift_of_the_scores_mse_does_not():
 
 
 def test_score_loss_gradient_reaches_the_student_only():
-    from kae_utils.losses import score_loss
+    from kae_utils.methods.distillation import score_loss
 
     student = rand_logits(3, 4, seed=5).requires_grad_(True)
     scores = rand_logits(3, 4, seed=6).requires_grad_(True)
@@ -258,7 +264,7 @@ def test_score_loss_gradient_reaches_the_student_only():
 
 
 def test_score_loss_float32_under_bf16_autocast():
-    from kae_utils.losses import score_loss
+    from kae_utils.methods.distillation import score_loss
 
     student, scores = rand_logits(6, 5, seed=7).float(), rand_logits(6, 5, seed=8, scale=4).float()
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -273,7 +279,7 @@ def test_score_loss_float32_under_bf16_autocast():
     (torch.zeros(3), torch.zeros(3), "kl", "same shape"),
 ])
 def test_score_loss_bad_input(student, scores, kind, match):
-    from kae_utils.losses import score_loss
+    from kae_utils.methods.distillation import score_loss
 
     with pytest.raises(ValueError, match=match):
         score_loss(student, scores, kind)
@@ -283,7 +289,7 @@ def test_score_loss_bad_input(student, scores, kind, match):
 
 
 def test_multi_gaussian_kernel_golden():
-    from kae_utils.losses import multi_gaussian_kernel
+    from kae_utils.methods.distillation import multi_gaussian_kernel
 
     x = torch.tensor([[0.0, 0.0]], dtype=torch.float64)
     y = torch.tensor([[0.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
@@ -293,7 +299,7 @@ def test_multi_gaussian_kernel_golden():
 
 
 def test_mmd2_golden_values():
-    from kae_utils.losses import mmd2
+    from kae_utils.methods.distillation import mmd2
 
     e = math.exp(-1.0)
     one = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
@@ -310,7 +316,7 @@ def test_mmd2_golden_values():
 
 
 def test_mmd2_normalises_flattens_and_is_zero_for_equal_sets():
-    from kae_utils.losses import CFL_SIGMAS, mmd2
+    from kae_utils.methods.distillation import CFL_SIGMAS, mmd2
 
     x = rand_logits(6, 3, 2, 2, seed=1)
     y = rand_logits(5, 3, 2, 2, seed=2)
@@ -326,7 +332,7 @@ def test_mmd2_normalises_flattens_and_is_zero_for_equal_sets():
 def test_mmd2_float32_matches_float64():
     """With sigma = 0.001 the self-kernel terms need exact zeros on the diagonal: float32 must agree with float64
     (the ||x||^2 + ||y||^2 - 2 x.y expansion gave 0.7345 against 0.7385 on these batches)."""
-    from kae_utils.losses import mmd2
+    from kae_utils.methods.distillation import mmd2
 
     gen = torch.Generator().manual_seed(0)
     x, y = torch.randn(16, 8, 4, 4, generator=gen), torch.randn(16, 8, 4, 4, generator=gen)
@@ -342,7 +348,7 @@ def test_mmd2_float32_matches_float64():
 
 
 def test_mmd2_gradient_pulls_the_sets_together():
-    from kae_utils.losses import mmd2
+    from kae_utils.methods.distillation import mmd2
 
     x = rand_logits(8, 4, seed=3).requires_grad_(True)
     y = rand_logits(8, 4, seed=4) + 2.0
@@ -366,7 +372,7 @@ def test_mmd2_gradient_pulls_the_sets_together():
     ],
 )
 def test_mmd2_bad_input(x, y, kwargs, match):
-    from kae_utils.losses import mmd2
+    from kae_utils.methods.distillation import mmd2
 
     with pytest.raises(ValueError, match=match):
         mmd2(x, y, **kwargs)

@@ -1,4 +1,4 @@
-"""Tests for kae_utils.metrics: accuracy, confusion matrix, per-class accuracy."""
+"""Tests for kae_utils.evaluation.metrics: accuracy, confusion matrix, per-class accuracy."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kae_utils.metrics import accuracy, as_predictions, confusion_matrix, per_class_accuracy
+from kae_utils.evaluation.metrics import accuracy, as_predictions, confusion_matrix, per_class_accuracy
 
 # 3-class example: rows are true classes
 TARGETS = torch.tensor([0, 0, 1, 2, 2, 2])

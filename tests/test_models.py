@@ -263,7 +263,7 @@ def test_feature_taps_clone_protects_against_in_place_relu():
 
 
 def test_teacher_outputs_reuses_feature_taps_errors():
-    from kae_utils.amalgamation import teacher_outputs
+    from kae_utils.methods.amalgamation import teacher_outputs
 
     teacher = nn.Sequential(nn.Linear(3, 2))
     with pytest.raises(KeyError, match="valid names"):

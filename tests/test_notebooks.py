@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from kae_tools.notebooks.catalog import NOTEBOOK_GLOB
-from kae_utils.env import repo_root
+from kae_utils.core.paths import repo_root
 
 ROOT = repo_root()
 NOTEBOOKS = sorted((ROOT / "notebooks").glob(NOTEBOOK_GLOB))
@@ -135,7 +135,7 @@ BAD_PARAMETERS = [
     ("DEVICE", "gpu", "DEVICE must be one of 'auto', 'cpu', 'cuda'"),
     ("DATASET", "imagenet", "DATASET must be one of"),
     ("TEACHERS", "download", "TEACHERS must be one of 'zoo', 'train'"),
-    ("SEED", -1, "SEED must be an integer >= 0"),  # kae_utils.env.check_number, the numeric counterpart
+    ("SEED", -1, "SEED must be an integer >= 0"),  # kae_utils.core.params.check_number, the numeric counterpart
 ]
 
 

@@ -11,10 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kae_utils import zoo
-from kae_utils.losses import kd_kl, mmd2
+from kae_utils.methods.distillation import kd_kl, mmd2
 from kae_utils.models import build_model
-from kae_utils.numerics import (
+from kae_utils.training.numerics import (
     Numerics,
     cpu_has_native_bf16,
     current,
@@ -24,9 +23,11 @@ from kae_utils.numerics import (
     set_numerics,
     using,
 )
-from kae_utils.tasks import predict_maps
-from kae_utils.training import Trainer, predict_logits
-from kae_utils.zoo import Recipe, Zoo, ZooEntry, make_registry
+from kae_utils.training.predict import predict_logits, predict_maps
+from kae_utils.training.trainer import Trainer
+from kae_utils.zoo.entries import Recipe, ZooEntry, make_registry
+from kae_utils.zoo.registry.common import _digits_split
+from kae_utils.zoo.store import Zoo
 
 
 @pytest.fixture()
@@ -49,17 +50,17 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:
 
 
 def test_auto_follows_the_cpu(no_env, monkeypatch) -> None:
-    monkeypatch.setattr("kae_utils.numerics.cpu_has_native_bf16", lambda: "avx512_bf16")
+    monkeypatch.setattr("kae_utils.training.numerics.cpu_has_native_bf16", lambda: "avx512_bf16")
     chosen = resolve_numerics("auto", "cpu")
     assert (chosen.precision, chosen.channels_last) == ("bf16", True)
     assert chosen.describe() == "numerics: bfloat16 autocast, channels-last (auto: the CPU reports avx512_bf16)"
-    monkeypatch.setattr("kae_utils.numerics.cpu_has_native_bf16", lambda: None)
+    monkeypatch.setattr("kae_utils.training.numerics.cpu_has_native_bf16", lambda: None)
     assert resolve_numerics("auto", "cpu").precision == "fp32"
     assert resolve_numerics("auto", "cpu").reason == "auto: no native bf16 on this device"
 
 
 def test_the_environment_forces_auto_but_not_an_explicit_choice(no_env, monkeypatch) -> None:
-    monkeypatch.setattr("kae_utils.numerics.cpu_has_native_bf16", lambda: "avx512_bf16")
+    monkeypatch.setattr("kae_utils.training.numerics.cpu_has_native_bf16", lambda: "avx512_bf16")
     monkeypatch.setenv("KAE_PRECISION", "fp32")
     assert resolve_numerics("auto").precision == "fp32"
     assert resolve_numerics("auto").reason == "forced by KAE_PRECISION=fp32"
@@ -70,7 +71,7 @@ def test_the_environment_forces_auto_but_not_an_explicit_choice(no_env, monkeypa
 
 
 def test_a_notebook_keeps_its_own_precision_unless_the_environment_forces_one(no_env, monkeypatch) -> None:
-    monkeypatch.setattr("kae_utils.numerics.cpu_has_native_bf16", lambda: "avx512_bf16")
+    monkeypatch.setattr("kae_utils.training.numerics.cpu_has_native_bf16", lambda: "avx512_bf16")
     assert notebook_numerics("fp32").precision == "fp32"
     assert notebook_numerics("auto").precision == "bf16"
     monkeypatch.setenv("KAE_PRECISION", "bf16")
@@ -87,9 +88,9 @@ def test_a_notebook_keeps_its_own_precision_unless_the_environment_forces_one(no
 
 
 def test_setup_notebook_applies_the_notebook_numerics(no_env, monkeypatch) -> None:
-    from kae_utils.env import setup_notebook
+    from kae_utils.notebook import setup_notebook
 
-    monkeypatch.setattr("kae_utils.numerics.cpu_has_native_bf16", lambda: "avx512_bf16")
+    monkeypatch.setattr("kae_utils.training.numerics.cpu_has_native_bf16", lambda: "avx512_bf16")
     try:
         setup_notebook(0, "cpu", precision="fp32")
         assert current().precision == "fp32"
@@ -113,7 +114,7 @@ def test_bad_values_name_the_allowed_ones(no_env, monkeypatch) -> None:
 
 
 def test_bf16_asked_for_without_native_support_says_it_is_emulated(no_env, monkeypatch) -> None:
-    monkeypatch.setattr("kae_utils.numerics.cpu_has_native_bf16", lambda: None)
+    monkeypatch.setattr("kae_utils.training.numerics.cpu_has_native_bf16", lambda: None)
     assert resolve_numerics("bf16", "cpu").reason == "asked for; emulated here, slow"
 
 
@@ -209,7 +210,7 @@ def _tiny_conv_registry() -> dict[str, ZooEntry]:
     teacher = ZooEntry(
         name="tiny-conv", task="digits 0..2", arch="convnet",
         arch_args={"num_classes": 3, "in_channels": 1, "widths": [8, 16]},
-        data=zoo._digits_split("train", (0, 1, 2)), held_out=zoo._digits_split("test", (0, 1, 2)),
+        data=_digits_split("train", (0, 1, 2)), held_out=_digits_split("test", (0, 1, 2)),
         recipe=Recipe(epochs=2, lr=3e-3, batch_size=64), seed=0, used_by=("tests",))
     return make_registry([teacher])
 

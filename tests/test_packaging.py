@@ -6,7 +6,7 @@ import re
 
 import yaml
 
-from kae_utils.env import repo_root
+from kae_utils.core.paths import repo_root
 
 ROOT = repo_root()
 REQUIRED = ["torch", "torchvision", "jupyterlab", "ipykernel", "ipywidgets", "matplotlib", "seaborn",

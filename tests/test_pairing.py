@@ -9,7 +9,7 @@ import pytest
 
 from kae_tools.notebooks import pairing
 from kae_tools.notebooks.catalog import NOTEBOOK_GLOB
-from kae_utils.env import repo_root
+from kae_utils.core.paths import repo_root
 
 ROOT = repo_root()
 NOTEBOOKS = sorted((ROOT / "notebooks").glob(NOTEBOOK_GLOB))

@@ -1,11 +1,11 @@
-"""Tests for kae_utils.progress: the mode from KAE_PROGRESS and the bars it gives."""
+"""Tests for kae_utils.display.progress: the mode from KAE_PROGRESS and the bars it gives."""
 
 from __future__ import annotations
 
 import pytest
 
-import kae_utils.progress as progress_module
-from kae_utils.progress import PROGRESS_MODES, progress, progress_mode
+import kae_utils.display.progress as progress_module
+from kae_utils.display.progress import PROGRESS_MODES, progress, progress_mode
 
 
 @pytest.fixture(autouse=True)

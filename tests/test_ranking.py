@@ -1,4 +1,4 @@
-"""kae_utils.ranking: P@K, R@K, Spearman, weighted Kendall tau and regret against an oracle, a random ranking and
+"""kae_utils.methods.transferability.ranking: P@K, R@K, Spearman, weighted Kendall tau and regret against an oracle, a random ranking and
 hand-worked cases; the target-agnostic baseline never reads its target; the bootstrap's intervals cover the point
 value and shrink with more probes on a synthetic case whose ranking is known."""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from kae_utils import ranking as rk
+from kae_utils.methods.transferability import ranking as rk
 
 
 def _rng(seed: int = 0) -> np.random.Generator:
@@ -199,7 +199,7 @@ def test_difference_bootstrap_is_paired():
 
 
 def test_the_vectorised_weighted_tau_is_scipys():
-    from kae_utils.ranking import _weighted_tau_rows
+    from kae_utils.methods.transferability.ranking import _weighted_tau_rows
 
     gen = _rng(6)
     y = gen.normal(size=9)

@@ -11,7 +11,7 @@ from kae_tools import readme
 from kae_tools.notebooks.catalog import NOTEBOOK_GLOB, code_sha
 from kae_tools.runner.spec import RunResult
 from kae_tools.runner.tables import read_table, results_table, summarise, write_table
-from kae_utils.env import repo_root
+from kae_utils.core.paths import repo_root
 
 
 def test_readme_index_is_up_to_date():

@@ -1,4 +1,4 @@
-"""Tests of kae_utils.recombination: the combined network reproduces its teachers exactly (also at the start of
+"""Tests of kae_utils.methods.recombination: the combined network reproduces its teachers exactly (also at the start of
 retraining, adaptors included, in training mode), refusals, and the BatchNorm-folded importance on a toy whose answer
 is known, through Torch-Pruning."""
 
@@ -11,8 +11,7 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from kae_utils.models import build_encdec
-from kae_utils.recombination import (
+from kae_utils.methods.recombination import (
     FoldedL1Importance,
     Recombined,
     channel_owners,
@@ -21,6 +20,7 @@ from kae_utils.recombination import (
     folded_l1,
     selection_adaptor,
 )
+from kae_utils.models import build_encdec
 
 WIDTHS = (4, 8, 16)
 

@@ -11,8 +11,8 @@ from data_scripts.cifar import convert_cifar
 from data_scripts.make_offline import materialise, sha256_file
 from kae_utils.data import DataSplit, load_dataset, load_training_pool
 from kae_utils.data.registry import OFFLINE_SIZES, all_datasets, offline_config, offline_path
-from kae_utils.data.scenes import TASKS
-from kae_utils.data.shapes import ATTRIBUTES
+from kae_utils.data.scene_spec import TASKS
+from kae_utils.data.shapes_config import ATTRIBUTES
 from tests.test_data_scripts import cifar10_archive  # noqa: F401  (fixture: a tiny archive in the real format
 
 
@@ -60,7 +60,8 @@ def test_scenes_targets_cover_the_task_registry(data_dir):
 
 
 def test_training_pool_extends_the_training_split_after_the_test_split(data_dir):
-    from kae_utils.data.scenes import SceneConfig, render_scenes
+    from kae_utils.data.scene_spec import SceneConfig
+    from kae_utils.data.scenes import render_scenes
 
     train, test = load_dataset("scenes", "train"), load_dataset("scenes", "test")
     pool = load_training_pool("scenes", "quick", len(train) + 3)

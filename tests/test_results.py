@@ -1,4 +1,4 @@
-"""Tests for kae_utils.results: claims, the claims block, metrics.json."""
+"""Tests for kae_utils.evaluation.results: claims, the claims block, metrics.json."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from kae_utils.results import Claim, ClaimsReport, check_claims, load_metrics, to_jsonable, write_metrics
+from kae_utils.evaluation.results import (
+    Claim,
+    ClaimsReport,
+    check_claims,
+    load_metrics,
+    to_jsonable,
+    write_metrics,
+)
 
 
 @pytest.fixture
@@ -220,7 +227,7 @@ def test_load_metrics_rejects_foreign_json(tmp_path, content):
 
 
 def test_mean_std_golden_values():
-    from kae_utils.results import mean_std
+    from kae_utils.evaluation.results import mean_std
 
     mean, std = mean_std([0.90, 0.92, 0.94])
     assert mean == pytest.approx(0.92) and std == pytest.approx(0.02)  # sample std: sqrt((0.02^2 * 2) / 2)
@@ -231,7 +238,7 @@ def test_mean_std_golden_values():
 
 
 def test_median_time_warms_up_and_takes_the_median(monkeypatch):
-    import kae_utils.results as results
+    import kae_utils.evaluation.results as results
 
     clock = iter([0.0, 1.0, 10.0, 13.0, 20.0, 22.0])  # three timed calls: 1 s, 3 s, 2 s
     monkeypatch.setattr(results.time, "perf_counter", lambda: next(clock))

@@ -1,4 +1,4 @@
-"""The smoke scale of the full profile (kae_utils.scale): its rules, and that every notebook's settings obey them."""
+"""The smoke scale of the full profile (kae_utils.core.scale): its rules, and that every notebook's settings obey them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from kae_utils import scale, taskonomy
+from kae_utils.benchmarks import taskonomy
+from kae_utils.core import scale
 from kae_utils.data.registry import OFFLINE_SIZES, offline_config, offline_sizes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,10 +159,10 @@ def _unclassified(settings: dict) -> list[str]:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_settings_are_classified(path: Path) -> None:
     """Every numeric setting of every profile is kept or shrunk by a rule: a new count added to a notebook's
-    SETTINGS fails here until it is sorted into a kind of kae_utils.scale.RULES."""
+    SETTINGS fails here until it is sorted into a kind of kae_utils.core.scale.RULES."""
     for where, settings in _profiles(path):
         missing = _unclassified(settings)
-        assert not missing, (f"{where}: no rule of kae_utils.scale.RULES classifies {missing}; add each to a rule "
+        assert not missing, (f"{where}: no rule of kae_utils.core.scale.RULES classifies {missing}; add each to a rule "
                              "(a count the smoke scale shrinks, or a setting it keeps)")
         scale.shrink({k: v for k, v in settings.items() if not isinstance(v, _Unknown)}, where)
 

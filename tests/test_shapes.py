@@ -12,18 +12,20 @@ import torch
 import torch.nn.functional as F
 
 from kae_utils.data.shapes import (
-    ATTRIBUTE_VALUES,
-    ATTRIBUTES,
-    COLOUR_RGB,
-    SHAPES_PRESETS,
     ShapesBatch,
     ShapesClassView,
-    ShapesConfig,
     ShapesSplit,
     composite_class_names,
     composite_labels,
     generate_shapes,
     make_shapes_split,
+)
+from kae_utils.data.shapes_config import (
+    ATTRIBUTE_VALUES,
+    ATTRIBUTES,
+    COLOUR_RGB,
+    SHAPES_PRESETS,
+    ShapesConfig,
 )
 from kae_utils.data.subsets import ClassSubset
 

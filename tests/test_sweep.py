@@ -424,7 +424,7 @@ SHIPPED = sorted((Path(__file__).resolve().parent.parent / "sweeps").glob("*.yam
 def test_shipped_sweeps_fit_the_notebooks(path, tmp_path):
     """Every shipped sweep names real parameters, and the metrics it summarises are in its notebooks'
     stored quick-profile results (results/quick/<notebook>.json), so its table and plot are not empty."""
-    from kae_utils.env import repo_root
+    from kae_utils.core.paths import repo_root
 
     s = load_sweep(path)
     notebooks = find_notebooks(s.notebooks)

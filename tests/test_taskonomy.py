@@ -1,4 +1,4 @@
-"""kae_utils.taskonomy (the mini-Taskonomy of notebooks 08 and 09) and its TaskNet: tasks, corruptions, derived
+"""kae_utils.benchmarks.taskonomy (the mini-Taskonomy of notebooks 08 and 09) and its TaskNet: tasks, corruptions, derived
 labels, probe sets disjoint from the zoo's scenes, attribution maps (epsilon-LRP = gradient x input on a ReLU
 network; Captum agrees), brute-force transfers (one loop = independent training), samples for the estimators."""
 
@@ -12,11 +12,12 @@ import pytest
 import torch
 from torch import nn
 
-from kae_utils import taskonomy as tk
 from kae_utils import zoo
-from kae_utils.data.scenes import SceneConfig, render_scenes
+from kae_utils.benchmarks import taskonomy as tk
+from kae_utils.benchmarks.tasks import OUTPUT_KINDS, TRANSFER_TASKS, transfer_task
+from kae_utils.data.scene_spec import SceneConfig
+from kae_utils.data.scenes import render_scenes
 from kae_utils.models import HEAD_OUTPUTS, Add, build_task_encoder, build_tasknet
-from kae_utils.tasks import OUTPUT_KINDS, TRANSFER_TASKS, transfer_task
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""kae_utils.tasks: one interface per dense task (losses, metrics, colours) and batched prediction of maps."""
+"""kae_utils.benchmarks.tasks: one interface per dense task (losses, metrics, colours) and batched prediction of maps."""
 
 from __future__ import annotations
 
@@ -7,15 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from kae_utils.benchmarks.tasks import DENSE_TASKS, TRANSFER_TASKS, dense_task, task_channels, transfer_task
 from kae_utils.models import build_encdec, build_multitask_encdec
-from kae_utils.tasks import (
-    DENSE_TASKS,
-    TRANSFER_TASKS,
-    dense_task,
-    predict_maps,
-    task_channels,
-    transfer_task,
-)
+from kae_utils.training.predict import predict_maps
 
 
 def _maps(task: str, n: int = 2, size: int = 8, seed: int = 0) -> torch.Tensor:

@@ -11,8 +11,8 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from kae_utils.models import build_model
-from kae_utils.training import (
-    Batches,
+from kae_utils.training.predict import Batches, predict_logits
+from kae_utils.training.trainer import (
     Callback,
     Checkpoint,
     History,
@@ -20,7 +20,6 @@ from kae_utils.training import (
     ProgressBar,
     Trainer,
     evaluate_accuracy,
-    predict_logits,
 )
 
 # ------------------------------------------------------------------------------------------ helpers

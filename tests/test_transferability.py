@@ -1,4 +1,4 @@
-"""kae_utils.transferability: every estimator against its authors' definition.
+"""kae_utils.methods.transferability: every estimator against its authors' definition.
 
 Golden values: on four tiny fixtures (F1: 30 samples x 4 dimensions, 3 classes; F2: 8 samples x 12 dimensions,
 more dimensions than samples; F1c: F1 with a constant feature; FID: 12 identical rows) each value below was
@@ -21,7 +21,7 @@ import pytest
 import torch
 from scipy import special, stats
 
-from kae_utils import transferability as tr
+from kae_utils.methods import transferability as tr
 
 
 def _rng(seed: int = 0) -> np.random.Generator:

@@ -1,4 +1,4 @@
-"""Tests for kae_utils.viz: training curves, confusion heat map, sample grid, PNG saving."""
+"""Tests for kae_utils.display.viz: training curves, confusion heat map, sample grid, PNG saving."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from kae_utils.viz import plot_confusion, plot_curves, sample_grid, save_figure
+from kae_utils.display.viz import plot_confusion, plot_curves, sample_grid, save_figure
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -1,4 +1,4 @@
-"""Tests for the dense-map plots of kae_utils.viz: colourised labels, depth, normals, a whole scene."""
+"""Tests for the dense-map plots of kae_utils.display.viz: colourised labels, depth, normals, a whole scene."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from kae_utils.data.scenes import TASKS, SceneConfig, render_scenes
-from kae_utils.viz import (
+from kae_utils.data.scene_spec import TASKS, SceneConfig
+from kae_utils.data.scenes import render_scenes
+from kae_utils.display.viz import (
     colorize_depth,
     colorize_normals,
     colorize_segmentation,

@@ -1,10 +1,10 @@
-"""kae_utils.widgets: controls in a live kernel, one printed line in batch runs, clear errors."""
+"""kae_utils.display.widgets: controls in a live kernel, one printed line in batch runs, clear errors."""
 
 from __future__ import annotations
 
 import pytest
 
-from kae_utils.widgets import explore, widgets_enabled
+from kae_utils.display.widgets import explore, widgets_enabled
 
 
 def plot(space: str, colour: str) -> str:

@@ -14,9 +14,12 @@ import pytest
 import torch
 
 from kae_utils import zoo
+from kae_utils.core.paths import repo_root
 from kae_utils.data import load_dataset, load_digits
-from kae_utils.training import Callback
-from kae_utils.zoo import Recipe, Zoo, ZooEntry, ZooError, ZooIntegrityError, make_registry
+from kae_utils.training.trainer import Callback
+from kae_utils.zoo.entries import Recipe, ZooEntry, ZooError, ZooIntegrityError, make_registry
+from kae_utils.zoo.registry.common import _digits_split, _pretrain_images, _scenes
+from kae_utils.zoo.store import Zoo
 
 # ------------------------------------------------------------------------------------ a tiny zoo
 
@@ -26,14 +29,14 @@ def _tiny_registry(epochs: int = 3) -> dict[str, ZooEntry]:
     pre = ZooEntry(
         name="tiny-pre", task="tiny pretraining", arch="mlp",
         arch_args={"num_classes": 24, "in_channels": 1, "widths": [16], "image_size": 8},
-        data=zoo._pretrain_images(0, 300, "silhouette", ("shape", "size")),
-        held_out=zoo._pretrain_images(300, 100, "silhouette", ("shape", "size")),
-        probe={"train": zoo._digits_split("train", (0, 1)), "test": zoo._digits_split("test", (0, 1))},
+        data=_pretrain_images(0, 300, "silhouette", ("shape", "size")),
+        held_out=_pretrain_images(300, 100, "silhouette", ("shape", "size")),
+        probe={"train": _digits_split("train", (0, 1)), "test": _digits_split("test", (0, 1))},
         recipe=Recipe(epochs=epochs, lr=3e-3, batch_size=64), seed=0, used_by=("tests",))
     teacher = ZooEntry(
         name="tiny-teacher", task="digits 0..1", arch="mlp",
         arch_args={"num_classes": 2, "in_channels": 1, "widths": [16], "image_size": 8},
-        data=zoo._digits_split("train", (0, 1)), held_out=zoo._digits_split("test", (0, 1)),
+        data=_digits_split("train", (0, 1)), held_out=_digits_split("test", (0, 1)),
         recipe=Recipe(epochs=epochs, lr=3e-3, batch_size=64, shift_copies=1), seed=0, init="tiny-pre",
         used_by=("tests",))
     return make_registry([pre, teacher])
@@ -283,8 +286,8 @@ def test_scenes_teachers_train_on_scenes_no_notebook_uses() -> None:
 
 
 def test_dense_and_multitask_entries_build_and_score(tmp_path: Path) -> None:
-    scenes = zoo._scenes(["segmentation", "depth"], 32, 0, 16, seed=3)
-    held = zoo._scenes(["segmentation", "depth"], 32, 16, 8, seed=3)
+    scenes = _scenes(["segmentation", "depth"], 32, 0, 16, seed=3)
+    held = _scenes(["segmentation", "depth"], 32, 16, 8, seed=3)
     dense = ZooEntry(name="tiny-depth", task="depth", arch="encdec",
                      arch_args={"kind": "depth", "out_channels": 1, "widths": [4, 8]},
                      data={**scenes, "task": "depth"}, held_out={**held, "task": "depth"},
@@ -332,7 +335,7 @@ def test_multihead_entry_trains_on_a_subset_of_fills(tmp_path: Path) -> None:
 
 def test_afk_teachers_cover_every_attribute_once_and_train_on_images_no_notebook_uses() -> None:
     """Notebook 06's multi-task teachers: disjoint task sets covering the five attributes, a stream of their own."""
-    from kae_utils.data.shapes import ATTRIBUTES
+    from kae_utils.data.shapes_config import ATTRIBUTES
 
     for profile in ("quick", "full"):
         names = zoo.afk_teacher_names(profile)
@@ -355,10 +358,10 @@ def test_afk_teachers_cover_every_attribute_once_and_train_on_images_no_notebook
 
 def test_a_transfer_entry_with_a_corrupted_input_builds_and_scores(tmp_path: Path) -> None:
     """A mini-Taskonomy TaskNet (notebooks 08 and 09): denoising sees noisy scenes and predicts the clean ones."""
-    from kae_utils import taskonomy
+    from kae_utils.benchmarks import taskonomy
 
-    spec = {**zoo._scenes("denoising", 16, 0, 24, seed=3), "input": "noisy"}
-    held = {**zoo._scenes("denoising", 16, 24, 8, seed=3), "input": "noisy"}
+    spec = {**_scenes("denoising", 16, 0, 24, seed=3), "input": "noisy"}
+    held = {**_scenes("denoising", 16, 24, 8, seed=3), "input": "noisy"}
     e = ZooEntry(name="tiny-denoise", task="denoising", arch="tasknet",
                  arch_args={"task": "denoising", "widths": [4, 8], "code_channels": 3, "blocks": 1},
                  data=spec, held_out=held, recipe=Recipe(epochs=1, lr=3e-3, batch_size=8))
@@ -374,7 +377,7 @@ def test_a_transfer_entry_with_a_corrupted_input_builds_and_scores(tmp_path: Pat
     assert z.load("tiny-denoise")(torch.rand(2, 3, 16, 16)).shape == (2, 3, 16, 16)
     depth = ZooEntry(name="tiny-depth-t", task="depth", arch="tasknet",
                      arch_args={"task": "depth", "widths": [4, 8], "code_channels": 3},
-                     data=zoo._scenes("depth", 16, 0, 8, seed=3), held_out=held, recipe=e.recipe)
+                     data=_scenes("depth", 16, 0, 8, seed=3), held_out=held, recipe=e.recipe)
     model, (_, y_depth) = depth.build_model(), zoo.entry_data(depth.data)
     zoo.start_depth_head(depth, model, [y_depth])
     assert model.decoder.proj.bias.item() == pytest.approx(y_depth.log().mean().item(), rel=1e-6)
@@ -406,7 +409,7 @@ def test_adaptive_pool_names_entries_and_fill_filter() -> None:
 
 
 def test_notebook_09_layer_sources_are_listed_as_used_by_09():
-    from kae_utils.zoo import ALSO_USED_BY, REGISTRY
+    from kae_utils.zoo.registry import ALSO_USED_BY, REGISTRY
 
     for name, notebooks in ALSO_USED_BY.items():
         assert name in REGISTRY, f"{name} is not a zoo entry"
@@ -450,7 +453,7 @@ def test_a_smoke_zoo_is_never_the_shipped_one(monkeypatch: pytest.MonkeyPatch, t
     monkeypatch.delenv("KAE_ZOO_DIR", raising=False)
     with pytest.raises(ZooError, match="KAE_SCALE=smoke .* set KAE_ZOO_DIR to a temporary folder"):
         Zoo()
-    monkeypatch.setenv("KAE_ZOO_DIR", str(zoo.repo_root() / "zoo"))
+    monkeypatch.setenv("KAE_ZOO_DIR", str(repo_root() / "zoo"))
     with pytest.raises(ZooError, match="never"):
         zoo.load("digits-kd-convnet64")
     monkeypatch.setenv("KAE_ZOO_DIR", str(tmp_path))

@@ -20,7 +20,7 @@ LR: float = 0.1  # a rate
 MARKER: str = ""  # while this file exists, the run at SEED 1 fails
 """
 
-# Writes metrics.json like kae_utils.results.write_metrics does, into the runner's KAE_RUN_DIR.
+# Writes metrics.json like kae_utils.evaluation.results.write_metrics does, into the runner's KAE_RUN_DIR.
 SWEEPER = """\
 import json, os
 from pathlib import Path

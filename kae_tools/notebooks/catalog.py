@@ -24,8 +24,8 @@ class UnknownNotebookError(ValueError):
 
 
 def _repo_root() -> Path:
-    # kae_utils.env imports torch (seconds); only a call without ``root`` needs it, never the worker subprocess
-    from kae_utils.env import repo_root
+    # kae_utils.core.paths imports torch (seconds); only a call without ``root`` needs it, never the worker subprocess
+    from kae_utils.core.paths import repo_root
 
     return repo_root()
 
@@ -42,7 +42,7 @@ def find_notebooks(
     A name is an existing ``.ipynb`` path (absolute, relative to the working directory or to the
     repository root), a notebook file name or stem under ``<root>/notebooks`` (``01_knowledge_distillation``
     or ``01_knowledge_distillation.ipynb``), or its two-digit number (``01``). No names: every
-    ``notebooks/[0-9][0-9]_*.ipynb``, sorted. ``root`` defaults to :func:`kae_utils.env.repo_root`.
+    ``notebooks/[0-9][0-9]_*.ipynb``, sorted. ``root`` defaults to :func:`kae_utils.core.paths.repo_root`.
 
     Raises :class:`UnknownNotebookError` (listing the available notebooks) for a name that matches
     nothing, and also when two different notebooks share a stem (their run folders would collide).

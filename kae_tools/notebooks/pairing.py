@@ -31,7 +31,7 @@ CONFIG_FILE = "jupytext.toml"
 def _root(root: Path | None) -> Path:
     if root is not None:
         return Path(root)
-    from kae_utils.env import repo_root  # imports torch (seconds): only when no root is given
+    from kae_utils.core.paths import repo_root  # imports torch (seconds): only when no root is given
 
     return repo_root()
 

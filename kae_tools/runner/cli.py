@@ -56,8 +56,8 @@ __all__ = ["main", "sweep_main"]
 
 def _parser(sweep_file: bool = False) -> argparse.ArgumentParser:
     """``kae run``'s options; with ``sweep_file``, ``kae sweep``'s: the sweep file first, as a positional."""
-    # kae_utils.env imports torch (seconds); the parser needs its PROFILES
-    from kae_utils.env import PROFILES
+    # kae_utils.core.paths imports torch (seconds); the parser needs its PROFILES
+    from kae_utils.core.params import PROFILES
 
     if sweep_file:
         parser = argparse.ArgumentParser(
@@ -196,8 +196,8 @@ def _plan_plain(args: argparse.Namespace, parameters: dict) -> list[Path]:
 
 def _plan_sweep(args: argparse.Namespace, parameters: dict):
     """(sweep, specs, out) for ``--sweep``, every parameter checked; raises the usage errors."""
-    # kae_utils.env imports torch (seconds): only here, once the options are checked
-    from kae_utils.env import repo_root
+    # kae_utils.core.paths imports torch (seconds): only here, once the options are checked
+    from kae_utils.core.paths import repo_root
 
     sweep = load_sweep(args.sweep)
     paths = find_notebooks(args.notebooks or sweep.notebooks)

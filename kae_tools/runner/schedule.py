@@ -140,8 +140,8 @@ def run_notebooks(
     """
     injected = injected_parameters(profile, parameters, in_place)
     if out is None:
-        # kae_utils.env imports torch (seconds): only when no ``out`` is given
-        from kae_utils.env import repo_root
+        # kae_utils.core.paths imports torch (seconds): only when no ``out`` is given
+        from kae_utils.core.paths import repo_root
 
         out = repo_root() / "runs"
     out_dir = Path(out).expanduser().resolve()

@@ -189,8 +189,8 @@ def injected_parameters(
 
     ``ValueError`` for an unknown profile, :class:`InPlaceParametersError` for ``in_place`` with parameters.
     """
-    # kae_utils.env imports torch (seconds): only the planning process needs PROFILES, never the worker
-    from kae_utils.env import PROFILES
+    # kae_utils.core.paths imports torch (seconds): only the planning process needs PROFILES, never the worker
+    from kae_utils.core.params import PROFILES
 
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {', '.join(PROFILES)}; got {profile!r}")

@@ -56,7 +56,7 @@ from kae_tools.runner.tables import (
     summary_lines,
     write_table,
 )
-from kae_utils.atomic import atomic_write_text
+from kae_utils.core.atomic import atomic_write_text
 
 __all__ = [
     "RECORD",
@@ -214,7 +214,7 @@ def parse_sweep(data: Any, name: str, source: Path | None = None) -> Sweep:
         raise SweepError(f"the sweep's name must match [A-Za-z0-9_.-]+; got {name!r}")
     profile = data.get("profile")
     if profile is not None:
-        from kae_utils.env import PROFILES, check_choice
+        from kae_utils.core.params import PROFILES, check_choice
 
         try:
             check_choice("profile", profile, PROFILES)
@@ -353,7 +353,7 @@ def plan_runs(
 
 def _shown_path(path: Path) -> str:
     """``path`` relative to the repository when it lies inside it (results files name no machine's folders)."""
-    from kae_utils.env import repo_root
+    from kae_utils.core.paths import repo_root
 
     path = Path(path).resolve()
     try:

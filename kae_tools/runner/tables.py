@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kae_tools.runner.spec import RunResult
-from kae_utils.atomic import atomic_write, atomic_write_text
+from kae_utils.core.atomic import atomic_write, atomic_write_text
 
 __all__ = [
     "claim_columns",
@@ -128,7 +128,7 @@ def metric_columns(table) -> list[str]:
 
 
 def summarise(table, over: str = "SEED"):
-    """Summarise a results table over the parameter ``over`` (mean and std with :func:`kae_utils.results.mean_std`).
+    """Summarise a results table over the parameter ``over`` (mean and std with :func:`kae_utils.evaluation.results.mean_std`).
 
     One row per notebook and combination of the other parameters: ``runs`` and ``ok`` counts, the values
     of ``over`` (comma-separated), ``claim.N`` as ``held/ok runs``, then ``<column>:mean`` and
@@ -136,7 +136,7 @@ def summarise(table, over: str = "SEED"):
     """
     import pandas as pd
 
-    from kae_utils.results import mean_std
+    from kae_utils.evaluation.results import mean_std
 
     params = [c for c in parameter_columns(table) if c != over]
     keys = ["notebook", *params]

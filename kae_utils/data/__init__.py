@@ -18,17 +18,16 @@ from kae_utils.data.registry import (
     load_dataset,
     load_training_pool,
 )
-from kae_utils.data.scenes import DOMAINS, SCENE_CLASSES, TASKS, SceneBatch, SceneConfig, render_scenes
+from kae_utils.data.scene_spec import DOMAINS, SCENE_CLASSES, TASKS, SceneBatch, SceneConfig
+from kae_utils.data.scenes import render_scenes
 from kae_utils.data.shapes import (
-    ATTRIBUTE_VALUES,
-    ATTRIBUTES,
     ShapesBatch,
-    ShapesConfig,
     ShapesSplit,
     composite_labels,
     generate_shapes,
     make_shapes_split,
 )
+from kae_utils.data.shapes_config import ATTRIBUTE_VALUES, ATTRIBUTES, ShapesConfig
 from kae_utils.data.subsets import ClassSubset, class_subset, split_classes
 
 __all__ = [

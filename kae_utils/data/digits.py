@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from kae_utils.scale import log_data
+from kae_utils.core.scale import log_data
 
 __all__ = ["DIGITS_CLASSES", "DigitsSplit", "load_digits", "augment_shifts"]
 
@@ -71,7 +71,7 @@ def load_digits(size: int = 8, test_fraction: float = 0.5, seed: int = 0) -> Dig
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1); got {test_fraction!r}")
     bunch = _sk_load_digits()
-    log_data("digits", size, len(bunch.images))  # the work log (KAE_WORK_LOG, kae_utils.scale): nothing otherwise
+    log_data("digits", size, len(bunch.images))  # the work log (KAE_WORK_LOG, kae_utils.core.scale): nothing otherwise
     images = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
     if size != 8:
         images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from kae_utils.env import repo_root
+from kae_utils.core.paths import repo_root
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage

@@ -20,8 +20,8 @@ from typing import Any
 
 import torch
 
+from kae_utils.core.params import PROFILES, check_choice
 from kae_utils.data.real import REAL_DATASETS, data_root
-from kae_utils.env import PROFILES, check_choice
 
 __all__ = [
     "CLASSIFICATION_LABELS",
@@ -86,8 +86,8 @@ def all_datasets() -> tuple[str, ...]:
 
 def offline_sizes(name: str, profile: str) -> dict[str, int]:
     """``OFFLINE_SIZES[name][profile]``, at smoke scale when ``KAE_SCALE=smoke`` and ``profile`` is ``full``
-    (:mod:`kae_utils.scale`: fewer images, the same image size)."""
-    from kae_utils.scale import scaled
+    (:mod:`kae_utils.core.scale`: fewer images, the same image size)."""
+    from kae_utils.core.scale import scaled
 
     return scaled(OFFLINE_SIZES[name][profile], profile, where=f"OFFLINE_SIZES[{name!r}]")
 
@@ -121,12 +121,14 @@ def _generate_offline(config: dict[str, Any]) -> DataSplit:
     start = 0 if split == "train" else config["n_train"]
     count = config["n_train"] if split == "train" else config["n_test"]
     if name == "shapes":
-        from kae_utils.data.shapes import ATTRIBUTE_VALUES, ShapesConfig, generate_shapes
+        from kae_utils.data.shapes import generate_shapes
+        from kae_utils.data.shapes_config import ATTRIBUTE_VALUES, ShapesConfig
 
         batch = generate_shapes(count, seed=config["seed"], config=ShapesConfig(image_size=config["image_size"]),
                                 start=start)
         return DataSplit(name, split, batch.images, dict(batch.labels), dict(ATTRIBUTE_VALUES), info=config)
-    from kae_utils.data.scenes import SCENE_CLASSES, TASKS, SceneConfig, render_scenes
+    from kae_utils.data.scene_spec import SCENE_CLASSES, TASKS, SceneConfig
+    from kae_utils.data.scenes import render_scenes
 
     batch = render_scenes(count, seed=config["seed"], config=SceneConfig(image_size=config["image_size"]),
                           start=start)
@@ -184,12 +186,14 @@ def load_training_pool(name: str, profile: str, n: int, *, seed: int = 0) -> Dat
         sizes = OFFLINE_SIZES[name][profile]
         start = sizes["train"] + sizes["test"]
         if name == "shapes":
-            from kae_utils.data.shapes import ShapesConfig, generate_shapes
+            from kae_utils.data.shapes import generate_shapes
+            from kae_utils.data.shapes_config import ShapesConfig
 
             batch = generate_shapes(extra, seed=seed, config=ShapesConfig(image_size=sizes["image_size"]), start=start)
             more_x, more = batch.images, dict(batch.labels)
         else:
-            from kae_utils.data.scenes import TASKS, SceneConfig, render_scenes
+            from kae_utils.data.scene_spec import TASKS, SceneConfig
+            from kae_utils.data.scenes import render_scenes
 
             batch = render_scenes(extra, seed=seed, config=SceneConfig(image_size=sizes["image_size"]), start=start)
             more_x, more = batch.rgb, {task: batch.target(task) for task in TASKS}

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from kae_utils.env import check_choice
+from kae_utils.core.params import check_choice
 from kae_utils.models.backbones import MLP, BasicBlock, ConvNet, MultiHeadNet, ResNet
 from kae_utils.models.encdec import (
     DENSE_TASK_KINDS,

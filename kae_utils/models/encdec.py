@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kae_utils.env import check_choice
+from kae_utils.core.params import check_choice
 
 __all__ = [
     "DENSE_TASK_KINDS",

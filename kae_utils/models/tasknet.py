@@ -14,7 +14,7 @@ were trained on (Song et al. 2019 use the 20 Taskonomy task-bank models). ``Task
 * ``decoder``: for a dense task, conv3x3-BN-ReLU and, per halving of the encoder, an x2 upsampling and a
   conv3x3-BN-ReLU back to the input resolution, then a 1x1 convolution; for an image-level task, a
   conv3x3-BN-ReLU, global average pooling and a linear layer.
-* the output kind (``kae_utils.tasks.OUTPUT_KINDS``): logits, a free map, a positive depth (``exp``), unit
+* the output kind (``kae_utils.benchmarks.tasks.OUTPUT_KINDS``): logits, a free map, a positive depth (``exp``), unit
   normals, or one vector per image.
 """
 
@@ -28,7 +28,7 @@ from torch import nn
 
 __all__ = ["HEAD_OUTPUTS", "Add", "ResidualBlock", "TaskEncoder", "TaskNet", "build_task_encoder", "build_tasknet"]
 
-#: Output kinds a ``TaskNet`` head knows (the same names as ``kae_utils.tasks.OUTPUT_KINDS``).
+#: Output kinds a ``TaskNet`` head knows (the same names as ``kae_utils.benchmarks.tasks.OUTPUT_KINDS``).
 HEAD_OUTPUTS: tuple[str, ...] = ("classes", "binary", "regression", "depth", "normals", "image-classes",
                                  "image-regression")
 

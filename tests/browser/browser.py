@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from kae_utils.env import repo_root
+from kae_utils.core.paths import repo_root
 
 #: where the screenshots of the browser tests are saved
 ARTIFACTS = repo_root() / "runs" / "browser"

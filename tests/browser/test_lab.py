@@ -1,4 +1,4 @@
-"""JupyterLab in headless Chromium: a notebook's `kae_utils.widgets.explore` controls render and respond.
+"""JupyterLab in headless Chromium: a notebook's `kae_utils.display.widgets.explore` controls render and respond.
 
 The Galata approach (JupyterLab's own UI-test helpers) in Python: start JupyterLab on 127.0.0.1 with a
 token and a temporary Jupyter configuration, open a small prepared notebook, run all its cells through
@@ -37,7 +37,7 @@ NOTEBOOK = "widget_demo.ipynb"
 PLOT_CELL = '''\
 import matplotlib.pyplot as plt
 
-from kae_utils.widgets import explore
+from kae_utils.display.widgets import explore
 
 
 def show(space: str, colour: str) -> None:

@@ -20,7 +20,7 @@ import nbformat
 import pytest
 
 from kae_tools.notebooks.catalog import NOTEBOOK_GLOB
-from kae_utils.env import repo_root
+from kae_utils.core.paths import repo_root
 from tests.browser.browser import screenshot
 
 pytestmark = pytest.mark.browser

@@ -1,0 +1,2 @@
+"""Display: plots (:mod:`.viz`), widgets (:mod:`.widgets`) and progress bars (:mod:`.progress`).
+"""
