@@ -106,7 +106,7 @@ def evaluate(expr: str, metrics: dict) -> float:
     """The value of one marker expression over ``metrics``."""
     names = {key: _wrap(value) for key, value in metrics.items()}
     names.update(pick=_pick, abs=abs, min=min, max=max, sum=sum, len=len)
-    value = eval(compile(expr.strip(), "<marker>", "eval"), {"__builtins__": {}}, names)  # noqa: S307
+    value = eval(compile(expr.strip(), "<marker>", "eval"), {"__builtins__": {}, **names})  # noqa: S307
     if isinstance(value, _Node):
         raise TypeError(f"{expr.strip()!r} is a {type(value._value).__name__}, not a number")
     return float(value)
