@@ -866,8 +866,8 @@ results_table.round(4)
 # ## Claims
 #
 # Checked with rules and tolerances fixed before the first run (the research notes' rule for `shapes`: an accuracy
-# on $n$ test images has a standard error of $\sqrt{p(1-p)/n}$, about 1.1–1.6 points at $n = 1000$ in the quick
-# profile and 0.35–0.5 at $n = 10\,000$ in the full one; small nets vary 1–2 points between seeds):
+# on $n$ test images has a standard error of $\sqrt{p(1-p)/n}$, about 1.1<!-- fixed -->–1.6<!-- fixed --> points at $n = 1000$ in the quick
+# profile and 0.35<!-- fixed -->–0.5<!-- fixed --> at $n = 10\,000$ in the full one; small nets vary 1–2 points between seeds):
 #
 # 1. **The customised student matches each teacher on the chosen tasks** (quick profile, one line per task): its test
 #    accuracy is at least the teacher's minus 2 points. In the **full profile** the paper's stronger claim is checked
@@ -961,56 +961,40 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # %% [markdown]
 # ### How this experiment was sized
 #
-# The supervised ceiling was measured first, before the claims. In the configuration stored before (the customised
-# tasks shape and fill, the 4,000 training images as the transfer set, 3 epochs per block phase and 15 in all, batch
-# 128) the student trained the same way with the true labels reached 21.1 % on shape and 73.6 % on fill (teachers
-# 56.9 % and 88.1 %), exactly where the AFK student (22.4 %, 70.6 %) and KD from scratch (21.1 %, 73.7 %) were: none
-# of claims 1, 3 and 4 could be tested. A re-initialised trunk must learn shape, the hardest attribute for these small
-# nets, from the transfer images alone, and the zoo's teachers needed 30,000 labelled images and 20 epochs for it.
-# So the quick profile customises **colour** (from $T_1$) **and position** (from $T_2$), keeping the paper's structure
-# (two multi-task teachers, a chosen subset across both), and shape and fill become the full profile's default. For
-# colour and position the ceiling was measured with more unlabeled images and a shorter schedule with more steps per
-# image (one epoch per block phase, 6 in all, batch 40); 16,000 images were kept. The shape and fill ceilings at
-# larger transfer sets were measured by an earlier session of this work but not recorded. Every configuration
-# (seed 0; the ceiling runs alone on one thread):
-#
-# | configuration | supervised ceiling | claims | wall time |
-# |---|---|---|---|
-# | stored before: shape & fill, 4,000 images, 3 per block phase + 15 epochs, batch 128 | shape 21.1 %, fill 73.6 % | 3/5 | 91.6 s |
-# | colour & position, 12,000 images, 1 per block phase + 6 epochs, batch 40 (ceiling only) | colour 94.4 %, position 87.2 % (seed 1: 93.9 %, 87.1 %) | not run | |
-# | colour & position, 16,000 images, the same schedule (ceiling only) | 95.3 %, 88.2 % | not run | |
-# | **stored: colour & position, 16,000 images, 1 per block phase + 6 epochs, batch 40** | 95.4 %, 88.9 % | 5/5 | 140.4 s (`make bench`) |
-#
-# The stored configuration also ran once before the transfer images came from `load_training_pool` (the same
-# images): 5/5 with the same numbers, in 132.7 s.
+# The supervised ceiling was measured first, before the claims. With the customised tasks shape and fill and the
+# 4,000 training images as the transfer set, the student trained the same way with the true labels stayed far below
+# the teachers, exactly where the AFK student and KD from scratch were: none of claims 1, 3 and 4 could be tested. A
+# re-initialised trunk must learn shape, the hardest attribute for these small nets, from the transfer images alone,
+# and the zoo's teachers needed 30,000 labelled images and 20 epochs for it. So the quick profile customises
+# **colour** (from $T_1$) **and position** (from $T_2$), keeping the paper's structure (two multi-task teachers, a
+# chosen subset across both), and shape and fill become the full profile's default. For colour and position the
+# ceiling was measured with more unlabeled images and a shorter schedule with more steps per image (one epoch per
+# block phase, 6 in all, batch 40); 16,000 images were kept. Every configuration, with its ceiling, claims and wall
+# time, and the runs before it, are in the [decisions log](../docs/decisions.md#notebook-06-filtered-amalgamation).
 #
 # ### What the claims say on this data
 #
 # On the quick profile (one seed; 16,000 unlabeled transfer images; every student 6 epochs) all five checks hold, and
 # all are testable: the ceiling reaches both teachers.
 #
-# - **The customised student matches its teachers (claim 1 holds on both tasks)**: colour 95.6 % against $T_1$'s
-#   96.4 % (ceiling 95.4 %), position 86.4 % against $T_2$'s 86.1 % (ceiling 88.9 %). On position the student is
+# - **The customised student matches its teachers (claim 1 holds on both tasks)**: colour 95.6 %<!-- m: 100 * pick(scores, model="AFK", task="colour")["accuracy"] --> against $T_1$'s
+#   96.4 %<!-- m: 100 * teacher_accuracy.colour --> (ceiling 95.4 %<!-- m: 100 * ceiling.colour -->), position 86.4 %<!-- m: 100 * pick(scores, model="AFK", task="position")["accuracy"] --> against $T_2$'s 86.1 %<!-- m: 100 * teacher_accuracy.position --> (ceiling 88.9 %<!-- m: 100 * ceiling.position -->). On position the student is
 #   above its teacher, the pattern the paper reports for its customised tasks; on colour it is at its ceiling, so
-#   labels would not have done better with this budget. It agrees with its teachers on 94.6 % and 88.8 % of the test
+#   labels would not have done better with this budget. It agrees with its teachers on 94.6 %<!-- m: 100 * pick(scores, model="AFK", task="colour")["agreement with the teacher"] --> and 88.8 %<!-- m: 100 * pick(scores, model="AFK", task="position")["agreement with the teacher"] --> of the test
 #   images.
-# - **Fewer parameters (claim 2 holds)**, but only 13 % fewer: the student has 173,599 parameters, the teachers
+# - **Fewer parameters (claim 2 holds)**, but only 13 %<!-- m: 100 * (1 - parameters.student / parameters.teachers_together) --> fewer: the student has 173,599 parameters, the teachers
 #   together 199,230. In these ConvNets the last stage holds most of a teacher's weights, and at $k = 3$ each branch
 #   keeps a copy of it; only $k = 4$ halves the size (99,615).
-# - **Layer-wise AFK vs multi-teacher KD from scratch (claim 3 holds, narrowly)**: 91.0 % against 91.75 % mean accuracy
-#   on the chosen tasks, inside the 1-point tolerance, with the scratch student ahead (colour 95.6 % vs 95.5 %,
-#   position 86.4 % vs 88.0 %). With this many transfer images, learning every weight from the teachers' answers is as
+# - **Layer-wise AFK vs multi-teacher KD from scratch (claim 3 holds, narrowly)**: 91.0 %<!-- m: 100 * mean_over_chosen.AFK[0] --> against 91.75 %<!-- m: 100 * mean_over_chosen["KD from scratch"][0] --> mean accuracy
+#   on the chosen tasks, inside the 1-point tolerance, with the scratch student ahead (colour 95.6 %<!-- m: 100 * pick(scores, model="AFK", task="colour")["accuracy"] --> vs 95.5 %<!-- m: 100 * pick(scores, model="KD from scratch", task="colour")["accuracy"] -->,
+#   position 86.4 %<!-- m: 100 * pick(scores, model="AFK", task="position")["accuracy"] --> vs 88.0 %<!-- m: 100 * pick(scores, model="KD from scratch", task="position")["accuracy"] -->). With this many transfer images, learning every weight from the teachers' answers is as
 #   good as starting from copies of their later stages; the copied branches bring no gain here.
-# - **The "filtered" claim (claim 4 holds)**: the customised student reaches 91.0 %, the student built for all five
-#   tasks 89.8 % on the same two tasks (colour 94.3 %, position 85.3 %): customising helps the chosen tasks by
-#   1.2 points, besides making the student smaller (173,599 vs 175,534 parameters).
-# - **What changed before this issue.** A first run kept the teachers' BatchNorm statistics in the block phases
-#   (notebook 04's choice) and gave every student 10 epochs on shape and fill (shape 16.0 %, fill 49.0 %); BatchNorm
-#   then stayed in training mode in the frozen copies, as in the authors' code, and the budget became 15 epochs. On
-#   shape and fill with 4,000 images, unstored runs gave 47.6 % and 81.4 % at $k = 1$, 26.8 % and 73.3 % with three
-#   times the epochs, 78.1 % on fill with the soft-target loss, and 18.8 % and 62.1 % with the teachers' BatchNorm
-#   statistics. The claims, their tolerances and the branch point were written before the first run and have not been
-#   changed; the quick profile's default tasks changed from shape and fill to colour and position (above).
+# - **The "filtered" claim (claim 4 holds)**: the customised student reaches 91.0 %<!-- m: 100 * mean_over_chosen.AFK[0] -->, the student built for all five
+#   tasks 89.8 %<!-- m: 100 * mean_over_chosen["AFK, all tasks"][0] --> on the same two tasks (colour 94.3 %<!-- m: 100 * pick(scores, model="AFK, all tasks", task="colour")["accuracy"] -->, position 85.3 %<!-- m: 100 * pick(scores, model="AFK, all tasks", task="position")["accuracy"] -->): customising helps the chosen tasks by
+#   1.2<!-- m: 100 * (mean_over_chosen.AFK[0] - mean_over_chosen["AFK, all tasks"][0]) --> points, besides making the student smaller (173,599 vs 175,534 parameters).
+#
+# The claims, their tolerances and the branch point were written before the first run and have not been changed;
+# the quick profile's default tasks changed from shape and fill to colour and position (above).
 
 # %% [markdown]
 # ## Notes on fidelity
@@ -1037,8 +1021,9 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 #   keep training, and the branches are fresh copies from the teachers at every growth (their weights were frozen,
 #   so they equal the teachers' anyway; their BatchNorm running statistics start again from the teachers').
 # - **BatchNorm in the block phases**: the copied layers' parameters are frozen but their BatchNorm layers use batch
-#   statistics, as in the authors' code (which only sets `requires_grad = False`). A first run of this notebook kept the
-#   teachers' statistics (eval mode, as notebook 04 does); see the discussion above and the ablation of the full profile.
+#   statistics, as in the authors' code (which only sets `requires_grad = False`). Keeping the teachers' statistics (eval
+#   mode, as notebook 04 does) is the ablation of the full profile; the [decisions log](../docs/decisions.md#notebook-06-filtered-amalgamation)
+#   has the first run that used it.
 # - **One branch point for all teachers**: the code takes one index per teacher and its default gives them the same;
 #   we use one $k$. The figure in KAmalEngine's documentation shows tasks leaving the trunk at different depths.
 # - **Budgets**: every student trains for the same number of epochs (`total_epochs`), with Adam and a cosine schedule

@@ -62,6 +62,7 @@ def _masked(source: str) -> str:
     text = _mask(text, r"\]\([^)\s]*\)")  # [text](target)
     text = _mask(text, r"https?://\S+")
     text = _mask(text, r"arXiv:\d+\.\d+")
+    text = _mask(text, r"\b10\.\d{4,9}/\S+")  # a DOI
     text = _mask(text, r"<!--(?!\s*(?:m:|paper\s*-->|fixed\s*-->|numbers:)).*?-->", re.S)
     return text
 
