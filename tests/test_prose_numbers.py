@@ -57,7 +57,7 @@ def _masked(source: str) -> str:
     """The Markdown with math, code, link targets and plain HTML comments blanked (markers are kept)."""
     text = _mask(source, r"```.*?```", re.S)
     text = _mask(text, r"\$\$.*?\$\$", re.S)
-    text = _mask(text, r"(?<!\\)\$[^$\n]+?(?<!\\)\$")
+    text = _mask(text, r"(?<!\\)\$[^$]+?(?<!\\)\$")
     text = _mask(text, r"`[^`\n]*`")
     text = _mask(text, r"\]\([^)\s]*\)")  # [text](target)
     text = _mask(text, r"https?://\S+")
