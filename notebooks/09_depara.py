@@ -31,11 +31,11 @@
 # 2. The attribution graph: nodes, edges, the similarity, written out here and checked against
 #    `kae_utils.transferability.depara_similarity`; two models' graphs drawn side by side.
 # 3. Model selection: DEPARA-V, DEPARA-E, DEPARA, RSA, linear CKA, the target-agnostic baseline of 08, random and
-#    oracle; P@K, R@K, per-target Spearman and weighted Kendall τ with 90 % bootstrap intervals (over the probe
+#    oracle; P@K, R@K, per-target Spearman and weighted Kendall τ with 90 %<!-- fixed --> bootstrap intervals (over the probe
 #    images and the targets), beside the ground truth's own ceiling (a second run of the transfers); a λ sweep, with
 #    λ chosen on one probe set and applied to another.
 # 4. Layer selection on `digits`: two zoo sources (a model of another task, and the generic backbone that stands
-#    in for ImageNet), a target task with 10 % and 1 % of its labels, every layer transferred; DEPARA's similarity
+#    in for ImageNet), a target task with 10 %<!-- fixed --> and 1 %<!-- fixed --> of its labels, every layer transferred; DEPARA's similarity
 #    per layer (nodes as the authors' layer-selection code builds them: the magnitude of gradient × input,
 #    channel-averaged; the signed maps as an ablation) against the accuracy per layer, with intervals over the
 #    probes; the label-based estimators (LogME, H-score, TransRate, GBC, SFDA, PARC, ETran, as their authors define
@@ -333,7 +333,7 @@ plt.show()
 # %% [markdown]
 # ### The λ sweep, λ chosen on one probe set and applied to another
 #
-# The authors tuned λ per probe set (0.25 on Taskonomy's, 0.03 on COCO, 0.27 on indoor scenes): a choice made
+# The authors tuned λ per probe set (0.25<!-- paper --> on Taskonomy's, 0.03<!-- paper --> on COCO, 0.27<!-- paper --> on indoor scenes): a choice made
 # with the ground truth it is scored against. We sweep λ from 0 (DEPARA-V, the nodes alone: notebook 08's
 # estimator) to ∞ (DEPARA-E, the edges alone), **choose λ on the `shifted` probes** (the best mean per-target
 # Spearman; ties to the smaller λ), and **apply it to the `in-domain` probes**, whose numbers are the headline; the
@@ -394,7 +394,7 @@ sweep_table
 # estimator's scores and the transfers; the top-1 regret is how much worse, relatively, the first pick transfers
 # than the best source.
 #
-# As in 08, P@1, Spearman and weighted τ come with **90 % bootstrap intervals** (each resample draws the targets
+# As in 08, P@1, Spearman and weighted τ come with **90 %<!-- fixed --> bootstrap intervals** (each resample draws the targets
 # with replacement and uses the probe resample of the same index), the difference to the target-agnostic baseline
 # with a paired interval, and the **ceiling** (the second transfer run against the first) beside them. Two
 # estimators whose intervals overlap are not ranked by this run.
@@ -456,7 +456,7 @@ pd.DataFrame(rows).set_index(["estimator", "probes"]).round(3)
 
 # %% [markdown]
 # **Precision–recall** on the in-domain probes (K = 1 .. 9 along each curve), and every estimator's mean per-target
-# Spearman on the three probe sets with its 90 % interval, against the target-agnostic baseline (grey band: its
+# Spearman on the three probe sets with its 90 %<!-- fixed --> interval, against the target-agnostic baseline (grey band: its
 # interval) and the ceiling (black line).
 
 # %% tags=["nbval-ignore-output"]
@@ -514,7 +514,7 @@ pd.DataFrame({f"{a} − {b}": {(p, m): ci(PAIRED[a, b, p][m], "+") for p in PROB
 
 # %% [markdown]
 # **The paper's numbers beside ours** (read from the authors' figure `fig/pr.png`, Taskonomy probes: 18 targets,
-# 19 candidates, relevant = 5, random .263; ours: 9 targets, 9 candidates, relevant = 2, random .222; the paper's λ
+# 19 candidates, relevant = 5, random .263<!-- paper -->; ours: 9 targets, 9 candidates, relevant = 2, random .222<!-- m: random_precision -->; the paper's λ
 # tuned on those probes, ours transferred from the shifted probes).
 
 # %% tags=["nbval-ignore-output"]
@@ -541,7 +541,7 @@ pd.DataFrame(side).set_index(["estimator", "who"]).round(3)
 # channels, max-pooling after the first two, global average pooling, a linear layer):
 #
 # - **target task**: the digits 5–9 (5 classes), from the training split's images of those classes (the target
-#   pool); the **10 %** regime uses a tenth of them, the **1 %** regime a hundredth (at least one per class:
+#   pool); the **10 %<!-- fixed -->** regime uses a tenth of them, the **1 %<!-- fixed -->** regime a hundredth (at least one per class:
 #   stratified); accuracy on every test-split image of 5–9;
 # - **source 1, "another task"**: `digits-convnet16-c0-4`, trained on the digits 0–4 (the paper's DNN-Source:
 #   same kind of data, other labels);
@@ -555,11 +555,9 @@ pd.DataFrame(side).set_index(["estimator", "who"]).round(3)
 # reference, $l$ = 0 (everything trained from scratch on the same labels). Each transfer is repeated with
 # several initial seeds of the trained part and the accuracies averaged.
 #
-# *A first design of this part* used the class of the largest object of 32×32 rendered scenes (source trained on
-# flat rooms, target = textured rooms, the zoo's `shapes` model as the generic source). In the quick budget
-# nothing learned that task: every transfer, the source and the target model stayed at the majority-class rate
-# (accuracies .22–.30 against .25), so there was no ranking of layers to predict (its claims 4 and 5 failed on
-# noise). It was replaced by this one, with the claims and their tolerances unchanged.
+# An earlier design of this part, on rendered scenes, learned nothing in the quick budget and was replaced by this
+# one with the claims and their tolerances unchanged (the [decisions log](../docs/decisions.md#notebook-09-depara)
+# says why).
 
 # %%
 from kae_utils.data.digits import load_digits
@@ -756,8 +754,8 @@ layer_table.round(3)
 #
 # Per source and regime: the Spearman correlation, over the layers 1 .. 3, between each score and the transfer
 # accuracy, and whether the score's best layer is the most accurate one (`*`); "—" where a score is the same for
-# every layer (it ranks nothing). With three layers a Spearman correlation takes only the values −1, −0.5, 0.5 and
-# 1: a coarse statistic, read with that in mind. For the graph-based scores, the 90 % interval over resamples of
+# every layer (it ranks nothing). With three layers a Spearman correlation takes only the values −1, −0.5<!-- fixed -->, 0.5<!-- fixed --> and
+# 1: a coarse statistic, read with that in mind. For the graph-based scores, the 90 %<!-- fixed --> interval over resamples of
 # the 64 probes (seeded; the same draws for every score): each resample recomputes the nodes' and the edges'
 # similarities of every layer to the target model (vectorised, as in Part 1) and then the Spearman correlation
 # with the accuracies (which are not resampled: their spread over the seeds is in the `sd` columns).
@@ -849,7 +847,7 @@ pd.DataFrame({f"{n} | {r}": {score: rho_cell(score, n, r) for score in LAYER_SCO
 
 # %% [markdown]
 # **Similarity and accuracy per layer on one plot** (each source a panel; accuracy on the left axis, DEPARA's
-# similarity on the right with its 90 % interval over the probe resamples; layer 0 = trained from scratch, with no
+# similarity on the right with its 90 %<!-- fixed --> interval over the probe resamples; layer 0 = trained from scratch, with no
 # graph).
 
 # %% tags=["nbval-ignore-output"]
@@ -878,7 +876,7 @@ plt.show()
 
 # %% [markdown]
 # **The paper's layer-selection numbers** (recomputed from the authors' table `fig/layer.png`: Spearman between
-# similarity and accuracy over their 15 layers, 0.1-T / 0.01-T) beside ours (3 layers).
+# similarity and accuracy over their 15 layers, 0.1<!-- paper -->-T / 0.01<!-- paper -->-T) beside ours (3 layers).
 
 # %% tags=["nbval-ignore-output"]
 PAPER_LAYER = {("generic", "ImageNet"): {"S_V (nodes)": (.41, .33), "S_E (edges)": (.77, .83),
@@ -896,18 +894,18 @@ pd.DataFrame(paper_rows).set_index(["source (ours / paper's)", "score"]).round(2
 # %% [markdown]
 # ## Claims
 #
-# Tolerances fixed before the first run (9 targets: one target is worth .11 of P@1; DEPARA = the λ chosen on the
+# Tolerances fixed before the first run (9 targets: one target is worth .11<!-- m: 1 / model_selection["DEPARA | in-domain"].targets --> of P@1; DEPARA = the λ chosen on the
 # shifted probes, scored on the in-domain probes; layer selection with λ = `LAYER_LAMBDA` = 1):
 #
 # 1. **The edges add information beyond the nodes**: DEPARA's P@1 is above DEPARA-V's, or its mean per-target
-#    Spearman is at least DEPARA-V's + 0.05 (paper: P@1 .89 against .72).
-# 2. **DEPARA is not worse than RSA**: its mean per-target Spearman is at least RSA's − 0.05 (paper: P@1 .89
-#    against .83).
-# 3. **DEPARA beats random by a wide margin at P@1**: at least random + 0.25 (paper: .89 against .26).
-# 4. **DEPARA's layer ranking follows transfer accuracy with 10 % of the labels**: the mean over the two sources of
-#    the Spearman correlation (over layers 1–3) between DEPARA's similarity and the accuracy is positive (paper: .88
-#    and .94 at λ = 1).
-# 5. **The same with 1 % of the labels** (paper: .93 and .49).
+#    Spearman is at least DEPARA-V's + 0.05<!-- m: tolerances.spearman_margin --> (paper: P@1 .89<!-- paper --> against .72<!-- paper -->).
+# 2. **DEPARA is not worse than RSA**: its mean per-target Spearman is at least RSA's − 0.05<!-- m: tolerances.rsa --> (paper: P@1 .89<!-- paper -->
+#    against .83<!-- paper -->).
+# 3. **DEPARA beats random by a wide margin at P@1**: at least random + 0.25<!-- m: tolerances.p1_margin --> (paper: .89<!-- paper --> against .26<!-- paper -->).
+# 4. **DEPARA's layer ranking follows transfer accuracy with 10 %<!-- fixed --> of the labels**: the mean over the two sources of
+#    the Spearman correlation (over layers 1–3) between DEPARA's similarity and the accuracy is positive (paper: .88<!-- paper -->
+#    and .94<!-- paper --> at λ = 1).
+# 5. **The same with 1 %<!-- fixed --> of the labels** (paper: .93<!-- paper --> and .49<!-- paper -->).
 #
 # Which λ is chosen, whether the best layer is picked, and how TransRate and LogME do are results, not claims.
 
@@ -974,66 +972,65 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # intervals; DEPARA's equality with RSA is tight on the in-domain probes and does not extend to the out-of-domain
 # ones; and neither DEPARA nor RSA is shown to beat the target-agnostic baseline in Spearman. The layer-selection
 # claims hold, now with the authors' node maps too, but a rule that always takes the shallowest layer scores the
-# same. (Intervals: 90 %, bootstrap over the nine targets and the 64 probes; differences paired.)
+# same. (Intervals: 90 %<!-- fixed -->, bootstrap over the nine targets and the 64 probes; differences paired, in the tables above.)
 #
 # - **The edges add information beyond the nodes** (claim 1), and most of it. On the in-domain probes the nodes
-#   alone (DEPARA-V, notebook 08's estimator) reach P@1 0.56 [0.22, 0.78] and a mean per-target Spearman of 0.30
-#   [−0.00, 0.52], with a top-1 regret of 0.51; DEPARA with the λ chosen on the shifted probes (10) reaches P@1 0.78
-#   [0.56, 1.00], Spearman 0.76 [0.67, 0.83] and a regret of 0.08. The paired difference is +0.46 [+0.26, +0.72] in
-#   Spearman on the in-domain probes and +0.31 [+0.01, +0.48] on the shifted ones; on the out-of-domain probes,
-#   +0.16 [−0.21, +0.58], it is not shown. The edges alone (DEPARA-E) do as well as DEPARA (P@1 0.78, Spearman
-#   0.78): over the sweep the in-domain Spearman rises from 0.30 at λ = 0 to 0.74 at λ = 1 and 0.78 at ∞. The
-#   paper's reading (DEPARA .89 against DEPARA-V .72 at P@1, the curve of DEPARA-E lying on DEPARA's) is reproduced
+#   alone (DEPARA-V, notebook 08's estimator) reach P@1 0.56<!-- m: model_selection["DEPARA-V | in-domain"].interval["P@1"].value --> [0.22<!-- m: model_selection["DEPARA-V | in-domain"].interval["P@1"].low -->, 0.78<!-- m: model_selection["DEPARA-V | in-domain"].interval["P@1"].high -->] and a mean per-target Spearman of
+#   0.30<!-- m: model_selection["DEPARA-V | in-domain"].interval["spearman"].value --> [−0.00<!-- m: model_selection["DEPARA-V | in-domain"].interval["spearman"].low -->, 0.52<!-- m: model_selection["DEPARA-V | in-domain"].interval["spearman"].high -->], with a top-1 regret of 0.51<!-- m: model_selection["DEPARA-V | in-domain"].regret -->; DEPARA with the λ chosen on the shifted probes (10) reaches P@1
+#   0.78<!-- m: model_selection["DEPARA | in-domain"].interval["P@1"].value --> [0.56<!-- m: model_selection["DEPARA | in-domain"].interval["P@1"].low -->, 1.00<!-- m: model_selection["DEPARA | in-domain"].interval["P@1"].high -->], Spearman 0.76<!-- m: model_selection["DEPARA | in-domain"].interval["spearman"].value --> [0.67<!-- m: model_selection["DEPARA | in-domain"].interval["spearman"].low -->, 0.83<!-- m: model_selection["DEPARA | in-domain"].interval["spearman"].high -->] and a regret of 0.08<!-- m: model_selection["DEPARA | in-domain"].regret -->. The paired difference in Spearman is
+#   clearly above zero on the in-domain probes and, by less, on the shifted ones; on the out-of-domain probes it is
+#   not shown (the paired table above). The edges alone (DEPARA-E) do as well as DEPARA (P@1 0.78<!-- m: model_selection["DEPARA-E | in-domain"]["P@K"][1] -->, Spearman
+#   0.78<!-- m: model_selection["DEPARA-E | in-domain"]["spearman mean"] -->): over the sweep the in-domain Spearman rises from 0.30<!-- m: lambda_sweep["in-domain | 0"]["spearman mean"] --> at λ = 0 to 0.74<!-- m: lambda_sweep["in-domain | 1"]["spearman mean"] --> at λ = 1 and 0.78<!-- m: lambda_sweep["in-domain | inf"]["spearman mean"] --> at ∞. The
+#   paper's reading (DEPARA .89<!-- paper --> against DEPARA-V .72<!-- paper --> at P@1, the curve of DEPARA-E lying on DEPARA's) is reproduced
 #   in direction; the gain is larger here because 08's nodes are weak on this zoo.
-# - **λ chosen on one probe set, applied to another.** Chosen on the shifted probes: 10, which gives 0.76
-#   in-domain, against 0.78 for the best λ there (∞). The other way, ∞ chosen in-domain gives 0.64 on the shifted
-#   probes against their best, 0.67 (λ = 10). Every λ ≥ 1 is close to the best, so transferring λ costs little
-#   here: the node term matters little once the edges are in. The paper's 0.25 would give 0.63 in-domain.
-# - **DEPARA is not worse than RSA** (claim 2) on the in-domain probes: 0.76 against 0.75, a paired difference of
-#   +0.00 [−0.07, +0.10]: the two measure nearly the same thing on images like the zoo's. On the shifted probes
-#   DEPARA is at 0.67 and RSA at 0.51, +0.16 [−0.09, +0.38]: not an ordering. On the out-of-domain (`shapes`)
-#   probes, which the claim does not cover, DEPARA is at 0.43 [0.14, 0.71] with P@1 0.44, RSA at 0.66 with P@1 1.00
-#   and linear CKA at 0.68: −0.24 [−0.45, +0.03] in Spearman and −0.28 [−0.46, −0.02] in weighted τ against RSA.
+# - **λ chosen on one probe set, applied to another.** Chosen on the shifted probes: 10, which gives 0.76<!-- m: lambda_sweep["in-domain | 10"]["spearman mean"] -->
+#   in-domain, against 0.78<!-- m: lambda_sweep["in-domain | inf"]["spearman mean"] --> for the best λ there (∞). The other way, ∞ chosen in-domain gives 0.64<!-- m: lambda_sweep["shifted | inf"]["spearman mean"] --> on the shifted
+#   probes against their best, 0.67<!-- m: lambda_sweep["shifted | 10"]["spearman mean"] --> (λ = 10). Every λ ≥ 1 is close to the best, so transferring λ costs little
+#   here: the node term matters little once the edges are in. The paper's 0.25<!-- paper --> would give 0.63<!-- m: lambda_sweep["in-domain | 0.25"]["spearman mean"] --> in-domain.
+# - **DEPARA is not worse than RSA** (claim 2) on the in-domain probes: 0.76<!-- m: model_selection["DEPARA | in-domain"]["spearman mean"] --> against 0.75<!-- m: model_selection["RSA | in-domain"]["spearman mean"] -->, a paired difference
+#   near zero: the two measure nearly the same thing on images like the zoo's. On the shifted probes
+#   DEPARA is at 0.67<!-- m: model_selection["DEPARA | shifted"]["spearman mean"] --> and RSA at 0.51<!-- m: model_selection["RSA | shifted"]["spearman mean"] -->, a paired interval that includes zero: not an ordering. On the out-of-domain (`shapes`)
+#   probes, which the claim does not cover, DEPARA is at 0.43<!-- m: model_selection["DEPARA | out-of-domain"].interval["spearman"].value --> [0.14<!-- m: model_selection["DEPARA | out-of-domain"].interval["spearman"].low -->, 0.71<!-- m: model_selection["DEPARA | out-of-domain"].interval["spearman"].high -->] with P@1 0.44<!-- m: model_selection["DEPARA | out-of-domain"]["P@K"][1] -->, RSA at 0.66<!-- m: model_selection["RSA | out-of-domain"]["spearman mean"] --> with P@1 1.00<!-- m: model_selection["RSA | out-of-domain"]["P@K"][1] -->
+#   and linear CKA at 0.68<!-- m: model_selection["linear CKA | out-of-domain"]["spearman mean"] -->; against RSA the paired difference in weighted τ is below zero.
 #   On images from elsewhere the mean-centred cosines lose, by that last measure, what RSA's per-probe correlations
 #   keep.
-# - **Against random** (claim 3): P@1 0.78 against 0.22, the interval's lower end at 0.56.
+# - **Against random** (claim 3): P@1 0.78<!-- m: model_selection["DEPARA | in-domain"]["P@K"][1] --> against 0.22<!-- m: random_precision -->, the interval's lower end at 0.56<!-- m: model_selection["DEPARA | in-domain"].interval["P@1"].low -->.
 # - **Against the target-agnostic baseline and the ceiling.** Ranking each source by its places on the other
-#   targets reaches Spearman 0.48 [0.21, 0.75] and weighted τ 0.37 [0.09, 0.63]; two independent runs of the
-#   transfers agree at 0.95 [0.92, 0.97]. DEPARA on the in-domain probes is ahead of the baseline by +0.28 [−0.03,
-#   +0.59] in Spearman, an interval that touches 0, and by +0.32 [+0.04, +0.63] in weighted τ (DEPARA-E +0.30 and
-#   +0.33, with the same intervals; RSA and CKA as in 08). On the shifted and the out-of-domain probes no
-#   estimator of this notebook is clearly ahead of it (the nearest: linear CKA on the shifted probes, +0.31 [0.00,
-#   +0.62] in weighted τ, at the edge), and DEPARA-V is below it on every probe set (−0.12 to −0.21). So the edges recover what a ranking that ignores the target already knows, plus an
+#   targets reaches Spearman 0.48<!-- m: model_selection["target-agnostic | other targets"].interval["spearman"].value --> [0.21<!-- m: model_selection["target-agnostic | other targets"].interval["spearman"].low -->, 0.75<!-- m: model_selection["target-agnostic | other targets"].interval["spearman"].high -->] and weighted τ 0.37<!-- m: model_selection["target-agnostic | other targets"].interval["weighted tau"].value --> [0.09<!-- m: model_selection["target-agnostic | other targets"].interval["weighted tau"].low -->, 0.63<!-- m: model_selection["target-agnostic | other targets"].interval["weighted tau"].high -->]; two independent runs of the
+#   transfers agree at 0.95<!-- m: ceiling.interval["spearman"].value --> [0.92<!-- m: ceiling.interval["spearman"].low -->, 0.97<!-- m: ceiling.interval["spearman"].high -->]. DEPARA on the in-domain probes is ahead of the baseline by +0.28<!-- m: model_selection["DEPARA | in-domain"]["vs target-agnostic"]["spearman"].value --> [−0.03<!-- m: model_selection["DEPARA | in-domain"]["vs target-agnostic"]["spearman"].low -->, +0.59<!-- m: model_selection["DEPARA | in-domain"]["vs target-agnostic"]["spearman"].high -->]
+#   in Spearman, an interval that touches 0, and by +0.32<!-- m: model_selection["DEPARA | in-domain"]["vs target-agnostic"]["weighted tau"].value --> [+0.04<!-- m: model_selection["DEPARA | in-domain"]["vs target-agnostic"]["weighted tau"].low -->, +0.63<!-- m: model_selection["DEPARA | in-domain"]["vs target-agnostic"]["weighted tau"].high -->] in weighted τ (DEPARA-E +0.30<!-- m: model_selection["DEPARA-E | in-domain"]["vs target-agnostic"].spearman.value --> and
+#   +0.33<!-- m: model_selection["DEPARA-E | in-domain"]["vs target-agnostic"]["weighted tau"].value -->; RSA and CKA as in 08). On the shifted and the out-of-domain probes no
+#   estimator of this notebook is clearly ahead of it (the nearest: linear CKA on the shifted probes, +0.31<!-- m: model_selection["linear CKA | shifted"]["vs target-agnostic"]["weighted tau"].value --> [0.00<!-- m: model_selection["linear CKA | shifted"]["vs target-agnostic"]["weighted tau"].low -->, +0.62<!-- m: model_selection["linear CKA | shifted"]["vs target-agnostic"]["weighted tau"].high -->]
+#   in weighted τ, at the edge), and DEPARA-V is below it on every probe set (−0.12<!-- m: max(model_selection[f"DEPARA-V | {p}"]["vs target-agnostic"].spearman.value for p in ("in-domain", "shifted", "out-of-domain")) --> to −0.21<!-- m: min(model_selection[f"DEPARA-V | {p}"]["vs target-agnostic"].spearman.value for p in ("in-domain", "shifted", "out-of-domain")) -->). So the edges recover what a ranking that ignores the target already knows, plus an
 #   advantage at the top of the ranking that this run shows only on the in-domain probes; all of it is well
 #   below the ceiling.
 # - **Layer selection** (claims 4 and 5). The nodes are now built as the authors' layer-selection code builds them
 #   (the magnitude of gradient × input, averaged over the colour channels). The mean over the two sources of the
-#   Spearman correlation between DEPARA's similarity (λ = 1) and the transfer accuracy is 0.75 with 10 % of the
-#   labels (another task 0.50, generic 1.00) and 1.00 with 1 % (both 1.00), with the signed maps of model
-#   selection as well; no resample of the probes changes it (90 % intervals [0.75, 0.75] and [1.00, 1.00]).
+#   Spearman correlation between DEPARA's similarity (λ = 1) and the transfer accuracy is 0.75<!-- m: layer_mean_spearman["10%"] --> with 10 %<!-- fixed --> of the
+#   labels (another task 0.50<!-- m: layer_spearman["DEPARA (lambda 1) | another task | 10%"] -->, generic 1.00<!-- m: layer_spearman["DEPARA (lambda 1) | generic | 10%"] -->) and 1.00<!-- m: layer_mean_spearman["1%"] --> with 1 %<!-- fixed --> (both 1.00<!-- m: layer_spearman["DEPARA (lambda 1) | another task | 1%"] -->), with the signed maps of model
+#   selection as well; no resample of the probes changes it (90 %<!-- fixed --> intervals [0.75<!-- m: layer_mean_spearman_interval["10%"][0] -->, 0.75<!-- m: layer_mean_spearman_interval["10%"][1] -->] and [1.00<!-- m: layer_mean_spearman_interval["1%"][0] -->, 1.00<!-- m: layer_mean_spearman_interval["1%"][1] -->]).
 #   DEPARA's pick (layer 1 every time) is the most accurate layer in three of the four cases (another task at
-#   10 %: layer 2, 0.960 against 0.957 for layer 1, about twice the seeds' spread of 0.001–0.002). Three caveats,
+#   10 %<!-- fixed -->: layer 2, 0.960<!-- m: layer_accuracy["another task | 10% | 2"] --> against 0.958<!-- m: layer_accuracy["another task | 10% | 1"] --> for layer 1, a gap near the seeds' standard deviation, 0.002<!-- m: layer_accuracy_sd["another task | 10% | 1"] -->). Three caveats,
 #   which make this much weaker evidence than the paper's table:
-#   1. With three layers a Spearman correlation is one of −1, −0.5, 0.5, 1, and the pattern behind it is a single
+#   1. With three layers a Spearman correlation is one of −1, −0.5<!-- fixed -->, 0.5<!-- fixed -->, 1, and the pattern behind it is a single
 #      one: the accuracy falls with depth for both sources in both regimes (but for one step), and so do the edge
-#      similarity to the target model (0.58, 0.50, 0.42 for the other-task source; 0.56, 0.53, 0.46 for the generic
-#      one) and the node similarity (0.69, 0.64, 0.63; 0.69, 0.66, 0.63). The target-agnostic rule "take the
-#      shallowest layer" scores exactly the same (0.50, 1.00, 1.00, 1.00); the experiment does not tell DEPARA from
+#      and the node similarity to the target model (the layer table above). The target-agnostic rule "take the
+#      shallowest layer" scores exactly the same (0.50<!-- m: layer_spearman["target-agnostic: shallowest layer | another task | 10%"] -->, 1.00<!-- m: layer_spearman["target-agnostic: shallowest layer | generic | 10%"] -->, 1.00<!-- m: layer_spearman["target-agnostic: shallowest layer | another task | 1%"] -->, 1.00<!-- m: layer_spearman["target-agnostic: shallowest layer | generic | 1%"] -->); the experiment does not tell DEPARA from
 #      it.
-#   2. No transfer beats training from scratch by more than noise: layer 0 (nothing copied) reaches 0.971 with 45
-#      labels and 0.676 ± 0.056 with 5, against at most 0.960 and 0.691 for a transfer (layer 0's spread over the
-#      three seeds at 1 % is wider than any gap to it). Digits 5–9 are easy enough that 45 labels suffice, so "the
+#   2. No transfer beats training from scratch by more than noise: layer 0 (nothing copied) reaches 0.969<!-- m: layer_accuracy["another task | 10% | 0"] --> with 45
+#      labels and 0.688<!-- m: layer_accuracy["another task | 1% | 0"] --> ± 0.043<!-- m: layer_accuracy_sd["another task | 1% | 0"] --> with 5, against at most 0.960<!-- m: max(layer_accuracy[f"{s} | 10% | {k}"] for s in ("another task", "generic") for k in (1, 2, 3)) --> and 0.682<!-- m: max(layer_accuracy[f"{s} | 1% | {k}"] for s in ("another task", "generic") for k in (1, 2, 3)) --> for a transfer (layer 0's spread over the
+#      three seeds at 1 %<!-- fixed --> is wider than any gap to it). Digits 5–9 are easy enough that 45 labels suffice, so "the
 #      best layer" here is the one that costs least, not one that helps.
-#   3. The node term alone, which ranked the layers backwards with signed maps (S_V: −1.00, −0.50 at 10 %; −0.50,
-#      −0.50 at 1 %), ranks them as the accuracy does with the authors' maps (+0.50, +1.00; +1.00, +1.00): the
+#   3. The node term alone, which ranked the layers backwards with signed maps (S_V: −1.00<!-- m: layer_spearman["S_V (nodes), signed nodes | another task | 10%"] -->, −0.50<!-- m: layer_spearman["S_V (nodes), signed nodes | generic | 10%"] --> at 10 %<!-- fixed -->; −0.50<!-- m: layer_spearman["S_V (nodes), signed nodes | another task | 1%"] -->,
+#      −0.50<!-- m: layer_spearman["S_V (nodes), signed nodes | generic | 1%"] --> at 1 %<!-- fixed -->), ranks them as the accuracy does with the authors' maps (+0.50<!-- m: layer_spearman["S_V (nodes) | another task | 10%"] -->, +1.00<!-- m: layer_spearman["S_V (nodes) | generic | 10%"] -->; +1.00<!-- m: layer_spearman["S_V (nodes) | another task | 1%"] -->, +1.00<!-- m: layer_spearman["S_V (nodes) | generic | 1%"] -->): the
 #      earlier "the nodes rank layers backwards" was a property of the signed maps. Of the label-based estimators,
-#      LogME (+0.50, +1.00, +0.50, +1.00) and the authors' TransRate (+0.50, +1.00, −0.50, +1.00) mostly follow the
+#      LogME (+0.50<!-- m: layer_spearman["LogME | another task | 10%"] -->, +1.00<!-- m: layer_spearman["LogME | another task | 1%"] -->, +0.50<!-- m: layer_spearman["LogME | generic | 10%"] -->, +1.00<!-- m: layer_spearman["LogME | generic | 1%"] -->) and the authors' TransRate (+0.50<!-- m: layer_spearman["TransRate | another task | 10%"] -->, +1.00<!-- m: layer_spearman["TransRate | another task | 1%"] -->, −0.50<!-- m: layer_spearman["TransRate | generic | 10%"] -->, +1.00<!-- m: layer_spearman["TransRate | generic | 1%"] -->) mostly follow the
 #      accuracy; TLlib's TransRate, H-score and ETran rank the layers backwards in every case, and TLlib's TransRate
-#      grows with the features' dimension (85, 125 and 166 for the other-task source at 10 %, for 64, 128 and 256
+#      grows with the features' dimension (85<!-- m: layer_estimators["TransRate, TLlib's | another task | 10% | 1"] -->, 125<!-- m: layer_estimators["TransRate, TLlib's | another task | 10% | 2"] --> and 166<!-- m: layer_estimators["TransRate, TLlib's | another task | 10% | 3"] --> for the other-task source at 10 %<!-- fixed -->, for 64, 128 and 256
 #      dimensions), which the authors' form, divided by the rank, does not; GBC, SFDA and PARC give every layer
-#      the same score with 5 labels (one per class), and SFDA saturates at 1.0 with 45.
+#      the same score with 5 labels (one per class), and SFDA saturates at 1.0<!-- m: layer_estimators["SFDA | another task | 10% | 2"] --> with 45.
 #
-#   The paper's own table gives correlations between 0.11 and 0.99 depending on λ and the source; ours fall in its
+#   The paper's own table gives correlations between 0.11<!-- paper --> and 0.99<!-- paper --> depending on λ and the source; ours fall in its
 #   range, but on three points each. The full profile (five seeds) and a harder target (exercise 3) would be the test.
 
 # %% [markdown]
@@ -1046,7 +1043,7 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 #   information the paper says the edges add. We follow the paper (and check above that permuting the nodes leaves
 #   $S_E$ unchanged). KAmalEngine also keeps the diagonal in the edge vector (constant ones) and defaults λ to 1; we
 #   drop the diagonal.
-# - **λ.** The authors tuned λ on each probe set against the ground truth it is scored on (0.25, 0.03, 0.27) and
+# - **λ.** The authors tuned λ on each probe set against the ground truth it is scored on (0.25<!-- paper -->, 0.03<!-- paper -->, 0.27<!-- paper -->) and
 #   divided the node affinity by 1,000 in their plotting script; our $S_V$ is a mean cosine and $S_E$ a Spearman
 #   correlation, both in [−1, 1], and λ is chosen on one probe set and applied to another.
 # - **Bugs of the released layer-selection code that we avoid**: the input's gradient was never zeroed between
