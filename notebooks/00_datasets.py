@@ -199,6 +199,7 @@ from threadpoolctl import threadpool_limits
 
 
 def pooled_pixels(x: torch.Tensor) -> np.ndarray:
+    """The images average-pooled to 8×8 and flattened: the linear probe's input features."""
     return F.adaptive_avg_pool2d(x, 8).flatten(1).numpy()
 
 

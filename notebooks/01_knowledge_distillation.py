@@ -295,6 +295,7 @@ for seed in CFG["seeds"]:
 
 # %% tags=["nbval-ignore-output"]
 def test_errors(acc: float) -> int:
+    """The number of test images a model with accuracy `acc` gets wrong."""
     return round((1 - acc) * len(data.y_test))
 
 
@@ -440,11 +441,13 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 def mean_std(values) -> tuple[float, float]:
+    """Mean and sample standard deviation of `values` (0 for a single value)."""
     values = np.asarray(list(values), dtype=float)
     return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
 
 def by_model(name: str) -> list[float]:
+    """The test accuracies of the model `name` in the main results table, one per seed."""
     return main_results.loc[main_results.model == name, "test accuracy"].tolist()
 
 

@@ -556,8 +556,10 @@ def train_labelled_reference(seed: int) -> nn.Module:
 
 
 def train_supervised_ceiling(seed: int) -> Student:
-    """The supervised ceiling (uses labels): the KA student's architecture and initial weights, trained with
-    cross-entropy on the true labels of the transfer images for the KA student's whole budget."""
+    """The supervised ceiling (uses labels): the KA student's network trained on the transfer images' true labels.
+
+    The KA student's architecture and initial weights, trained with cross-entropy for the KA student's whole budget.
+    """
     model, _ = train_ceiling(new_student(seed), X_TRANSFER, Y_TRANSFER, F.cross_entropy,
                              epochs=CFG["layerwise_epochs"] + CFG["joint_epochs"], lr=CFG["lr"],
                              batch_size=CFG["batch_size"], device=device, seed=seed, desc="supervised ceiling")
@@ -781,6 +783,7 @@ print(f"test set ({len(x_test)} images): student {student_time * 1e3:.1f} ms, tw
 
 # %% tags=["nbval-ignore-output"]
 def union_acc(model: str) -> list[float]:
+    """The union accuracies of `model` in the results table, one per seed."""
     return union.loc[union.model == model, "accuracy"].tolist()
 
 

@@ -346,6 +346,7 @@ def new_student(seed: int) -> nn.Module:
 
 
 def new_block(seed: int) -> CommonFeatureBlock:
+    """A common feature block whose initial weights depend on `seed` only."""
     with torch.random.fork_rng(devices=[]):  # its weights depend on the seed only
         torch.manual_seed(3000 + seed)
         return CommonFeatureBlock(CFG["student_widths"][-1], TEACHER_CHANNELS, CFG["hidden"])
@@ -436,8 +437,10 @@ CEILING = "supervised ceiling (true labels)"
 
 
 def train_supervised_ceiling(seed: int) -> nn.Module:
-    """The supervised ceiling (uses labels): the student's architecture and initial weights, trained with
-    cross-entropy on the true labels of the transfer images for the students' budget."""
+    """The supervised ceiling (uses labels): the student's network trained on the transfer images' true labels.
+
+    The student's architecture and initial weights, trained with cross-entropy for the students' budget.
+    """
     model, _ = train_ceiling(new_student(seed), X_TRANSFER, Y_TRANSFER, F.cross_entropy, epochs=CFG["student_epochs"],
                              lr=CFG["lr"], batch_size=CFG["batch_size"], device=device, seed=seed,
                              desc=f"supervised ceiling (seed {seed})")
@@ -518,6 +521,7 @@ per_teacher.groupby(["teacher", "classes"])[
 
 # %% tags=["nbval-ignore-output"]
 def per_seed(model: str) -> np.ndarray:
+    """The union accuracies of `model`, ordered by seed."""
     return union[union.model == model].sort_values("seed")["accuracy"].to_numpy()
 
 
@@ -644,6 +648,7 @@ plt.show()
 
 # %%
 def show_tsne(space: str, colour: str) -> None:
+    """Draw the t-SNE of one feature space, coloured by `colour` (the widget's callback)."""
     plot_tsne(space, colour)
     plt.show()
 

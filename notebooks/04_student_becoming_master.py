@@ -352,8 +352,9 @@ class Branch(nn.Module):
 
 # %%
 class TargetNet(nn.Module):
-    """Shared trunk (teacher 0's encoder, widened to `trunk_widths`, and decoder blocks) and, per task, one Branch
-    per candidate point.
+    """The search network: a shared trunk and, per task, one branch per candidate branch point.
+
+    The trunk is teacher 0's encoder, widened to `trunk_widths`, and decoder blocks.
 
     forward(x, choice) runs the trunk as far as the deepest chosen point and returns {task: output},
     each task through the branch of its chosen point (choice defaults to self.choice, set by fix()).
@@ -803,6 +804,7 @@ plt.show()
 
 # %%
 def browse(scene: int = 0, task: str = TASK_LIST[0]) -> None:
+    """Show one test scene with its maps for one task (the widget's callback)."""
     show_scenes([scene], tasks=[task])
     plt.show()
 
@@ -820,6 +822,7 @@ explore(browse, scene=list(range(min(32, len(x_test)))), task=TASK_LIST)
 
 # %% tags=["nbval-ignore-output"]
 def metric_values(task: str, metric: str, model: str) -> list[float]:
+    """The values of one metric of one task for `model`, ordered by seed."""
     sel = scores_long[(scores_long.task == task) & (scores_long.metric == metric) & (scores_long.model == model)]
     return sel.sort_values("seed")["value"].tolist()
 

@@ -194,6 +194,7 @@ for task in (*POOL_TASKS, "fill"):
 
 # %%
 def caption(i: int) -> str:
+    """The label of test image `i`: its values of the wanted tasks and its fill pattern."""
     return "\n".join(ATTRIBUTE_VALUES[t][int(y_test[t][i])] for t in (*WANTED, "fill"))
 
 
@@ -245,6 +246,7 @@ def predict_heads(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def per_fill(correct: torch.Tensor, fills: torch.Tensor) -> list[float]:
+    """The share of correct predictions among the images of each fill pattern."""
     return [correct[fills == f].float().mean().item() for f in range(len(FILLS))]
 
 
@@ -458,6 +460,7 @@ N_TAPS = len(CFG["component_widths"])
 
 
 def stage_widths(net: MultiHeadNet) -> list[int]:
+    """The channel widths of the network's backbone stages."""
     return list(net.backbone.widths)
 
 
@@ -619,13 +622,17 @@ def train_target(components: dict[str, MultiHeadNet], seed: int) -> dict:
 
 # %% tags=["nbval-ignore-output"]
 def labels_loss(out: dict[str, torch.Tensor], y: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The supervised loss: the sum of the tasks' cross-entropies against the true labels `y`."""
     return sum(F.cross_entropy(out[task], y[task]) for task in y)
 
 
 def supervised_ceiling(tasks: Sequence[str], widths: Sequence[int], epochs: int, net_seed: int, seed: int,
                        desc: str) -> dict[str, float]:
-    """The ceiling of a student with a head per task and a ConvNet of `widths` (its weights drawn from `net_seed`, its
-    batches from `seed`, as the student's): its test accuracy per task."""
+    """The supervised ceiling of a student with a head per task: its test accuracy per task.
+
+    The student is a ConvNet of `widths`, its weights drawn from `net_seed` and its batches from `seed`, as the
+    student's are.
+    """
     net = build_multihead("convnet", {t: len(ATTRIBUTE_VALUES[t]) for t in tasks}, in_channels=IMAGE_SHAPE[0],
                           widths=widths, seed=net_seed)
     net, _ = train_ceiling(net, X_TRANSFER, {t: Y_TRANSFER[t] for t in tasks}, labels_loss, epochs=epochs, lr=CFG["lr"],
@@ -725,10 +732,12 @@ del signals
 
 # %% tags=["nbval-ignore-output"]
 def values(name: str, task: str) -> list[float]:
+    """The test accuracies of the student `name` on `task`, one per seed."""
     return [scores[(name, s)][task] for s in CFG["seeds"]]
 
 
 def cell(vals: list[float]) -> str:
+    """A table cell: the mean of `vals`, with the standard deviation when there are several seeds."""
     m, s = mean_std(vals)
     return f"{m:.4f}" + (f" ± {s:.4f}" if len(vals) > 1 else "")
 
@@ -930,14 +939,17 @@ SELECTION_TOL = 0.01  # claims 4 and 5: min-entropy vs averaging and vs a random
 
 
 def matches(vals: list[float], reference: float) -> bool:
+    """Whether the mean of `vals` is at least `reference` minus the match tolerance."""
     return bool(np.mean(vals) >= reference - MATCH_TOL)
 
 
 def beats(vals: list[float], reference: float) -> bool:
+    """Whether the mean of `vals` is above `reference` and at least two seeds are."""
     return bool(np.mean(vals) > reference and sum(v > reference for v in vals) >= 2)
 
 
 def seeds_text(vals: list[float]) -> str:
+    """The mean of `vals` in words, with the per-seed values when there are several."""
     return f"{np.mean(vals):.4f}" + (f" (per seed {', '.join(f'{v:.4f}' for v in vals)})" if len(vals) > 1 else "")
 
 

@@ -176,6 +176,7 @@ for task in ALL_TASKS:
 
 # %%
 def caption(i: int) -> str:
+    """The label of test image `i`: its values of the chosen tasks."""
     return "\n".join(ATTRIBUTE_VALUES[t][int(y_test[t][i])] for t in CHOSEN)
 
 
@@ -368,6 +369,7 @@ class AFKStudent(nn.Module):
 
 # %%
 def describe(student: AFKStudent) -> pd.DataFrame:
+    """The student's parts, where each one's weights come from, and its parameter count."""
     rows = [("trunk", f"stage {i + 1}", "re-initialised", count_parameters(s)) for i, s in enumerate(student.trunk)]
     for t, branch in student.branches.items():
         rows += [(f"branch {t}", f"stage {student.k + j + 1}", f"copy of {t}", count_parameters(s))
@@ -773,6 +775,7 @@ afk_logits = predict_heads(runs[("AFK", seed0)]["student"], x_test)
 
 
 def show_predictions(start: int = 0, count: int = 6) -> plt.Figure:
+    """A grid of test images from `start`, each labelled truth | teacher | student per chosen task."""
     idx = list(range(start, start + count))
     labels = []
     for i in idx:
@@ -792,6 +795,7 @@ plt.show()
 
 # %%
 def browse(start: int = 0) -> None:
+    """Show the predictions of six test images from `start` (the widget's callback)."""
     show_predictions(start)
     plt.show()
 
@@ -821,6 +825,7 @@ print(f"test set ({len(x_test)} images): student {student_time * 1e3:.0f} ms, te
 
 # %% tags=["nbval-ignore-output"]
 def chosen_values(name: str, task: str) -> list[float]:
+    """The test accuracies of the student `name` on `task`, one per seed."""
     return [runs[(name, s)]["scores"][task] for s in CFG["seeds"]]
 
 
@@ -897,6 +902,7 @@ all_task_mean = mean_std(mean_over_chosen("AFK, all tasks"))[0]
 
 
 def beats_or_matches(task: str) -> bool:
+    """Claim 1 for one task: the student beats (full profile) or matches (quick) its teacher."""
     values, teacher = afk_task[task], teacher_scores[task]
     if PROFILE == "full":  # beats: the mean above the teacher and at least 2 of 3 seeds above it
         return bool(np.mean(values) > teacher and sum(v > teacher for v in values) >= 2)

@@ -136,7 +136,7 @@ pd.DataFrame(zoo.summary(TEACHER_NAMES.values())).set_index("entry")
 
 # %%
 def evaluate(model) -> dict[str, dict[str, float]]:
-    # each task's metrics against the test split's ground truth (kae_utils.tasks)
+    """Each task's metrics against the test split's ground truth (kae_utils.tasks)."""
     maps = predict_maps(model, x_test)
     return {task: DENSE_TASKS[task].metrics(maps[task], gt_test[task]) for task in TASK_LIST}
 
@@ -196,14 +196,18 @@ print(inspect.getsource(combine_conv))
 
 # %%
 def encoder_parameters(model: nn.Module) -> int:
+    """The number of parameters of the model's encoder."""
     return count_parameters(model.encoder)
 
 
 @torch.no_grad()
 def max_relative_difference(model: nn.Module, xb: torch.Tensor, training: bool,
                             dtype: torch.dtype = torch.float32) -> dict[str, float]:
-    # per task, max |output - teacher's| / max |teacher's| on the images xb, in dtype; on copies, since a forward
-    # pass in training mode updates BatchNorm's running statistics
+    """Per task, max |output − teacher's| / max |teacher's| on the images `xb`, computed in `dtype`.
+
+    The model and the teachers run as copies, since a forward pass in training mode updates BatchNorm's running
+    statistics.
+    """
     out = copy.deepcopy(model).to(dtype).train(training)(xb.to(device, dtype))
     refs = {t: copy.deepcopy(net).to(dtype).train(training)(xb.to(device, dtype)) for t, net in teachers.items()}
     return {t: ((out[t] - refs[t]).abs().max() / refs[t].abs().max()).item() for t in TASK_LIST}
@@ -262,7 +266,7 @@ PRUNE_RATIO = 1 - 1 / len(TASK_LIST)  # the share of encoder channels removed in
 
 
 def one_shot_survivors(model: Recombined) -> pd.DataFrame:
-    # per stage and teacher: channels, median |W|_1, median |gamma|/sigma, survivors of a one-shot ranking
+    """Per stage and teacher: channels, median |W|_1, median |gamma|/sigma, survivors of a one-shot ranking."""
     owners = channel_owners([t.encoder for t in teachers.values()])
     rows = []
     for index, stage in enumerate(model.encoder):
@@ -318,18 +322,18 @@ TARGETS = [teacher_maps[t] for t in TASK_LIST]
 
 
 def kd_loss(outputs: dict[str, torch.Tensor], targets: list[torch.Tensor]) -> tuple[torch.Tensor, dict]:
-    # sum over tasks of the loss of the output against the teacher's map (no ground truth)
+    """Sum over tasks of the loss of the output against the teacher's map (no ground truth)."""
     losses = {t: DENSE_TASKS[t].distill_loss(outputs[t], y) for t, y in zip(TASK_LIST, targets, strict=True)}
     return sum(losses.values()), {t: v.detach() for t, v in losses.items()}
 
 
 def supervised_loss(outputs: dict[str, torch.Tensor], labels: dict[str, torch.Tensor]) -> torch.Tensor:
-    # the ceiling's loss: sum over tasks of the teachers' own training losses against ground truth
+    """The ceiling's loss: sum over tasks of the teachers' own training losses against ground truth."""
     return sum(DENSE_TASKS[t].supervised_loss(outputs[t], labels[t]) for t in TASK_LIST)
 
 
 def optimizer_for(model: nn.Module, scratch: bool = False) -> torch.optim.Optimizer:
-    # Adam with one learning rate per part: copied decoders and heads, encoder, adaptors (all new: lr_new)
+    """Adam with one learning rate per part: copied decoders and heads, encoder, adaptors (all new: lr_new)."""
     if scratch:
         return torch.optim.Adam(model.parameters(), lr=CFG["lr_new"])
     parts = {"lr_copied": ("decoders.", "heads."), "lr_encoder": ("encoder.",), "lr_new": ("adaptors.",)}
@@ -341,7 +345,7 @@ def optimizer_for(model: nn.Module, scratch: bool = False) -> torch.optim.Optimi
 
 
 def retrain(model: nn.Module, epochs: int, seed: int, desc: str, labels: bool = False, scratch: bool = False) -> None:
-    # against the teachers' maps of the transfer images, or (the ceiling) against their true labels
+    """Retrain `model` in place on the transfer images: against the teachers' maps, or (the ceiling) their labels."""
     x = check_images_only(X_TRANSFER, IMAGE_SHAPE)
     common = dict(epochs=epochs, optimizer=optimizer_for(model, scratch), batch_size=CFG["batch_size"],
                   device=device, seed=seed, desc=desc)
@@ -352,13 +356,17 @@ def retrain(model: nn.Module, epochs: int, seed: int, desc: str, labels: bool = 
 
 
 def flat_scores(scores: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The per-task metrics flattened to one dictionary keyed "task metric"."""
     return {f"{t} {k}": v for t, m in scores.items() for k, v in m.items()}
 
 
 def prune_and_retrain(model: Recombined, seed: int, importance: str = IMPORTANCE,
                       epochs: tuple[int, ...] = CFG["retrain_epochs"], labels: bool = False
                       ) -> tuple[Recombined, list[dict], list[np.ndarray]]:
-    # R = len(epochs) rounds: prune encoder channels (Torch-Pruning), then retrain everything
+    """Prune the encoder's channels (Torch-Pruning) and retrain everything, for `len(epochs)` rounds.
+
+    Returns the pruned model, each round's metrics and each round's channel owners.
+    """
     owners = channel_owners([t.encoder for t in teachers.values()])
     convs = [stage[0] for stage in model.encoder]
     ignored = [*model.adaptors.values(), *model.decoders.values(), *model.heads.values()]
@@ -432,6 +440,10 @@ print("ceiling encoder widths:", [stage[0].out_channels for stage in ceiling_run
 
 # %% tags=["nbval-ignore-output"]
 def reinitialised(model: nn.Module, seed: int) -> nn.Module:
+    """A copy of `model` with every layer re-initialised from `seed` (the scratch baseline's network).
+
+    The depth head's bias starts at the teachers' mean log-depth, as the zoo's depth networks do.
+    """
     fresh = copy.deepcopy(model)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(9000 + seed)
@@ -554,6 +566,7 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 def owner_order(owners: np.ndarray) -> np.ndarray:
+    """The channel indices sorted by the teacher that owns them (stable within a teacher)."""
     return np.argsort(owners, kind="stable")
 
 
@@ -606,6 +619,7 @@ final_maps = predict_maps(final, x_test)
 
 
 def show(task: str, value: torch.Tensor, reference: torch.Tensor) -> np.ndarray:
+    """One predicted map as an image; depth on the colour scale of `reference`."""
     if task == "depth":
         return colorize_depth(value, vmin=float(reference.min()), vmax=float(reference.max()))
     return DENSE_TASKS[task].colorize(value[None])[0]
@@ -653,7 +667,7 @@ MIOU_TOL, RMSE_REL_TOL, ANGLE_TOL, SIZE_TOL = 0.02, 0.05, 1.0, 1.05
 
 
 def within_tolerance(task: str, value: float, reference: float) -> bool:
-    # whether `value` matches or beats `reference` on the task's headline metric, within its tolerance
+    """Whether `value` matches or beats `reference` on the task's headline metric, within its tolerance."""
     if task == "segmentation":
         return value >= reference - MIOU_TOL
     if task == "depth":
@@ -662,12 +676,13 @@ def within_tolerance(task: str, value: float, reference: float) -> bool:
 
 
 def headline_mean(model: str, task: str) -> float:
+    """The mean over seeds of `model`'s headline metric on `task`."""
     sel = scores_long[(scores_long.model == model) & (scores_long.task == task) & (scores_long.metric == HEADLINE[task])]
     return mean_std(sel["value"])[0]
 
 
 def ceiling_within(task: str) -> bool:
-    # whether the supervised ceiling reaches the teacher within the task's tolerance (the claim's own test)
+    """Whether the supervised ceiling reaches the teacher within the task's tolerance (the claim's own test)."""
     tolerance = {"segmentation": MIOU_TOL, "depth": RMSE_REL_TOL}.get(task, ANGLE_TOL)
     return ceiling_reaches(headline_mean(CEILING, task), teacher_scores[task][HEADLINE[task]], tolerance=tolerance,
                            relative=task == "depth", higher_is_better=DENSE_TASKS[task].higher_is_better)

@@ -299,22 +299,24 @@ print(f"mean {np.mean(list(CEILING.values())):.2f}; the second run's first pick 
 
 # %%
 def input_gradient(encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    # dS/dx for S = the sum of the encoder's output, per image
+    """dS/dx for S = the sum of the encoder's output, per image."""
     x = x.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(encoder(x).sum(), x)
     return grad
 
 
 def saliency(encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Saliency: the magnitude of dS/dx, averaged over the colour channels."""
     return input_gradient(encoder, x).abs().mean(dim=1)
 
 
 def gradient_x_input(encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Gradient × input: dS/dx times x, averaged over the colour channels."""
     return (input_gradient(encoder, x) * x).mean(dim=1)
 
 
 class EpsilonReLU(torch.autograd.Function):
-    # a ReLU whose backward pass is the epsilon rule: grad * relu(z) / (z + eps sign z)
+    """A ReLU whose backward pass is the epsilon rule: grad * relu(z) / (z + eps sign z)."""
     @staticmethod
     def forward(ctx, z, eps):
         ctx.save_for_backward(z)
@@ -329,7 +331,7 @@ class EpsilonReLU(torch.autograd.Function):
 
 
 def epsilon_lrp(encoder: nn.Module, x: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
-    # gradient x input through a copy of the encoder whose ReLUs use the epsilon rule
+    """Gradient x input through a copy of the encoder whose ReLUs use the epsilon rule."""
     modified = copy.deepcopy(encoder)
     for module in modified.modules():
         if isinstance(module, nn.ReLU):
@@ -348,6 +350,7 @@ for encoder in encoders.values():
 
 # %%
 def map_cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The cosine similarity of the maps `a` and `b`, per image (in float64)."""
     return nn.functional.cosine_similarity(a.flatten(1).double(), b.flatten(1).double(), dim=1)
 
 
@@ -404,6 +407,10 @@ from captum.attr._utils.lrp_rules import EpsilonRule
 
 
 class SumAsTensorOp(nn.Module):
+    """The encoder followed by the sum of its output as a tensor operation.
+
+    Captum's LRP cannot see that sum as a layer, so its rules stop at the encoder's output.
+    """
     def __init__(self, encoder: nn.Module) -> None:
         super().__init__()
         self.encoder = encoder
@@ -413,7 +420,7 @@ class SumAsTensorOp(nn.Module):
 
 
 class SumAsLayers(nn.Module):
-    # sum(E(x)) = h * w * mean over the grid of a 1x1 convolution of ones
+    """The encoder followed by its sum written as layers: sum(E(x)) = h * w * mean over the grid of a 1x1 convolution of ones."""
     def __init__(self, encoder: nn.Module, channels: int) -> None:
         super().__init__()
         self.encoder, self.ones, self.pool = encoder, nn.Conv2d(channels, 1, 1, bias=False), nn.AdaptiveAvgPool2d(1)
@@ -424,6 +431,7 @@ class SumAsLayers(nn.Module):
 
 
 def captum_lrp(wrapper: nn.Module, x: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+    """Captum's epsilon-LRP of the wrapped encoder's sum, averaged over the colour channels."""
     wrapper = copy.deepcopy(wrapper).eval()
     for module in wrapper.modules():
         if isinstance(module, (nn.Conv2d, nn.BatchNorm2d, nn.AdaptiveAvgPool2d, Add)):
@@ -472,7 +480,7 @@ captum_table.round(4)
 
 # %% tags=["nbval-ignore-output"]
 def timed(fn, *args, repeats: int = 1):
-    # fn(*args) and its wall-clock seconds: the median of `repeats` runs (the output is the first run's)
+    """`fn(*args)` and its wall-clock seconds: the median of `repeats` runs (the output is the first run's)."""
     seconds, out = [], None
     for r in range(repeats):
         start = time.perf_counter()
@@ -486,7 +494,7 @@ REPEATS = 3  # the cheap estimates are timed three times (the median): one hiccu
 
 
 def pair_matrix(values: dict, similarity) -> np.ndarray:
-    # similarity of every ordered pair of models (symmetric measures: computed once per pair)
+    """Similarity of every ordered pair of models (symmetric measures: computed once per pair)."""
     m = np.eye(len(SOURCES))
     for i, a in enumerate(SOURCES):
         for j in range(i + 1, len(SOURCES)):
@@ -495,11 +503,12 @@ def pair_matrix(values: dict, similarity) -> np.ndarray:
 
 
 def scores_from(matrix: np.ndarray) -> dict[str, dict[str, float]]:
-    # scores[target][source] = similarity of the source's model with the target's model
+    """`scores[target][source]`: the similarity of the source's model with the target's model."""
     return {t: {s: float(matrix[SOURCES.index(s), SOURCES.index(t)]) for s in SOURCES if s != t} for t in TARGETS}
 
 
 def all_maps(attribute, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The attribution maps of every model on the images `x`."""
     return {task: attribute(enc, x).cpu() for task, enc in encoders.items()}
 
 
@@ -529,7 +538,7 @@ PROBE_INDEX = {p: rk.bootstrap_indices(len(x), RESAMPLES, seed=SEED + 1000 + i) 
 
 
 def draws_from(matrices: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
-    # draws[target][source]: the (RESAMPLES,) similarities of the source's model with the target's model
+    """`draws[target][source]`: the (RESAMPLES,) similarities of the source's model with the target's model."""
     return {t: {s: matrices[:, SOURCES.index(s), SOURCES.index(t)] for s in SOURCES if s != t} for t in TARGETS}
 
 
@@ -618,6 +627,7 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 def all_features(x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The encoder features of every model on the images `x`."""
     return {task: taskonomy.encoder_features(enc, x) for task, enc in encoders.items()}
 
 
@@ -664,12 +674,12 @@ NLEEP_SAMPLES, PARC_SAMPLES = 2048, 1024
 
 
 def on_first(n: int, estimator):
-    # the estimator on the first n samples (the samples are already a random draw of the pixels)
+    """The estimator on the first n samples (the samples are already a random draw of the pixels)."""
     return lambda f, y: estimator(f[:n], y[:n])
 
 
 def logme_per_label_value(f, y):
-    # the earlier bug: one indicator column per value 0 .. max(y), empty columns included
+    """LogME with the earlier bug: one indicator column per value 0 .. max(y), empty columns included."""
     return float(np.mean([tr.logme(f, column, classification=False) for column in np.eye(int(y.max()) + 1)[y].T]))
 
 
@@ -770,7 +780,7 @@ HEADED = [s for s in SOURCES if taskonomy.categorical(s)]
 
 @torch.no_grad()
 def source_probabilities(source: str, target: str) -> tuple[np.ndarray, np.ndarray]:
-    # the source's class probabilities on the target set, per sample of the target's labels
+    """The source's class probabilities on the target set, per sample of the target's labels."""
     model, spec_s, spec_t = models[source].eval(), TRANSFER_TASKS[source], TRANSFER_TASKS[target]
     out = model(target_train.x(target).to(device)).cpu()
     p = torch.cat([1 - torch.sigmoid(out), torch.sigmoid(out)], dim=1) if spec_s.output == "binary" else out.softmax(dim=1)
@@ -829,7 +839,11 @@ INTERVAL = dict(resamples=RESAMPLES, seed=SEED)  # the same draws of the targets
 
 
 def evaluate(key, scores: dict) -> dict:
-    # the ranking scores on the targets covered (kae_utils.ranking), their intervals, the baseline and the ceiling
+    """The ranking scores of `scores` on the targets it covers (kae_utils.ranking).
+
+    With their bootstrap intervals, the paired difference to the target-agnostic baseline, and the ceiling's scores
+    on the same targets.
+    """
     draws, covered = DRAWS.get(key), list(scores)
     res = {**rk.ranking_scores(scores, GT, RELEVANT, KS),
            "gt seconds": sum(gt_runs[0].seconds.values()) * len(covered) / len(TARGETS)}
@@ -855,11 +869,12 @@ print(f"{len(TARGETS)} targets, {N_CANDIDATES} candidate sources each, relevant 
 
 
 def ci(interval: dict, sign: str = "") -> str:
-    # "value [low, high]"
+    """An interval as text: `value [low, high]`, two decimals (`sign="+"` shows the sign)."""
     return f"{interval['value']:{sign}.2f} [{interval['low']:{sign}.2f}, {interval['high']:{sign}.2f}]"
 
 
 def row(key) -> dict:
+    """One row of the results table: the ranking scores of `key` with their intervals."""
     res, (method, data) = RESULTS[key], key
     iv = res["interval"]
     out = {"estimator": method, "data": data, "targets": res["targets"], "P@1 [90 %]": ci(iv["P@1"])}
@@ -996,6 +1011,7 @@ ABLATION_TABLE.round(2)
 
 # %% tags=["nbval-ignore-output"]
 def first_picks(key) -> dict[str, str]:
+    """Per target, the source each estimator ranks first, with its score (* when among the relevant)."""
     picks = {}
     for t, scores in SCORES[key].items():
         pick = max(scores, key=scores.get)

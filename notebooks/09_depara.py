@@ -181,8 +181,11 @@ print(f"target set: {len(target_train)} scenes to train the transfers on, {len(t
 
 # %%
 def attribution_graph(encoder: nn.Module, x: torch.Tensor, absolute: bool = False) -> dict[str, np.ndarray]:
-    # nodes: (n, H*W) gradient x input maps (channel mean of the signed maps, or of their magnitudes: absolute);
-    # edges: (n, n) cosine of the mean-centred features
+    """DEPARA's graph of one encoder on the probes `x`: its nodes and its edges.
+
+    Nodes: (n, H*W) gradient × input maps (the channel mean of the signed maps, or of their magnitudes when
+    `absolute`); edges: (n, n) cosine similarities of the mean-centred features.
+    """
     nodes = taskonomy.attribution_maps(encoder, x, "gradient*input", absolute=absolute).flatten(1).double().numpy()
     raw = taskonomy.encoder_features(encoder, x).flatten(1).double().numpy()
     f = raw - raw.mean(axis=0)
@@ -191,12 +194,12 @@ def attribution_graph(encoder: nn.Module, x: torch.Tensor, absolute: bool = Fals
 
 
 def upper(matrix: np.ndarray) -> np.ndarray:
-    # the edge vector: upper triangle, no diagonal (the diagonal is 1 for every model and says nothing)
+    """The edge vector: upper triangle, no diagonal (the diagonal is 1 for every model and says nothing)."""
     return matrix[np.triu_indices(len(matrix), k=1)]
 
 
 def graph_similarity(g1: dict, g2: dict) -> tuple[float, float]:
-    # (S_V, S_E); S = S_V + lambda * S_E is formed by the caller for every lambda
+    """The node and edge similarities (S_V, S_E) of two graphs; the caller forms S = S_V + λ S_E."""
     a, b = g1["nodes"], g2["nodes"]
     s_v = float(np.mean((a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)))
     s_e = float(stats.spearmanr(upper(g1["edges"]), upper(g2["edges"]))[0])
@@ -204,7 +207,7 @@ def graph_similarity(g1: dict, g2: dict) -> tuple[float, float]:
 
 
 def combine(s_v, s_e, lam: float):
-    # S = S_V + lambda S_E; lambda = inf is the edges alone (DEPARA-E)
+    """DEPARA's similarity S = S_V + λ S_E; λ = inf is the edges alone (DEPARA-E)."""
     return s_e if math.isinf(lam) else s_v + lam * s_e
 
 
@@ -240,7 +243,7 @@ print("edge matrices symmetric with a unit diagonal:",
 
 # %% tags=["nbval-ignore-output"]
 def pair_matrices(values: dict, similarity, n_out: int) -> list[np.ndarray]:
-    # n_out symmetric matrices over the models, one per value returned by similarity(a, b)
+    """`n_out` symmetric matrices over the models, one per value returned by similarity(a, b)."""
     out = [np.eye(len(SOURCES)) for _ in range(n_out)]
     for i, a in enumerate(SOURCES):
         for j in range(i + 1, len(SOURCES)):
@@ -251,7 +254,7 @@ def pair_matrices(values: dict, similarity, n_out: int) -> list[np.ndarray]:
 
 
 def scores_from(matrix: np.ndarray) -> dict[str, dict[str, float]]:
-    # scores[target][source] = similarity of the source's model with the target's model
+    """`scores[target][source]`: the similarity of the source's model with the target's model."""
     return {t: {s: float(matrix[SOURCES.index(s), SOURCES.index(t)]) for s in SOURCES if s != t} for t in TARGETS}
 
 
@@ -281,7 +284,7 @@ PROBE_INDEX = {p: rk.bootstrap_indices(len(x), RESAMPLES, seed=SEED + 1000 + i) 
 
 
 def draws_from(matrices: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
-    # draws[target][source]: the (RESAMPLES,) similarities of the source's model with the target's model
+    """`draws[target][source]`: the (RESAMPLES,) similarities of the source's model with the target's model."""
     return {t: {s: matrices[:, SOURCES.index(s), SOURCES.index(t)] for s in SOURCES if s != t} for t in TARGETS}
 
 
@@ -346,7 +349,7 @@ KS = list(range(1, N_CANDIDATES + 1))
 
 
 def evaluate(scores: dict) -> dict:
-    # P@K, R@K, per-target Spearman, weighted tau and top-1 regret (kae_utils.ranking, as in notebook 08)
+    """The ranking scores: P@K, R@K, per-target Spearman, weighted tau and top-1 regret (kae_utils.ranking, as in notebook 08)."""
     return rk.ranking_scores(scores, GT, RELEVANT, KS)
 
 
@@ -354,6 +357,7 @@ SWEEP = {(p, lam): evaluate(scores_from(combine(SV[p], SE[p], lam))) for p in PR
 
 
 def choose_lambda(probe_set: str) -> float:
+    """The λ of the sweep with the best mean per-target Spearman on `probe_set` (the smallest such λ)."""
     best = max(SWEEP[probe_set, lam]["spearman mean"] for lam in LAMBDAS)
     return next(lam for lam in LAMBDAS if SWEEP[probe_set, lam]["spearman mean"] >= best - 1e-12)
 
@@ -411,7 +415,7 @@ SCORES["target-agnostic", "other targets"] = BASELINE = rk.target_agnostic_score
 
 
 def evaluate_with_intervals(key, scores: dict) -> dict:
-    # evaluate(), the intervals, the paired difference to the baseline and the ceiling on the same targets
+    """`evaluate()`, the intervals, the paired difference to the baseline and the ceiling on the same targets."""
     draws = DRAWS.get(key)
     res = evaluate(scores)
     res["interval"] = rk.ranking_bootstrap(scores, GT, RELEVANT, draws, **INTERVAL)
@@ -431,11 +435,12 @@ print(f"{len(TARGETS)} targets, {N_CANDIDATES} candidates each, relevant = best 
 
 # %% tags=["nbval-ignore-output"]
 def ci(interval: dict, sign: str = "") -> str:
-    # "value [low, high]"
+    """An interval as text: `value [low, high]`, two decimals (`sign="+"` shows the sign)."""
     return f"{interval['value']:{sign}.2f} [{interval['low']:{sign}.2f}, {interval['high']:{sign}.2f}]"
 
 
 def table_row(name: str, probes_: str, res: dict) -> dict:
+    """One row of the results table: the ranking scores `res` with their intervals."""
     iv = res["interval"]
     out = {"estimator": name, "probes": probes_, "P@1 [90 %]": ci(iv["P@1"]), **{f"P@{k}": res["P@K"][k] for k in KS[1:5]},
            "Spearman [90 %]": ci(iv["spearman"]), "weighted τ [90 %]": ci(iv["weighted tau"]),
@@ -569,6 +574,7 @@ digits = load_digits(size=8, test_fraction=0.5, seed=0)  # the split of every di
 
 
 def target_classes(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images of the target task's classes, with labels counted from 0."""
     keep = torch.isin(y, torch.tensor(TARGET_CLASSES))
     return x[keep].contiguous(), (y[keep] - TARGET_CLASSES[0]).contiguous()
 
@@ -592,7 +598,7 @@ print("labelled target images per regime:", {r: len(i) for r, i in REGIME_IDX.it
 # %% tags=["nbval-ignore-output"]
 def train_classifier(net: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int,
                      lr: float = 3e-3, batch: int = 64) -> nn.Module:
-    # the process's numerics (kae_utils.numerics): bf16 autocast and channels-last where they are set
+    """Train `net` on (`x`, `y`) with Adam and cross-entropy, under the process's numerics (kae_utils.numerics)."""
     gen, nm = torch.Generator().manual_seed(seed), numerics.current(device)
     net = nm.prepare_model(net.to(device)).train()
     optimiser = torch.optim.Adam(net.parameters(), lr=lr)
@@ -608,6 +614,7 @@ def train_classifier(net: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: i
 
 @torch.no_grad()
 def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """The accuracy of `net` on the images `x` with labels `y`."""
     net.eval()
     return float((net(x.to(device)).argmax(1).cpu() == y).float().mean())
 
@@ -648,6 +655,10 @@ LAYERS = list(range(0, len(WIDTHS) + 1))  # 0 = nothing copied (scratch)
 
 
 def layer_transfer(stages: nn.ModuleList, lay: int, idx: np.ndarray, seed: int) -> float:
+    """The test accuracy of a target model built on the first `lay` stages of `stages`, transferred.
+
+    Those stages are frozen copies; the rest is re-initialised from `seed` and trained on the labelled images `idx`.
+    """
     frozen = copy.deepcopy(nn.Sequential(*list(stages)[:lay])).to(device).eval()
     for p in frozen.parameters():
         p.requires_grad_(False)
@@ -762,17 +773,23 @@ layer_table.round(3)
 
 # %% tags=["nbval-ignore-output"]
 def layer_spearman(score_of, name: str, regime: str) -> float:
+    """The Spearman correlation over layers 1–3 between a score and the transfer accuracy.
+
+    NaN when either is constant over the layers.
+    """
     s = [score_of(name, regime, lay) for lay in LAYERS[1:]]
     a = [ACC[name, regime, lay] for lay in LAYERS[1:]]
     return float(stats.spearmanr(s, a)[0]) if np.ptp(a) > 0 and np.ptp(s) > 0 else float("nan")
 
 
 def best_layer_picked(score_of, name: str, regime: str) -> bool:
+    """Whether the layer with the highest score is the most accurate one."""
     picked = max(LAYERS[1:], key=lambda lay: score_of(name, regime, lay))
     return bool(ACC[name, regime, picked] >= max(ACC[name, regime, lay] for lay in LAYERS[1:]) - 1e-12)
 
 
 def depara_name(lam: float, signed: bool = False) -> str:
+    """The name of DEPARA's similarity at λ = `lam` in the layer tables."""
     base = f"DEPARA (lambda {lam:g})" if 0 < lam < math.inf else ("S_V (nodes)" if lam == 0 else "S_E (edges)")
     return base + (", signed nodes" if signed and lam < math.inf else "")
 
@@ -801,7 +818,10 @@ LAYER_INDEX = rk.bootstrap_indices(len(layer_probes), RESAMPLES, seed=SEED + 200
 
 
 def resampled_layer_similarities(name: str) -> tuple[np.ndarray, np.ndarray]:
-    # (RESAMPLES, layers) similarities S_V and S_E of each layer's graph to the target model's, per probe resample
+    """The similarities S_V and S_E of each layer's graph to the target model's, per probe resample.
+
+    Two arrays of shape (RESAMPLES, layers).
+    """
     graphs = [target_graph] + [LAYER_GRAPHS[name, lay] for lay in LAYERS[1:]]
     s_v = tr.resampled_affinity([g["nodes"] for g in graphs], LAYER_INDEX)[:, 0, 1:]
     s_e = tr.resampled_edge_similarity([g["features"] for g in graphs], LAYER_INDEX)[:, 0, 1:]
@@ -809,7 +829,7 @@ def resampled_layer_similarities(name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def rank_correlation_rows(scores: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
-    # Spearman of every row of scores (B, layers) with the accuracies; NaN where a row is constant
+    """Spearman of every row of scores (B, layers) with the accuracies; NaN where a row is constant."""
     ranks, target = stats.rankdata(scores, axis=1), stats.rankdata(accuracy)
     ranks, target = ranks - ranks.mean(axis=1, keepdims=True), target - target.mean()
     norm = np.linalg.norm(ranks, axis=1) * np.linalg.norm(target)
@@ -826,13 +846,14 @@ for name in LAYER_SOURCES:
 
 
 def rho_interval(score: str, name: str | None, regime: str) -> tuple[float, float]:
-    # 5th and 95th percentile over the probe resamples (of the mean over the sources when name is None)
+    """The 5th and 95th percentile over the probe resamples (of the mean over the sources when name is None)."""
     names = [name] if name else list(LAYER_SOURCES)
     draws = np.nanmean(np.stack([LAYER_RHO_DRAWS[score, n, regime] for n in names]), axis=0)
     return tuple(np.nanquantile(draws, (0.05, 0.95)))
 
 
 def rho_cell(score: str, name: str, regime: str) -> str:
+    """A table cell: the layer Spearman of one score, with its interval over the probe resamples if any."""
     rho = LAYER_RHO[score, name, regime]
     text = "—" if np.isnan(rho) else f"{rho:+.2f}"
     if (score, name, regime) in LAYER_RHO_DRAWS:
