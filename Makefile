@@ -101,8 +101,8 @@ bench: setup  ## generator speeds, training throughput per numerics setting, the
 	$(PY) -m data_scripts.bench_runner
 	$(PY) -m kae_utils.run $(NB) --profile quick --fresh-cache --out runs_bench --timings results/timings_quick.tsv
 
-bench-precision: setup  ## every notebook's quick profile under fp32 (NCHW), fp32 (channels-last) and the default numerics, cold cache: wall times and claims that flip (results/precision_quick.tsv; about 30 min)
-	$(PY) -m data_scripts.bench_precision $(NB)
+bench-precision: setup  ## every notebook as a strict nbval run under fp32 (NCHW), fp32 (channels-last) and the default numerics, cold cache: wall times, cells that differ, claims that flip (results/precision_quick.tsv; SETTINGS="fp32 default" runs a subset)
+	$(PY) -m data_scripts.bench_precision $(NB) $(if $(SETTINGS),--settings $(SETTINGS))
 
 reproduce: setup  ## full profile (paper scale, several seeds; meant for a GPU) into runs_full/ and results/full
 	$(PY) -m kae_utils.run $(NB) --profile full --out runs_full --timeout 36000 $(ARGS)

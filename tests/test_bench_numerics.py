@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from data_scripts import bench_precision, bench_training
 
 
-def _fake_pass(folder: Path, rows: dict[str, tuple[float, list[bool], str]]) -> None:
+def _fake_pass(folder: Path, rows: dict[str, tuple[float, list[bool], str]], differing: str = "") -> None:
     folder.mkdir(parents=True)
-    lines = ["notebook\tprofile\tstatus\twall_s\tclaims"]
+    lines = ["notebook\tstatus\twall_s\tdiffering_cells"]
     for nb, (wall, claims, headline) in rows.items():
-        lines.append(f"{nb}\tquick\tok\t{wall}\t{sum(claims)}/{len(claims)}")
+        lines.append(f"{nb}\t{'outputs differ' if differing else 'ok'}\t{wall}\t{differing}")
         (folder / nb).mkdir()
         items = [{"claim": f"c{i}", "holds": h, "details": "", "untestable": ""} for i, h in enumerate(claims)]
         (folder / nb / "metrics.json").write_text(json.dumps(
@@ -25,18 +26,46 @@ def _fake_pass(folder: Path, rows: dict[str, tuple[float, list[bool], str]]) -> 
 
 def test_the_table_says_speed_up_claims_and_which_claims_flip(tmp_path: Path) -> None:
     _fake_pass(tmp_path / "fp32-nchw", {"01_a": (40.0, [True, True], "acc 0.90"), "02_b": (10.0, [True], "x")})
-    _fake_pass(tmp_path / "fp32", {"01_a": (30.0, [True, False], "acc 0.89"), "02_b": (9.0, [True], "x")})
+    _fake_pass(tmp_path / "fp32", {"01_a": (30.0, [True, False], "acc 0.89"), "02_b": (9.0, [True], "x")},
+               differing="Cell 3, Cell 9")
     _fake_pass(tmp_path / "default", {"01_a": (20.0, [True, True], "acc 0.91"), "02_b": (8.0, [True], "y")})
     results = {label: bench_precision.read_setting(tmp_path / label) for label, _ in bench_precision.SETTINGS}
     header, first, second = bench_precision.table(results)
     cells = dict(zip(header.split("\t"), first.split("\t"), strict=True))
     assert cells["notebook"] == "01_a"
     assert (cells["fp32-nchw_s"], cells["fp32_s"], cells["default_s"]) == ("40.0", "30.0", "20.0")
-    assert cells["speedup_default_vs_fp32_nchw"] == "2.00"
+    assert (cells["speedup_default_vs_fp32"], cells["speedup_default_vs_fp32_nchw"]) == ("1.50", "2.00")
+    assert (cells["cells_differing_fp32"], cells["cells_differing_default"]) == ("Cell 3, Cell 9", "none")
     assert (cells["claims_fp32"], cells["claims_default"]) == ("1/2", "2/2")
     assert cells["claims_differing_fp32_vs_default"] == "2: FAIL->PASS"
     assert (cells["headline_fp32"], cells["headline_default"]) == ("acc 0.89", "acc 0.91")
     assert second.split("\t")[header.split("\t").index("claims_differing_fp32_vs_default")] == "none"
+
+
+def test_a_setting_not_run_gives_dashes(tmp_path: Path) -> None:
+    _fake_pass(tmp_path / "default", {"01_a": (20.0, [True], "acc 0.91")})
+    results = {label: bench_precision.read_setting(tmp_path / label) for label, _ in bench_precision.SETTINGS}
+    header, row = bench_precision.table(results)
+    cells = dict(zip(header.split("\t"), row.split("\t"), strict=True))
+    assert (cells["fp32_s"], cells["speedup_default_vs_fp32"], cells["claims_differing_fp32_vs_default"]) == ("-",) * 3
+    assert cells["default_s"] == "20.0"
+
+
+def test_differing_cells_are_read_from_the_junit_report(tmp_path: Path) -> None:
+    junit = tmp_path / "r.xml"
+    junit.write_text(
+        '<testsuites><testsuite name="pytest">'
+        '<testcase classname="nb" name="notebooks/02_x.ipynb::Cell 0"/>'
+        '<testcase classname="nb" name="notebooks/02_x.ipynb::Cell 18"><failure message="differ"/></testcase>'
+        '<testcase classname="nb" name="notebooks/02_x.ipynb::Cell 20"><error message="boom"/></testcase>'
+        '</testsuite></testsuites>')
+    assert bench_precision.differing_cells(junit) == ["Cell 18", "Cell 20"]
+
+
+def test_unknown_notebooks_are_refused_by_name() -> None:
+    with pytest.raises(SystemExit, match="unknown notebooks: 99"):
+        bench_precision.notebook_paths(["02", "99"])
+    assert [p.stem[:2] for p in bench_precision.notebook_paths(["02", "00_datasets"])] == ["00", "02"]
 
 
 def test_a_partial_pass_keeps_the_other_notebooks_rows(tmp_path: Path) -> None:
