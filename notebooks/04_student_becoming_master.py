@@ -96,6 +96,7 @@ from kae_utils.dense import angular_loss, pixel_kl_loss, scale_invariant_loss
 from kae_utils.env import setup_notebook
 from kae_utils.metrics import iou_per_class
 from kae_utils.models import EncoderDecoder, build_encdec, count_parameters
+from kae_utils.models.frozen import freeze, hold_statistics
 from kae_utils.progress import progress
 from kae_utils.results import Claim, check_claims, mean_std, median_time, write_metrics
 from kae_utils.tasks import DENSE_TASKS
@@ -390,22 +391,22 @@ class TargetNet(nn.Module):
         """'block' phase: the copied teacher layers of every branch are frozen (adapters, trunk and the new inputs
         of WidenedInput train)."""
         self.frozen_copies = frozen
-        for branches in self.branches.values():
-            for branch in branches.values():
-                for part in branch.copied_from_teacher():
-                    part.requires_grad_(not frozen)
-                    for module in part.modules():
-                        if isinstance(module, WidenedInput):
-                            module.new.requires_grad_(True)
+        for part in self.copied_parts():
+            freeze(part, frozen)
+            for module in part.modules():
+                if isinstance(module, WidenedInput):
+                    freeze(module.new, False)
         self.train(self.training)
+
+    def copied_parts(self) -> list[nn.Module]:
+        """The layers of every branch that are copies of a teacher's."""
+        return [part for branches in self.branches.values() for branch in branches.values()
+                for part in branch.copied_from_teacher()]
 
     def train(self, mode: bool = True) -> "TargetNet":
         super().train(mode)
         if self.frozen_copies:  # frozen copies keep the teachers' BatchNorm statistics
-            for branches in self.branches.values():
-                for branch in branches.values():
-                    for part in branch.copied_from_teacher():
-                        part.eval()
+            hold_statistics(self.copied_parts())
         return self
 
     def fix(self, choice: dict[str, int]) -> "TargetNet":

@@ -125,6 +125,7 @@ from kae_utils.env import setup_notebook
 from kae_utils.losses import kd_kl
 from kae_utils.metrics import accuracy
 from kae_utils.models import MultiHeadNet, count_parameters
+from kae_utils.models.frozen import freeze, hold_statistics
 from kae_utils.results import Claim, check_claims, mean_std, median_time, write_metrics
 from kae_utils.tasks import predict_maps
 from kae_utils.training import Trainer
@@ -345,13 +346,13 @@ class AFKStudent(nn.Module):
 
     def freeze_branches(self, frozen: bool) -> "AFKStudent":
         self.branches_frozen = frozen
-        self.branches.requires_grad_(not frozen)
+        freeze(self.branches, frozen)
         return self.train(self.training)
 
     def train(self, mode: bool = True) -> "AFKStudent":
         super().train(mode)
-        if self.branches_frozen and self.teacher_bn_statistics:  # the ablation: frozen copies in eval mode
-            self.branches.eval()
+        # the ablation: frozen copies in eval mode, keeping the teachers' BatchNorm statistics
+        hold_statistics(self.branches, self.branches_frozen and self.teacher_bn_statistics)
         return self
 
     def grow(self, teachers: dict[str, MultiHeadNet]) -> "AFKStudent":
