@@ -116,6 +116,7 @@ from kae_utils.env import setup_notebook
 from kae_utils.losses import multi_teacher_kd_loss, score_loss
 from kae_utils.metrics import accuracy, confusion_matrix
 from kae_utils.models import build_model, count_parameters
+from kae_utils.models.seeding import seeded
 from kae_utils.results import Claim, check_claims, mean_std, median_time, write_metrics
 from kae_utils.training import Trainer, predict_logits
 from kae_utils.viz import plot_confusion, sample_grid
@@ -475,8 +476,7 @@ def amalgamation_targets(x_images: torch.Tensor, teacher_list: list[nn.Module], 
 
 def new_student(seed: int, fam: bool = True) -> Student:
     """The KA student before training; its initial weights depend on the seed only, not on what ran before."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(2000 + seed)
+    with seeded(2000 + seed):
         return Student(IMAGE_SHAPE[0], CFG["student_widths"], NUM_CLASSES, fam=fam)
 
 

@@ -122,6 +122,7 @@ from kae_utils.env import setup_notebook
 from kae_utils.losses import CFL_SIGMAS, kd_kl, mmd2
 from kae_utils.metrics import accuracy
 from kae_utils.models import build_model, count_parameters
+from kae_utils.models.seeding import seeded
 from kae_utils.results import Claim, check_claims, mean_std, median_time, write_metrics
 from kae_utils.training import Trainer, predict_logits
 from kae_utils.viz import sample_grid
@@ -347,8 +348,7 @@ def new_student(seed: int) -> nn.Module:
 
 def new_block(seed: int) -> CommonFeatureBlock:
     """A common feature block whose initial weights depend on `seed` only."""
-    with torch.random.fork_rng(devices=[]):  # its weights depend on the seed only
-        torch.manual_seed(3000 + seed)
+    with seeded(3000 + seed):  # its weights depend on the seed only
         return CommonFeatureBlock(CFG["student_widths"][-1], TEACHER_CHANNELS, CFG["hidden"])
 
 

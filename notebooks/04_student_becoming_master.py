@@ -97,6 +97,7 @@ from kae_utils.env import setup_notebook
 from kae_utils.metrics import iou_per_class
 from kae_utils.models import EncoderDecoder, build_encdec, count_parameters
 from kae_utils.models.frozen import freeze, hold_statistics
+from kae_utils.models.seeding import seeded
 from kae_utils.progress import progress
 from kae_utils.results import Claim, check_claims, mean_std, median_time, write_metrics
 from kae_utils.tasks import DENSE_TASKS
@@ -554,8 +555,7 @@ def held_out_curve(net: TargetNet, x_images: torch.Tensor, teacher_set: dict[str
 def initial_targetnet(teacher_set: dict[str, EncoderDecoder], seed: int) -> TargetNet:
     """The TargetNet before training, with every candidate branch (its new weights depend on the seed only)."""
     points = teacher_set[TASK_LIST[0]].num_branch_points
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(4000 + seed)
+    with seeded(4000 + seed):
         return TargetNet(teacher_set, TASK_LIST[0], {t: list(range(points)) for t in TASK_LIST}, CFG["trunk_widths"])
 
 

@@ -142,6 +142,7 @@ from kae_utils.data import ATTRIBUTE_VALUES, load_dataset, load_training_pool
 from kae_utils.env import setup_notebook
 from kae_utils.metrics import accuracy
 from kae_utils.models import MultiHeadNet, build_multihead, count_parameters
+from kae_utils.models.seeding import seeded
 from kae_utils.results import Claim, check_claims, mean_std, write_metrics
 from kae_utils.tasks import predict_maps
 from kae_utils.training import Batches, Trainer
@@ -464,13 +465,6 @@ def stage_widths(net: MultiHeadNet) -> list[int]:
     return list(net.backbone.widths)
 
 
-def seeded(seed: int, make):
-    """Build a module with its weights drawn from `seed`, without touching the global RNG."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return make()
-
-
 NUMERICS = numerics.current(device)
 # the kept features in the numerics' precision (bfloat16 halves their memory); logits always in float32
 FEATURE_DTYPE = torch.bfloat16 if NUMERICS.precision == "bf16" else torch.float32
@@ -497,10 +491,10 @@ class ComponentAmalgamation(nn.Module):
         self.net = build_multihead("convnet", {task: len(ATTRIBUTE_VALUES[task])}, in_channels=IMAGE_SHAPE[0],
                                    widths=CFG["component_widths"], seed=seed)
         c = CFG["bridge_widths"]
-        self.source_bridges = seeded(seed + 1, lambda: nn.ModuleList(
-            transfer_bridges(stage_widths(sources[n]), c) for n in self.group))
-        self.component_bridges = seeded(seed + 2, lambda: nn.ModuleList(
-            transfer_bridges(CFG["component_widths"], c) for _ in self.group))
+        with seeded(seed + 1):
+            self.source_bridges = nn.ModuleList(transfer_bridges(stage_widths(sources[n]), c) for n in self.group)
+        with seeded(seed + 2):
+            self.component_bridges = nn.ModuleList(transfer_bridges(CFG["component_widths"], c) for _ in self.group)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.net(x)
@@ -577,8 +571,9 @@ class TargetAmalgamation(nn.Module):
         self.tasks = list(tasks)
         self.net = build_multihead("convnet", {t: len(ATTRIBUTE_VALUES[t]) for t in self.tasks},
                                    in_channels=IMAGE_SHAPE[0], widths=CFG["target_widths"], seed=seed)
-        self.bridges = seeded(seed + 1, lambda: nn.ModuleDict({
-            t: transfer_bridges(CFG["target_widths"], CFG["component_widths"]) for t in self.tasks}))
+        with seeded(seed + 1):
+            self.bridges = nn.ModuleDict({t: transfer_bridges(CFG["target_widths"], CFG["component_widths"])
+                                          for t in self.tasks})
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.net(x)

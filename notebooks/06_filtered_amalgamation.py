@@ -126,6 +126,7 @@ from kae_utils.losses import kd_kl
 from kae_utils.metrics import accuracy
 from kae_utils.models import MultiHeadNet, count_parameters
 from kae_utils.models.frozen import freeze, hold_statistics
+from kae_utils.models.seeding import seeded
 from kae_utils.results import Claim, check_claims, mean_std, median_time, write_metrics
 from kae_utils.tasks import predict_maps
 from kae_utils.training import Trainer
@@ -289,8 +290,7 @@ pd.DataFrame({"teacher": [teacher_of[t] for t in ALL_TASKS], "test accuracy": [t
 def reinitialised(module: nn.Module, seed: int) -> nn.Module:
     """A copy of `module` with every layer's parameters drawn afresh (seeded) and BatchNorm statistics reset."""
     fresh = copy.deepcopy(module)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         for layer in fresh.modules():
             if hasattr(layer, "reset_parameters"):
                 layer.reset_parameters()

@@ -96,6 +96,7 @@ from kae_utils.amalgamation import ceiling_reaches, check_images_only, train_cei
 from kae_utils.data import load_dataset, load_training_pool
 from kae_utils.env import setup_notebook
 from kae_utils.models import count_parameters
+from kae_utils.models.seeding import seeded
 from kae_utils.recombination import FoldedL1Importance, Recombined, channel_owners, combine_conv, folded_l1
 from kae_utils.results import Claim, check_claims, mean_std, write_metrics
 from kae_utils.tasks import DENSE_TASKS, predict_maps
@@ -445,8 +446,7 @@ def reinitialised(model: nn.Module, seed: int) -> nn.Module:
     The depth head's bias starts at the teachers' mean log-depth, as the zoo's depth networks do.
     """
     fresh = copy.deepcopy(model)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(9000 + seed)
+    with seeded(9000 + seed):
         for module in fresh.modules():
             if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
