@@ -322,7 +322,7 @@ teacher_maps = predict_maps(teachers, X_TRANSFER)  # computed once: the teachers
 TARGETS = [teacher_maps[t] for t in TASK_LIST]
 
 
-def kd_loss(outputs: dict[str, torch.Tensor], targets: list[torch.Tensor]) -> tuple[torch.Tensor, dict]:
+def dense_kd_loss(outputs: dict[str, torch.Tensor], targets: list[torch.Tensor]) -> tuple[torch.Tensor, dict]:
     """Sum over tasks of the loss of the output against the teacher's map (no ground truth)."""
     losses = {t: DENSE_TASKS[t].distill_loss(outputs[t], y) for t, y in zip(TASK_LIST, targets, strict=True)}
     return sum(losses.values()), {t: v.detach() for t, v in losses.items()}
@@ -353,7 +353,7 @@ def retrain(model: nn.Module, epochs: int, seed: int, desc: str, labels: bool = 
     if labels:
         train_ceiling(model, x, gt_transfer, supervised_loss, **common)
     else:
-        Trainer(model, step_fn=lambda m, batch: kd_loss(m(batch[0]), batch[1:]), **common).fit((x, *TARGETS))
+        Trainer(model, step_fn=lambda m, batch: dense_kd_loss(m(batch[0]), batch[1:]), **common).fit((x, *TARGETS))
 
 
 def flat_scores(scores: dict[str, dict[str, float]]) -> dict[str, float]:

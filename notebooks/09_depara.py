@@ -613,8 +613,8 @@ def train_classifier(net: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: i
 
 
 @torch.no_grad()
-def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """The accuracy of `net` on the images `x` with labels `y`."""
+def net_accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """The accuracy of `net` on the images `x` with labels `y` (one float32 forward pass, no autocast)."""
     net.eval()
     return float((net(x.to(device)).argmax(1).cpu() == y).float().mean())
 
@@ -634,8 +634,8 @@ for k, net in source_nets.items():
         f_train, f_test = (net(x.to(device), return_features=True)[1]["pool"].cpu() for x in (pool_x, test_x))
     probe = nn.Linear(f_train.shape[1], N_CLASSES)
     train_classifier(probe, f_train, pool_y, 60, SEED)
-    probe_rows.append({"model": f"{k} ({LAYER_SOURCE_NAMES[k]})", "linear probe, whole pool": accuracy(probe, f_test, test_y)})
-probe_rows.append({"model": "target model (trained on the whole pool)", "linear probe, whole pool": accuracy(target_net, test_x, test_y)})
+    probe_rows.append({"model": f"{k} ({LAYER_SOURCE_NAMES[k]})", "linear probe, whole pool": net_accuracy(probe, f_test, test_y)})
+probe_rows.append({"model": "target model (trained on the whole pool)", "linear probe, whole pool": net_accuracy(target_net, test_x, test_y)})
 pd.DataFrame(probe_rows).set_index("model").round(3)
 
 # %% [markdown]
