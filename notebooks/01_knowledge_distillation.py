@@ -440,10 +440,7 @@ plt.show()
 # comparable across the two data sets; the ordering and the size of the effects are.
 
 # %% tags=["nbval-ignore-output"]
-def mean_std(values) -> tuple[float, float]:
-    """Mean and sample standard deviation of `values` (0 for a single value)."""
-    values = np.asarray(list(values), dtype=float)
-    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+from kae_utils.results import mean_std  # mean and sample standard deviation over the seeds (0 for one seed)
 
 
 def by_model(name: str) -> list[float]:
