@@ -240,18 +240,12 @@ pool_table
 # saw, more so for some tasks than for others.
 
 # %%
-@torch.no_grad()
-def predict_heads(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Logits of every head of `model` (a net returning {task: logits}) on x: eval mode, batched, on the CPU."""
-    return predict_maps(model, x, batch_size=500)
-
-
 def per_fill(correct: torch.Tensor, fills: torch.Tensor) -> list[float]:
     """The share of correct predictions among the images of each fill pattern."""
     return [correct[fills == f].float().mean().item() for f in range(len(FILLS))]
 
 
-source_test_logits = {name: predict_heads(m, x_test) for name, m in sources.items()}
+source_test_logits = {name: predict_maps(m, x_test, batch_size=500) for name, m in sources.items()}
 rows = []
 for name in SOURCE_NAMES:
     for task in SOURCE_TASKS[name]:
@@ -363,7 +357,7 @@ plt.show()
 # on are marked \* in the legend. If entropy tracks reliability, a source should be chosen mostly on its own fills.
 
 # %%
-transfer_logits = {name: predict_heads(m, check_images_only(X_TRANSFER, IMAGE_SHAPE)) for name, m in sources.items()}
+transfer_logits = {name: predict_maps(m, check_images_only(X_TRANSFER, IMAGE_SHAPE), batch_size=500) for name, m in sources.items()}
 choice = {task: min_entropy_choice([transfer_logits[n][task] for n in names]) for task, names in GROUPS.items()}
 
 fig, axes = plt.subplots(1, len(GROUPS), figsize=(3.8 * len(GROUPS), 2.8), squeeze=False)
@@ -632,7 +626,7 @@ def supervised_ceiling(tasks: Sequence[str], widths: Sequence[int], epochs: int,
                           widths=widths, seed=net_seed)
     net, _ = train_ceiling(net, X_TRANSFER, {t: Y_TRANSFER[t] for t in tasks}, labels_loss, epochs=epochs, lr=CFG["lr"],
                            batch_size=CFG["batch_size"], device=device, seed=seed, desc=desc)
-    logits = predict_heads(net, x_test)
+    logits = predict_maps(net, x_test, batch_size=500)
     return {t: accuracy(logits[t], y_test[t]) for t in tasks}
 
 
@@ -660,7 +654,7 @@ for task in WANTED:
 reference_scores = {}
 if REFERENCE is not None:
     reference = zoo.obtain(REFERENCE, TEACHERS, device)
-    reference_logits = predict_heads(reference, x_test)
+    reference_logits = predict_maps(reference, x_test, batch_size=500)
     reference_scores = {task: accuracy(reference_logits[task], y_test[task]) for task in WANTED}
     print(f"{REFERENCE}: " + ", ".join(f"{t} {v:.4f}" for t, v in reference_scores.items()))
 else:
@@ -708,10 +702,10 @@ runs, scores = {}, {}
 for seed in CFG["seeds"]:
     for name, (task, rule, switches) in COMPONENT_RUNS.items():
         runs[(name, seed)] = train_component(task, rule, seed, signals.get(task), **switches)
-        scores[(name, seed)] = {task: accuracy(predict_heads(runs[(name, seed)]["model"].net, x_test)[task], y_test[task])}
+        scores[(name, seed)] = {task: accuracy(predict_maps(runs[(name, seed)]["model"].net, x_test, batch_size=500)[task], y_test[task])}
     components = {task: runs[(f"component {task}", seed)]["model"].net for task in WANTED}
     runs[("target", seed)] = train_target(components, seed)
-    target_logits = predict_heads(runs[("target", seed)]["model"].net, x_test)
+    target_logits = predict_maps(runs[("target", seed)]["model"].net, x_test, batch_size=500)
     scores[("target", seed)] = {task: accuracy(target_logits[task], y_test[task]) for task in WANTED}
 del signals
 

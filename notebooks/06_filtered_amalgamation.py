@@ -237,18 +237,12 @@ plt.show()
 # dict of logits, one entry per head).
 
 # %% tags=["nbval-ignore-output"]
-@torch.no_grad()
-def predict_heads(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Logits of every head of `model` (a net returning {task: logits}) on x: eval mode, batched, on the CPU."""
-    return predict_maps(model, x, batch_size=500)
-
-
 def scores(logits: dict[str, torch.Tensor]) -> dict[str, float]:
     """Test accuracy of every head present in `logits`."""
     return {task: accuracy(z, y_test[task]) for task, z in logits.items()}
 
 
-teacher_test_logits = {t: predict_heads(teacher, x_test) for t, teacher in teachers.items()}
+teacher_test_logits = {t: predict_maps(teacher, x_test, batch_size=500) for t, teacher in teachers.items()}
 teacher_scores = {task: acc for logits in teacher_test_logits.values() for task, acc in scores(logits).items()}
 teacher_of = {task: t for t, tasks in TEACHER_TASKS.items() for task in tasks}
 chance = {task: 1 / len(ATTRIBUTE_VALUES[task]) for task in ALL_TASKS}
@@ -461,7 +455,7 @@ plt.show()
 def teacher_targets(x_images: torch.Tensor, tasks: Sequence[str]) -> dict[str, torch.Tensor]:
     """The frozen teachers' logits of the chosen tasks on unlabeled images (computed once, kept in memory)."""
     x = check_images_only(x_images, IMAGE_SHAPE)
-    logits = {task: z for t, teacher in teachers.items() for task, z in predict_heads(teacher, x).items()}
+    logits = {task: z for t, teacher in teachers.items() for task, z in predict_maps(teacher, x, batch_size=500).items()}
     return {task: logits[task] for task in tasks}
 
 
@@ -587,7 +581,7 @@ def amalgamate(tasks: Sequence[str], k: int, schedule: str, seed: int, loss: str
 # tolerance, this experiment cannot test "the student matches its teacher" on that task, and the claims below say so.
 
 # %% tags=["nbval-ignore-output"]
-ceiling_logits = {seed: predict_heads(amalgamate(CHOSEN, BRANCH_POINT, "layer-wise", seed, labels=True)["student"], x_test)
+ceiling_logits = {seed: predict_maps(amalgamate(CHOSEN, BRANCH_POINT, "layer-wise", seed, labels=True)["student"], x_test, batch_size=500)
                   for seed in CFG["seeds"]}
 ceiling_runs = {seed: scores(logits) for seed, logits in ceiling_logits.items()}  # seed: {task: test accuracy}
 ceiling = {task: float(np.mean([ceiling_runs[s][task] for s in CFG["seeds"]])) for task in CHOSEN}
@@ -633,7 +627,7 @@ runs = {}
 for seed in CFG["seeds"]:
     for name, (tasks, k, schedule, loss, teacher_bn) in EXPERIMENTS.items():
         run = amalgamate(tasks, k, schedule, seed, loss, teacher_bn)
-        run["scores"] = scores(predict_heads(run["student"], x_test))
+        run["scores"] = scores(predict_maps(run["student"], x_test, batch_size=500))
         runs[(name, seed)] = run
 
 # %% [markdown]
@@ -649,7 +643,7 @@ for seed in CFG["seeds"]:
 CEILING = "supervised ceiling (labels)"
 rows = []
 for (name, seed), run in runs.items():
-    student_logits = predict_heads(run["student"], x_test)
+    student_logits = predict_maps(run["student"], x_test, batch_size=500)
     for task in CHOSEN:
         agree = (student_logits[task].argmax(1) == teacher_test_logits[teacher_of[task]][task].argmax(1)).float().mean()
         rows.append({"model": name, "seed": seed, "task": task, "accuracy": run["scores"][task],
@@ -772,7 +766,7 @@ plt.show()
 # chosen tasks (first seed); in Jupyter the controls below browse the test set.
 
 # %% tags=["nbval-ignore-output"]
-afk_logits = predict_heads(runs[("AFK", seed0)]["student"], x_test)
+afk_logits = predict_maps(runs[("AFK", seed0)]["student"], x_test, batch_size=500)
 
 
 def show_predictions(start: int = 0, count: int = 6) -> plt.Figure:
@@ -811,8 +805,8 @@ explore(browse, start=list(range(0, min(len(x_test), 120), 6)))
 # nbval).
 
 # %% tags=["nbval-ignore-output"]
-student_time = median_time(lambda: predict_heads(runs[("AFK", seed0)]["student"], x_test), repeats=3)
-teachers_time = median_time(lambda: [predict_heads(t, x_test) for t in teachers.values()], repeats=3)
+student_time = median_time(lambda: predict_maps(runs[("AFK", seed0)]["student"], x_test, batch_size=500), repeats=3)
+teachers_time = median_time(lambda: [predict_maps(t, x_test, batch_size=500) for t in teachers.values()], repeats=3)
 print(f"test set ({len(x_test)} images): student {student_time * 1e3:.0f} ms, teachers together {teachers_time * 1e3:.0f} ms")
 
 
