@@ -10,6 +10,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
+# the repository's tools (kae_tools): kae run, kae sweep, kae seeds, kae readme, kae pair, kae clean, kae zoo
+KAE := $(BIN)/kae
 STAMP := $(VENV)/.kae-installed
 # notebooks to act on (stems or numbers), empty = all; extra runner arguments, e.g. ARGS="-p SEED 1"
 NB ?=
@@ -48,7 +50,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
 
-setup: $(STAMP)  ## create .venv and install kae_utils with the pinned dependencies
+setup: $(STAMP)  ## create .venv and install kae_utils and kae_tools (the `kae` command) with the pinned dependencies
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python >= 3.10 is needed (3.11 recommended); set PYTHON=python3.11")'
@@ -58,7 +60,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 run: setup  ## run every notebook headlessly (quick profile) into runs/ and print a summary
-	$(PY) -m kae_utils.run $(NB) --profile quick --out runs --jobs $(JOBS) $(ARGS)
+	$(KAE) run $(NB) --profile quick --out runs --jobs $(JOBS) $(ARGS)
 
 test: setup  ## unit tests, the site and JupyterLab in a browser, then strict nbval over the stored notebooks
 	$(MAKE) --no-print-directory test-unit test-browser test-notebooks
@@ -82,72 +84,71 @@ docs: setup  ## build the site from the stored notebooks (no execution) into doc
 	$(PY) docs/build_site.py
 
 pair: setup  ## rewrite the notebooks' paired text forms (notebooks/NN_*.py, jupytext percent) from the .ipynb
-	$(PY) -m kae_utils.pairing $(NB)
+	$(KAE) pair $(NB)
 
 test-notebooks: setup
 	CUDA_VISIBLE_DEVICES= $(PY) -m pytest $(NBVAL) -p no:cacheprovider notebooks/
 
-test-notebooks-fp32: setup  ## strict nbval with float32 forced: do the stored outputs (made with bf16 where the CPU has it) hold on a machine without bf16? (not in make test: CI's time)
-	KAE_PRECISION=fp32 CUDA_VISIBLE_DEVICES= $(PY) -m pytest $(NBVAL) -p no:cacheprovider notebooks/
+test-notebooks-fp32: setup  ## strict nbval with float32 forced (its own cache: cache keys do not include the numerics): do the stored outputs hold on a machine without bf16? (not in make test: CI's time)
+	KAE_PRECISION=fp32 KAE_CACHE_DIR=.cache/kae-fp32 CUDA_VISIBLE_DEVICES= $(PY) -m pytest $(NBVAL) -p no:cacheprovider notebooks/
 
 outputs: setup  ## regenerate the stored outputs in place (quick profile, CPU), then results/quick and README
-	$(PY) -m kae_utils.run $(NB) --in-place --out runs/outputs
-	$(PY) -m kae_utils.pairing $(NB)
-	$(PY) -m kae_utils.readme --collect runs/outputs --profile quick
+	$(KAE) run $(NB) --in-place --out runs/outputs
+	$(KAE) pair $(NB)
+	$(KAE) readme --collect runs/outputs --profile quick
 
 bench: setup  ## generator speeds, training throughput per numerics setting, the runner's overhead per run (local pool vs Dask), notebook quick-profile times from a cold cache (results/*.tsv)
 	$(PY) -m data_scripts.bench_generators
 	$(PY) -m data_scripts.bench_training
 	$(PY) -m data_scripts.bench_runner
-	$(PY) -m kae_utils.run $(NB) --profile quick --fresh-cache --out runs_bench --timings results/timings_quick.tsv
+	$(KAE) run $(NB) --profile quick --fresh-cache --out runs_bench --timings results/timings_quick.tsv
 
 bench-precision: setup  ## every notebook as a strict nbval run under fp32 (NCHW), fp32 (channels-last) and the default numerics, cold cache: wall times, cells that differ, claims that flip (results/precision_quick.tsv; SETTINGS="fp32 default" runs a subset)
 	$(PY) -m data_scripts.bench_precision $(NB) $(if $(SETTINGS),--settings $(SETTINGS))
 
 reproduce: setup  ## full profile (paper scale, several seeds; meant for a GPU) into runs_full/ and results/full
-	$(PY) -m kae_utils.run $(NB) --profile full --out runs_full --timeout 36000 $(ARGS)
-	$(PY) -m kae_utils.readme --collect runs_full --profile full
+	$(KAE) run $(NB) --profile full --out runs_full --timeout 36000 $(ARGS)
+	$(KAE) readme --collect runs_full --profile full
 
 gpu-estimate: setup  ## the full profiles at smoke scale into runs/full-smoke, then each GPU step's time estimated from its counts (results/gpu_estimate.tsv, README)
 	rm -rf runs/full-smoke
 	KAE_SMOKE_OUT=runs/full-smoke $(PY) -m pytest tests/test_full_profile.py -p no:cacheprovider -q
 	cp runs/full-smoke/timings.tsv results/full_smoke_cpu.tsv
 	$(PY) -m data_scripts.gpu_estimate runs/full-smoke
-	$(PY) -m kae_utils.readme
+	$(KAE) readme
 
 gpu-check: setup  ## on a lent GPU: smoke on CUDA, the full zoo, the full profiles by priority, each step committed (GPU_STEPS, GPU_NB, GPU_CHECK_EXPORT)
 	$(PY) -m data_scripts.gpu_check --steps $(GPU_STEPS) $(if $(GPU_NB),--nb $(GPU_NB),) --deadline-s $(GPU_DEADLINE) \
 	  $(if $(GPU_CHECK_EXPORT),--export $(GPU_CHECK_EXPORT),)
 
 zoo: setup  ## train the zoo entries that are missing or stale (NAMES=..., DEVICE=cuda, ZOO_PROFILE=full), then verify
-	$(PY) -m kae_utils.zoo build $(NAMES) --device $(DEVICE) --profile $(ZOO_PROFILE) --precision $(PRECISION)
-	$(PY) -m kae_utils.zoo verify
+	$(KAE) zoo build $(NAMES) --device $(DEVICE) --profile $(ZOO_PROFILE) --precision $(PRECISION)
+	$(KAE) zoo verify
 
 zoo-list: setup  ## the zoo's entries: task, architecture, parameters, held-out metric, used by, built or not
-	$(PY) -m kae_utils.zoo list
+	$(KAE) zoo list
 
 zoo-verify: setup  ## rehash every zoo file against zoo/manifest.json (exit 1 on any mismatch)
-	$(PY) -m kae_utils.zoo verify
+	$(KAE) zoo verify
 
 sweep: setup  ## a parameter sweep: make sweep SWEEP=sweeps/NAME.yaml [NB=..] [JOBS=2] [ARGS=--resume], into runs/sweeps/NAME/
 	@test -n "$(SWEEP)" || { echo "usage: make sweep SWEEP=sweeps/NAME.yaml (shipped: $$(ls sweeps | tr '\n' ' '))" >&2; exit 2; }
-	$(PY) -m kae_utils.run $(NB) --sweep $(SWEEP) --jobs $(JOBS) $(ARGS)
+	$(KAE) sweep $(SWEEP) $(NB) --jobs $(JOBS) $(ARGS)
 
 sweep-example: setup  ## the README's example sweep (notebook 01, temperature x seed; ~5 min) into results/sweeps/kd_temperature/
-	$(PY) -m kae_utils.run --sweep sweeps/kd_temperature.yaml --out runs/sweeps/kd_temperature --jobs $(JOBS) --resume $(ARGS)
-	$(PY) -m kae_utils.readme --collect-sweep runs/sweeps/kd_temperature
+	$(KAE) sweep sweeps/kd_temperature.yaml --out runs/sweeps/kd_temperature --jobs $(JOBS) --resume $(ARGS)
+	$(KAE) readme --collect-sweep runs/sweeps/kd_temperature
 
 seeds: setup  ## every notebook's quick profile at seeds 0-4 (about an hour on 2 cores; resumes) into results/seeds/ and the README
-	status=0; $(PY) -m kae_utils.run $(NB) --sweep sweeps/seeds.yaml --out runs/seeds --jobs $(JOBS) --resume $(ARGS) || status=$$?; \
-	$(PY) -m kae_utils.readme --collect-seeds runs/seeds; exit $$status
+	$(KAE) seeds $(NB) --jobs $(JOBS) $(ARGS)
 
 readme: setup  ## regenerate the README's notebook index and sweep tables from results/
-	$(PY) -m kae_utils.readme
+	$(KAE) readme
 
-lint: setup  ## ruff over the package, tests, docs and notebooks; stored notebooks clean and their text forms in sync
-	$(BIN)/ruff check kae_utils tests docs notebooks
-	$(PY) -m kae_utils.nbclean --check notebooks/[0-9][0-9]_*.ipynb
-	$(PY) -m kae_utils.pairing --check
+lint: setup  ## ruff over the packages, tests, docs and notebooks; stored notebooks clean and their text forms in sync
+	$(BIN)/ruff check kae_utils kae_tools tests docs notebooks
+	$(KAE) clean --check notebooks/[0-9][0-9]_*.ipynb
+	$(KAE) pair --check
 
 freeze: setup  ## rewrite constraints.txt from the current environment (after changing a pin)
 	@{ echo "# Exact pins used by the Makefile (pip install -c constraints.txt). Direct dependencies first,"; \

@@ -9,12 +9,15 @@ it gives (each notebook's ``metrics.json`` goes to the pass's own ``KAE_RUNS_DIR
 * ``fp32-nchw``: float32, contiguous memory (``KAE_PRECISION=fp32 KAE_CHANNELS_LAST=0``): the numerics of the
   code before :mod:`kae_utils.numerics`;
 * ``fp32``: float32, channels-last (``KAE_PRECISION=fp32``): what a machine without native bf16 runs;
-* ``default``: what ``auto`` picks here (bf16 autocast and channels-last on a CPU with AVX-512 BF16).
+* ``bf16``: bf16 autocast and channels-last forced on every notebook (``KAE_PRECISION=bf16``), also on those
+  that ask for float32;
+* ``default``: each notebook's own choice: ``auto`` (bf16 autocast and channels-last on a CPU with AVX-512
+  BF16) for most, float32 for those whose claims differ between the two (their ``PRECISION`` parameter).
 
 Writes ``results/precision_quick.tsv``: per notebook the wall time of each setting, the speed-up of the default
 over ``fp32`` and over ``fp32-nchw``, the stored-output cells that differ under each setting, the claims held
-under each, which claims differ between ``fp32`` and ``default`` (the claims a reader without bf16 would see
-flip), and the headline numbers of both. ``--settings`` runs a subset (the table keeps the other settings'
+under each, which claims differ between ``fp32`` and ``bf16`` (a verdict or an "untestable here" mark), and
+the headline numbers of both. ``--settings`` runs a subset (the table keeps the other settings'
 earlier passes found in ``--out``). Runs go to ``runs_bench/precision/<setting>/``.
 """
 
@@ -38,6 +41,7 @@ from kae_utils.env import repo_root
 SETTINGS: tuple[tuple[str, dict[str, str]], ...] = (
     ("fp32-nchw", {"KAE_PRECISION": "fp32", "KAE_CHANNELS_LAST": "0"}),
     ("fp32", {"KAE_PRECISION": "fp32", "KAE_CHANNELS_LAST": "1"}),
+    ("bf16", {"KAE_PRECISION": "bf16", "KAE_CHANNELS_LAST": "1"}),
     ("default", {"KAE_PRECISION": "auto", "KAE_CHANNELS_LAST": "1"}),
 )
 #: The strict nbval options of ``make test-notebooks``.
@@ -117,19 +121,28 @@ def read_setting(folder: Path) -> dict[str, dict]:
         metrics = folder / row["notebook"] / "metrics.json"
         if metrics.exists():
             data = json.loads(metrics.read_text())
-            record["claims"] = [bool(item["holds"]) for item in (data.get("claims") or {}).get("items", [])]
+            record["claims"] = [verdict(item) for item in (data.get("claims") or {}).get("items", [])]
             record["headline"] = str((data.get("metrics") or {}).get("headline", ""))
         rows[row["notebook"]] = record
     return rows
 
 
-def flipped(a: Sequence[bool], b: Sequence[bool]) -> str:
-    """``"2: PASS->FAIL; 5: FAIL->PASS"`` for the claims (1-based) whose verdicts differ; ``"none"``."""
+def verdict(item: Mapping) -> str:
+    """A claim's verdict as the claims block prints it: ``"PASS"``, ``"FAIL"``, with ``" (untestable)"`` if marked."""
+    return ("PASS" if item["holds"] else "FAIL") + (" (untestable)" if item.get("untestable") else "")
+
+
+def flipped(a: Sequence[str], b: Sequence[str]) -> str:
+    """``"2: PASS->FAIL; 5: FAIL (untestable)->FAIL"`` for the claims (1-based) whose verdicts differ; ``"none"``."""
     if len(a) != len(b):
         return f"claim counts differ ({len(a)} vs {len(b)})"
-    word = {True: "PASS", False: "FAIL"}
-    diffs = [f"{i}: {word[x]}->{word[y]}" for i, (x, y) in enumerate(zip(a, b, strict=True), 1) if x != y]
+    diffs = [f"{i}: {x}->{y}" for i, (x, y) in enumerate(zip(a, b, strict=True), 1) if x != y]
     return "; ".join(diffs) or "none"
+
+
+def held(verdicts: Sequence[str]) -> str:
+    """``"3/4"``: the claims that hold out of all."""
+    return f"{sum(v.startswith('PASS') for v in verdicts)}/{len(verdicts)}"
 
 
 def _speedup(base: dict | None, new: dict | None) -> str:
@@ -142,17 +155,17 @@ def table(results: Mapping[str, Mapping[str, dict]]) -> list[str]:
     notebooks = sorted(set().union(*(r.keys() for r in results.values())))
     header = ["notebook", *(f"{label}_s" for label in labels), "speedup_default_vs_fp32",
               "speedup_default_vs_fp32_nchw", *(f"cells_differing_{label}" for label in labels),
-              *(f"claims_{label}" for label in labels), "claims_differing_fp32_vs_default",
-              "headline_fp32", "headline_default"]
+              *(f"claims_{label}" for label in labels), "claims_differing_fp32_vs_bf16",
+              "headline_fp32", "headline_bf16"]
     lines = ["\t".join(header)]
     for nb in notebooks:
         rec = {label: results.get(label, {}).get(nb) for label in labels}
         walls = [f"{r['wall_s']:.1f}" if r else "-" for r in rec.values()]
         speeds = [_speedup(rec["fp32"], rec["default"]), _speedup(rec["fp32-nchw"], rec["default"])]
         cells = [(r["differing_cells"] or "none") if r else "-" for r in rec.values()]
-        claims = [f"{sum(r['claims'])}/{len(r['claims'])}" if r and r["claims"] else "-" for r in rec.values()]
-        differ = flipped(rec["fp32"]["claims"], rec["default"]["claims"]) if rec["fp32"] and rec["default"] else "-"
-        heads = [(r["headline"] if r else "-").replace("\t", " ") for r in (rec["fp32"], rec["default"])]
+        claims = [held(r["claims"]) if r and r["claims"] else "-" for r in rec.values()]
+        differ = flipped(rec["fp32"]["claims"], rec["bf16"]["claims"]) if rec["fp32"] and rec["bf16"] else "-"
+        heads = [(r["headline"] if r else "-").replace("\t", " ") for r in (rec["fp32"], rec["bf16"])]
         lines.append("\t".join([nb, *walls, *speeds, *cells, *claims, differ, *heads]))
     return lines
 
@@ -171,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=repo_root() / "runs_bench" / "precision")
     parser.add_argument("--tsv", type=Path, default=repo_root() / "results" / "precision_quick.tsv")
     parser.add_argument("--settings", nargs="+", choices=[label for label, _ in SETTINGS],
-                        default=[label for label, _ in SETTINGS], help="the settings to run (default: all three)")
+                        default=[label for label, _ in SETTINGS], help="the settings to run (default: all four)")
     parser.add_argument("--only-table", action="store_true", help="rewrite the TSV from the runs already in --out")
     args = parser.parse_args(argv)
     status = 0

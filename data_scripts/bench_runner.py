@@ -24,8 +24,10 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from kae_tools.runner import executors
+from kae_tools.runner.execute import available_cpus
+from kae_tools.runner.spec import RunSpec
 from kae_utils.env import repo_root
-from kae_utils.run import RunSpec, available_cpus
 
 _BODY = """\
 import json, os
@@ -70,8 +72,6 @@ def _noop_ms(submit: Callable[[], object], count: int) -> float:
 
 def measure(engine_name: str, path: Path, out: Path, runs: int, noops: int) -> dict[str, object]:
     """Start one engine, time ``runs`` sequential runs and ``noops`` empty tasks through it, close it."""
-    from kae_utils import executors
-
     start = time.perf_counter()
     if engine_name == "local":
         engine = executors.LocalEngine(1, log=lambda line: None)

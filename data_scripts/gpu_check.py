@@ -16,7 +16,7 @@ this runs, in order, what a GPU can show and a CPU cannot, and commits each step
    hashes) are committed as ``results/full/zoo_manifest.json``. An interrupted build resumes at its last epoch.
 3. ``notebooks``: each notebook's full profile in the order that matters most (the amalgamation notebooks first:
    ``PRIORITY``), each with a time limit from its estimate, into ``runs_full/``; its metrics go to
-   ``results/full/`` and the README's full-profile column (``kae_utils.readme --collect``); 02 and 03 also on
+   ``results/full/`` and the README's full-profile column (``kae readme --collect``); 02 and 03 also on
    ``shapes`` (``results/full/shapes/``). A notebook whose estimate does not fit in the time left is skipped and
    named, for the next session.
 
@@ -73,7 +73,7 @@ def read_estimates(path: Path) -> dict[str, float]:
 
 def notebook_runs(names: Sequence[str]) -> list[tuple[str, str, dict[str, str]]]:
     """``(label, stem, parameters)`` in priority order: each notebook, then its variant (02 and 03 on shapes)."""
-    from kae_utils.run import find_notebooks
+    from kae_tools.notebooks.catalog import find_notebooks
 
     stems = {p.stem[:2]: p.stem for p in find_notebooks([])}
     chosen = [n[:2] for n in names] if names else list(PRIORITY)
@@ -191,7 +191,7 @@ def step_notebooks(s: Session, py: str, zoo_dir: Path, runs_root: Path, names: S
     for label, limit in chosen:
         stem, params = by_label[label]
         folder = runs_root if not params else runs_root / "-".join(params.values())
-        cmd = [py, "-m", "kae_utils.run", stem, "--profile", "full", "--out", str(folder), "--timeout", f"{limit:.0f}",
+        cmd = [py, "-m", "kae_tools", "run", stem, "--profile", "full", "--out", str(folder), "--timeout", f"{limit:.0f}",
                "-p", "DEVICE", "cuda"]
         for key, value in params.items():
             cmd += ["-p", key, value]
@@ -205,7 +205,7 @@ def step_notebooks(s: Session, py: str, zoo_dir: Path, runs_root: Path, names: S
             shutil.copyfile(metrics, target)
             paths.append(str(target.relative_to(s.root)))
         elif metrics.exists():
-            s.run([py, "-m", "kae_utils.readme", "--collect", str(runs_root), "--profile", "full"], 60)
+            s.run([py, "-m", "kae_tools", "readme", "--collect", str(runs_root), "--profile", "full"], 60)
             paths += [f"results/full/{stem}.json", "README.md"]
         claims = ""
         if metrics.exists():

@@ -5,7 +5,7 @@
    its introduction and its notebook index), the other pages of ``docs/`` (``docs/*.md``, staged under ``docs/``
    so that the notebooks' links to ``../docs/<page>.md`` resolve on the site as in the repository) and every
    notebook matching
-   :data:`kae_utils.run.NOTEBOOK_GLOB` with its paired text form, copied with their modification times
+   :data:`kae_tools.notebooks.catalog.NOTEBOOK_GLOB` with its paired text form, copied with their modification times
    (so that Sphinx rebuilds only what changed); files no longer there are removed. Copies, not links:
    Sphinx resolves links between documents through symbolic links and would lose them.
 3. ``sphinx-build -W --keep-going -b html -c docs docs/_build/src docs/_build/html``: any warning fails
@@ -27,8 +27,8 @@ HTML = BUILD / "html"
 
 def sources(root: Path = ROOT) -> dict[Path, Path]:
     """The files of the site's source tree: ``{path under the staged tree: original file}``."""
-    from kae_utils.pairing import text_path
-    from kae_utils.run import NOTEBOOK_GLOB
+    from kae_tools.notebooks.catalog import NOTEBOOK_GLOB
+    from kae_tools.notebooks.pairing import text_path
 
     files = {Path("index.md"): DOCS / "index.md", Path("README.md"): root / "README.md"}
     for page in sorted((root / "docs").glob("*.md")):

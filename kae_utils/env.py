@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from kae_utils.checks import check_choice, check_number
-from kae_utils.numerics import set_numerics
+from kae_utils.numerics import notebook_numerics, set_numerics
 
 __all__ = [
     "DEVICES",
@@ -124,12 +124,12 @@ def setup_notebook(seed: int, device: str = "auto", threads: int | None = None,
 
     Returns the resolved ``torch.device``. ``threads`` caps torch's CPU threads (default: leave as is).
     ``precision`` (``"auto"``, ``"fp32"``, ``"bf16"``) becomes the process's numerics
-    (:func:`kae_utils.numerics.set_numerics`; ``"auto"`` obeys ``KAE_PRECISION``); a notebook prints
-    :func:`kae_utils.numerics.describe`.
+    (:func:`kae_utils.numerics.notebook_numerics`: ``KAE_PRECISION``, when set, overrides it); a notebook
+    prints :func:`kae_utils.numerics.describe`.
     """
     seed_everything(seed)
     dev = resolve_device(device)
-    set_numerics(precision, dev)
+    set_numerics(notebook_numerics(precision, dev))
     if threads is not None:
         torch.set_num_threads(threads)
     try:  # only inside IPython: store figures as PNG (nbval does not compare PNG bytes)

@@ -37,6 +37,7 @@ __all__ = [
     "current",
     "describe",
     "float32_loss",
+    "notebook_numerics",
     "resolve_numerics",
     "set_numerics",
     "using",
@@ -140,6 +141,22 @@ def resolve_numerics(precision: str = "auto", device: torch.device | str = "cpu"
         native = device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
         return Numerics("bf16", channels_last, device.type, "asked for" if native else "asked for; emulated here, slow")
     return Numerics("fp32", channels_last, device.type, "asked for")
+
+
+def notebook_numerics(precision: str = "auto", device: torch.device | str = "cpu",
+                      channels_last: bool | None = None) -> Numerics:
+    """A notebook's numerics: its own ``precision``, unless ``KAE_PRECISION`` forces one on every notebook.
+
+    A notebook asks for ``"fp32"`` where its stored outputs would differ between float32 and bf16 (its claims
+    sit that close to their tolerances; ``make bench-precision`` measures it), and ``"auto"`` elsewhere.
+    ``KAE_PRECISION=fp32`` or ``bf16`` (CI, the benchmarks) overrides both. Only the notebook's set-up reads
+    the override: a block under :func:`using` keeps the precision it names.
+    """
+    check_choice("precision", precision, PRECISIONS)
+    forced = os.environ.get(_ENV, "").strip()
+    if forced and forced != "auto":
+        return resolve_numerics("auto", device, channels_last)  # its reason names the override
+    return resolve_numerics(precision, device, channels_last)
 
 
 _HALF = (torch.bfloat16, torch.float16)

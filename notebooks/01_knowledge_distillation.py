@@ -29,7 +29,7 @@
 # ## Parameters
 #
 # The next cell is tagged `parameters`: papermill replaces it when you run, for example,
-# `python -m kae_utils.run 01 -p TEMPERATURE 4 -p SEED 1`. Values that depend on them are derived in the
+# `kae run 01 -p TEMPERATURE 4 -p SEED 1`. Values that depend on them are derived in the
 # cell after it, which also checks every value.
 
 # %% tags=["parameters"]

@@ -37,7 +37,7 @@
 # ## Parameters
 #
 # The next cell is tagged `parameters`: papermill replaces it when you run, for example,
-# `python -m kae_utils.run 02 -p SEED 1` or `python -m kae_utils.run 02 --profile full -p DATASET shapes`.
+# `kae run 02 -p SEED 1` or `kae run 02 --profile full -p DATASET shapes`.
 # Values that depend on them are derived in the cell after it, which also checks every value.
 
 # %% tags=["parameters"]

@@ -31,13 +31,14 @@
 # ## Parameters
 #
 # The next cell is tagged `parameters`: papermill replaces it when you run, for example,
-# `python -m kae_utils.run 03 -p STUDENT_ARCH resnet` or `python -m kae_utils.run 03 --profile full`.
+# `kae run 03 -p STUDENT_ARCH resnet` or `kae run 03 --profile full`.
 # Values that depend on them are derived in the cell after it, which also checks every value.
 
 # %% tags=["parameters"]
 PROFILE: str = "quick"  # "quick": CPU, under 2 minutes; "full": wider nets, longer training, 3 seeds (for a GPU)
 SEED: int = 0  # base seed; the full profile uses SEED, SEED + 1, SEED + 2
 DEVICE: str = "auto"  # "auto", "cpu" or "cuda"
+PRECISION: str = "fp32"  # numerics: "fp32" here (its claims differ between float32 and bf16, see the fidelity notes), "auto" or "bf16"
 DATASET: str = "digits"  # "digits" (8x8 handwritten digits, 10 classes) or "shapes" (shape x colour, 48 classes)
 STUDENT_ARCH: str = "convnet"  # the student's family: "convnet" or "resnet" (teachers: one of each)
 MMD_WEIGHT: float = 10.0  # weight of L_MMD in the total loss L_ST + w_mmd L_MMD + w_rec L_rec (paper: 10)
@@ -48,6 +49,7 @@ STUDENT_INIT: str = "pretrained"  # "pretrained": students start from the zoo's 
 
 # %%
 from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.numerics import PRECISIONS
 from kae_utils.scale import profile_settings
 from kae_utils.zoo import TEACHER_SOURCES
 
@@ -56,6 +58,7 @@ STUDENT_ARCHS = ("convnet", "resnet")
 STUDENT_INITS = ("pretrained", "scratch")
 check_choice("PROFILE", PROFILE, PROFILES)
 check_choice("DEVICE", DEVICE, DEVICES)
+check_choice("PRECISION", PRECISION, PRECISIONS)
 check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
 check_choice("STUDENT_ARCH", STUDENT_ARCH, STUDENT_ARCHS)
 check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
@@ -128,9 +131,9 @@ from kae_utils.training import Trainer, predict_logits
 from kae_utils.viz import sample_grid
 from kae_utils.widgets import explore
 
-device = setup_notebook(SEED, DEVICE)
+device = setup_notebook(SEED, DEVICE, precision=PRECISION)
 print("device type:", device.type)
-print(numerics.describe())  # bf16 autocast where the hardware runs it natively; KAE_PRECISION=fp32 forces float32
+print(numerics.describe())  # float32 unless PRECISION says otherwise; KAE_PRECISION=fp32/bf16 overrides both
 
 # %% [markdown]
 # ## Data
@@ -882,7 +885,7 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 #
 # ## Exercises
 #
-# 1. Sweep `MMD_WEIGHT` (0.1<!-- fixed -->, 1, 10) with `python -m kae_utils.run 03 -p MMD_WEIGHT 1`. Where does the union
+# 1. Sweep `MMD_WEIGHT` (0.1<!-- fixed -->, 1, 10) with `kae run 03 -p MMD_WEIGHT 1`. Where does the union
 #    accuracy peak, and does the domain accuracy follow?
 # 2. Change `STUDENT_ARCH` to `resnet`: is the ranking of CFL and KD the same for the other family?
 # 3. The MMD here matches the student's distribution to each teacher's on *all* images. Restrict it to the

@@ -32,7 +32,7 @@
 # ## Parameters
 #
 # The next cell is tagged `parameters`: papermill replaces it when you run, for example,
-# `python -m kae_utils.run 04 -p SEED 1` or `python -m kae_utils.run 04 --profile full`.
+# `kae run 04 -p SEED 1` or `kae run 04 --profile full`.
 # Values that depend on them are derived in the cell after it, which also checks every value.
 
 # %% tags=["parameters"]

@@ -39,13 +39,14 @@
 # ## Parameters
 #
 # The next cell is tagged `parameters`: papermill replaces it when you run, for example,
-# `python -m kae_utils.run 05 -p TASKS size,colour` or `python -m kae_utils.run 05 --profile full`.
+# `kae run 05 -p TASKS size,colour` or `kae run 05 --profile full`.
 # Values that depend on them are derived in the cell after it, which also checks every value.
 
 # %% tags=["parameters"]
 PROFILE: str = "quick"  # "quick": CPU, about 3 minutes, one seed; "full": wider nets, more images, 3 seeds, every ablation (GPU)
 SEED: int = 0  # base seed; the full profile uses SEED, SEED + 1, SEED + 2
 DEVICE: str = "auto"  # "auto", "cpu" or "cuda"
+PRECISION: str = "fp32"  # numerics: "fp32" here (its claims differ between float32 and bf16, see the fidelity notes), "auto" or "bf16"
 DATASET: str = "shapes"  # "shapes" (generated objects with five attributes); the only data set wired up here
 TEACHERS: str = "zoo"  # "zoo": load the source nets shipped in zoo/; "train": retrain them with the zoo's recipe
 TASKS: str = "position,colour"  # the wanted tasks ("A & D"), comma-separated, each known by a source: position, colour, size, shape
@@ -56,12 +57,14 @@ EPOCH_SCALE: int = 1  # multiplies the epochs of every component and target net,
 # %%
 from kae_utils import zoo
 from kae_utils.env import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.numerics import PRECISIONS
 from kae_utils.scale import profile_settings
 from kae_utils.zoo import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("shapes",)
 check_choice("PROFILE", PROFILE, PROFILES)
 check_choice("DEVICE", DEVICE, DEVICES)
+check_choice("PRECISION", PRECISION, PRECISIONS)
 check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
 check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
 check_choice("ABLATIONS", ABLATIONS, ("auto", "on", "off"))
@@ -148,9 +151,9 @@ from kae_utils.tasks import predict_maps
 from kae_utils.training import Batches, Trainer
 from kae_utils.viz import sample_grid
 
-device = setup_notebook(SEED, DEVICE)
+device = setup_notebook(SEED, DEVICE, precision=PRECISION)
 print("device type:", device.type)
-print(numerics.describe())  # bf16 autocast where the hardware runs it natively; KAE_PRECISION=fp32 forces float32
+print(numerics.describe())  # float32 unless PRECISION says otherwise; KAE_PRECISION=fp32/bf16 overrides both
 
 # %% [markdown]
 # ## Data

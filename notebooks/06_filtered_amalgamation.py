@@ -37,7 +37,7 @@
 # ## Parameters
 #
 # The next cell is tagged `parameters`: papermill replaces it when you run, for example,
-# `python -m kae_utils.run 06 -p TASKS shape,colour,fill` or `python -m kae_utils.run 06 --profile full`.
+# `kae run 06 -p TASKS shape,colour,fill` or `kae run 06 --profile full`.
 # Values that depend on them are derived in the cell after it, which also checks every value.
 
 # %% tags=["parameters"]

@@ -36,7 +36,7 @@
 # ## Parameters
 #
 # The next cell is tagged `parameters`: papermill replaces it when you run, for example,
-# `python -m kae_utils.run 07 -p SEED 1` or `python -m kae_utils.run 07 -p IMPORTANCE l1`.
+# `kae run 07 -p SEED 1` or `kae run 07 -p IMPORTANCE l1`.
 # Values that depend on them are derived in the cell after it, which also checks every value.
 
 # %% tags=["parameters"]
@@ -135,7 +135,7 @@ print("teachers:", "loaded from the zoo (hash-checked)" if TEACHERS == "zoo" els
 pd.DataFrame(zoo.summary(TEACHER_NAMES.values())).set_index("entry")
 
 
-# %%
+# %% tags=["nbval-ignore-output"]
 def evaluate(model) -> dict[str, dict[str, float]]:
     """Each task's metrics against the test split's ground truth (kae_utils.tasks)."""
     maps = predict_maps(model, x_test)

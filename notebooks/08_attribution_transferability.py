@@ -45,7 +45,7 @@
 # ## Parameters
 #
 # The next cell is tagged `parameters`: papermill replaces it when you run, for example,
-# `python -m kae_utils.run 08 -p PROBE_IMAGES 16` (fewer probes: how few are enough?). Values that depend on
+# `kae run 08 -p PROBE_IMAGES 16` (fewer probes: how few are enough?). Values that depend on
 # them are derived in the cell after it, which also checks every value.
 
 # %% tags=["parameters"]

@@ -45,7 +45,7 @@
 # %% [markdown]
 # ## Parameters
 #
-# The next cell is tagged `parameters` (papermill): for example `python -m kae_utils.run 09 -p LAYER_LAMBDA 10`.
+# The next cell is tagged `parameters` (papermill): for example `kae run 09 -p LAYER_LAMBDA 10`.
 # Values that depend on them are derived, and every value checked, in the cell after it.
 
 # %% tags=["parameters"]

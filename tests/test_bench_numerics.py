@@ -17,10 +17,11 @@ def _fake_pass(folder: Path, rows: dict[str, tuple[float, list[bool], str]], dif
     for nb, (wall, claims, headline) in rows.items():
         lines.append(f"{nb}\t{'outputs differ' if differing else 'ok'}\t{wall}\t{differing}")
         (folder / nb).mkdir()
-        items = [{"claim": f"c{i}", "holds": h, "details": "", "untestable": ""} for i, h in enumerate(claims)]
+        items = [{"claim": f"c{i}", "holds": h == "U" or bool(h), "details": "", "untestable": "why" if h == "U" else ""}
+                 for i, h in enumerate(claims)]
         (folder / nb / "metrics.json").write_text(json.dumps(
             {"notebook": nb, "metrics": {"headline": headline},
-             "claims": {"held": sum(claims), "total": len(claims), "items": items}}))
+             "claims": {"held": sum(i["holds"] for i in items), "total": len(claims), "items": items}}))
     (folder / "timings.tsv").write_text("\n".join(lines) + "\n")
 
 
@@ -28,6 +29,7 @@ def test_the_table_says_speed_up_claims_and_which_claims_flip(tmp_path: Path) ->
     _fake_pass(tmp_path / "fp32-nchw", {"01_a": (40.0, [True, True], "acc 0.90"), "02_b": (10.0, [True], "x")})
     _fake_pass(tmp_path / "fp32", {"01_a": (30.0, [True, False], "acc 0.89"), "02_b": (9.0, [True], "x")},
                differing="Cell 3, Cell 9")
+    _fake_pass(tmp_path / "bf16", {"01_a": (20.0, [True, True], "acc 0.91"), "02_b": (8.0, ["U"], "y")})
     _fake_pass(tmp_path / "default", {"01_a": (20.0, [True, True], "acc 0.91"), "02_b": (8.0, [True], "y")})
     results = {label: bench_precision.read_setting(tmp_path / label) for label, _ in bench_precision.SETTINGS}
     header, first, second = bench_precision.table(results)
@@ -36,10 +38,11 @@ def test_the_table_says_speed_up_claims_and_which_claims_flip(tmp_path: Path) ->
     assert (cells["fp32-nchw_s"], cells["fp32_s"], cells["default_s"]) == ("40.0", "30.0", "20.0")
     assert (cells["speedup_default_vs_fp32"], cells["speedup_default_vs_fp32_nchw"]) == ("1.50", "2.00")
     assert (cells["cells_differing_fp32"], cells["cells_differing_default"]) == ("Cell 3, Cell 9", "none")
-    assert (cells["claims_fp32"], cells["claims_default"]) == ("1/2", "2/2")
-    assert cells["claims_differing_fp32_vs_default"] == "2: FAIL->PASS"
-    assert (cells["headline_fp32"], cells["headline_default"]) == ("acc 0.89", "acc 0.91")
-    assert second.split("\t")[header.split("\t").index("claims_differing_fp32_vs_default")] == "none"
+    assert (cells["claims_fp32"], cells["claims_bf16"]) == ("1/2", "2/2")
+    assert cells["claims_differing_fp32_vs_bf16"] == "2: FAIL->PASS"
+    assert (cells["headline_fp32"], cells["headline_bf16"]) == ("acc 0.89", "acc 0.91")
+    second_cells = dict(zip(header.split("\t"), second.split("\t"), strict=True))
+    assert second_cells["claims_differing_fp32_vs_bf16"] == "1: PASS->PASS (untestable)"
 
 
 def test_a_setting_not_run_gives_dashes(tmp_path: Path) -> None:
@@ -47,7 +50,7 @@ def test_a_setting_not_run_gives_dashes(tmp_path: Path) -> None:
     results = {label: bench_precision.read_setting(tmp_path / label) for label, _ in bench_precision.SETTINGS}
     header, row = bench_precision.table(results)
     cells = dict(zip(header.split("\t"), row.split("\t"), strict=True))
-    assert (cells["fp32_s"], cells["speedup_default_vs_fp32"], cells["claims_differing_fp32_vs_default"]) == ("-",) * 3
+    assert (cells["fp32_s"], cells["speedup_default_vs_fp32"], cells["claims_differing_fp32_vs_bf16"]) == ("-",) * 3
     assert cells["default_s"] == "20.0"
 
 
@@ -76,7 +79,7 @@ def test_a_partial_pass_keeps_the_other_notebooks_rows(tmp_path: Path) -> None:
 
 
 def test_flipped_names_claim_count_changes() -> None:
-    assert bench_precision.flipped([True], [True, False]) == "claim counts differ (1 vs 2)"
+    assert bench_precision.flipped(["PASS"], ["PASS", "FAIL"]) == "claim counts differ (1 vs 2)"
 
 
 def test_training_throughput_is_measured_through_the_trainer() -> None:

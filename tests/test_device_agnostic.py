@@ -201,7 +201,8 @@ def test_cuda_without_a_gpu_fails_at_once(tmp_path: Path) -> None:
     message that says what to do, before it loads any data or model."""
     import json
 
-    from kae_utils.run import find_notebooks, run_notebooks
+    from kae_tools.notebooks.catalog import find_notebooks
+    from kae_tools.runner.schedule import run_notebooks
 
     [result] = run_notebooks(find_notebooks(["01"]), profile="full", parameters={"DEVICE": "cuda"}, out=tmp_path,
                              timeout=300, fresh_cache=True, threads=1, log=lambda line: None)

@@ -15,9 +15,9 @@ import tarfile
 
 import pytest
 
-from kae_utils import readme
+from kae_tools import readme
+from kae_tools.notebooks.catalog import NOTEBOOK_GLOB
 from kae_utils.env import repo_root
-from kae_utils.run import NOTEBOOK_GLOB
 
 ROOT = repo_root()
 sys.path[:0] = [str(ROOT / "docs"), str(ROOT / "docs" / "_ext")]

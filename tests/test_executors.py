@@ -1,4 +1,4 @@
-"""Tests of the executors (kae_utils.executors): the local pool, Dask (a LocalCluster here) and SLURM.
+"""Tests of the executors (kae_tools.runner.executors): the local pool, Dask (a LocalCluster here) and SLURM.
 
 The Dask tests start one LocalCluster with worker processes for the module (a few seconds) and tiny
 notebooks (one kernel start each); they are marked ``slow``. ``distributed`` and ``dask-jobqueue`` are in
@@ -15,18 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from kae_utils import executors, run
-from kae_utils.executors import DaskEngine, MissingDaskError, SlurmOptions, slurm_cluster_kwargs
-from kae_utils.run import (
-    RunResult,
-    RunSpec,
-    available_cpus,
-    run_notebooks,
-    run_specs,
-    thread_env,
-    threads_per_job,
-)
-from kae_utils.sweep import parse_sweep, plan_runs, read_table, results_table, run_sweep
+from kae_tools.runner import cli, execute, executors
+from kae_tools.runner.execute import available_cpus, thread_env, threads_per_job
+from kae_tools.runner.executors import DaskEngine, MissingDaskError, SlurmOptions, slurm_cluster_kwargs
+from kae_tools.runner.schedule import run_notebooks, run_specs
+from kae_tools.runner.spec import RunResult, RunSpec, read_metrics_file
+from kae_tools.runner.sweep import parse_sweep, plan_runs, run_sweep
+from kae_tools.runner.tables import read_table, results_table
 from tests.tiny_notebooks import ENV_READER, FAILING, SLEEPER, SWEEPER, make_notebook, wait_dead
 
 
@@ -39,7 +34,7 @@ def quiet(line: str) -> None:
 
 
 def test_thread_env_rules(monkeypatch):
-    monkeypatch.setattr(run, "_dask_worker_slots", lambda: None)
+    monkeypatch.setattr(execute, "_dask_worker_slots", lambda: None)
     assert thread_env({}, 3, 4) == {"OMP_NUM_THREADS": "3", "MKL_NUM_THREADS": "3"}  # asked for: always
     assert thread_env({"OMP_NUM_THREADS": "1"}, 3, None) == {"OMP_NUM_THREADS": "3", "MKL_NUM_THREADS": "3"}
     assert thread_env({}, None, 2) == {"OMP_NUM_THREADS": str(threads_per_job(2))}  # local pool: shared out
@@ -47,7 +42,7 @@ def test_thread_env_rules(monkeypatch):
     assert thread_env({}, None, 1) == {}  # one run alone: torch's default
     assert thread_env({}, None, None) == {}  # not on a Dask worker
     # on a Dask worker with 2 threads: its cores shared out, replacing the nanny's OMP_NUM_THREADS=1
-    monkeypatch.setattr(run, "_dask_worker_slots", lambda: 2)
+    monkeypatch.setattr(execute, "_dask_worker_slots", lambda: 2)
     share = str(threads_per_job(2))
     assert thread_env({"OMP_NUM_THREADS": "1"}, None, None) == {"OMP_NUM_THREADS": share, "MKL_NUM_THREADS": share}
     with pytest.raises(ValueError, match="at least 1"):
@@ -61,7 +56,7 @@ def test_available_cpus_is_the_affinity_mask():
 
 def test_dask_imports_stay_lazy():
     code = (
-        "import sys, kae_utils.run, kae_utils.sweep, kae_utils.executors\n"
+        "import sys, kae_tools.__main__, kae_tools.runner.cli\n"
         "bad = [m for m in ('distributed', 'dask', 'dask_jobqueue') if m in sys.modules]\n"
         "sys.exit(f'imported at start: {bad}' if bad else 0)\n"
     )
@@ -78,9 +73,9 @@ def test_missing_dask_is_a_clear_error(monkeypatch, capsys):
     assert 'pip install "kae_utils[cluster]"' in str(info.value)
     with pytest.raises(MissingDaskError, match="--slurm needs the optional package 'dask_jobqueue'"):
         executors.slurm_cluster(SlurmOptions())
-    assert run.main(["--dask", "tcp://127.0.0.1:1"]) == 2
+    assert cli.main(["--dask", "tcp://127.0.0.1:1"]) == 2
     assert "kae_utils[cluster]" in capsys.readouterr().err
-    assert run.main(["--slurm-print"]) == 2
+    assert cli.main(["--slurm-print"]) == 2
     assert "dask_jobqueue" in capsys.readouterr().err
 
 
@@ -94,7 +89,7 @@ def test_unreachable_scheduler_is_a_clear_error(monkeypatch, capsys):
         raise OSError(f"cannot reach the Dask scheduler at {address!r}")
 
     monkeypatch.setattr(executors, "connect_dask", refuse)
-    assert run.main(["--dask", "tcp://127.0.0.1:9", "01"]) == 2  # a usage error, before any run
+    assert cli.main(["--dask", "tcp://127.0.0.1:9", "01"]) == 2  # a usage error, before any run
     assert "error: cannot reach the Dask scheduler" in capsys.readouterr().err
 
 
@@ -110,7 +105,7 @@ def test_slurm_cluster_kwargs():
 
 
 def test_slurm_job_script_for_the_documented_options(capsys):
-    code = run.main([
+    code = cli.main([
         "--slurm-print", "--slurm-partition", "gpu", "--slurm-account", "lab", "--slurm-walltime", "02:30:00",
         "--slurm-memory", "32GB", "--slurm-gpus", "1", "--jobs", "2", "--threads", "3",
     ])
@@ -125,7 +120,7 @@ def test_slurm_job_script_for_the_documented_options(capsys):
     worker = next(line for line in lines if "distributed.cli.dask_worker" in line)
     assert "--nthreads 2" in worker and worker.startswith(sys.executable)
     # the defaults: one run at a time, 4 threads, no GPU
-    assert run.main(["--slurm-print"]) == 0
+    assert cli.main(["--slurm-print"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "#SBATCH --cpus-per-task=4" in lines and "#SBATCH -t 01:00:00" in lines
     assert not any("--gres" in line for line in lines)
@@ -262,7 +257,7 @@ def test_a_failing_notebook_on_dask_is_a_failed_record_and_exit_1(tmp_path, dask
     good = make_notebook(tmp_path / "nbs", "01_good", SWEEPER)
     bad = make_notebook(tmp_path / "nbs", "02_bad", FAILING)
     out = tmp_path / "runs"
-    code = run.main([str(good), str(bad), "--dask", dask_cluster.scheduler_address, "--out", str(out),
+    code = cli.main([str(good), str(bad), "--dask", dask_cluster.scheduler_address, "--out", str(out),
                      "--timeout", "120"])
     assert code == 1
     stdout = capsys.readouterr().out
@@ -288,9 +283,9 @@ def test_dask_local_cluster_from_the_command_line(tmp_path, capsys):
     """``--dask local`` with one job: a worker of one thread, so the run gets every core (not Dask's 1)."""
     path = make_notebook(tmp_path / "nbs", "04_env", ENV_READER)
     out = tmp_path / "runs"
-    assert run.main([str(path), "--dask", "local", "--out", str(out), "--timeout", "120"]) == 0
+    assert cli.main([str(path), "--dask", "local", "--out", str(out), "--timeout", "120"]) == 0
     assert "[ok     ] 04_env" in capsys.readouterr().out
-    seen = run.read_metrics_file(out / "04_env" / "metrics.json")["metrics"]
+    seen = read_metrics_file(out / "04_env" / "metrics.json")["metrics"]
     assert seen["OMP_NUM_THREADS"] == str(available_cpus()) and seen["KAE_PROGRESS"] == "plain"
 
 

@@ -26,7 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from kae_utils.run import RunResult, find_notebooks, run_notebooks
+from kae_tools.notebooks.catalog import find_notebooks
+from kae_tools.runner.schedule import run_notebooks
+from kae_tools.runner.spec import RunResult
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""Tests of kae_utils.nbclean on hand-built notebooks: what is removed, what is kept, renumbering."""
+"""Tests of kae_tools.notebooks.nbclean on hand-built notebooks: what is removed, what is kept, renumbering."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from nbformat.v4 import (
     new_output,
 )
 
-from kae_utils import nbclean
-from kae_utils.nbclean import KERNELSPEC, WIDGET_MIME, clean_file, clean_notebook
+from kae_tools.notebooks import nbclean
+from kae_tools.notebooks.nbclean import KERNELSPEC, WIDGET_MIME, clean_file, clean_notebook
 
 PAPERMILL_CELL = {"duration": 0.1, "exception": False, "status": "completed", "start_time": "t0"}
 EXECUTION_CELL = {

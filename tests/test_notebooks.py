@@ -8,8 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from kae_tools.notebooks.catalog import NOTEBOOK_GLOB
 from kae_utils.env import repo_root
-from kae_utils.run import NOTEBOOK_GLOB
 
 ROOT = repo_root()
 NOTEBOOKS = sorted((ROOT / "notebooks").glob(NOTEBOOK_GLOB))

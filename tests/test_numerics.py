@@ -19,6 +19,7 @@ from kae_utils.numerics import (
     cpu_has_native_bf16,
     current,
     float32_loss,
+    notebook_numerics,
     resolve_numerics,
     set_numerics,
     using,
@@ -66,6 +67,37 @@ def test_the_environment_forces_auto_but_not_an_explicit_choice(no_env, monkeypa
     monkeypatch.setenv("KAE_CHANNELS_LAST", "0")
     assert not resolve_numerics("auto").channels_last
     assert "contiguous (NCHW)" in resolve_numerics("auto").describe()
+
+
+def test_a_notebook_keeps_its_own_precision_unless_the_environment_forces_one(no_env, monkeypatch) -> None:
+    monkeypatch.setattr("kae_utils.numerics.cpu_has_native_bf16", lambda: "avx512_bf16")
+    assert notebook_numerics("fp32").precision == "fp32"
+    assert notebook_numerics("auto").precision == "bf16"
+    monkeypatch.setenv("KAE_PRECISION", "bf16")
+    forced = notebook_numerics("fp32")
+    assert (forced.precision, forced.reason) == ("bf16", "forced by KAE_PRECISION=bf16")
+    monkeypatch.setenv("KAE_PRECISION", "fp32")
+    assert notebook_numerics("bf16").precision == "fp32"
+    with using("bf16") as inside:  # a block that names its precision is not overridden
+        assert inside.precision == "bf16"
+    monkeypatch.setenv("KAE_PRECISION", "auto")
+    assert notebook_numerics("fp32").precision == "fp32"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        notebook_numerics("fp16")
+
+
+def test_setup_notebook_applies_the_notebook_numerics(no_env, monkeypatch) -> None:
+    from kae_utils.env import setup_notebook
+
+    monkeypatch.setattr("kae_utils.numerics.cpu_has_native_bf16", lambda: "avx512_bf16")
+    try:
+        setup_notebook(0, "cpu", precision="fp32")
+        assert current().precision == "fp32"
+        monkeypatch.setenv("KAE_PRECISION", "bf16")
+        setup_notebook(0, "cpu", precision="fp32")
+        assert current().precision == "bf16"
+    finally:
+        set_numerics("auto")
 
 
 def test_bad_values_name_the_allowed_ones(no_env, monkeypatch) -> None:

@@ -82,7 +82,7 @@ def test_no_source_file_is_git_ignored():
 
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("not a git checkout")
-    sources = [str(p.relative_to(ROOT)) for d in ("kae_utils", "tests", "notebooks")
+    sources = [str(p.relative_to(ROOT)) for d in ("kae_utils", "kae_tools", "tests", "notebooks")
                for p in (ROOT / d).rglob("*") if p.suffix in (".py", ".ipynb", ".cfg") and "__pycache__" not in p.parts]
     assert sources
     ignored = subprocess.run(["git", "check-ignore", *sources], cwd=ROOT, capture_output=True, text=True).stdout
@@ -104,3 +104,71 @@ def test_dask_is_an_optional_extra_that_the_tests_install():
     assert dask <= names(project["optional-dependencies"]["cluster"])
     assert dask <= names(project["optional-dependencies"]["dev"])
     assert not dask & names(project["dependencies"])
+
+
+def test_both_packages_and_the_kae_command_are_installed():
+    """`pip install -e .` installs kae_utils (the notebooks' library) and kae_tools (the repository's tools),
+    and the console command `kae` (kae_tools.__main__:main)."""
+    import pytest
+
+    tomllib = pytest.importorskip("tomllib")
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert data["tool"]["setuptools"]["packages"]["find"]["include"] == ["kae_utils*", "kae_tools*"]
+    assert data["project"]["scripts"] == {"kae": "kae_tools.__main__:main"}
+
+
+def _imports(path):
+    """Every module a Python file imports (top level and inside functions), as dotted names."""
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _module(path, root=ROOT):
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_kae_utils_never_imports_kae_tools():
+    offenders = sorted(
+        f"{p.relative_to(ROOT)} imports {name}"
+        for p in (ROOT / "kae_utils").rglob("*.py")
+        for name in _imports(p)
+        if name == "kae_tools" or name.startswith("kae_tools.")
+    )
+    assert not offenders, offenders
+
+
+def test_kae_tools_has_no_import_circle():
+    """The modules of kae_tools import each other along one direction only (any import, even inside a
+    function, counts: a function-local import must not hide a circle)."""
+    files = [p for p in (ROOT / "kae_tools").rglob("*.py") if "__pycache__" not in p.parts]
+    modules = {_module(p): p for p in files}
+    graph = {
+        name: sorted({m for m in _imports(path) if m in modules and m != name and not name.startswith(m + ".")}
+                     - {name})
+        for name, path in modules.items()
+    }
+    done, stack = set(), []
+
+    def visit(name):
+        if name in stack:
+            raise AssertionError("import circle: " + " -> ".join([*stack[stack.index(name):], name]))
+        if name in done:
+            return
+        stack.append(name)
+        for target in graph[name]:
+            visit(target)
+        stack.pop()
+        done.add(name)
+
+    for name in graph:
+        visit(name)
+    assert "kae_tools.runner.cli" in graph and graph["kae_tools.runner.cli"]

@@ -7,9 +7,9 @@ import shutil
 import nbformat
 import pytest
 
-from kae_utils import pairing
+from kae_tools.notebooks import pairing
+from kae_tools.notebooks.catalog import NOTEBOOK_GLOB
 from kae_utils.env import repo_root
-from kae_utils.run import NOTEBOOK_GLOB
 
 ROOT = repo_root()
 NOTEBOOKS = sorted((ROOT / "notebooks").glob(NOTEBOOK_GLOB))

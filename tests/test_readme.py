@@ -7,9 +7,11 @@ import json
 import nbformat
 import pytest
 
-from kae_utils import readme, run
+from kae_tools import readme
+from kae_tools.notebooks.catalog import NOTEBOOK_GLOB, code_sha
+from kae_tools.runner.spec import RunResult
+from kae_tools.runner.tables import read_table, results_table, summarise, write_table
 from kae_utils.env import repo_root
-from kae_utils.run import NOTEBOOK_GLOB
 
 
 def test_readme_index_is_up_to_date():
@@ -84,7 +86,6 @@ def test_index_lists_every_notebook():
 
 def _seed_results(stem="07_thing", seeds=(0, 1, 2, 3, 4), failed=(), flip=(2, 4), sha=None):
     """Records like those of `make seeds`: claim 1 always holds, claim 2 fails at the seeds in ``flip``."""
-    from kae_utils.run import RunResult
 
     records = []
     for seed in seeds:
@@ -102,7 +103,6 @@ def _seed_results(stem="07_thing", seeds=(0, 1, 2, 3, 4), failed=(), flip=(2, 4)
 
 
 def _write_seeds(root, records):
-    from kae_utils.sweep import results_table, write_table
 
     return write_table(results_table(records), root / "results" / "seeds" / f"{records[0].notebook}.tsv")
 
@@ -117,7 +117,7 @@ def test_format_seeds(seeds, text):
 def test_seeds_column_counts_each_claim_over_the_seeds(tmp_path):
     root = _fake_repo(tmp_path)
     assert readme.seeds_cell(root / "results" / "seeds" / "07_thing.tsv") == "not run yet"
-    sha = run.code_sha(root / "notebooks" / "07_thing.ipynb")
+    sha = code_sha(root / "notebooks" / "07_thing.ipynb")
     _write_seeds(root, _seed_results(sha=sha))
     row = readme.render_index(root).splitlines()[2]
     assert row.endswith("| 5/5 · 3/5 (seeds 0–4) |")
@@ -135,7 +135,6 @@ def test_seeds_column_counts_each_claim_over_the_seeds(tmp_path):
 
 
 def test_collect_seeds_writes_one_file_per_notebook(tmp_path):
-    from kae_utils.sweep import read_table, results_table, write_table
 
     root = _fake_repo(tmp_path)
     other = root / "results" / "seeds" / "05_other.tsv"
@@ -152,7 +151,6 @@ def test_collect_seeds_writes_one_file_per_notebook(tmp_path):
     assert list(thing.columns[:4]) == ["notebook", "run_id", "PROFILE", "SEED"]
     assert other.read_text() == "kept\n"  # notebooks outside this sweep keep their results
 
-    from kae_utils.run import RunResult
 
     lr_only = [RunResult("07_thing", "ok", 1.0, run_id="LR=1", parameters={"LR": 1})]
     write_table(results_table(lr_only), root / "runs" / "lr" / "results.tsv")
@@ -166,7 +164,6 @@ def test_collect_seeds_writes_one_file_per_notebook(tmp_path):
 def test_sweep_block_from_results_and_collect_sweep(tmp_path):
     import yaml
 
-    from kae_utils.sweep import results_table, summarise, write_table
 
     root = _fake_repo(tmp_path)
     readme_text = (root / "README.md").read_text()

@@ -1,4 +1,4 @@
-"""Tests of the papermill batch runner kae_utils.run on tiny notebooks built here.
+"""Tests of the papermill batch runner (kae_tools.runner, ``kae run``) on tiny notebooks built here.
 
 The tests marked ``slow`` start Jupyter kernels (a few seconds each); they run by default.
 """
@@ -18,17 +18,12 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from kae_utils import run
-from kae_utils.run import (
-    InPlaceParametersError,
-    RunResult,
-    UnknownNotebookError,
-    find_notebooks,
-    format_summary,
-    parse_parameter,
-    run_notebooks,
-    write_timings,
-)
+from kae_tools.notebooks.catalog import UnknownNotebookError, find_notebooks
+from kae_tools.runner import cli
+from kae_tools.runner.console import format_summary, write_timings
+from kae_tools.runner.execute import threads_per_job
+from kae_tools.runner.schedule import run_notebooks
+from kae_tools.runner.spec import InPlaceParametersError, RunResult, parse_parameter
 from tests.tiny_notebooks import alive, wait_dead
 
 PARAMETERS = 'PROFILE = "quick"\nSEED = 0\nLR = 0.1\nNAME = "default"\n'
@@ -154,14 +149,14 @@ def test_find_notebooks_unknown_lists_available(fake_repo: Path) -> None:
 
 def test_main_unknown_notebook_exit_2(fake_repo: Path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("KAE_ROOT", str(fake_repo))
-    assert run.main(["nope"]) == 2
+    assert cli.main(["nope"]) == 2
     err = capsys.readouterr().err
     assert "nope" in err and "01_alpha" in err and "02_beta" in err
 
 
 def test_main_invalid_profile(capsys) -> None:
     with pytest.raises(SystemExit) as info:
-        run.main(["--profile", "medium"])
+        cli.main(["--profile", "medium"])
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "quick" in err and "full" in err
@@ -170,9 +165,9 @@ def test_main_invalid_profile(capsys) -> None:
 def test_in_place_with_parameters_refused(tmp_path: Path, capsys) -> None:
     path = make_notebook(tmp_path / "nbs", "01_good", GOOD)
     before = path.read_bytes()
-    assert run.main([str(path), "--in-place", "-p", "SEED", "1", "--out", str(tmp_path / "o")]) == 2
+    assert cli.main([str(path), "--in-place", "-p", "SEED", "1", "--out", str(tmp_path / "o")]) == 2
     assert "quick profile only" in capsys.readouterr().err
-    assert run.main([str(path), "--in-place", "--profile", "full", "--out", str(tmp_path / "o")]) == 2
+    assert cli.main([str(path), "--in-place", "--profile", "full", "--out", str(tmp_path / "o")]) == 2
     with pytest.raises(InPlaceParametersError):
         run_notebooks([path], parameters={"SEED": 1}, in_place=True, out=tmp_path / "o")
     with pytest.raises(InPlaceParametersError):
@@ -232,7 +227,7 @@ def test_main_runs_reads_claims_passes_parameters_and_survives_failure(tmp_path:
     (out / "02_bad" / "metrics.json").write_text(json.dumps(stale))
     tsv = tmp_path / "t" / "timings.tsv"
 
-    code = run.main(
+    code = cli.main(
         [
             str(good),
             str(bad),
@@ -265,7 +260,7 @@ def test_main_runs_reads_claims_passes_parameters_and_survives_failure(tmp_path:
     assert Path(seen["cwd"]).resolve() == src.resolve()
     assert seen["env"]["KAE_PROGRESS"] == "plain" and seen["env"]["PYTHONUNBUFFERED"] == "1"
     if "OMP_NUM_THREADS" not in os.environ:  # two jobs share the cores
-        assert seen["env"]["OMP_NUM_THREADS"] == str(run.threads_per_job(2))
+        assert seen["env"]["OMP_NUM_THREADS"] == str(threads_per_job(2))
     cache = seen["env"]["KAE_CACHE_DIR"]  # --fresh-cache: a new temporary folder, removed afterwards
     assert cache and "kae_cache_" in cache and not Path(cache).exists()
 
@@ -349,7 +344,7 @@ def test_timeout_kills_kernel(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("jobs", "cpus", "threads"), [(1, 2, 2), (2, 2, 1), (3, 2, 1), (2, 16, 8), (4, 6, 1)])
 def test_threads_per_job(jobs, cpus, threads):
-    assert run.threads_per_job(jobs, cpus) == threads
+    assert threads_per_job(jobs, cpus) == threads
 
 
 @pytest.mark.slow
@@ -359,8 +354,8 @@ def test_a_signal_to_the_runner_kills_the_running_notebook_and_its_kernel(tmp_pa
     path = make_notebook(tmp_path / "nbs", "03_sleep", SLEEPER)
     out = tmp_path / "runs"
     runner = subprocess.Popen(
-        [sys.executable, "-m", "kae_utils.run", str(path), "--out", str(out), "--timeout", "300"],
-        cwd=Path(run.__file__).resolve().parents[1], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "kae_tools", "run", str(path), "--out", str(out), "--timeout", "300"],
+        cwd=Path(cli.__file__).resolve().parents[2], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         # SIGINT as a terminal sends it; a background job of a shell without job control inherits it ignored
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )

@@ -1,4 +1,4 @@
-"""Tests of parameter sweeps (kae_utils.sweep and ``python -m kae_utils.run --sweep``).
+"""Tests of parameter sweeps (kae_tools.runner.sweep and its tables, ``kae sweep`` and ``kae run --sweep``).
 
 Most use a fake engine (no kernel): grid expansion, run ids, parameter checks, records, resume, tables
 and summaries. The test marked ``slow`` runs a sweep of a tiny notebook end to end through the CLI.
@@ -15,21 +15,20 @@ import nbformat
 import pytest
 import yaml
 
-from kae_utils import run, sweep
-from kae_utils.run import RunResult, RunSpec
-from kae_utils.sweep import (
+from kae_tools.notebooks.catalog import code_sha, find_notebooks
+from kae_tools.runner import cli, sweep, tables
+from kae_tools.runner.spec import RunResult, RunSpec
+from kae_tools.runner.sweep import (
     SweepError,
     check_parameters,
     expand_runs,
     load_sweep,
     parse_sweep,
     plan_runs,
-    read_table,
-    results_table,
     run_id,
     run_sweep,
-    summarise,
 )
+from kae_tools.runner.tables import read_table, results_table, summarise
 from tests.tiny_notebooks import FAILING, SWEEPER, make_notebook, write_sweep
 
 GRID = "grid:\n  SEED: [0, 1]\n  LR: [0.1, 0.5]\n"
@@ -140,14 +139,19 @@ def test_a_typo_fails_before_anything_starts(tmp_path, capsys):
     nb = make_notebook(tmp_path / "nbs", "01_tiny", SWEEPER)
     spec = write_sweep(tmp_path / "s.yaml", "grid:\n  SEED: [0, 1]\n  LRR: [0.1]\n")
     out = tmp_path / "out"
-    assert run.main([str(nb), "--sweep", str(spec), "--out", str(out)]) == 2
+    assert cli.main([str(nb), "--sweep", str(spec), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "unknown parameter 'LRR' for 01_tiny" in err and "PROFILE, SEED, LR, MARKER" in err
     assert not out.exists()
     # -p values are checked like the sweep's own
     spec = write_sweep(tmp_path / "ok.yaml", GRID)
-    assert run.main([str(nb), "--sweep", str(spec), "--out", str(out), "-p", "MARKR", "x"]) == 2
+    assert cli.main([str(nb), "--sweep", str(spec), "--out", str(out), "-p", "MARKR", "x"]) == 2
     assert "unknown parameter 'MARKR'" in capsys.readouterr().err
+    assert not out.exists()
+    # `kae sweep SWEEP [NOTEBOOK ...]` is `kae run --sweep SWEEP`: the same check, the same exit code
+    spec = write_sweep(tmp_path / "typo.yaml", "grid:\n  SEED: [0, 1]\n  LRR: [0.1]\n")
+    assert cli.sweep_main([str(spec), str(nb), "--out", str(out)]) == 2
+    assert "unknown parameter 'LRR' for 01_tiny" in capsys.readouterr().err
     assert not out.exists()
 
 
@@ -163,7 +167,7 @@ def test_a_typo_fails_before_anything_starts(tmp_path, capsys):
 )
 def test_contradicting_options_are_usage_errors(extra, message, capsys):
     with pytest.raises(SystemExit) as info:
-        run.main(extra)
+        cli.main(extra)
     assert info.value.code == 2
     assert message in capsys.readouterr().err
 
@@ -258,7 +262,7 @@ def test_sweep_writes_records_table_summary_plot_and_resolved_grid(planned):
     assert list(table.columns[:9]) == ["notebook", "run_id", "PROFILE", "SEED", "LR", "status", "wall_s", "claims",
                                        "claim.1"]
     assert list(table.columns[9:13]) == ["claim.2", "host", "code_sha", "error"]
-    assert set(table["code_sha"]) == {run.code_sha(specs[0].path)}
+    assert set(table["code_sha"]) == {code_sha(specs[0].path)}
     assert {"metrics.score", "metrics.nested.ten_lr", "metrics.curve", "metrics.headline"} <= set(table.columns)
     row = table.iloc[3]
     assert (row["run_id"], row["SEED"], row["LR"], row["claims"]) == ("LR=0.5,SEED=1", 1, 0.5, "0/2")
@@ -334,21 +338,21 @@ def test_results_table_keeps_failed_runs_and_summary_counts_only_ok(tmp_path):
     assert (row["runs"], row["ok"], row["SEED"], row["claim.1"]) == (2, 1, "0,1", "1/1")
     assert row["wall_s:mean"] == pytest.approx(5.5)
     assert row["metrics.score:mean"] == pytest.approx(1.1) and row["metrics.score:std"] == 0.0
-    lines = sweep.summary_lines(summary, "SEED", ["metrics.score"])
+    lines = tables.summary_lines(summary, "SEED", ["metrics.score"])
     assert lines == ["nb default: 1/2 ok (SEED 0,1); claims held per claim 1/1 · 1/1; score 1.100 ± 0.000"]
-    md = sweep.summary_markdown(summary, "SEED", ["metrics.score"])
+    md = tables.summary_markdown(summary, "SEED", ["metrics.score"])
     assert md.splitlines()[0] == "| notebook | runs (SEED) | claims held (per claim) | score (mean ± std) |"
     assert md.splitlines()[2] == "| nb | 1/2 ok (0,1) | 1/1 · 1/1 | 1.100 ± 0.000 |"
 
 
 def test_format_mean_std():
-    assert sweep.format_mean_std(0.98123, 0.0041) == "0.981 ± 0.004"
-    assert sweep.format_mean_std(float("nan"), 0.0) == "-"
-    assert sweep.format_mean_std(12.5, 1.25, digits=1) == "12.5 ± 1.2"
+    assert tables.format_mean_std(0.98123, 0.0041) == "0.981 ± 0.004"
+    assert tables.format_mean_std(float("nan"), 0.0) == "-"
+    assert tables.format_mean_std(12.5, 1.25, digits=1) == "12.5 ± 1.2"
 
 
 def test_flatten():
-    flat = sweep.flatten({"a": {"b": 1, "c": [1, 2]}, "d": None, "e": "x"}, "metrics")
+    flat = tables.flatten({"a": {"b": 1, "c": [1, 2]}, "d": None, "e": "x"}, "metrics")
     assert flat == {"metrics.a.b": 1, "metrics.a.c": "[1,2]", "metrics.d": None, "metrics.e": "x"}
 
 
@@ -377,7 +381,7 @@ def test_sweep_cli_end_to_end_with_a_failure_then_resume(tmp_path, capsys):
     spec = write_sweep(tmp_path / "demo.yaml", f"notebooks: [{tiny}]\nbase:\n  MARKER: {marker}\ngrid:\n  SEED: [0, 1]\n")
     out = tmp_path / "out"
 
-    assert run.main(["--sweep", str(spec), "--out", str(out), "--jobs", "2", "--timeout", "120"]) == 1
+    assert cli.main(["--sweep", str(spec), "--out", str(out), "--jobs", "2", "--timeout", "120"]) == 1
     stdout = capsys.readouterr().out
     assert "[start]   01_tiny SEED=0" in stdout and "[failed ] 01_tiny SEED=1" in stdout
     assert "01_tiny SEED=1 (failed):" in stdout and "the marker file exists at seed 1" in stdout
@@ -389,7 +393,7 @@ def test_sweep_cli_end_to_end_with_a_failure_then_resume(tmp_path, capsys):
     first_record = (run_dir / "record.json").read_text()
 
     marker.unlink()
-    assert run.main(["--sweep", str(spec), "--out", str(out), "--resume", "--timeout", "120"]) == 0
+    assert cli.main(["--sweep", str(spec), "--out", str(out), "--resume", "--timeout", "120"]) == 0
     stdout = capsys.readouterr().out
     assert "[skip]    01_tiny SEED=0 (ok in an earlier run)" in stdout and "[ok     ] 01_tiny SEED=1" in stdout
     assert (run_dir / "record.json").read_text() == first_record  # not run again
@@ -399,7 +403,7 @@ def test_sweep_cli_end_to_end_with_a_failure_then_resume(tmp_path, capsys):
     assert (summary["claim.1"].iloc[0], summary["claim.2"].iloc[0]) == ("2/2", "1/2")
 
     # a notebook on the command line replaces the file's, and is checked against the file's parameters
-    assert run.main([str(bad), "--sweep", str(spec), "--out", str(out), "--timeout", "120"]) == 2  # MARKER unknown
+    assert cli.main([str(bad), "--sweep", str(spec), "--out", str(out), "--timeout", "120"]) == 2  # MARKER unknown
     assert "unknown parameter 'MARKER' for 02_bad" in capsys.readouterr().err
 
 
@@ -423,7 +427,7 @@ def test_shipped_sweeps_fit_the_notebooks(path, tmp_path):
     from kae_utils.env import repo_root
 
     s = load_sweep(path)
-    notebooks = run.find_notebooks(s.notebooks)
+    notebooks = find_notebooks(s.notebooks)
     specs = plan_runs(s, notebooks, tmp_path)  # raises SweepError for an unknown parameter
     assert len(specs) == len(notebooks) * len(s.runs)
     wanted = [*s.metrics, *((s.plot or {}).get("y") or [])]
@@ -431,7 +435,7 @@ def test_shipped_sweeps_fit_the_notebooks(path, tmp_path):
         stored = repo_root() / "results" / "quick" / f"{nb.stem}.json"
         if not stored.exists():
             continue
-        flat = sweep.flatten(json.loads(stored.read_text())["metrics"], "metrics")
+        flat = tables.flatten(json.loads(stored.read_text())["metrics"], "metrics")
         numeric = {k for k, v in flat.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         assert not [m for m in wanted if m not in numeric], f"{path.name}: not metrics of {nb.stem}"
 

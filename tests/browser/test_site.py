@@ -19,8 +19,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from kae_tools.notebooks.catalog import NOTEBOOK_GLOB
 from kae_utils.env import repo_root
-from kae_utils.run import NOTEBOOK_GLOB
 from tests.browser.browser import screenshot
 
 pytestmark = pytest.mark.browser

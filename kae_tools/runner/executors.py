@@ -1,7 +1,7 @@
 """Where the batch runner's runs execute: this machine's thread pool, a Dask cluster, or SLURM jobs.
 
-Every engine runs the same task, :func:`kae_utils.run.execute_run`, one papermill execution in a process
-group of its own, and hands back its :class:`~kae_utils.run.RunResult` (metrics included), so the client
+Every engine runs the same task, :func:`kae_tools.runner.execute.execute_run`, one papermill execution in a process
+group of its own, and hands back its :class:`~kae_tools.runner.spec.RunResult` (metrics included), so the client
 builds the results table without a shared file system.
 
 * :class:`LocalEngine` (the default): a thread pool on this machine. Its threads only wait on the
@@ -22,7 +22,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
-from kae_utils.run import RunSpec, _print, _say, execute_run, kill_active_runs
+from kae_tools.runner.console import print_line, say
+from kae_tools.runner.execute import execute_run, kill_active_runs
+from kae_tools.runner.spec import RunSpec
 
 __all__ = [
     "INSTALL_HINT",
@@ -69,7 +71,7 @@ class LocalEngine:
     """Runs on this machine, ``jobs`` at a time, in a thread pool (each run a papermill subprocess).
 
     A spec without ``slots`` gets ``jobs``, so that concurrent kernels share the cores
-    (:func:`kae_utils.run.thread_env`).
+    (:func:`kae_tools.runner.execute.thread_env`).
     """
 
     name = "local"
@@ -78,12 +80,12 @@ class LocalEngine:
         if jobs < 1:
             raise ValueError(f"jobs must be at least 1; got {jobs}")
         self.slots = jobs
-        self._log = log if log is not None else _print
+        self._log = log if log is not None else print_line
         self._pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="kae-run")
         self._futures: list[Future] = []
 
     def _run(self, spec: RunSpec):
-        _say(self._log, f"[start]   {spec.label}")
+        say(self._log, f"[start]   {spec.label}")
         return execute_run(spec)
 
     def submit(self, spec: RunSpec) -> Future:
@@ -121,12 +123,12 @@ class DaskEngine:
     def __init__(self, client: Any, *, cluster: Any = None, log: Callable[[str], None] | None = None) -> None:
         self.client = client
         self.cluster = cluster
-        self._log = log if log is not None else _print
+        self._log = log if log is not None else print_line
         self._executor = client.get_executor(pure=False)
 
     def submit(self, spec: RunSpec) -> Future:
         """Send one run to the scheduler (it starts when a worker thread is free)."""
-        _say(self._log, f"[sent]    {spec.label}")
+        say(self._log, f"[sent]    {spec.label}")
         key = f"kae-run-{spec.label}-{uuid.uuid4().hex[:8]}"
         return self._executor.submit(execute_run, spec, key=key)
 

@@ -1,4 +1,4 @@
-"""Metadata cleaning for the stored notebooks: ``python -m kae_utils.nbclean NOTEBOOK...``.
+"""Metadata cleaning for the stored notebooks: ``kae clean NOTEBOOK...``.
 
 The notebooks in ``notebooks/`` are stored *with* their outputs (nbval compares them), so this is not
 an output stripper. It removes only what changes from run to run or from machine to machine and keeps
@@ -115,7 +115,7 @@ def clean_file(path: str | Path, *, check: bool = False) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the exit code (with ``--check``: 1 when some notebook is not clean)."""
     parser = argparse.ArgumentParser(
-        prog="python -m kae_utils.nbclean",
+        prog="kae clean",
         description="Clean run-dependent metadata from stored notebooks, keeping outputs, counts and tags.",
     )
     parser.add_argument("notebooks", nargs="+", type=Path, metavar="NOTEBOOK")

@@ -1,9 +1,9 @@
 """The README's generated parts, from the notebooks' metadata and the files in ``results/``.
 
-``python -m kae_utils.readme --collect runs --profile quick`` copies each ``runs/<nb>/metrics.json`` of
+``kae readme --collect runs --profile quick`` copies each ``runs/<nb>/metrics.json`` of
 that profile to ``results/<profile>/<nb>.json``; ``--collect-seeds runs/seeds`` copies each notebook's
 rows of a seeds sweep (``make seeds``) to ``results/seeds/<nb>.tsv``; ``--collect-sweep runs/sweeps/NAME``
-copies a sweep's tables and plot to ``results/sweeps/NAME/``. ``python -m kae_utils.readme`` then rewrites
+copies a sweep's tables and plot to ``results/sweeps/NAME/``. ``kae readme`` then rewrites
 the notebook index between its markers in README.md, and each block between
 ``<!-- sweep:NAME:start ... -->`` and ``<!-- sweep:NAME:end -->`` from ``results/sweeps/NAME/`` (and each
 ``<!-- tsv:results/FILE.tsv:start ... -->`` block from that TSV);
@@ -23,8 +23,17 @@ from pathlib import Path
 
 import nbformat
 
+from kae_tools.notebooks.catalog import NOTEBOOK_GLOB, code_sha
+from kae_tools.runner.tables import (
+    claim_columns,
+    parameter_columns,
+    read_table,
+    summarise,
+    summary_markdown,
+    write_table,
+)
+from kae_utils.atomic import atomic_write
 from kae_utils.env import PROFILES, check_choice, repo_root
-from kae_utils.run import NOTEBOOK_GLOB, code_sha
 
 __all__ = [
     "END",
@@ -111,8 +120,6 @@ def seeds_cell(path: Path, code_sha: str | None = None) -> str:
     ``"5/5 · 3/5 · 5/5 (seeds 0–4)"``; failed runs are said (their claims are not counted), and so is a
     sweep of another version of the notebook than ``code_sha`` (its cells' sources); no file: ``"not run yet"``.
     """
-    from kae_utils.sweep import claim_columns, read_table, summarise
-
     if not path.exists():
         return "not run yet"
     table = read_table(path)
@@ -155,8 +162,6 @@ def render_sweep(name: str, root: Path | None = None) -> str:
     """The README block of the sweep ``results/sweeps/<name>/``: its plot and its summary table."""
     import yaml
 
-    from kae_utils.sweep import read_table, summary_markdown
-
     root = root or repo_root()
     folder = SWEEPS_DIR / name
     if not (root / folder / "summary.tsv").exists():
@@ -187,7 +192,7 @@ def render_tsv(path: Path) -> str:
 
 def render_zoo(root: Path | None = None) -> str:
     """The README's table of the model zoo: every registry entry with its manifest record (``kae_utils.zoo``)."""
-    from kae_utils import zoo
+    from kae_utils import zoo  # torch and the zoo's registry: only when the README is rendered
 
     return zoo.markdown_index(zoo.Zoo((root or repo_root()) / "zoo"))
 
@@ -238,8 +243,6 @@ def collect_seeds(runs: str | Path, root: Path | None = None) -> list[Path]:
 
     Notebooks not in this sweep keep their files, so ``make seeds NB=05`` adds one notebook.
     """
-    from kae_utils.sweep import parameter_columns, read_table, write_table
-
     root = root or repo_root()
     runs = Path(runs) if Path(runs).is_absolute() else root / runs
     table = read_table(runs / "results.tsv")
@@ -255,8 +258,6 @@ def collect_sweep(out: str | Path, root: Path | None = None) -> list[Path]:
     """Copy a finished sweep's results.tsv, summary.tsv, sweep.yaml and plot.png to ``results/sweeps/<name>/``."""
     import yaml
 
-    from kae_utils.atomic import atomic_write
-
     root = root or repo_root()
     out = Path(out) if Path(out).is_absolute() else root / out
     resolved = yaml.safe_load((out / "sweep.yaml").read_text(encoding="utf-8"))
@@ -271,7 +272,7 @@ def collect_sweep(out: str | Path, root: Path | None = None) -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point (see the module docstring); returns the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m kae_utils.readme", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="kae readme", description=__doc__.splitlines()[0])
     parser.add_argument("--collect", metavar="RUNS", help="copy RUNS/<nb>/metrics.json into results/<profile>/")
     parser.add_argument("--profile", choices=PROFILES, default="quick")
     parser.add_argument(

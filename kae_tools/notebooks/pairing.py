@@ -1,4 +1,4 @@
-"""Paired text forms of the notebooks: ``python -m kae_utils.pairing [--check] [NOTEBOOK ...]``.
+"""Paired text forms of the notebooks: ``kae pair [--check] [NOTEBOOK ...]``.
 
 Every ``notebooks/NN_name.ipynb`` has a text form beside it, ``notebooks/NN_name.py`` in jupytext's
 percent format (``# %%`` cells, markdown as comments, cell tags kept), so that diffs, review and ruff see
@@ -9,7 +9,7 @@ The ``.ipynb``, stored with its outputs, is the source of truth (nbval compares 
 only ever writes the ``.py`` from it, never the other way round. Without ``--check`` it rewrites the text
 forms that differ (``make pair``; ``make outputs`` runs it after the notebooks); with ``--check`` it writes
 nothing and exits 1 when a text form is missing or out of sync, or when a ``.py`` has no notebook.
-Notebook names are resolved like the batch runner's (:func:`kae_utils.run.find_notebooks`).
+Notebook names are resolved like the batch runner's (:func:`kae_tools.notebooks.catalog.find_notebooks`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from kae_utils.run import NOTEBOOK_GLOB, find_notebooks
+from kae_tools.notebooks.catalog import NOTEBOOK_GLOB, find_notebooks
 
 __all__ = ["CONFIG_FILE", "orphans", "out_of_sync", "text_format", "text_form", "text_path", "main",
            "write_pairs"]
@@ -31,7 +31,7 @@ CONFIG_FILE = "jupytext.toml"
 def _root(root: Path | None) -> Path:
     if root is not None:
         return Path(root)
-    from kae_utils.env import repo_root
+    from kae_utils.env import repo_root  # imports torch (seconds): only when no root is given
 
     return repo_root()
 
@@ -109,7 +109,7 @@ def _problem(notebook: Path, root: Path) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the exit code (with ``--check``: 1 when something is out of sync)."""
-    parser = argparse.ArgumentParser(prog="python -m kae_utils.pairing", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="kae pair", description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="default: every notebook")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a pair is out of sync")
     args = parser.parse_args(argv)

@@ -1,0 +1,23 @@
+"""kae_tools: the repository's tooling, beside (never inside) the notebooks' library :mod:`kae_utils`.
+
+One console command, ``kae`` (:mod:`kae_tools.__main__`; also ``python -m kae_tools``): ``kae run``,
+``kae sweep``, ``kae seeds``, ``kae readme``, ``kae pair``, ``kae clean``, ``kae zoo``.
+
+Layers (arrows point down only; ``kae_utils`` never imports ``kae_tools``)::
+
+    __main__          the `kae` command: one subcommand per tool
+    readme            the README's generated parts (index, sweep and TSV blocks, the zoo table)
+    runner/cli        `kae run`, `kae sweep`: options, plan, summary
+    runner/sweep      sweep files, their plan, records and --resume
+    runner/schedule   many runs on an engine, records back in order
+    runner/executors  engines: local thread pool, Dask, SLURM
+    runner/execute    one papermill run in its own process group (and the worker it starts)
+    runner/tables     results.tsv, summary.tsv, plot.png
+    runner/console    log lines, the summary table, the timings file
+    runner/spec       RunSpec, RunResult, parameters and claims
+    notebooks/        catalog (notebook names, code_sha), nbclean (metadata), pairing (jupytext text forms)
+    ------------------------------------------------------------------
+    kae_utils         env, atomic, results, zoo (the notebooks' library)
+
+Importing the package imports nothing else.
+"""
