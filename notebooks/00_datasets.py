@@ -109,7 +109,7 @@ print(overview.to_string())
 # graded ways, which is the "dark knowledge" a teacher's soft targets carry.
 #
 # **Lost**: MNIST has 70,000 images of 28×28 pixels; here the transfer set has ~900 images of 64 pixels, so
-# effects are smaller and a single test image is 0.11 %.
+# effects are smaller and a single test image is 0.11 %<!-- fixed -->.
 
 # %%
 digits = load_dataset("digits", "train")
@@ -130,7 +130,7 @@ plt.show()
 # Stanford Dogs, CUB-200, FGVC-Aircraft or Stanford Cars into class-disjoint parts, train one teacher per
 # part, and ask a student to master the union. What those experiments need is many classes, class-disjoint
 # teachers, multi-attribute (multi-task) teachers for notebook 06, and a task that small networks find
-# hard; `shapes` provides all four, with difficulty knobs so a small CNN does not reach 100 % trivially.
+# hard; `shapes` provides all four, with difficulty knobs so a small CNN does not reach 100 %<!-- fixed --> trivially.
 
 # %%
 attribute_table = pd.DataFrame(
@@ -199,6 +199,7 @@ from threadpoolctl import threadpool_limits
 
 
 def pooled_pixels(x: torch.Tensor) -> np.ndarray:
+    """The images average-pooled to 8×8 and flattened: the linear probe's input features."""
     return F.adaptive_avg_pool2d(x, 8).flatten(1).numpy()
 
 
@@ -296,7 +297,7 @@ plt.show()
 # `kae_utils.evaluation.metrics` implements the measures of the scene-parsing papers: mean intersection-over-union
 # and pixel accuracy for segmentation; RMSE, absolute relative error and $\delta < 1.25^k$ (share of pixels
 # with $\max(\hat d/d, d/\hat d) < 1.25^k$) for depth; and the mean and median angle between predicted and
-# true normals, with the shares within 11.25°, 22.5° and 30°. Applied here to predictions that ignore the
+# true normals, with the shares within 11.25°<!-- fixed -->, 22.5°<!-- fixed --> and 30°. Applied here to predictions that ignore the
 # image (the most common class per pixel, the mean depth map, the mean normal map of the training split),
 # they give the floor a trained network must clear.
 
@@ -317,7 +318,7 @@ baseline = {
 pd.Series(baseline, name="image-blind baseline").round(3).to_frame()
 
 # %% [markdown]
-# Note how high **pixel accuracy** and **δ < 1.25** already are for predictions that never look at the
+# Note how high **pixel accuracy** and **δ < 1.25<!-- fixed -->** already are for predictions that never look at the
 # image: the room's layout (floor below, walls above) covers most pixels and most of the depth range. Those
 # two measures say little about a scene-parsing student here; mean IoU (objects count as much as the floor),
 # RMSE and the normal angles separate good from image-blind predictions, and notebook 04 reports its
@@ -342,13 +343,13 @@ pd.DataFrame([{"data set": name, "prepared here": real_available(name), "prepare
 #
 # 1. **Deterministic**: the same seed and image indices give identical `shapes` and `scenes`, whether
 #    generated at once or in two chunks.
-# 2. **Balanced**: every `shapes` attribute value occurs within 25 % of its uniform share in the training split.
+# 2. **Balanced**: every `shapes` attribute value occurs within 25 %<!-- fixed --> of its uniform share in the training split.
 # 3. **Neither trivial nor impossible**: the linear probe beats twice chance on colour, and stays below
-#    50 % on shape (a CNN is needed).
+#    50 %<!-- fixed --> on shape (a CNN is needed).
 # 4. **Scenes are usable for scene parsing**: the floor and at least one object are visible in at least
-#    95 % of the test scenes.
+#    95 %<!-- fixed --> of the test scenes.
 # 5. **Two domains, one geometry**: the flat and textured renderings of the same scenes have identical
-#    segmentation and depth and differ in their pixels (mean absolute difference above 0.05).
+#    segmentation and depth and differ in their pixels (mean absolute difference above 0.05<!-- fixed -->).
 
 # %%
 whole = generate_shapes(64, seed=SEED, start=100)
@@ -412,7 +413,7 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 #
 # ## Exercises
 #
-# 1. Raise `ShapesConfig.occlusion` to 0.8 and re-run the linear probe: which attributes suffer?
+# 1. Raise `ShapesConfig.occlusion` to 0.8<!-- fixed --> and re-run the linear probe: which attributes suffer?
 # 2. Add a label map to `kae_utils.data.scene_spec.TASKS` (for example the object's height above the floor) and
 #    plot it with `plot_scene`.
 # 3. Render 1,000 scenes in each domain and compare the histograms of `edges2d`: which tasks would you

@@ -119,7 +119,7 @@ print(numerics.describe())  # bf16 autocast where the hardware runs it natively;
 #
 # What is lost: about 1/70 of the training data and much lower resolution. The training set is also the
 # **transfer set** on which the student is distilled, so the student sees ~900 images instead of 60,000;
-# expect the effects to be smaller and noisier than in the paper (one test image is 0.11 %).
+# expect the effects to be smaller and noisier than in the paper (one test image is 0.11 %<!-- fixed -->).
 
 # %%
 data = load_digits(size=8, test_fraction=0.5, seed=0)
@@ -201,7 +201,7 @@ plt.show()
 # $$L = \alpha\, T^2\, \mathrm{KL}\big(q \,\|\, p\big) + (1 - \alpha)\, \mathrm{CE}\big(y, \mathrm{softmax}(v)\big).$$
 #
 # The soft term's gradients scale as $1/T^2$, hence the factor $T^2$ that keeps the two terms balanced
-# when $T$ changes. The paper found a low weight on the hard labels best; we use `ALPHA` (0.9).
+# when $T$ changes. The paper found a low weight on the hard labels best; we use `ALPHA` (0.9<!-- fixed -->).
 # The loss lives in `kae_utils.methods.distillation` because the amalgamation notebooks reuse it:
 
 # %%
@@ -297,6 +297,7 @@ for seed in CFG["seeds"]:
 
 # %% tags=["nbval-ignore-output"]
 def test_errors(acc: float) -> int:
+    """The number of test images a model with accuracy `acc` gets wrong."""
     return round((1 - acc) * len(data.y_test))
 
 
@@ -367,10 +368,10 @@ plt.show()
 # The paper removed every "3" from MNIST's transfer set and distilled the student on the rest. The student
 # then never saw a 3, nor a label 3; everything it knows about 3s comes from the soft targets of *other*
 # digits (how much a 5 or an 8 looks like a 3 to the teacher). Still, it made only 206 test errors, 133 of
-# them on the 1,010 threes; its logit for 3 was merely too low, and **raising the bias of class 3 by 3.5**
+# them on the 1,010 threes; its logit for 3 was merely too low, and **raising the bias of class 3 by 3.5<!-- paper -->**
 # brought it to 109 errors, 14 of them on threes.
 #
-# We repeat it with `MISSING_DIGIT` (3) and `BIAS_SHIFT` (3.5), distilling at `TEMPERATURE`.
+# We repeat it with `MISSING_DIGIT` (3) and `BIAS_SHIFT` (3.5<!-- m: missing_digit.bias_shift -->), distilling at `TEMPERATURE`.
 
 # %% tags=["nbval-ignore-output"]
 missing = {}
@@ -441,12 +442,13 @@ plt.show()
 # comparable across the two data sets; the ordering and the size of the effects are.
 
 # %% tags=["nbval-ignore-output"]
-def mean_std(values) -> tuple[float, float]:
-    values = np.asarray(list(values), dtype=float)
-    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+from kae_utils.evaluation.results import (
+    mean_std,  # mean and sample standard deviation over the seeds (0 for one seed)
+)
 
 
 def by_model(name: str) -> list[float]:
+    """The test accuracies of the model `name` in the main results table, one per seed."""
     return main_results.loc[main_results.model == name, "test accuracy"].tolist()
 
 
@@ -481,11 +483,11 @@ results_table.round(4)
 #    that of the same student trained from labels alone (from the same initial weights).
 # 2. **Softer targets help**: the best temperature of the sweep is above $T = 1$, and beats $T = 1$.
 # 3. **High-temperature limit**: the relative difference between the distillation gradient and the
-#    logit-matching gradient is below 5 % at $T = 1000$, and it shrinks like $1/T$ there: from $T = 100$
+#    logit-matching gradient is below 5 %<!-- fixed --> at $T = 1000$, and it shrinks like $1/T$ there: from $T = 100$
 #    to $T = 1000$ it falls by a factor between 5 and 20 (the first-order expansion predicts 10).
 # 4. **Dark knowledge**: a student that never saw the missing digit recognises it far above chance after
-#    the bias correction: at least 5× chance (50 % of that digit's test images).
-# 5. **The bias correction helps overall**: raising the missing digit's bias by the paper's 3.5 reduces the
+#    the bias correction: at least 5× chance (50 %<!-- fixed --> of that digit's test images).
+# 5. **The bias correction helps overall**: raising the missing digit's bias by the paper's 3.5<!-- paper --> reduces the
 #    student's overall test errors.
 
 # %%
@@ -552,8 +554,8 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 #   worse in our trials; so did the students trained for 30 epochs): the soft targets are a harder
 #   objective than the labels and need capacity and steps to be fitted.
 # - **Loss weight**: the paper says only that a low weight on the hard targets worked best; we use
-#   α = 0.9. The transfer set is the training set, with labels, as in the paper's MNIST experiment.
-# - **Bias correction**: the shift 3.5 is the paper's value, kept fixed; it was not tuned on this data.
+#   α = 0.9<!-- fixed -->. The transfer set is the training set, with labels, as in the paper's MNIST experiment.
+# - **Bias correction**: the shift 3.5<!-- paper --> is the paper's value, kept fixed; it was not tuned on this data.
 # - **Gradient check**: a first version of claim 3 also required the gap to fall at every step of the
 #   grid from $T = 1$. It rose slightly from $T = 1$ to $T = 3$, where the expansion does not apply (the
 #   logits are larger than $T$), so the check now covers only the high-temperature regime the paper speaks
@@ -569,7 +571,7 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # 3. Change `MISSING_DIGIT` to 8 or 1. Which digits are easiest to learn from dark knowledge alone, and
 #    does the confusion matrix of the teacher tell you why?
 # 4. Instead of the paper's fixed bias, choose the shift without labels so that the student predicts the
-#    missing digit for 10 % of the test images. How close does it get to the best shift on the curve above?
+#    missing digit for 10 %<!-- fixed --> of the test images. How close does it get to the best shift on the curve above?
 #
 # ## References
 #

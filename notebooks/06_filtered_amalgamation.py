@@ -126,6 +126,8 @@ from kae_utils.evaluation.results import Claim, check_claims, mean_std, median_t
 from kae_utils.methods.amalgamation import ceiling_reaches, check_images_only, train_ceiling
 from kae_utils.methods.distillation import kd_kl
 from kae_utils.models import MultiHeadNet, count_parameters
+from kae_utils.models.frozen import freeze, hold_statistics
+from kae_utils.models.seeding import seeded
 from kae_utils.notebook import setup_notebook
 from kae_utils.training import numerics
 from kae_utils.training.predict import predict_maps
@@ -176,6 +178,7 @@ for task in ALL_TASKS:
 
 # %%
 def caption(i: int) -> str:
+    """The label of test image `i`: its values of the chosen tasks."""
     return "\n".join(ATTRIBUTE_VALUES[t][int(y_test[t][i])] for t in CHOSEN)
 
 
@@ -234,18 +237,12 @@ plt.show()
 # dict of logits, one entry per head).
 
 # %% tags=["nbval-ignore-output"]
-@torch.no_grad()
-def predict_heads(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Logits of every head of `model` (a net returning {task: logits}) on x: eval mode, batched, on the CPU."""
-    return predict_maps(model, x, batch_size=500)
-
-
 def scores(logits: dict[str, torch.Tensor]) -> dict[str, float]:
     """Test accuracy of every head present in `logits`."""
     return {task: accuracy(z, y_test[task]) for task, z in logits.items()}
 
 
-teacher_test_logits = {t: predict_heads(teacher, x_test) for t, teacher in teachers.items()}
+teacher_test_logits = {t: predict_maps(teacher, x_test, batch_size=500) for t, teacher in teachers.items()}
 teacher_scores = {task: acc for logits in teacher_test_logits.values() for task, acc in scores(logits).items()}
 teacher_of = {task: t for t, tasks in TEACHER_TASKS.items() for task in tasks}
 chance = {task: 1 / len(ATTRIBUTE_VALUES[task]) for task in ALL_TASKS}
@@ -287,8 +284,7 @@ pd.DataFrame({"teacher": [teacher_of[t] for t in ALL_TASKS], "test accuracy": [t
 def reinitialised(module: nn.Module, seed: int) -> nn.Module:
     """A copy of `module` with every layer's parameters drawn afresh (seeded) and BatchNorm statistics reset."""
     fresh = copy.deepcopy(module)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         for layer in fresh.modules():
             if hasattr(layer, "reset_parameters"):
                 layer.reset_parameters()
@@ -344,13 +340,13 @@ class AFKStudent(nn.Module):
 
     def freeze_branches(self, frozen: bool) -> "AFKStudent":
         self.branches_frozen = frozen
-        self.branches.requires_grad_(not frozen)
+        freeze(self.branches, frozen)
         return self.train(self.training)
 
     def train(self, mode: bool = True) -> "AFKStudent":
         super().train(mode)
-        if self.branches_frozen and self.teacher_bn_statistics:  # the ablation: frozen copies in eval mode
-            self.branches.eval()
+        # the ablation: frozen copies in eval mode, keeping the teachers' BatchNorm statistics
+        hold_statistics(self.branches, self.branches_frozen and self.teacher_bn_statistics)
         return self
 
     def grow(self, teachers: dict[str, MultiHeadNet]) -> "AFKStudent":
@@ -368,6 +364,7 @@ class AFKStudent(nn.Module):
 
 # %%
 def describe(student: AFKStudent) -> pd.DataFrame:
+    """The student's parts, where each one's weights come from, and its parameter count."""
     rows = [("trunk", f"stage {i + 1}", "re-initialised", count_parameters(s)) for i, s in enumerate(student.trunk)]
     for t, branch in student.branches.items():
         rows += [(f"branch {t}", f"stage {student.k + j + 1}", f"copy of {t}", count_parameters(s))
@@ -458,7 +455,7 @@ plt.show()
 def teacher_targets(x_images: torch.Tensor, tasks: Sequence[str]) -> dict[str, torch.Tensor]:
     """The frozen teachers' logits of the chosen tasks on unlabeled images (computed once, kept in memory)."""
     x = check_images_only(x_images, IMAGE_SHAPE)
-    logits = {task: z for t, teacher in teachers.items() for task, z in predict_heads(teacher, x).items()}
+    logits = {task: z for t, teacher in teachers.items() for task, z in predict_maps(teacher, x, batch_size=500).items()}
     return {task: logits[task] for task in tasks}
 
 
@@ -584,7 +581,7 @@ def amalgamate(tasks: Sequence[str], k: int, schedule: str, seed: int, loss: str
 # tolerance, this experiment cannot test "the student matches its teacher" on that task, and the claims below say so.
 
 # %% tags=["nbval-ignore-output"]
-ceiling_logits = {seed: predict_heads(amalgamate(CHOSEN, BRANCH_POINT, "layer-wise", seed, labels=True)["student"], x_test)
+ceiling_logits = {seed: predict_maps(amalgamate(CHOSEN, BRANCH_POINT, "layer-wise", seed, labels=True)["student"], x_test, batch_size=500)
                   for seed in CFG["seeds"]}
 ceiling_runs = {seed: scores(logits) for seed, logits in ceiling_logits.items()}  # seed: {task: test accuracy}
 ceiling = {task: float(np.mean([ceiling_runs[s][task] for s in CFG["seeds"]])) for task in CHOSEN}
@@ -630,7 +627,7 @@ runs = {}
 for seed in CFG["seeds"]:
     for name, (tasks, k, schedule, loss, teacher_bn) in EXPERIMENTS.items():
         run = amalgamate(tasks, k, schedule, seed, loss, teacher_bn)
-        run["scores"] = scores(predict_heads(run["student"], x_test))
+        run["scores"] = scores(predict_maps(run["student"], x_test, batch_size=500))
         runs[(name, seed)] = run
 
 # %% [markdown]
@@ -646,7 +643,7 @@ for seed in CFG["seeds"]:
 CEILING = "supervised ceiling (labels)"
 rows = []
 for (name, seed), run in runs.items():
-    student_logits = predict_heads(run["student"], x_test)
+    student_logits = predict_maps(run["student"], x_test, batch_size=500)
     for task in CHOSEN:
         agree = (student_logits[task].argmax(1) == teacher_test_logits[teacher_of[task]][task].argmax(1)).float().mean()
         rows.append({"model": name, "seed": seed, "task": task, "accuracy": run["scores"][task],
@@ -769,10 +766,11 @@ plt.show()
 # chosen tasks (first seed); in Jupyter the controls below browse the test set.
 
 # %% tags=["nbval-ignore-output"]
-afk_logits = predict_heads(runs[("AFK", seed0)]["student"], x_test)
+afk_logits = predict_maps(runs[("AFK", seed0)]["student"], x_test, batch_size=500)
 
 
 def show_predictions(start: int = 0, count: int = 6) -> plt.Figure:
+    """A grid of test images from `start`, each labelled truth | teacher | student per chosen task."""
     idx = list(range(start, start + count))
     labels = []
     for i in idx:
@@ -792,6 +790,7 @@ plt.show()
 
 # %%
 def browse(start: int = 0) -> None:
+    """Show the predictions of six test images from `start` (the widget's callback)."""
     show_predictions(start)
     plt.show()
 
@@ -806,8 +805,8 @@ explore(browse, start=list(range(0, min(len(x_test), 120), 6)))
 # nbval).
 
 # %% tags=["nbval-ignore-output"]
-student_time = median_time(lambda: predict_heads(runs[("AFK", seed0)]["student"], x_test), repeats=3)
-teachers_time = median_time(lambda: [predict_heads(t, x_test) for t in teachers.values()], repeats=3)
+student_time = median_time(lambda: predict_maps(runs[("AFK", seed0)]["student"], x_test, batch_size=500), repeats=3)
+teachers_time = median_time(lambda: [predict_maps(t, x_test, batch_size=500) for t in teachers.values()], repeats=3)
 print(f"test set ({len(x_test)} images): student {student_time * 1e3:.0f} ms, teachers together {teachers_time * 1e3:.0f} ms")
 
 
@@ -821,6 +820,7 @@ print(f"test set ({len(x_test)} images): student {student_time * 1e3:.0f} ms, te
 
 # %% tags=["nbval-ignore-output"]
 def chosen_values(name: str, task: str) -> list[float]:
+    """The test accuracies of the student `name` on `task`, one per seed."""
     return [runs[(name, s)]["scores"][task] for s in CFG["seeds"]]
 
 
@@ -866,8 +866,8 @@ results_table.round(4)
 # ## Claims
 #
 # Checked with rules and tolerances fixed before the first run (the research notes' rule for `shapes`: an accuracy
-# on $n$ test images has a standard error of $\sqrt{p(1-p)/n}$, about 1.1–1.6 points at $n = 1000$ in the quick
-# profile and 0.35–0.5 at $n = 10\,000$ in the full one; small nets vary 1–2 points between seeds):
+# on $n$ test images has a standard error of $\sqrt{p(1-p)/n}$, about 1.1<!-- fixed -->–1.6<!-- fixed --> points at $n = 1000$ in the quick
+# profile and 0.35<!-- fixed -->–0.5<!-- fixed --> at $n = 10\,000$ in the full one; small nets vary 1–2 points between seeds):
 #
 # 1. **The customised student matches each teacher on the chosen tasks** (quick profile, one line per task): its test
 #    accuracy is at least the teacher's minus 2 points. In the **full profile** the paper's stronger claim is checked
@@ -897,6 +897,7 @@ all_task_mean = mean_std(mean_over_chosen("AFK, all tasks"))[0]
 
 
 def beats_or_matches(task: str) -> bool:
+    """Claim 1 for one task: the student beats (full profile) or matches (quick) its teacher."""
     values, teacher = afk_task[task], teacher_scores[task]
     if PROFILE == "full":  # beats: the mean above the teacher and at least 2 of 3 seeds above it
         return bool(np.mean(values) > teacher and sum(v > teacher for v in values) >= 2)
@@ -961,56 +962,40 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # %% [markdown]
 # ### How this experiment was sized
 #
-# The supervised ceiling was measured first, before the claims. In the configuration stored before (the customised
-# tasks shape and fill, the 4,000 training images as the transfer set, 3 epochs per block phase and 15 in all, batch
-# 128) the student trained the same way with the true labels reached 21.1 % on shape and 73.6 % on fill (teachers
-# 56.9 % and 88.1 %), exactly where the AFK student (22.4 %, 70.6 %) and KD from scratch (21.1 %, 73.7 %) were: none
-# of claims 1, 3 and 4 could be tested. A re-initialised trunk must learn shape, the hardest attribute for these small
-# nets, from the transfer images alone, and the zoo's teachers needed 30,000 labelled images and 20 epochs for it.
-# So the quick profile customises **colour** (from $T_1$) **and position** (from $T_2$), keeping the paper's structure
-# (two multi-task teachers, a chosen subset across both), and shape and fill become the full profile's default. For
-# colour and position the ceiling was measured with more unlabeled images and a shorter schedule with more steps per
-# image (one epoch per block phase, 6 in all, batch 40); 16,000 images were kept. The shape and fill ceilings at
-# larger transfer sets were measured by an earlier session of this work but not recorded. Every configuration
-# (seed 0; the ceiling runs alone on one thread):
-#
-# | configuration | supervised ceiling | claims | wall time |
-# |---|---|---|---|
-# | stored before: shape & fill, 4,000 images, 3 per block phase + 15 epochs, batch 128 | shape 21.1 %, fill 73.6 % | 3/5 | 91.6 s |
-# | colour & position, 12,000 images, 1 per block phase + 6 epochs, batch 40 (ceiling only) | colour 94.4 %, position 87.2 % (seed 1: 93.9 %, 87.1 %) | not run | |
-# | colour & position, 16,000 images, the same schedule (ceiling only) | 95.3 %, 88.2 % | not run | |
-# | **stored: colour & position, 16,000 images, 1 per block phase + 6 epochs, batch 40** | 95.4 %, 88.9 % | 5/5 | 140.4 s (`make bench`) |
-#
-# The stored configuration also ran once before the transfer images came from `load_training_pool` (the same
-# images): 5/5 with the same numbers, in 132.7 s.
+# The supervised ceiling was measured first, before the claims. With the customised tasks shape and fill and the
+# 4,000 training images as the transfer set, the student trained the same way with the true labels stayed far below
+# the teachers, exactly where the AFK student and KD from scratch were: none of claims 1, 3 and 4 could be tested. A
+# re-initialised trunk must learn shape, the hardest attribute for these small nets, from the transfer images alone,
+# and the zoo's teachers needed 30,000 labelled images and 20 epochs for it. So the quick profile customises
+# **colour** (from $T_1$) **and position** (from $T_2$), keeping the paper's structure (two multi-task teachers, a
+# chosen subset across both), and shape and fill become the full profile's default. For colour and position the
+# ceiling was measured with more unlabeled images and a shorter schedule with more steps per image (one epoch per
+# block phase, 6 in all, batch 40); 16,000 images were kept. Every configuration, with its ceiling, claims and wall
+# time, and the runs before it, are in the [decisions log](../docs/decisions.md#notebook-06-filtered-amalgamation).
 #
 # ### What the claims say on this data
 #
 # On the quick profile (one seed; 16,000 unlabeled transfer images; every student 6 epochs) all five checks hold, and
 # all are testable: the ceiling reaches both teachers.
 #
-# - **The customised student matches its teachers (claim 1 holds on both tasks)**: colour 95.6 % against $T_1$'s
-#   96.4 % (ceiling 95.4 %), position 86.4 % against $T_2$'s 86.1 % (ceiling 88.9 %). On position the student is
+# - **The customised student matches its teachers (claim 1 holds on both tasks)**: colour 95.6 %<!-- m: 100 * pick(scores, model="AFK", task="colour")["accuracy"] --> against $T_1$'s
+#   96.4 %<!-- m: 100 * teacher_accuracy.colour --> (ceiling 95.4 %<!-- m: 100 * ceiling.colour -->), position 86.4 %<!-- m: 100 * pick(scores, model="AFK", task="position")["accuracy"] --> against $T_2$'s 86.1 %<!-- m: 100 * teacher_accuracy.position --> (ceiling 88.9 %<!-- m: 100 * ceiling.position -->). On position the student is
 #   above its teacher, the pattern the paper reports for its customised tasks; on colour it is at its ceiling, so
-#   labels would not have done better with this budget. It agrees with its teachers on 94.6 % and 88.8 % of the test
+#   labels would not have done better with this budget. It agrees with its teachers on 94.6 %<!-- m: 100 * pick(scores, model="AFK", task="colour")["agreement with the teacher"] --> and 88.8 %<!-- m: 100 * pick(scores, model="AFK", task="position")["agreement with the teacher"] --> of the test
 #   images.
-# - **Fewer parameters (claim 2 holds)**, but only 13 % fewer: the student has 173,599 parameters, the teachers
+# - **Fewer parameters (claim 2 holds)**, but only 13 %<!-- m: 100 * (1 - parameters.student / parameters.teachers_together) --> fewer: the student has 173,599 parameters, the teachers
 #   together 199,230. In these ConvNets the last stage holds most of a teacher's weights, and at $k = 3$ each branch
 #   keeps a copy of it; only $k = 4$ halves the size (99,615).
-# - **Layer-wise AFK vs multi-teacher KD from scratch (claim 3 holds, narrowly)**: 91.0 % against 91.75 % mean accuracy
-#   on the chosen tasks, inside the 1-point tolerance, with the scratch student ahead (colour 95.6 % vs 95.5 %,
-#   position 86.4 % vs 88.0 %). With this many transfer images, learning every weight from the teachers' answers is as
+# - **Layer-wise AFK vs multi-teacher KD from scratch (claim 3 holds, narrowly)**: 91.0 %<!-- m: 100 * mean_over_chosen.AFK[0] --> against 91.75 %<!-- m: 100 * mean_over_chosen["KD from scratch"][0] --> mean accuracy
+#   on the chosen tasks, inside the 1-point tolerance, with the scratch student ahead (colour 95.6 %<!-- m: 100 * pick(scores, model="AFK", task="colour")["accuracy"] --> vs 95.5 %<!-- m: 100 * pick(scores, model="KD from scratch", task="colour")["accuracy"] -->,
+#   position 86.4 %<!-- m: 100 * pick(scores, model="AFK", task="position")["accuracy"] --> vs 88.0 %<!-- m: 100 * pick(scores, model="KD from scratch", task="position")["accuracy"] -->). With this many transfer images, learning every weight from the teachers' answers is as
 #   good as starting from copies of their later stages; the copied branches bring no gain here.
-# - **The "filtered" claim (claim 4 holds)**: the customised student reaches 91.0 %, the student built for all five
-#   tasks 89.8 % on the same two tasks (colour 94.3 %, position 85.3 %): customising helps the chosen tasks by
-#   1.2 points, besides making the student smaller (173,599 vs 175,534 parameters).
-# - **What changed before this issue.** A first run kept the teachers' BatchNorm statistics in the block phases
-#   (notebook 04's choice) and gave every student 10 epochs on shape and fill (shape 16.0 %, fill 49.0 %); BatchNorm
-#   then stayed in training mode in the frozen copies, as in the authors' code, and the budget became 15 epochs. On
-#   shape and fill with 4,000 images, unstored runs gave 47.6 % and 81.4 % at $k = 1$, 26.8 % and 73.3 % with three
-#   times the epochs, 78.1 % on fill with the soft-target loss, and 18.8 % and 62.1 % with the teachers' BatchNorm
-#   statistics. The claims, their tolerances and the branch point were written before the first run and have not been
-#   changed; the quick profile's default tasks changed from shape and fill to colour and position (above).
+# - **The "filtered" claim (claim 4 holds)**: the customised student reaches 91.0 %<!-- m: 100 * mean_over_chosen.AFK[0] -->, the student built for all five
+#   tasks 89.8 %<!-- m: 100 * mean_over_chosen["AFK, all tasks"][0] --> on the same two tasks (colour 94.3 %<!-- m: 100 * pick(scores, model="AFK, all tasks", task="colour")["accuracy"] -->, position 85.3 %<!-- m: 100 * pick(scores, model="AFK, all tasks", task="position")["accuracy"] -->): customising helps the chosen tasks by
+#   1.2<!-- m: 100 * (mean_over_chosen.AFK[0] - mean_over_chosen["AFK, all tasks"][0]) --> points, besides making the student smaller (173,599 vs 175,534 parameters).
+#
+# The claims, their tolerances and the branch point were written before the first run and have not been changed;
+# the quick profile's default tasks changed from shape and fill to colour and position (above).
 
 # %% [markdown]
 # ## Notes on fidelity
@@ -1037,8 +1022,9 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 #   keep training, and the branches are fresh copies from the teachers at every growth (their weights were frozen,
 #   so they equal the teachers' anyway; their BatchNorm running statistics start again from the teachers').
 # - **BatchNorm in the block phases**: the copied layers' parameters are frozen but their BatchNorm layers use batch
-#   statistics, as in the authors' code (which only sets `requires_grad = False`). A first run of this notebook kept the
-#   teachers' statistics (eval mode, as notebook 04 does); see the discussion above and the ablation of the full profile.
+#   statistics, as in the authors' code (which only sets `requires_grad = False`). Keeping the teachers' statistics (eval
+#   mode, as notebook 04 does) is the ablation of the full profile; the [decisions log](../docs/decisions.md#notebook-06-filtered-amalgamation)
+#   has the first run that used it.
 # - **One branch point for all teachers**: the code takes one index per teacher and its default gives them the same;
 #   we use one $k$. The figure in KAmalEngine's documentation shows tasks leaving the trunk at different depths.
 # - **Budgets**: every student trains for the same number of epochs (`total_epochs`), with Adam and a cosine schedule

@@ -105,6 +105,7 @@ from kae_utils.methods.recombination import (
     folded_l1,
 )
 from kae_utils.models import count_parameters
+from kae_utils.models.seeding import seeded
 from kae_utils.notebook import setup_notebook
 from kae_utils.training import numerics
 from kae_utils.training.predict import predict_maps
@@ -144,7 +145,7 @@ pd.DataFrame(zoo.summary(TEACHER_NAMES.values())).set_index("entry")
 
 # %% tags=["nbval-ignore-output"]
 def evaluate(model) -> dict[str, dict[str, float]]:
-    # each task's metrics against the test split's ground truth (kae_utils.benchmarks.tasks)
+    """Each task's metrics against the test split's ground truth (kae_utils.benchmarks.tasks)."""
     maps = predict_maps(model, x_test)
     return {task: DENSE_TASKS[task].metrics(maps[task], gt_test[task]) for task in TASK_LIST}
 
@@ -191,7 +192,8 @@ print(inspect.getsource(combine_conv))
 # (The library's deleted example put a shared bottleneck $\sum_i C_i \to c_b$ with BatchNorm and random weights
 # there instead. A bottleneck narrower than $\sum_i C_i$ cannot pass every teacher's features, and a random one
 # computes nothing the teachers computed: in this notebook's first version, with $c_b$ one teacher's width, the
-# maps fell to mIoU 0.03 and depth RMSE 2.1 at once, and two epochs of adapting recovered 0.38 and 0.90.)
+# maps fell far below the teachers at once, and two epochs of adapting did not bring them back; see the
+# [decisions log](../docs/decisions.md#notebook-07-recombination).)
 #
 # **The check, at the start of retraining**, adaptors included: on the first batch of transfer images, in float32,
 # every task's output equals its teacher's, in eval mode (BatchNorm on its running statistics: the network's
@@ -203,14 +205,18 @@ print(inspect.getsource(combine_conv))
 
 # %%
 def encoder_parameters(model: nn.Module) -> int:
+    """The number of parameters of the model's encoder."""
     return count_parameters(model.encoder)
 
 
 @torch.no_grad()
 def max_relative_difference(model: nn.Module, xb: torch.Tensor, training: bool,
                             dtype: torch.dtype = torch.float32) -> dict[str, float]:
-    # per task, max |output - teacher's| / max |teacher's| on the images xb, in dtype; on copies, since a forward
-    # pass in training mode updates BatchNorm's running statistics
+    """Per task, max |output − teacher's| / max |teacher's| on the images `xb`, computed in `dtype`.
+
+    The model and the teachers run as copies, since a forward pass in training mode updates BatchNorm's running
+    statistics.
+    """
     out = copy.deepcopy(model).to(dtype).train(training)(xb.to(device, dtype))
     refs = {t: copy.deepcopy(net).to(dtype).train(training)(xb.to(device, dtype)) for t, net in teachers.items()}
     return {t: ((out[t] - refs[t]).abs().max() / refs[t].abs().max()).item() for t in TASK_LIST}
@@ -269,7 +275,7 @@ PRUNE_RATIO = 1 - 1 / len(TASK_LIST)  # the share of encoder channels removed in
 
 
 def one_shot_survivors(model: Recombined) -> pd.DataFrame:
-    # per stage and teacher: channels, median |W|_1, median |gamma|/sigma, survivors of a one-shot ranking
+    """Per stage and teacher: channels, median |W|_1, median |gamma|/sigma, survivors of a one-shot ranking."""
     owners = channel_owners([t.encoder for t in teachers.values()])
     rows = []
     for index, stage in enumerate(model.encoder):
@@ -309,8 +315,9 @@ survivors.round(2)
 # $N^2 \cdot |E| \cdot (1/N)^2 = |E|$. Which teacher each surviving channel came from is tracked through the rounds.
 #
 # **Learning rates.** The copied decoders and heads are converged teachers: Adam at $10^{-3}$ moves them away
-# (while sizing this notebook, two epochs of retraining the *unpruned* recombined network at $10^{-3}$ took the
-# depth RMSE from 0.643 to 0.698; at $10^{-4}$ it stayed at 0.647). They train at `lr_copied` = $10^{-4}$. The
+# (while sizing this notebook, two epochs of retraining the *unpruned* recombined network at $10^{-3}$ raised the
+# depth RMSE clearly, at $10^{-4}$ hardly; the [decisions log](../docs/decisions.md#notebook-07-recombination) has
+# the numbers). They train at `lr_copied` = $10^{-4}$. The
 # encoder, whose channels the pruning removes and whose survivors must take over their work, and the adaptors
 # train at $10^{-3}$. The last round retrains longest (`retrain_epochs`).
 
@@ -323,19 +330,19 @@ teacher_maps = predict_maps(teachers, X_TRANSFER)  # computed once: the teachers
 TARGETS = [teacher_maps[t] for t in TASK_LIST]
 
 
-def kd_loss(outputs: dict[str, torch.Tensor], targets: list[torch.Tensor]) -> tuple[torch.Tensor, dict]:
-    # sum over tasks of the loss of the output against the teacher's map (no ground truth)
+def dense_kd_loss(outputs: dict[str, torch.Tensor], targets: list[torch.Tensor]) -> tuple[torch.Tensor, dict]:
+    """Sum over tasks of the loss of the output against the teacher's map (no ground truth)."""
     losses = {t: DENSE_TASKS[t].distill_loss(outputs[t], y) for t, y in zip(TASK_LIST, targets, strict=True)}
     return sum(losses.values()), {t: v.detach() for t, v in losses.items()}
 
 
 def supervised_loss(outputs: dict[str, torch.Tensor], labels: dict[str, torch.Tensor]) -> torch.Tensor:
-    # the ceiling's loss: sum over tasks of the teachers' own training losses against ground truth
+    """The ceiling's loss: sum over tasks of the teachers' own training losses against ground truth."""
     return sum(DENSE_TASKS[t].supervised_loss(outputs[t], labels[t]) for t in TASK_LIST)
 
 
 def optimizer_for(model: nn.Module, scratch: bool = False) -> torch.optim.Optimizer:
-    # Adam with one learning rate per part: copied decoders and heads, encoder, adaptors (all new: lr_new)
+    """Adam with one learning rate per part: copied decoders and heads, encoder, adaptors (all new: lr_new)."""
     if scratch:
         return torch.optim.Adam(model.parameters(), lr=CFG["lr_new"])
     parts = {"lr_copied": ("decoders.", "heads."), "lr_encoder": ("encoder.",), "lr_new": ("adaptors.",)}
@@ -347,24 +354,28 @@ def optimizer_for(model: nn.Module, scratch: bool = False) -> torch.optim.Optimi
 
 
 def retrain(model: nn.Module, epochs: int, seed: int, desc: str, labels: bool = False, scratch: bool = False) -> None:
-    # against the teachers' maps of the transfer images, or (the ceiling) against their true labels
+    """Retrain `model` in place on the transfer images: against the teachers' maps, or (the ceiling) their labels."""
     x = check_images_only(X_TRANSFER, IMAGE_SHAPE)
     common = dict(epochs=epochs, optimizer=optimizer_for(model, scratch), batch_size=CFG["batch_size"],
                   device=device, seed=seed, desc=desc)
     if labels:
         train_ceiling(model, x, gt_transfer, supervised_loss, **common)
     else:
-        Trainer(model, step_fn=lambda m, batch: kd_loss(m(batch[0]), batch[1:]), **common).fit((x, *TARGETS))
+        Trainer(model, step_fn=lambda m, batch: dense_kd_loss(m(batch[0]), batch[1:]), **common).fit((x, *TARGETS))
 
 
 def flat_scores(scores: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The per-task metrics flattened to one dictionary keyed "task metric"."""
     return {f"{t} {k}": v for t, m in scores.items() for k, v in m.items()}
 
 
 def prune_and_retrain(model: Recombined, seed: int, importance: str = IMPORTANCE,
                       epochs: tuple[int, ...] = CFG["retrain_epochs"], labels: bool = False
                       ) -> tuple[Recombined, list[dict], list[np.ndarray]]:
-    # R = len(epochs) rounds: prune encoder channels (Torch-Pruning), then retrain everything
+    """Prune the encoder's channels (Torch-Pruning) and retrain everything, for `len(epochs)` rounds.
+
+    Returns the pruned model, each round's metrics and each round's channel owners.
+    """
     owners = channel_owners([t.encoder for t in teachers.values()])
     convs = [stage[0] for stage in model.encoder]
     ignored = [*model.adaptors.values(), *model.decoders.values(), *model.heads.values()]
@@ -438,9 +449,12 @@ print("ceiling encoder widths:", [stage[0].out_channels for stage in ceiling_run
 
 # %% tags=["nbval-ignore-output"]
 def reinitialised(model: nn.Module, seed: int) -> nn.Module:
+    """A copy of `model` with every layer re-initialised from `seed` (the scratch baseline's network).
+
+    The depth head's bias starts at the teachers' mean log-depth, as the zoo's depth networks do.
+    """
     fresh = copy.deepcopy(model)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(9000 + seed)
+    with seeded(9000 + seed):
         for module in fresh.modules():
             if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
@@ -560,6 +574,7 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 def owner_order(owners: np.ndarray) -> np.ndarray:
+    """The channel indices sorted by the teacher that owns them (stable within a teacher)."""
     return np.argsort(owners, kind="stable")
 
 
@@ -612,6 +627,7 @@ final_maps = predict_maps(final, x_test)
 
 
 def show(task: str, value: torch.Tensor, reference: torch.Tensor) -> np.ndarray:
+    """One predicted map as an image; depth on the colour scale of `reference`."""
     if task == "depth":
         return colorize_depth(value, vmin=float(reference.min()), vmax=float(reference.max()))
     return DENSE_TASKS[task].colorize(value[None])[0]
@@ -642,10 +658,10 @@ plt.show()
 # 1. **The combined network reproduces every teacher exactly**: before any training, each task's output
 #    equals its teacher's within a relative difference of $10^{-4}$ (here with the adaptors in place: the network
 #    retraining starts from, in eval and in training mode).
-# 2. **Pruned to about one teacher's encoder**: the final encoder has at most 105 % of one teacher's encoder
+# 2. **Pruned to about one teacher's encoder**: the final encoder has at most 105 %<!-- m: 100 * tolerances.size --> of one teacher's encoder
 #    parameters.
-# 3. **At that size each task matches its teacher**: segmentation mIoU at least the teacher's minus 0.02;
-#    depth RMSE at most 5 % above the teacher's; normals (full profile) mean angle at most 1° above. One line
+# 3. **At that size each task matches its teacher**: segmentation mIoU at least the teacher's minus 0.02<!-- m: tolerances.miou -->;
+#    depth RMSE at most 5 %<!-- m: 100 * tolerances.rmse_relative --> above the teacher's; normals (full profile) mean angle at most 1° above. One line
 #    per task (mean over seeds).
 # 4. **Recombination is not worse than the same architecture trained from scratch by KD for the same budget**,
 #    on every task, within the same tolerances.
@@ -659,7 +675,7 @@ MIOU_TOL, RMSE_REL_TOL, ANGLE_TOL, SIZE_TOL = 0.02, 0.05, 1.0, 1.05
 
 
 def within_tolerance(task: str, value: float, reference: float) -> bool:
-    # whether `value` matches or beats `reference` on the task's headline metric, within its tolerance
+    """Whether `value` matches or beats `reference` on the task's headline metric, within its tolerance."""
     if task == "segmentation":
         return value >= reference - MIOU_TOL
     if task == "depth":
@@ -668,12 +684,13 @@ def within_tolerance(task: str, value: float, reference: float) -> bool:
 
 
 def headline_mean(model: str, task: str) -> float:
+    """The mean over seeds of `model`'s headline metric on `task`."""
     sel = scores_long[(scores_long.model == model) & (scores_long.task == task) & (scores_long.metric == HEADLINE[task])]
     return mean_std(sel["value"])[0]
 
 
 def ceiling_within(task: str) -> bool:
-    # whether the supervised ceiling reaches the teacher within the task's tolerance (the claim's own test)
+    """Whether the supervised ceiling reaches the teacher within the task's tolerance (the claim's own test)."""
     tolerance = {"segmentation": MIOU_TOL, "depth": RMSE_REL_TOL}.get(task, ANGLE_TOL)
     return ceiling_reaches(headline_mean(CEILING, task), teacher_scores[task][HEADLINE[task]], tolerance=tolerance,
                            relative=task == "depth", higher_is_better=DENSE_TASKS[task].higher_is_better)
@@ -739,8 +756,8 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 #
 # On the quick profile (the zoo's two 64×64 teachers, one seed, 2,048 unlabeled scenes, three rounds of pruning
 # retrained for 1, 1 and 6 epochs) three of the five checks pass, and every one can be tested: the supervised
-# ceiling (the same pipeline retrained with the labels of the same scenes) reaches mIoU 0.728 and RMSE 0.669,
-# within the tolerances of the teachers (0.738 and 0.643).
+# ceiling (the same pipeline retrained with the labels of the same scenes) reaches mIoU 0.728<!-- m: ceiling.segmentation.ceiling --> and RMSE 0.669<!-- m: ceiling.depth.ceiling -->,
+# within the tolerances of the teachers (0.738<!-- m: ceiling.segmentation.teacher --> and 0.643<!-- m: ceiling.depth.teacher -->).
 #
 # - **The combination is exact, but the float32 check fails (FAIL).** At the start of retraining, adaptors
 #   included, the outputs equal the teachers' to a relative $7 \times 10^{-7}$ in eval mode. In training mode, as
@@ -751,45 +768,32 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 #   written for float32 and stays as written.
 # - **Pruned to exactly one teacher's encoder size** (23,696 parameters).
 # - **Segmentation matched (PASS), depth not (FAIL).** After the last round the recombined network has mIoU
-#   0.722 (teacher 0.738, tolerance 0.02) and depth RMSE 0.684 (teacher 0.643: 6.4 % above, tolerance 5 %). The
-#   ceiling is at 0.728 and 0.669, so the label-free pipeline is within 0.007 mIoU and 0.015 RMSE of what labels
+#   0.722<!-- m: pick(scores, model="recombined (pruned + retrained)", task="segmentation", metric="mIoU").value --> (teacher 0.738<!-- m: ceiling.segmentation.teacher -->, tolerance 0.02<!-- m: tolerances.miou -->) and depth RMSE 0.684<!-- m: pick(scores, model="recombined (pruned + retrained)", task="depth", metric="RMSE").value --> (teacher 0.643<!-- m: ceiling.depth.teacher -->: 6.4 %<!-- m: 100 * (pick(scores, model="recombined (pruned + retrained)", task="depth", metric="RMSE").value / ceiling.depth.teacher - 1) --> above, tolerance 5 %<!-- m: 100 * tolerances.rmse_relative -->). The
+#   ceiling is at 0.728<!-- m: ceiling.segmentation.ceiling --> and 0.669<!-- m: ceiling.depth.ceiling -->, so the label-free pipeline is within 0.007<!-- m: ceiling.segmentation.ceiling - pick(scores, model="recombined (pruned + retrained)", task="segmentation", metric="mIoU").value --> mIoU and 0.015<!-- m: pick(scores, model="recombined (pruned + retrained)", task="depth", metric="RMSE").value - ceiling.depth.ceiling --> RMSE of what labels
 #   give this architecture and budget: what stops depth is mostly the budget and the size, not the teachers as
-#   targets. Each pruning step costs a lot at once (after the third, mIoU 0.28 and RMSE 2.85 before retraining)
+#   targets. Each pruning step costs a lot at once (after the third, mIoU 0.28<!-- m: rounds[0][5]["segmentation mIoU"] --> and RMSE 2.85<!-- m: rounds[0][5]["depth RMSE"] --> before retraining)
 #   and the retraining buys nearly all of it back.
 # - **Better than the same architecture from scratch (PASS).** Trained by the same KD losses for the same 8
-#   epochs from random weights, the final architecture reaches mIoU 0.577 and RMSE 0.742: starting from the
+#   epochs from random weights, the final architecture reaches mIoU 0.577<!-- m: pick(scores, model="same architecture, scratch KD", task="segmentation", metric="mIoU").value --> and RMSE 0.742<!-- m: pick(scores, model="same architecture, scratch KD", task="depth", metric="RMSE").value -->: starting from the
 #   teachers' weights is worth a lot.
 #
 # The first version of this notebook (512 scenes, a random bottleneck after the combined encoder, raw L1
-# importance, everything at a learning rate of $10^{-3}$) ended at mIoU 0.603 and RMSE 0.804 (scratch KD 0.300 and
-# 0.826): the bottleneck destroyed the exact combination at once, raw L1 pruned the depth teacher's channels
-# first (BatchNorm absorbs the scale of a filter, and the depth teacher's filters are smaller), and Adam at
-# $10^{-3}$ moved the copied decoders away. "How this experiment was sized" below has every configuration.
+# importance, everything at a learning rate of $10^{-3}$) ended far below the teachers: the bottleneck destroyed the
+# exact combination at once, raw L1 pruned the depth teacher's channels first (BatchNorm absorbs the scale of a
+# filter, and the depth teacher's filters are smaller), and Adam at $10^{-3}$ moved the copied decoders away. Its
+# numbers are in the [decisions log](../docs/decisions.md#notebook-07-recombination).
 
 # %% [markdown]
 # ### How this experiment was sized
 #
 # The pipeline was fixed from the supervised ceiling (the same pipeline retrained with the labels of the transfer
-# scenes), in one-thread experiments on the quick data, before the claims were run. The teachers' mIoU 0.738 and
-# RMSE 0.643 set what the ceiling must reach: mIoU at least 0.718, RMSE at most 0.675. Every row prunes to one
-# teacher's encoder size with the exact adaptors:
-#
-# | transfer scenes | epochs per round | learning rates (copied layers / encoder) | importance | ceiling mIoU | ceiling RMSE |
-# |---|---|---|---|---|---|
-# | 512 | 2, 2, 2 | $10^{-4}$ / $10^{-4}$ | folded L1 | 0.483 | 0.811 |
-# | 512 | 2, 2, 2 | $10^{-4}$ / $10^{-3}$ | folded L1 | 0.628 | 0.773 |
-# | 2,048 | 2, 2, 2 | $10^{-4}$ / $10^{-3}$ | folded L1 | 0.707 | 0.689 |
-# | 2,048 | 2, 2, 4 | $10^{-4}$ / $10^{-3}$ | folded L1 | 0.721 | 0.667 |
-# | 2,048 | 3, 5 (two rounds) | $10^{-4}$ / $10^{-3}$ | folded L1 | 0.720 | 0.675 |
-# | 2,048 | 1, 1, 6 | $10^{-4}$ / $10^{-3}$ | folded L1 | 0.731 | 0.669 |
-#
-# The quick profile uses the last row. Runs of the method itself (the teachers as targets) were also made while
-# the pieces were built, and are reported here because they were seen: without pruning, copied decoders at
-# $10^{-3}$ moved depth to 0.698 in 2 epochs on 512 scenes, at $10^{-4}$ it stayed at 0.647 (mIoU 0.726 and
-# 0.735); pruned on 512 scenes in 3 rounds of 2 epochs, raw L1 gave 0.517 / 0.894 and folded L1 0.482 / 0.821
-# (0.628 / 0.790 with the encoder at $10^{-3}$); on 2,048 scenes with rounds of 2, 2 and 4 epochs, 0.716 / 0.680.
-# The first version of this notebook (512 scenes, a random bottleneck, raw L1, everything at $10^{-3}$) ended at
-# 0.603 / 0.804; it had no ceiling. Then the claims were run once; the run stored here is that run.
+# scenes), in one-thread experiments on the quick data, before the claims were run: every tried configuration pruned
+# to one teacher's encoder size with the exact adaptors, on 512 or 2,048 transfer scenes, with two or three rounds
+# and the copied layers at $10^{-4}$; the quick profile uses the cheapest one whose ceiling reached both teachers
+# within the tolerances (2,048 scenes, rounds of 1, 1 and 6 epochs, the encoder at $10^{-3}$). Every configuration
+# with its ceiling, and the runs of the method itself seen while the pieces were built, are in the
+# [decisions log](../docs/decisions.md#notebook-07-recombination). Then the claims were run once; the run stored
+# here is that run.
 
 # %% [markdown]
 # ## Notes on fidelity
@@ -808,14 +812,13 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 #   as the selection of its teacher's channels, so that the network retraining starts from is exact; the pruning
 #   of the encoder's last stage takes the combined encoder back to one teacher's width. The library's deleted
 #   example had a shared random bottleneck to one teacher's width (with BatchNorm) and random adaptors, trained
-#   first with the rest frozen: in this notebook's first version that dropped the maps to mIoU 0.03 and RMSE
-#   2.1, and neither the two epochs of adapting nor the retraining brought them back (mIoU 0.60, RMSE 0.80 at the
-#   end). There is no separate adapting stage any more: nothing is lost to adapt to.
+#   first with the rest frozen: in this notebook's first version neither the two epochs of adapting nor the
+#   retraining brought the maps back (decisions log). There is no separate adapting stage any more: nothing is lost to adapt to.
 # - **Pruning importance (ours)**: the L1 norm of each filter folded with its BatchNorm,
 #   $\|W_c\|_1 |\gamma_c| / \sqrt{\sigma_c^2 + \epsilon}$ (`FoldedL1Importance`), instead of the raw L1 norm
 #   of Li et al. that the library and this notebook's first version used (`IMPORTANCE = "l1"` keeps it, as the
 #   ablation). Torch-Pruning's `BasePruner`, linear schedule over the rounds, encoder channels only. The
-#   library's pruner called the removed 0.2 API of Torch-Pruning and discarded the pruned model.
+#   library's pruner called the removed 0.2<!-- fixed --> API of Torch-Pruning and discarded the pruned model.
 # - **Retraining**: after every round, a fresh Adam and teacher-only KD with the dense losses of notebook 04,
 #   the copied decoders and heads at $10^{-4}$ and the encoder and adaptors at $10^{-3}$ (the first version used
 #   $10^{-3}$ everywhere, which moves the converged decoders away from their teachers). No labels anywhere but in

@@ -14,7 +14,7 @@
 # $$S(m_i, m_j) = \frac{1}{N}\sum_{n=1}^N \cos\big(A_i(x_n), A_j(x_n)\big),$$
 #
 # and for a target task the sources are ranked by their affinity with the target's model. The paper's claims:
-# the ranking recovers Taskonomy's (precision at 1 of about .72 to .83, against .26 for chance); gradient × input
+# the ranking recovers Taskonomy's (precision at 1 of about .72<!-- paper --> to .83<!-- paper -->, against .26<!-- paper --> for chance); gradient × input
 # is at least as good as saliency; probes from other domains (COCO, indoor scenes) work as well as images of the
 # task bank's own domain; and it is orders of magnitude faster than transferring.
 #
@@ -36,7 +36,7 @@
 # 5. RSA and linear CKA; the label-based estimators, each as its authors define it (LogME, H-score, TransRate, GBC,
 #    N-LEEP, SFDA, PARC, ETran; their library forms as an ablation) and LEEP; and a **target-agnostic baseline**
 #    that ranks each source by how it transferred to the *other* targets, knowing nothing of the target.
-# 6. P@K and R@K for every K, per-target Spearman and weighted Kendall τ with 90 % bootstrap intervals (over the
+# 6. P@K and R@K for every K, per-target Spearman and weighted Kendall τ with 90 %<!-- fixed --> bootstrap intervals (over the
 #    probe images and the targets), every estimator against the target-agnostic baseline and beside the ground
 #    truth's own ceiling, top-1 regret, random and oracle baselines, the wall-clock ratio against brute force, the
 #    paper's numbers side by side; claims checked against this run.
@@ -300,22 +300,24 @@ print(f"mean {np.mean(list(CEILING.values())):.2f}; the second run's first pick 
 
 # %%
 def input_gradient(encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    # dS/dx for S = the sum of the encoder's output, per image
+    """dS/dx for S = the sum of the encoder's output, per image."""
     x = x.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(encoder(x).sum(), x)
     return grad
 
 
 def saliency(encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Saliency: the magnitude of dS/dx, averaged over the colour channels."""
     return input_gradient(encoder, x).abs().mean(dim=1)
 
 
 def gradient_x_input(encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Gradient × input: dS/dx times x, averaged over the colour channels."""
     return (input_gradient(encoder, x) * x).mean(dim=1)
 
 
 class EpsilonReLU(torch.autograd.Function):
-    # a ReLU whose backward pass is the epsilon rule: grad * relu(z) / (z + eps sign z)
+    """A ReLU whose backward pass is the epsilon rule: grad * relu(z) / (z + eps sign z)."""
     @staticmethod
     def forward(ctx, z, eps):
         ctx.save_for_backward(z)
@@ -330,7 +332,7 @@ class EpsilonReLU(torch.autograd.Function):
 
 
 def epsilon_lrp(encoder: nn.Module, x: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
-    # gradient x input through a copy of the encoder whose ReLUs use the epsilon rule
+    """Gradient x input through a copy of the encoder whose ReLUs use the epsilon rule."""
     modified = copy.deepcopy(encoder)
     for module in modified.modules():
         if isinstance(module, nn.ReLU):
@@ -349,6 +351,7 @@ for encoder in encoders.values():
 
 # %%
 def map_cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The cosine similarity of the maps `a` and `b`, per image (in float64)."""
     return nn.functional.cosine_similarity(a.flatten(1).double(), b.flatten(1).double(), dim=1)
 
 
@@ -371,8 +374,8 @@ print("median cosine:", {eps: round(c.median().item(), 6) for eps, c in elrp_cos
 
 # %% [markdown]
 # At $\varepsilon = 10^{-9}$ the two are the same maps. At the paper's $\varepsilon = 10^{-4}$ the check above
-# (every map's cosine above 0.99) does **not** hold: the median map is still the same (cosine 0.99995), but the
-# worst of the 160, one probe of the normals model, is at 0.92. The ε-rule damps a ReLU's gradient by
+# (every map's cosine above 0.99<!-- fixed -->) does **not** hold: the median map is still the same (the cosines are printed above), but
+# the worst of the 160, one probe of the normals model, is at 0.92<!-- m: checks.elrp_vs_gi_min_cosine["0.0001"] -->. The ε-rule damps a ReLU's gradient by
 # $z / (z + \varepsilon)$, which matters only for pre-activations within a few ε of zero; likely the large flat regions of a
 # rendered room, where a first-layer convolution gives values that small, and on a map whose total is small a
 # few such units are enough to turn it. It changes little in the rankings (ε-LRP and gradient × input have nearly the
@@ -405,6 +408,10 @@ from captum.attr._utils.lrp_rules import EpsilonRule
 
 
 class SumAsTensorOp(nn.Module):
+    """The encoder followed by the sum of its output as a tensor operation.
+
+    Captum's LRP cannot see that sum as a layer, so its rules stop at the encoder's output.
+    """
     def __init__(self, encoder: nn.Module) -> None:
         super().__init__()
         self.encoder = encoder
@@ -414,7 +421,7 @@ class SumAsTensorOp(nn.Module):
 
 
 class SumAsLayers(nn.Module):
-    # sum(E(x)) = h * w * mean over the grid of a 1x1 convolution of ones
+    """The encoder followed by its sum written as layers: sum(E(x)) = h * w * mean over the grid of a 1x1 convolution of ones."""
     def __init__(self, encoder: nn.Module, channels: int) -> None:
         super().__init__()
         self.encoder, self.ones, self.pool = encoder, nn.Conv2d(channels, 1, 1, bias=False), nn.AdaptiveAvgPool2d(1)
@@ -425,6 +432,7 @@ class SumAsLayers(nn.Module):
 
 
 def captum_lrp(wrapper: nn.Module, x: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+    """Captum's epsilon-LRP of the wrapped encoder's sum, averaged over the colour channels."""
     wrapper = copy.deepcopy(wrapper).eval()
     for module in wrapper.modules():
         if isinstance(module, (nn.Conv2d, nn.BatchNorm2d, nn.AdaptiveAvgPool2d, Add)):
@@ -465,7 +473,7 @@ captum_table.round(4)
 # ### Affinities and rankings
 #
 # Every model's maps on every probe set, by each method; then the affinity of every pair (the mean cosine,
-# `kae_utils.methods.transferability.attribution_affinity`). For a target, the estimator's score of a source is its
+# `kae_utils.methods.transferability.label_free.attribution_affinity`). For a target, the estimator's score of a source is its
 # affinity with the target's model. Each method's time on a probe set covers the attribution of every model and
 # every pair: the whole estimate. These estimates take a fraction of a second, so each is timed three times and
 # the median kept (a single run is at the mercy of whatever else this shared CPU is doing at that moment); the
@@ -473,7 +481,7 @@ captum_table.round(4)
 
 # %% tags=["nbval-ignore-output"]
 def timed(fn, *args, repeats: int = 1):
-    # fn(*args) and its wall-clock seconds: the median of `repeats` runs (the output is the first run's)
+    """`fn(*args)` and its wall-clock seconds: the median of `repeats` runs (the output is the first run's)."""
     seconds, out = [], None
     for r in range(repeats):
         start = time.perf_counter()
@@ -487,7 +495,7 @@ REPEATS = 3  # the cheap estimates are timed three times (the median): one hiccu
 
 
 def pair_matrix(values: dict, similarity) -> np.ndarray:
-    # similarity of every ordered pair of models (symmetric measures: computed once per pair)
+    """Similarity of every ordered pair of models (symmetric measures: computed once per pair)."""
     m = np.eye(len(SOURCES))
     for i, a in enumerate(SOURCES):
         for j in range(i + 1, len(SOURCES)):
@@ -496,11 +504,12 @@ def pair_matrix(values: dict, similarity) -> np.ndarray:
 
 
 def scores_from(matrix: np.ndarray) -> dict[str, dict[str, float]]:
-    # scores[target][source] = similarity of the source's model with the target's model
+    """`scores[target][source]`: the similarity of the source's model with the target's model."""
     return {t: {s: float(matrix[SOURCES.index(s), SOURCES.index(t)]) for s in SOURCES if s != t} for t in TARGETS}
 
 
 def all_maps(attribute, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The attribution maps of every model on the images `x`."""
     return {task: attribute(enc, x).cpu() for task, enc in encoders.items()}
 
 
@@ -520,9 +529,9 @@ print({k: f"{v:.2f} s" for k, v in TIMES.items()})
 # How much of a ranking comes from the particular 64 probe images? For a bootstrap, each of `RESAMPLES` resamples
 # draws 64 probes with replacement (seeded; the same draws for every estimator on a probe set, so that their
 # comparisons are paired) and recomputes every pair's affinity on them. It is vectorised
-# (`kae_utils.methods.transferability.resampled_affinity`: the per-probe cosines are computed once and each resample is a
+# (`kae_utils.methods.transferability.label_free.resampled_affinity`: the per-probe cosines are computed once and each resample is a
 # weighted mean of them) and costs a fraction of a second. The results section resamples the targets as well
-# (`kae_utils.methods.transferability.ranking.ranking_bootstrap`), and every score gets a 90 % interval: the 5th and the 95th percentile of
+# (`kae_utils.methods.transferability.ranking.ranking_bootstrap`), and every score gets a 90 %<!-- fixed --> interval: the 5th and the 95th percentile of
 # its value over the resamples.
 
 # %% tags=["nbval-ignore-output"]
@@ -530,7 +539,7 @@ PROBE_INDEX = {p: rk.bootstrap_indices(len(x), RESAMPLES, seed=SEED + 1000 + i) 
 
 
 def draws_from(matrices: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
-    # draws[target][source]: the (RESAMPLES,) similarities of the source's model with the target's model
+    """`draws[target][source]`: the (RESAMPLES,) similarities of the source's model with the target's model."""
     return {t: {s: matrices[:, SOURCES.index(s), SOURCES.index(t)] for s in SOURCES if s != t} for t in TARGETS}
 
 
@@ -613,12 +622,13 @@ plt.show()
 # - **model to model, no labels**, like the paper's: **RSA** (Spearman correlation of the two models'
 #   dissimilarity matrices over the probes; Dwivedi & Roig 2019) and **linear CKA** (Kornblith et al. 2019), on
 #   the representations of the same probe images, resampled with the probes as above
-#   (`kae_utils.methods.transferability.resampled_rsa`, `resampled_linear_cka`).
+#   (`kae_utils.methods.transferability.label_free.resampled_rsa`, `resampled_linear_cka`).
 # - **label-based** (next cells): they need no target *model* but labelled target data (here the 128 scenes the
 #   transfers train on), and score a source's representation of them.
 
 # %% tags=["nbval-ignore-output"]
 def all_features(x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The encoder features of every model on the images `x`."""
     return {task: taskonomy.encoder_features(enc, x) for task, enc in encoders.items()}
 
 
@@ -642,14 +652,14 @@ print({f"{m} ({p})": f"{TIMES[m, p]:.2f} s" for m, p in TIMES if m in RESAMPLED}
 #
 # | estimator | what it computes (the authors' form, used in the tables) | reference code | other forms (ablation below) |
 # |---|---|---|---|
-# | **LogME** (You et al., ICML 2021) | $\frac1N \max_{\alpha,\beta} \log p(y \mid F, \alpha, \beta)$ of a Bayesian linear model, per indicator column of each class present (or per regression column), mean over columns; MacKay's updates (at most 11, stopped at 1 % change of $\alpha/\beta$), the exact $\log\lvert\alpha I + \beta F^\top F\rvert$ | thuml/LogME `LogME.py` `_fit_icml` @56551ca | the later fixed point, the repository's default (drops $\frac{D-k}{2}\log\alpha$ when rank $k < D$); the same updates run to convergence (this project's earlier loop); one column per label value $0..\max y$ (this project's earlier bug) |
+# | **LogME** (You et al., ICML 2021) | $\frac1N \max_{\alpha,\beta} \log p(y \mid F, \alpha, \beta)$ of a Bayesian linear model, per indicator column of each class present (or per regression column), mean over columns; MacKay's updates (at most 11, stopped at 1 %<!-- fixed --> change of $\alpha/\beta$), the exact $\log\lvert\alpha I + \beta F^\top F\rvert$ | thuml/LogME `LogME.py` `_fit_icml` @56551ca | the later fixed point, the repository's default (drops $\frac{D-k}{2}\log\alpha$ when rank $k < D$); the same updates run to convergence (this project's earlier loop); one column per label value $0..\max y$ (this project's earlier bug) |
 # | **H-score** (Bao et al. 2019; shrinkage of Ibrahim et al. 2022) | $\operatorname{tr}\big(\Sigma_a^{-1}(1-a)\operatorname{cov}(\mathbb E[f \mid y])\big)$, $\Sigma_a = (1-a)\Sigma + a\frac{\operatorname{tr}\Sigma}{D}I$, $a$ the Ledoit–Wolf coefficient | TLlib `tllib/ranking/hscore.py` `regularized_h_score` @efe6e33 | $a = 0.1$ fixed (this project's earlier form), $a = 0$ (Bao et al.) |
 # | **TransRate** (Huang et al., ICML 2022) | $R(Z) - \sum_c \frac{n_c}{n} R(Z_c)$, $R(Z) = \frac{1}{2r}\sum_i \log(1 + \lambda_i/\varepsilon)$ over the eigenvalues of $Z^\top Z/n$, rows of the centred features scaled to norm 1, $r$ the rank, $\varepsilon = 10^{-4}$ | Long-Kai/TransRate `transrate.py` + `extract_result_utils.py` @247d41a | TLlib's: unnormalised, $\frac12\log\det(I + Z^\top Z/(n\varepsilon))$, classes averaged (this project's earlier form) |
 # | **GBC** (Pándy et al., CVPR 2022) | $-\sum_{i \ne j} e^{-D_B(c_i, c_j)}$ between **spherical** class Gaussians after PCA to 64 dimensions, variances floored at $10^{-4}$ | google-research `stable_transfer/transferability/gbc.py` @1d4d2f1 + its config | diagonal Gaussians (this project's earlier form) |
-# | **N-LEEP** (Li et al., CVPR 2021) | LEEP with the posteriors of a **full-covariance** Gaussian mixture of $5C$ components on the PCA (80 % of the variance) of the features | google-research `stable_transfer/transferability/nleep.py` @4963f32 | diagonal covariances, $C$ components (this project's earlier form) |
+# | **N-LEEP** (Li et al., CVPR 2021) | LEEP with the posteriors of a **full-covariance** Gaussian mixture of $5C$ components on the PCA (80 %<!-- fixed --> of the variance) of the features | google-research `stable_transfer/transferability/nleep.py` @4963f32 | diagonal covariances, $C$ components (this project's earlier form) |
 # | **SFDA** (Shao et al., ECCV 2022) | mean true-class posterior of a shrunk Fisher discriminant, after ConfMix moves each sample towards the other classes' mean by the first discriminant's doubt | TencentARC/SFDA `metrics.py` `SFDA_Score` @3b7edf7 | — |
 # | **PARC** (Bolya et al., NeurIPS 2021) | $100 \cdot$ Spearman between the samples' dissimilarities $1 - \operatorname{corr}$ in the feature space (PCA to 32, standardised) and in the one-hot label space | dbolya/parc `methods.py` @ddfca43 | — |
-# | **ETran** (Gholami et al., ICCV 2023) | $0.15 \cdot \operatorname{minmax}(S_{en}) + 0.85 \cdot \operatorname{minmax}(S_{lda})$ over the candidates: the mean $\log\sum_d e^{f_d}$ of the 0.5 % lowest samples, and the mean true-class posterior of the code's discriminant (the class-mean classifier) | mgholamikn/ETran `metrics.py`, `tw.py` @d4551ed | its two terms alone |
+# | **ETran** (Gholami et al., ICCV 2023) | $0.15 \cdot \operatorname{minmax}(S_{en}) + 0.85 \cdot \operatorname{minmax}(S_{lda})$ over the candidates: the mean $\log\sum_d e^{f_d}$ of the 0.5 %<!-- fixed --> lowest samples, and the mean true-class posterior of the code's discriminant (the class-mean classifier) | mgholamikn/ETran `metrics.py`, `tw.py` @d4551ed | its two terms alone |
 #
 # LogME applies to every target (regression and classification); the others to the three categorical targets
 # (segmentation, occlusion edges, largest class). For a dense target every location of the 8×8 representation
@@ -665,12 +675,12 @@ NLEEP_SAMPLES, PARC_SAMPLES = 2048, 1024
 
 
 def on_first(n: int, estimator):
-    # the estimator on the first n samples (the samples are already a random draw of the pixels)
+    """The estimator on the first n samples (the samples are already a random draw of the pixels)."""
     return lambda f, y: estimator(f[:n], y[:n])
 
 
 def logme_per_label_value(f, y):
-    # the earlier bug: one indicator column per value 0 .. max(y), empty columns included
+    """LogME with the earlier bug: one indicator column per value 0 .. max(y), empty columns included."""
     return float(np.mean([tr.logme(f, column, classification=False) for column in np.eye(int(y.max()) + 1)[y].T]))
 
 
@@ -771,7 +781,7 @@ HEADED = [s for s in SOURCES if taskonomy.categorical(s)]
 
 @torch.no_grad()
 def source_probabilities(source: str, target: str) -> tuple[np.ndarray, np.ndarray]:
-    # the source's class probabilities on the target set, per sample of the target's labels
+    """The source's class probabilities on the target set, per sample of the target's labels."""
     model, spec_s, spec_t = models[source].eval(), TRANSFER_TASKS[source], TRANSFER_TASKS[target]
     out = model(target_train.x(target).to(device)).cpu()
     p = torch.cat([1 - torch.sigmoid(out), torch.sigmoid(out)], dim=1) if spec_s.output == "binary" else out.softmax(dim=1)
@@ -809,7 +819,7 @@ pd.DataFrame(leep_rows).set_index(["target", "source"]).round(4)
 # ratio** (every brute-force transfer over the estimator's own time; for the label-based ones, the transfers to
 # the targets they cover).
 #
-# **Intervals.** P@1, Spearman and weighted τ come with a 90 % bootstrap interval (`kae_utils.methods.transferability.ranking`): each of
+# **Intervals.** P@1, Spearman and weighted τ come with a 90 %<!-- fixed --> bootstrap interval (`kae_utils.methods.transferability.ranking`): each of
 # the `RESAMPLES` resamples draws the targets with replacement and, for the estimators computed from probe images,
 # uses the probe resample of the same index (above); the label-based estimators' scores are taken as fixed (their
 # 128 target scenes are not resampled, so their intervals are narrower than they should be). With 9 targets, or 3
@@ -830,7 +840,11 @@ INTERVAL = dict(resamples=RESAMPLES, seed=SEED)  # the same draws of the targets
 
 
 def evaluate(key, scores: dict) -> dict:
-    # the ranking scores on the targets covered (kae_utils.methods.transferability.ranking), their intervals, the baseline and the ceiling
+    """The ranking scores of `scores` on the targets it covers (kae_utils.methods.transferability.ranking).
+
+    With their bootstrap intervals, the paired difference to the target-agnostic baseline, and the ceiling's scores
+    on the same targets.
+    """
     draws, covered = DRAWS.get(key), list(scores)
     res = {**rk.ranking_scores(scores, GT, RELEVANT, KS),
            "gt seconds": sum(gt_runs[0].seconds.values()) * len(covered) / len(TARGETS)}
@@ -856,11 +870,12 @@ print(f"{len(TARGETS)} targets, {N_CANDIDATES} candidate sources each, relevant 
 
 
 def ci(interval: dict, sign: str = "") -> str:
-    # "value [low, high]"
+    """An interval as text: `value [low, high]`, two decimals (`sign="+"` shows the sign)."""
     return f"{interval['value']:{sign}.2f} [{interval['low']:{sign}.2f}, {interval['high']:{sign}.2f}]"
 
 
 def row(key) -> dict:
+    """One row of the results table: the ranking scores of `key` with their intervals."""
     res, (method, data) = RESULTS[key], key
     iv = res["interval"]
     out = {"estimator": method, "data": data, "targets": res["targets"], "P@1 [90 %]": ci(iv["P@1"])}
@@ -888,9 +903,9 @@ summary_rows.append({"estimator": "oracle (the ground truth)", "data": "", "targ
 pd.DataFrame(summary_rows).set_index(["estimator", "data"]).round(3)
 
 # %% [markdown]
-# **The paper's numbers side by side** (read from the authors' figure, ±.01; their zoo: 18 targets, 19 candidates,
-# relevant = 5, random .263; ours: 9 targets, 9 candidates, relevant = 2, random .222). P@K at K = 1..5, and the
-# per-target Spearman of the released affinities as recomputed by the DDS authors (about .61 for saliency and .68
+# **The paper's numbers side by side** (read from the authors' figure, ±.01<!-- paper -->; their zoo: 18 targets, 19 candidates,
+# relevant = 5, random .263<!-- paper -->; ours: 9 targets, 9 candidates, relevant = 2, random .222<!-- m: random_precision -->). P@K at K = 1..5, and the
+# per-target Spearman of the released affinities as recomputed by the DDS authors (about .61<!-- paper --> for saliency and .68<!-- paper -->
 # for gradient × input, Taskonomy probes).
 
 # %% tags=["nbval-ignore-output"]
@@ -932,7 +947,7 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# **Every estimator with its 90 % interval**, mean per-target Spearman (left) and weighted Kendall τ (right). For
+# **Every estimator with its 90 %<!-- fixed --> interval**, mean per-target Spearman (left) and weighted Kendall τ (right). For
 # each, on the same targets: the target-agnostic baseline (grey ×) and the ceiling, a second run of the transfers
 # (black |). Blue: the paper's attribution methods; orange: the other label-free estimators; green: label-based.
 
@@ -974,7 +989,7 @@ per_target.round(2)
 #
 # The same samples, the same targets: each estimator as its authors define it (the row the tables above use) and
 # the other forms in circulation, which this notebook used before (the mean Spearman and weighted τ over the
-# targets with their 90 % intervals over the targets, and the Spearman on each categorical target).
+# targets with their 90 %<!-- fixed --> intervals over the targets, and the Spearman on each categorical target).
 
 # %% tags=["nbval-ignore-output"]
 ablation_rows = []
@@ -997,6 +1012,7 @@ ABLATION_TABLE.round(2)
 
 # %% tags=["nbval-ignore-output"]
 def first_picks(key) -> dict[str, str]:
+    """Per target, the source each estimator ranks first, with its score (* when among the relevant)."""
     picks = {}
     for t, scores in SCORES[key].items():
         pick = max(scores, key=scores.get)
@@ -1026,14 +1042,14 @@ speed.set_index(["estimator", "data"]).round(3)
 # ## Claims
 #
 # Tolerances fixed before the first run (the paper reports its results on 18 targets, ours has 9, so each
-# target is worth .11 of P@1):
+# target is worth .11<!-- m: 1 / len(targets) --> of P@1):
 #
-# 1. **Gradient × input beats random by a wide margin at P@1** (in-domain probes): P@1 at least random + 0.25
-#    (paper: .72 against .26).
-# 2. **Gradient × input is not worse than saliency**: its mean per-target Spearman is at least saliency's − 0.05
-#    (in-domain probes; paper: .68 against .61).
+# 1. **Gradient × input beats random by a wide margin at P@1** (in-domain probes): P@1 at least random + 0.25<!-- m: tolerances.p1_margin -->
+#    (paper: .72<!-- paper --> against .26<!-- paper -->).
+# 2. **Gradient × input is not worse than saliency**: its mean per-target Spearman is at least saliency's − 0.05<!-- m: tolerances.saliency -->
+#    (in-domain probes; paper: .68<!-- paper --> against .61<!-- paper -->).
 # 3. **Shifted-domain probes are not much worse than in-domain ones**: gradient × input's mean Spearman on the
-#    `shifted` probes at least its in-domain value − 0.10 (the paper's indoor probes did as well as Taskonomy's).
+#    `shifted` probes at least its in-domain value − 0.10<!-- m: tolerances.probes --> (the paper's indoor probes did as well as Taskonomy's).
 # 4. **Out-of-domain probes are not much worse than in-domain ones**: the same on the `shapes` probes (the
 #    paper's COCO).
 # 5. **The estimate is at least 100 times faster than brute-force transfer**, measured in this run: the time of
@@ -1103,72 +1119,73 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # ### What the claims say on this data
 #
 # All five checks hold in the quick profile, but they hold narrowly or in a weak sense. With the intervals
-# (90 %, bootstrap over the nine targets and, for the estimators computed from probe images, the 64 probes) and
+# (90 %<!-- fixed -->, bootstrap over the nine targets and, for the estimators computed from probe images, the 64 probes) and
 # the two new references, a second run of the transfers and a baseline that ignores the target, the picture is
 # sharper than the points alone: the paper's method is far weaker here than in the paper, it is not shown to beat
 # ranking the sources by their record on other targets, and only the model-to-model comparisons of whole
 # representations (RSA, CKA) are.
 #
-# - **P@1.** Gradient × input's first pick is among the best two transfers for 5 of the 9 targets: P@1 0.56
-#   [0.22, 0.78] against 0.22 for random (the paper: 0.72 against 0.26). The claim's margin of 0.25 is met by one
-#   target (four hits would give 0.44), and the interval's lower end is the random level. The hits differ in
-#   weight: autoencoding and denoising pick each other or colorization with affinities of 0.65–0.70, the one strong
-#   block of the matrix; for every other target the best affinity is between 0.05 and 0.22 and the pick rests on
-#   differences of a few hundredths (the first-picks table). P@2–P@5 fall to 0.56–0.31 (paper 0.83–0.67).
-# - **Per-target Spearman** is 0.30 [−0.00, 0.52] (paper 0.68): 0.70–0.88 for autoencoding, denoising, reshading
-#   and the largest class, 0.55 for occlusion edges, about 0 for 2D edges (−0.07) and normals (0.07), and negative
-#   for segmentation (−0.38) and depth (−0.47), where the ground truth's best sources are the other 3D and
-#   semantic models. Its top-1 regret is 0.51: the first pick's held-out loss is on average 51 % above the best
+# - **P@1.** Gradient × input's first pick is among the best two transfers for 5 of the 9 targets: P@1
+#   0.56<!-- m: results["gradient*input | in-domain"].interval["P@1"].value --> [0.22<!-- m: results["gradient*input | in-domain"].interval["P@1"].low -->, 0.78<!-- m: results["gradient*input | in-domain"].interval["P@1"].high -->] against 0.22<!-- m: random_precision --> for random (the paper: 0.72<!-- paper --> against 0.26<!-- paper -->). The claim's margin of 0.25<!-- m: tolerances.p1_margin --> is met by one
+#   target (four hits would give 0.44<!-- m: 4 / len(targets) -->), and the interval's lower end is the random level. The hits differ in
+#   weight: autoencoding and denoising pick each other or colorization, the one strong block of the affinity matrix;
+#   for every other target the best affinity is small and the pick rests on differences of a few hundredths (the
+#   first-picks table). P@2–P@5 fall to 0.56<!-- m: results["gradient*input | in-domain"]["P@K"][2] -->–0.31<!-- m: results["gradient*input | in-domain"]["P@K"][5] --> (paper 0.83<!-- paper -->–0.67<!-- paper -->).
+# - **Per-target Spearman** is 0.30<!-- m: results["gradient*input | in-domain"].interval["spearman"].value --> [−0.00<!-- m: results["gradient*input | in-domain"].interval["spearman"].low -->, 0.52<!-- m: results["gradient*input | in-domain"].interval["spearman"].high -->] (paper 0.68<!-- paper -->): 0.70<!-- m: min(results["gradient*input | in-domain"].spearman.autoencoding, results["gradient*input | in-domain"].spearman.denoising, results["gradient*input | in-domain"].spearman.reshading, results["gradient*input | in-domain"].spearman.largest_class) -->–0.88<!-- m: max(results["gradient*input | in-domain"].spearman.autoencoding, results["gradient*input | in-domain"].spearman.denoising, results["gradient*input | in-domain"].spearman.reshading, results["gradient*input | in-domain"].spearman.largest_class) --> for autoencoding, denoising, reshading
+#   and the largest class, 0.55<!-- m: results["gradient*input | in-domain"].spearman.occlusion_edges --> for occlusion edges, about 0 for 2D edges (−0.07<!-- m: results["gradient*input | in-domain"].spearman.edges2d -->) and normals (0.07<!-- m: results["gradient*input | in-domain"].spearman.normals -->), and negative
+#   for segmentation (−0.38<!-- m: results["gradient*input | in-domain"].spearman.segmentation -->) and depth (−0.47<!-- m: results["gradient*input | in-domain"].spearman.depth -->), where the ground truth's best sources are the other 3D and
+#   semantic models. Its top-1 regret is 0.51<!-- m: results["gradient*input | in-domain"].regret -->: the first pick's held-out loss is on average 51 %<!-- m: 100 * results["gradient*input | in-domain"].regret --> above the best
 #   source's.
-# - **Saliency and the probe sets** (claims 2–4). Gradient × input 0.30 against saliency 0.21 [−0.00, 0.39] (the
-#   paper's order), shifted probes 0.35 [0.12, 0.63] and out-of-domain (`shapes`) probes 0.27 [0.00, 0.48]. The
+# - **Saliency and the probe sets** (claims 2–4). Gradient × input 0.30<!-- m: results["gradient*input | in-domain"]["spearman mean"] --> against saliency 0.21<!-- m: results["saliency | in-domain"].interval["spearman"].value --> [−0.00<!-- m: results["saliency | in-domain"].interval["spearman"].low -->, 0.39<!-- m: results["saliency | in-domain"].interval["spearman"].high -->] (the
+#   paper's order), shifted probes 0.35<!-- m: results["gradient*input | shifted"].interval["spearman"].value --> [0.12<!-- m: results["gradient*input | shifted"].interval["spearman"].low -->, 0.63<!-- m: results["gradient*input | shifted"].interval["spearman"].high -->] and out-of-domain (`shapes`) probes 0.27<!-- m: results["gradient*input | out-of-domain"].interval["spearman"].value --> [0.00<!-- m: results["gradient*input | out-of-domain"].interval["spearman"].low -->, 0.48<!-- m: results["gradient*input | out-of-domain"].interval["spearman"].high -->]. The
 #   intervals overlap almost entirely: the claims say "not worse", and this run cannot order these estimates in
 #   either direction.
-# - **Speed**: 0.066 s for the maps of all 10 models and every pair, against 20.9 s for the 81 transfers: ×316
-#   (threshold 100; a ratio of two wall-clock times on this shared CPU, which moves from run to run). Our transfers
-#   are cheap (about a quarter of a second each: a 16-channel head, 150 full-batch steps), so the ratio is small
-#   next to Taskonomy's; RSA and linear CKA on the same probes cost about as little (×153 to ×354).
+# - **Speed**: the maps of all 10 models and every pair take a small fraction of the time of the 81 transfers (the
+#   ratio is printed above; the claim's threshold is ×100, a ratio of two wall-clock times on this shared CPU, which
+#   moves from run to run). Our transfers are cheap (about a quarter of a second each: a 16-channel head, 150
+#   full-batch steps), so the ratio is small next to Taskonomy's; RSA and linear CKA on the same probes cost about as
+#   little.
 # - **The ground truth's ceiling.** Two independent runs of the 81 transfers agree closely: mean per-target
-#   Spearman 0.95 [0.92, 0.97] (0.87–1.00 per target), and the second run's first pick is among the first run's
-#   best two for 7 of the 9 targets. The transfers' own noise leaves room for a Spearman near 0.95; gradient ×
-#   input's 0.30 is not held down by it.
+#   Spearman 0.95<!-- m: ceiling.interval["spearman"].value --> [0.92<!-- m: ceiling.interval["spearman"].low -->, 0.97<!-- m: ceiling.interval["spearman"].high -->] (0.87<!-- m: min(ceiling.per_target_spearman[t] for t in targets) -->–1.00<!-- m: max(ceiling.per_target_spearman[t] for t in targets) --> per target), and the second run's first pick is among the first run's
+#   best two for 7 of the 9 targets. The transfers' own noise leaves room for a Spearman near 0.95<!-- m: ceiling["spearman mean"] -->; gradient ×
+#   input's 0.30<!-- m: results["gradient*input | in-domain"]["spearman mean"] --> is not held down by it.
 # - **The target-agnostic baseline**, which ranks each source by its places among the candidates of the other
-#   targets, picks segmentation for every target but segmentation (and depth there) and reaches P@1 0.56 [0.22,
-#   0.78], Spearman 0.48 [0.21, 0.75] and weighted τ 0.37 [0.09, 0.63]. None of the paper's three methods, on any
-#   probe set, is ahead of it: gradient × input on the in-domain probes is −0.18 [−0.74, +0.27] in Spearman
+#   targets, picks segmentation for every target but segmentation (and depth there) and reaches P@1 0.56<!-- m: results["target-agnostic | other targets"].interval["P@1"].value --> [0.22<!-- m: results["target-agnostic | other targets"].interval["P@1"].low -->, 0.78<!-- m: results["target-agnostic | other targets"].interval["P@1"].high -->],
+#   Spearman 0.48<!-- m: results["target-agnostic | other targets"].interval["spearman"].value --> [0.21<!-- m: results["target-agnostic | other targets"].interval["spearman"].low -->, 0.75<!-- m: results["target-agnostic | other targets"].interval["spearman"].high -->] and weighted τ 0.37<!-- m: results["target-agnostic | other targets"].interval["weighted tau"].value --> [0.09<!-- m: results["target-agnostic | other targets"].interval["weighted tau"].low -->, 0.63<!-- m: results["target-agnostic | other targets"].interval["weighted tau"].high -->]. None of the paper's three methods, on any
+#   probe set, is ahead of it: gradient × input on the in-domain probes is −0.18<!-- m: results["gradient*input | in-domain"]["vs target-agnostic"]["spearman"].value --> [−0.74<!-- m: results["gradient*input | in-domain"]["vs target-agnostic"]["spearman"].low -->, +0.27<!-- m: results["gradient*input | in-domain"]["vs target-agnostic"]["spearman"].high -->] in Spearman
 #   (paired interval). The two fail in opposite places: the baseline is negative on the image-to-image targets
-#   (autoencoding, denoising, reshading: −0.22 to −0.25), where gradient × input is at 0.70–0.88, and at 0.82–0.96
-#   on depth, normals and segmentation, where gradient × input is at −0.47 to 0.07.
-# - **Beyond the paper.** On the same 64 unlabeled in-domain probes, RSA and linear CKA reach P@1 0.78 [0.56,
-#   1.00], Spearman 0.75 [0.63, 0.83] and 0.76 [0.67, 0.82], top-1 regret 0.06 and 0.08, and keep most of it on
-#   the shifted and out-of-domain probes (0.51–0.69). Against the baseline they are ahead by +0.28 [−0.08, +0.59]
-#   and +0.29 [−0.04, +0.58] in Spearman, intervals that touch 0, and by +0.33 [+0.02, +0.65] and +0.32 [+0.05,
-#   +0.60] in weighted τ, which weighs the best sources most: the only estimators of this notebook shown to beat
+#   (autoencoding, denoising, reshading: −0.22<!-- m: results["target-agnostic | other targets"].spearman.reshading --> to −0.25<!-- m: results["target-agnostic | other targets"].spearman.autoencoding -->), where gradient × input is at 0.70<!-- m: min(results["gradient*input | in-domain"].spearman.autoencoding, results["gradient*input | in-domain"].spearman.denoising, results["gradient*input | in-domain"].spearman.reshading) -->–0.88<!-- m: max(results["gradient*input | in-domain"].spearman.autoencoding, results["gradient*input | in-domain"].spearman.denoising, results["gradient*input | in-domain"].spearman.reshading) -->, and at 0.82<!-- m: min(results["target-agnostic | other targets"].spearman.depth, results["target-agnostic | other targets"].spearman.normals, results["target-agnostic | other targets"].spearman.segmentation) -->–0.96<!-- m: max(results["target-agnostic | other targets"].spearman.depth, results["target-agnostic | other targets"].spearman.normals, results["target-agnostic | other targets"].spearman.segmentation) -->
+#   on depth, normals and segmentation, where gradient × input is at −0.47<!-- m: min(results["gradient*input | in-domain"].spearman.depth, results["gradient*input | in-domain"].spearman.normals, results["gradient*input | in-domain"].spearman.segmentation) --> to 0.07<!-- m: max(results["gradient*input | in-domain"].spearman.depth, results["gradient*input | in-domain"].spearman.normals, results["gradient*input | in-domain"].spearman.segmentation) -->.
+# - **Beyond the paper.** On the same 64 unlabeled in-domain probes, RSA and linear CKA reach P@1 0.78<!-- m: results["RSA | in-domain"].interval["P@1"].value --> [0.56<!-- m: results["RSA | in-domain"].interval["P@1"].low -->, 1.00<!-- m: results["RSA | in-domain"].interval["P@1"].high -->],
+#   Spearman 0.75<!-- m: results["RSA | in-domain"].interval["spearman"].value --> [0.63<!-- m: results["RSA | in-domain"].interval["spearman"].low -->, 0.83<!-- m: results["RSA | in-domain"].interval["spearman"].high -->] and 0.76<!-- m: results["linear CKA | in-domain"].interval["spearman"].value --> [0.67<!-- m: results["linear CKA | in-domain"].interval["spearman"].low -->, 0.82<!-- m: results["linear CKA | in-domain"].interval["spearman"].high -->], top-1 regret 0.06<!-- m: results["RSA | in-domain"].regret --> and 0.08<!-- m: results["linear CKA | in-domain"].regret -->, and keep most of it on
+#   the shifted and out-of-domain probes (0.51<!-- m: min(results[f"{e} | {p}"]["spearman mean"] for e in ("RSA", "linear CKA") for p in ("shifted", "out-of-domain")) -->–0.69<!-- m: max(results[f"{e} | {p}"]["spearman mean"] for e in ("RSA", "linear CKA") for p in ("shifted", "out-of-domain")) -->). Against the baseline they are ahead by +0.28<!-- m: results["RSA | in-domain"]["vs target-agnostic"]["spearman"].value --> [−0.08<!-- m: results["RSA | in-domain"]["vs target-agnostic"]["spearman"].low -->, +0.59<!-- m: results["RSA | in-domain"]["vs target-agnostic"]["spearman"].high -->]
+#   and +0.29<!-- m: results["linear CKA | in-domain"]["vs target-agnostic"]["spearman"].value --> [−0.04<!-- m: results["linear CKA | in-domain"]["vs target-agnostic"]["spearman"].low -->, +0.58<!-- m: results["linear CKA | in-domain"]["vs target-agnostic"]["spearman"].high -->] in Spearman, intervals that touch 0, and by +0.33<!-- m: results["RSA | in-domain"]["vs target-agnostic"]["weighted tau"].value --> [+0.02<!-- m: results["RSA | in-domain"]["vs target-agnostic"]["weighted tau"].low -->, +0.65<!-- m: results["RSA | in-domain"]["vs target-agnostic"]["weighted tau"].high -->] and +0.32<!-- m: results["linear CKA | in-domain"]["vs target-agnostic"]["weighted tau"].value --> [+0.05<!-- m: results["linear CKA | in-domain"]["vs target-agnostic"]["weighted tau"].low -->, +0.60<!-- m: results["linear CKA | in-domain"]["vs target-agnostic"]["weighted tau"].high -->]
+#   in weighted τ, which weighs the best sources most: the only estimators of this notebook shown to beat
 #   it, by that measure and on these probes. LogME, the one label-based estimator that covers all nine targets,
-#   reaches 0.50 [0.27, 0.73], +0.02 [−0.16, +0.19] against the baseline: no difference.
-# - **The label-based estimators on the three categorical targets** (the authors' forms): ETran 0.83 [0.69,
-#   0.97], TransRate 0.67, N-LEEP 0.67, GBC 0.63, SFDA 0.58, PARC 0.58 and H-score 0.48 [0.02, 0.94]. The baseline
-#   reaches 0.78 on the same three targets, and none of them is shown to be ahead of it; GBC and PARC are behind
-#   it in weighted τ (−0.11 [−0.21, −0.01] and −0.28 [−0.49, −0.07]). Three targets, and 128 labelled scenes that are not
+#   reaches 0.50<!-- m: results["LogME | target set"].interval["spearman"].value --> [0.27<!-- m: results["LogME | target set"].interval["spearman"].low -->, 0.73<!-- m: results["LogME | target set"].interval["spearman"].high -->], +0.02<!-- m: results["LogME | target set"]["vs target-agnostic"]["spearman"].value --> [−0.16<!-- m: results["LogME | target set"]["vs target-agnostic"]["spearman"].low -->, +0.19<!-- m: results["LogME | target set"]["vs target-agnostic"]["spearman"].high -->] against the baseline: no difference.
+# - **The label-based estimators on the three categorical targets** (the authors' forms): ETran 0.83<!-- m: results["ETran | target set"].interval["spearman"].value --> [0.69<!-- m: results["ETran | target set"].interval["spearman"].low -->, 0.97<!-- m: results["ETran | target set"].interval["spearman"].high -->],
+#   TransRate 0.67<!-- m: results["TransRate | target set"]["spearman mean"] -->, N-LEEP 0.67<!-- m: results["N-LEEP | target set"]["spearman mean"] -->, GBC 0.63<!-- m: results["GBC | target set"]["spearman mean"] -->, SFDA 0.58<!-- m: results["SFDA | target set"]["spearman mean"] -->, PARC 0.58<!-- m: results["PARC | target set"]["spearman mean"] --> and H-score 0.48<!-- m: results["H-score | target set"].interval["spearman"].value --> [0.02<!-- m: results["H-score | target set"].interval["spearman"].low -->, 0.94<!-- m: results["H-score | target set"].interval["spearman"].high -->]. The baseline
+#   reaches 0.78<!-- m: sum(results["target-agnostic | other targets"].spearman[t] for t in ("largest_class", "occlusion_edges", "segmentation")) / 3 --> on the same three targets, and none of them is shown to be ahead of it; GBC and PARC are behind
+#   it in weighted τ (−0.11<!-- m: results["GBC | target set"]["vs target-agnostic"]["weighted tau"].value --> [−0.21<!-- m: results["GBC | target set"]["vs target-agnostic"]["weighted tau"].low -->, −0.01<!-- m: results["GBC | target set"]["vs target-agnostic"]["weighted tau"].high -->] and −0.28<!-- m: results["PARC | target set"]["vs target-agnostic"]["weighted tau"].value --> [−0.49<!-- m: results["PARC | target set"]["vs target-agnostic"]["weighted tau"].low -->, −0.07<!-- m: results["PARC | target set"]["vs target-agnostic"]["weighted tau"].high -->]). Three targets, and 128 labelled scenes that are not
 #   resampled, make these intervals too narrow rather than too wide: they rank none of these estimators above
 #   another.
 # - **The definitions decided the earlier conclusions** (the ablation table, same samples and targets). H-score
-#   with this notebook's earlier fixed shrinkage of 0.1 reaches 0.94 (largest class 0.97); with the Ledoit–Wolf
-#   shrinkage of Ibrahim et al., its authors' form, 0.48 (largest class −0.40): "H-score ranks best" was a
-#   property of the fixed shrinkage. GBC with diagonal Gaussians is at −0.39, with the authors' spherical ones at
-#   0.63: "GBC is negative" belonged to the diagonal form. TransRate goes from 0.24 (TLlib's form) to 0.67 (the
-#   authors'), N-LEEP from 0.19 (diagonal, C components) to 0.67 (full covariance, 5C). LogME's absent classes: one
-#   column per label value, two of them empty, gives −0.42 on the largest class; one column per class present gives
-#   0.25 with the authors' 11-step loop, 0.77 run to convergence and −0.75 with the later fixed point. The sources'
+#   with this notebook's earlier fixed shrinkage of 0.1<!-- fixed --> reaches 0.94<!-- m: ablation["H-score | H-score, shrinkage 0.1"]["spearman mean"] --> (largest class 0.97<!-- m: ablation["H-score | H-score, shrinkage 0.1"].spearman.largest_class -->); with the Ledoit–Wolf
+#   shrinkage of Ibrahim et al., its authors' form, 0.48<!-- m: ablation["H-score | H-score"]["spearman mean"] --> (largest class −0.40<!-- m: ablation["H-score | H-score"].spearman.largest_class -->): "H-score ranks best" was a
+#   property of the fixed shrinkage. GBC with diagonal Gaussians is at −0.39<!-- m: ablation["GBC | GBC, diagonal"]["spearman mean"] -->, with the authors' spherical ones at
+#   0.63<!-- m: ablation["GBC | GBC"]["spearman mean"] -->: "GBC is negative" belonged to the diagonal form. TransRate goes from 0.24<!-- m: ablation["TransRate | TransRate, TLlib's"]["spearman mean"] --> (TLlib's form) to 0.67<!-- m: ablation["TransRate | TransRate"]["spearman mean"] --> (the
+#   authors'), N-LEEP from 0.19<!-- m: ablation["N-LEEP | N-LEEP, diagonal, C components"]["spearman mean"] --> (diagonal, C components) to 0.67<!-- m: ablation["N-LEEP | N-LEEP"]["spearman mean"] --> (full covariance, 5C). LogME's absent classes: one
+#   column per label value, two of them empty, gives −0.42<!-- m: ablation["LogME | LogME, a column per label value"].spearman.largest_class --> on the largest class; one column per class present gives
+#   0.25<!-- m: ablation["LogME | LogME"].spearman.largest_class --> with the authors' 11-step loop, 0.77<!-- m: ablation["LogME | LogME, run to convergence"].spearman.largest_class --> run to convergence and −0.75<!-- m: ablation["LogME | LogME, fixed point"].spearman.largest_class --> with the later fixed point. The sources'
 #   LogME values on that target are close together, and the stopping rule reorders them.
 #
 # The likely reason for the attribution maps' weakness, a hypothesis this run does not test: the gradient × input
 # map of the *sum* of an 8×8×8 representation is a narrow view of a small encoder. Two encoders whose
-# representations CKA finds close (depth and segmentation, 0.83) can still have nearly orthogonal signed maps of
-# their sums (−0.02 here), because the sum weighs every unit alike, whatever the unit encodes and however the
+# representations CKA finds close (depth and segmentation, 0.83<!-- m: affinity["in-domain | linear CKA"][4][7] -->) can still have nearly orthogonal signed maps of
+# their sums (−0.02<!-- m: affinity["in-domain | gradient*input"][4][7] --> here), because the sum weighs every unit alike, whatever the unit encodes and however the
 # units of the two models correspond, while CKA and RSA compare the whole representation up to a rotation. On
 # Taskonomy's ResNet-50 encoders of 256×256 images the maps are dominated by image structure shared across tasks,
-# and the cosines are graded rather than near zero. Saliency's maps, unsigned, do agree (affinities 0.48–0.86)
+# and the cosines are graded rather than near zero. Saliency's maps, unsigned, do agree (their affinity matrix above)
 # but rank worse still. The full profile (64×64, wider encoders, 18 tasks, two ground-truth seeds) and exercise 2
 # (attribute the L2 norm instead of the sum) test parts of this.
 
@@ -1194,8 +1211,8 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 #   affinities Taskonomy derived by AHP from win rates over many transfer functions; within one target, ranking
 #   by held-out loss is what those affinities encode. The target "model" the estimator compares with is the
 #   zoo's fully trained model of the target task, as in the paper, not a model trained only on the small target set.
-# - **The relevant set** is the best 2 of 9 candidates (the paper's 5 of 19, scaled): random P@K is .222 here
-#   against .263 there, and P@1 moves in steps of 1/9.
+# - **The relevant set** is the best 2 of 9 candidates (the paper's 5 of 19, scaled): random P@K is .222<!-- m: random_precision --> here
+#   against .263<!-- paper --> there, and P@1 moves in steps of 1/9.
 # - **Attribution**: the paper's `sum(encoder output)` with DeepExplain (TensorFlow); ours with autograd, checked
 #   against Captum. The paper's ε-LRP is DeepExplain's modified-gradient version; Captum's LRP is genuine
 #   relevance propagation, equal to it on this network only once the sum is written as layers (above).

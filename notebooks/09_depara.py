@@ -29,13 +29,13 @@
 # 1. The mini-Taskonomy of 08 (10 zoo models, three probe sets) and its brute-force ground truth, recomputed with
 #    the same `kae_utils` functions.
 # 2. The attribution graph: nodes, edges, the similarity, written out here and checked against
-#    `kae_utils.methods.transferability.depara_similarity`; two models' graphs drawn side by side.
+#    `kae_utils.methods.transferability.label_free.depara_similarity`; two models' graphs drawn side by side.
 # 3. Model selection: DEPARA-V, DEPARA-E, DEPARA, RSA, linear CKA, the target-agnostic baseline of 08, random and
-#    oracle; P@K, R@K, per-target Spearman and weighted Kendall τ with 90 % bootstrap intervals (over the probe
+#    oracle; P@K, R@K, per-target Spearman and weighted Kendall τ with 90 %<!-- fixed --> bootstrap intervals (over the probe
 #    images and the targets), beside the ground truth's own ceiling (a second run of the transfers); a λ sweep, with
 #    λ chosen on one probe set and applied to another.
 # 4. Layer selection on `digits`: two zoo sources (a model of another task, and the generic backbone that stands
-#    in for ImageNet), a target task with 10 % and 1 % of its labels, every layer transferred; DEPARA's similarity
+#    in for ImageNet), a target task with 10 %<!-- fixed --> and 1 %<!-- fixed --> of its labels, every layer transferred; DEPARA's similarity
 #    per layer (nodes as the authors' layer-selection code builds them: the magnitude of gradient × input,
 #    channel-averaged; the signed maps as an ablation) against the accuracy per layer, with intervals over the
 #    probes; the label-based estimators (LogME, H-score, TransRate, GBC, SFDA, PARC, ETran, as their authors define
@@ -182,8 +182,11 @@ print(f"target set: {len(target_train)} scenes to train the transfers on, {len(t
 
 # %%
 def attribution_graph(encoder: nn.Module, x: torch.Tensor, absolute: bool = False) -> dict[str, np.ndarray]:
-    # nodes: (n, H*W) gradient x input maps (channel mean of the signed maps, or of their magnitudes: absolute);
-    # edges: (n, n) cosine of the mean-centred features
+    """DEPARA's graph of one encoder on the probes `x`: its nodes and its edges.
+
+    Nodes: (n, H*W) gradient × input maps (the channel mean of the signed maps, or of their magnitudes when
+    `absolute`); edges: (n, n) cosine similarities of the mean-centred features.
+    """
     nodes = taskonomy.attribution_maps(encoder, x, "gradient*input", absolute=absolute).flatten(1).double().numpy()
     raw = taskonomy.encoder_features(encoder, x).flatten(1).double().numpy()
     f = raw - raw.mean(axis=0)
@@ -192,12 +195,12 @@ def attribution_graph(encoder: nn.Module, x: torch.Tensor, absolute: bool = Fals
 
 
 def upper(matrix: np.ndarray) -> np.ndarray:
-    # the edge vector: upper triangle, no diagonal (the diagonal is 1 for every model and says nothing)
+    """The edge vector: upper triangle, no diagonal (the diagonal is 1 for every model and says nothing)."""
     return matrix[np.triu_indices(len(matrix), k=1)]
 
 
 def graph_similarity(g1: dict, g2: dict) -> tuple[float, float]:
-    # (S_V, S_E); S = S_V + lambda * S_E is formed by the caller for every lambda
+    """The node and edge similarities (S_V, S_E) of two graphs; the caller forms S = S_V + λ S_E."""
     a, b = g1["nodes"], g2["nodes"]
     s_v = float(np.mean((a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)))
     s_e = float(stats.spearmanr(upper(g1["edges"]), upper(g2["edges"]))[0])
@@ -205,12 +208,12 @@ def graph_similarity(g1: dict, g2: dict) -> tuple[float, float]:
 
 
 def combine(s_v, s_e, lam: float):
-    # S = S_V + lambda S_E; lambda = inf is the edges alone (DEPARA-E)
+    """DEPARA's similarity S = S_V + λ S_E; λ = inf is the edges alone (DEPARA-E)."""
     return s_e if math.isinf(lam) else s_v + lam * s_e
 
 
 # %% [markdown]
-# Two checks on the in-domain probes: the notebook's similarity equals `kae_utils.methods.transferability.depara_similarity`
+# Two checks on the in-domain probes: the notebook's similarity equals `kae_utils.methods.transferability.label_free.depara_similarity`
 # (the library version, with golden tests), and the edge term does not change when the nodes are shuffled among
 # the probes (edges come from the features, not from the attribution maps: the mistake of KAmalEngine's version).
 
@@ -222,7 +225,7 @@ lib = tr.depara_similarity(taskonomy.attribution_maps(encoders["depth"], x_check
                            taskonomy.attribution_maps(encoders["normals"], x_check),
                            taskonomy.encoder_features(encoders["normals"], x_check), lam=1.0)
 mine = graph_similarity(g_a, g_b)
-print("the notebook's S_V and S_E equal kae_utils.methods.transferability.depara_similarity:",
+print("the notebook's S_V and S_E equal kae_utils.methods.transferability.label_free.depara_similarity:",
       bool(np.isclose(mine[0], lib["nodes"]) and np.isclose(mine[1], lib["edges"])))
 shuffled = dict(g_a, nodes=g_a["nodes"][np.random.default_rng(0).permutation(len(x_check))])
 print("S_E unchanged when the nodes are permuted:", graph_similarity(shuffled, g_b)[1] == mine[1])
@@ -241,7 +244,7 @@ print("edge matrices symmetric with a unit diagonal:",
 
 # %% tags=["nbval-ignore-output"]
 def pair_matrices(values: dict, similarity, n_out: int) -> list[np.ndarray]:
-    # n_out symmetric matrices over the models, one per value returned by similarity(a, b)
+    """`n_out` symmetric matrices over the models, one per value returned by similarity(a, b)."""
     out = [np.eye(len(SOURCES)) for _ in range(n_out)]
     for i, a in enumerate(SOURCES):
         for j in range(i + 1, len(SOURCES)):
@@ -252,7 +255,7 @@ def pair_matrices(values: dict, similarity, n_out: int) -> list[np.ndarray]:
 
 
 def scores_from(matrix: np.ndarray) -> dict[str, dict[str, float]]:
-    # scores[target][source] = similarity of the source's model with the target's model
+    """`scores[target][source]`: the similarity of the source's model with the target's model."""
     return {t: {s: float(matrix[SOURCES.index(s), SOURCES.index(t)]) for s in SOURCES if s != t} for t in TARGETS}
 
 
@@ -274,7 +277,7 @@ print({f"{k[0]} ({k[1]})": f"{v:.2f} s" for k, v in TIMES.items()})
 # **Resampling the probes** for the bootstrap, as in 08 (the same seeded draws of 64 probes with replacement, one
 # set per probe set): the nodes' mean cosine, the edges' Spearman correlation (with the features centred over
 # each resample's probes), RSA and CKA recomputed on every resample, vectorised
-# (`kae_utils.methods.transferability.resampled_affinity`, `resampled_edge_similarity`, `resampled_rsa`,
+# (`kae_utils.methods.transferability.label_free.resampled_affinity`, `resampled_edge_similarity`, `resampled_rsa`,
 # `resampled_linear_cka`).
 
 # %% tags=["nbval-ignore-output"]
@@ -282,7 +285,7 @@ PROBE_INDEX = {p: rk.bootstrap_indices(len(x), RESAMPLES, seed=SEED + 1000 + i) 
 
 
 def draws_from(matrices: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
-    # draws[target][source]: the (RESAMPLES,) similarities of the source's model with the target's model
+    """`draws[target][source]`: the (RESAMPLES,) similarities of the source's model with the target's model."""
     return {t: {s: matrices[:, SOURCES.index(s), SOURCES.index(t)] for s in SOURCES if s != t} for t in TARGETS}
 
 
@@ -334,7 +337,7 @@ plt.show()
 # %% [markdown]
 # ### The λ sweep, λ chosen on one probe set and applied to another
 #
-# The authors tuned λ per probe set (0.25 on Taskonomy's, 0.03 on COCO, 0.27 on indoor scenes): a choice made
+# The authors tuned λ per probe set (0.25<!-- paper --> on Taskonomy's, 0.03<!-- paper --> on COCO, 0.27<!-- paper --> on indoor scenes): a choice made
 # with the ground truth it is scored against. We sweep λ from 0 (DEPARA-V, the nodes alone: notebook 08's
 # estimator) to ∞ (DEPARA-E, the edges alone), **choose λ on the `shifted` probes** (the best mean per-target
 # Spearman; ties to the smaller λ), and **apply it to the `in-domain` probes**, whose numbers are the headline; the
@@ -347,7 +350,7 @@ KS = list(range(1, N_CANDIDATES + 1))
 
 
 def evaluate(scores: dict) -> dict:
-    # P@K, R@K, per-target Spearman, weighted tau and top-1 regret (kae_utils.methods.transferability.ranking, as in notebook 08)
+    """The ranking scores: P@K, R@K, per-target Spearman, weighted tau and top-1 regret (kae_utils.methods.transferability.ranking, as in notebook 08)."""
     return rk.ranking_scores(scores, GT, RELEVANT, KS)
 
 
@@ -355,6 +358,7 @@ SWEEP = {(p, lam): evaluate(scores_from(combine(SV[p], SE[p], lam))) for p in PR
 
 
 def choose_lambda(probe_set: str) -> float:
+    """The λ of the sweep with the best mean per-target Spearman on `probe_set` (the smallest such λ)."""
     best = max(SWEEP[probe_set, lam]["spearman mean"] for lam in LAMBDAS)
     return next(lam for lam in LAMBDAS if SWEEP[probe_set, lam]["spearman mean"] >= best - 1e-12)
 
@@ -395,7 +399,7 @@ sweep_table
 # estimator's scores and the transfers; the top-1 regret is how much worse, relatively, the first pick transfers
 # than the best source.
 #
-# As in 08, P@1, Spearman and weighted τ come with **90 % bootstrap intervals** (each resample draws the targets
+# As in 08, P@1, Spearman and weighted τ come with **90 %<!-- fixed --> bootstrap intervals** (each resample draws the targets
 # with replacement and uses the probe resample of the same index), the difference to the target-agnostic baseline
 # with a paired interval, and the **ceiling** (the second transfer run against the first) beside them. Two
 # estimators whose intervals overlap are not ranked by this run.
@@ -412,7 +416,7 @@ SCORES["target-agnostic", "other targets"] = BASELINE = rk.target_agnostic_score
 
 
 def evaluate_with_intervals(key, scores: dict) -> dict:
-    # evaluate(), the intervals, the paired difference to the baseline and the ceiling on the same targets
+    """`evaluate()`, the intervals, the paired difference to the baseline and the ceiling on the same targets."""
     draws = DRAWS.get(key)
     res = evaluate(scores)
     res["interval"] = rk.ranking_bootstrap(scores, GT, RELEVANT, draws, **INTERVAL)
@@ -432,11 +436,12 @@ print(f"{len(TARGETS)} targets, {N_CANDIDATES} candidates each, relevant = best 
 
 # %% tags=["nbval-ignore-output"]
 def ci(interval: dict, sign: str = "") -> str:
-    # "value [low, high]"
+    """An interval as text: `value [low, high]`, two decimals (`sign="+"` shows the sign)."""
     return f"{interval['value']:{sign}.2f} [{interval['low']:{sign}.2f}, {interval['high']:{sign}.2f}]"
 
 
 def table_row(name: str, probes_: str, res: dict) -> dict:
+    """One row of the results table: the ranking scores `res` with their intervals."""
     iv = res["interval"]
     out = {"estimator": name, "probes": probes_, "P@1 [90 %]": ci(iv["P@1"]), **{f"P@{k}": res["P@K"][k] for k in KS[1:5]},
            "Spearman [90 %]": ci(iv["spearman"]), "weighted τ [90 %]": ci(iv["weighted tau"]),
@@ -457,7 +462,7 @@ pd.DataFrame(rows).set_index(["estimator", "probes"]).round(3)
 
 # %% [markdown]
 # **Precision–recall** on the in-domain probes (K = 1 .. 9 along each curve), and every estimator's mean per-target
-# Spearman on the three probe sets with its 90 % interval, against the target-agnostic baseline (grey band: its
+# Spearman on the three probe sets with its 90 %<!-- fixed --> interval, against the target-agnostic baseline (grey band: its
 # interval) and the ceiling (black line).
 
 # %% tags=["nbval-ignore-output"]
@@ -515,7 +520,7 @@ pd.DataFrame({f"{a} − {b}": {(p, m): ci(PAIRED[a, b, p][m], "+") for p in PROB
 
 # %% [markdown]
 # **The paper's numbers beside ours** (read from the authors' figure `fig/pr.png`, Taskonomy probes: 18 targets,
-# 19 candidates, relevant = 5, random .263; ours: 9 targets, 9 candidates, relevant = 2, random .222; the paper's λ
+# 19 candidates, relevant = 5, random .263<!-- paper -->; ours: 9 targets, 9 candidates, relevant = 2, random .222<!-- m: random_precision -->; the paper's λ
 # tuned on those probes, ours transferred from the shifted probes).
 
 # %% tags=["nbval-ignore-output"]
@@ -542,7 +547,7 @@ pd.DataFrame(side).set_index(["estimator", "who"]).round(3)
 # channels, max-pooling after the first two, global average pooling, a linear layer):
 #
 # - **target task**: the digits 5–9 (5 classes), from the training split's images of those classes (the target
-#   pool); the **10 %** regime uses a tenth of them, the **1 %** regime a hundredth (at least one per class:
+#   pool); the **10 %<!-- fixed -->** regime uses a tenth of them, the **1 %<!-- fixed -->** regime a hundredth (at least one per class:
 #   stratified); accuracy on every test-split image of 5–9;
 # - **source 1, "another task"**: `digits-convnet16-c0-4`, trained on the digits 0–4 (the paper's DNN-Source:
 #   same kind of data, other labels);
@@ -556,11 +561,9 @@ pd.DataFrame(side).set_index(["estimator", "who"]).round(3)
 # reference, $l$ = 0 (everything trained from scratch on the same labels). Each transfer is repeated with
 # several initial seeds of the trained part and the accuracies averaged.
 #
-# *A first design of this part* used the class of the largest object of 32×32 rendered scenes (source trained on
-# flat rooms, target = textured rooms, the zoo's `shapes` model as the generic source). In the quick budget
-# nothing learned that task: every transfer, the source and the target model stayed at the majority-class rate
-# (accuracies .22–.30 against .25), so there was no ranking of layers to predict (its claims 4 and 5 failed on
-# noise). It was replaced by this one, with the claims and their tolerances unchanged.
+# An earlier design of this part, on rendered scenes, learned nothing in the quick budget and was replaced by this
+# one with the claims and their tolerances unchanged (the [decisions log](../docs/decisions.md#notebook-09-depara)
+# says why).
 
 # %%
 from kae_utils.data.digits import load_digits
@@ -572,6 +575,7 @@ digits = load_digits(size=8, test_fraction=0.5, seed=0)  # the split of every di
 
 
 def target_classes(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images of the target task's classes, with labels counted from 0."""
     keep = torch.isin(y, torch.tensor(TARGET_CLASSES))
     return x[keep].contiguous(), (y[keep] - TARGET_CLASSES[0]).contiguous()
 
@@ -595,7 +599,7 @@ print("labelled target images per regime:", {r: len(i) for r, i in REGIME_IDX.it
 # %% tags=["nbval-ignore-output"]
 def train_classifier(net: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int,
                      lr: float = 3e-3, batch: int = 64) -> nn.Module:
-    # the process's numerics (kae_utils.training.numerics): bf16 autocast and channels-last where they are set
+    """Train `net` on (`x`, `y`) with Adam and cross-entropy, under the process's numerics (kae_utils.training.numerics)."""
     gen, nm = torch.Generator().manual_seed(seed), numerics.current(device)
     net = nm.prepare_model(net.to(device)).train()
     optimiser = torch.optim.Adam(net.parameters(), lr=lr)
@@ -610,7 +614,8 @@ def train_classifier(net: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: i
 
 
 @torch.no_grad()
-def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+def net_accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """The accuracy of `net` on the images `x` with labels `y` (one float32 forward pass, no autocast)."""
     net.eval()
     return float((net(x.to(device)).argmax(1).cpu() == y).float().mean())
 
@@ -630,8 +635,8 @@ for k, net in source_nets.items():
         f_train, f_test = (net(x.to(device), return_features=True)[1]["pool"].cpu() for x in (pool_x, test_x))
     probe = nn.Linear(f_train.shape[1], N_CLASSES)
     train_classifier(probe, f_train, pool_y, 60, SEED)
-    probe_rows.append({"model": f"{k} ({LAYER_SOURCE_NAMES[k]})", "linear probe, whole pool": accuracy(probe, f_test, test_y)})
-probe_rows.append({"model": "target model (trained on the whole pool)", "linear probe, whole pool": accuracy(target_net, test_x, test_y)})
+    probe_rows.append({"model": f"{k} ({LAYER_SOURCE_NAMES[k]})", "linear probe, whole pool": net_accuracy(probe, f_test, test_y)})
+probe_rows.append({"model": "target model (trained on the whole pool)", "linear probe, whole pool": net_accuracy(target_net, test_x, test_y)})
 pd.DataFrame(probe_rows).set_index("model").round(3)
 
 # %% [markdown]
@@ -651,6 +656,10 @@ LAYERS = list(range(0, len(WIDTHS) + 1))  # 0 = nothing copied (scratch)
 
 
 def layer_transfer(stages: nn.ModuleList, lay: int, idx: np.ndarray, seed: int) -> float:
+    """The test accuracy of a target model built on the first `lay` stages of `stages`, transferred.
+
+    Those stages are frozen copies; the rest is re-initialised from `seed` and trained on the labelled images `idx`.
+    """
     frozen = copy.deepcopy(nn.Sequential(*list(stages)[:lay])).to(device).eval()
     for p in frozen.parameters():
         p.requires_grad_(False)
@@ -757,25 +766,31 @@ layer_table.round(3)
 #
 # Per source and regime: the Spearman correlation, over the layers 1 .. 3, between each score and the transfer
 # accuracy, and whether the score's best layer is the most accurate one (`*`); "—" where a score is the same for
-# every layer (it ranks nothing). With three layers a Spearman correlation takes only the values −1, −0.5, 0.5 and
-# 1: a coarse statistic, read with that in mind. For the graph-based scores, the 90 % interval over resamples of
+# every layer (it ranks nothing). With three layers a Spearman correlation takes only the values −1, −0.5<!-- fixed -->, 0.5<!-- fixed --> and
+# 1: a coarse statistic, read with that in mind. For the graph-based scores, the 90 %<!-- fixed --> interval over resamples of
 # the 64 probes (seeded; the same draws for every score): each resample recomputes the nodes' and the edges'
 # similarities of every layer to the target model (vectorised, as in Part 1) and then the Spearman correlation
 # with the accuracies (which are not resampled: their spread over the seeds is in the `sd` columns).
 
 # %% tags=["nbval-ignore-output"]
 def layer_spearman(score_of, name: str, regime: str) -> float:
+    """The Spearman correlation over layers 1–3 between a score and the transfer accuracy.
+
+    NaN when either is constant over the layers.
+    """
     s = [score_of(name, regime, lay) for lay in LAYERS[1:]]
     a = [ACC[name, regime, lay] for lay in LAYERS[1:]]
     return float(stats.spearmanr(s, a)[0]) if np.ptp(a) > 0 and np.ptp(s) > 0 else float("nan")
 
 
 def best_layer_picked(score_of, name: str, regime: str) -> bool:
+    """Whether the layer with the highest score is the most accurate one."""
     picked = max(LAYERS[1:], key=lambda lay: score_of(name, regime, lay))
     return bool(ACC[name, regime, picked] >= max(ACC[name, regime, lay] for lay in LAYERS[1:]) - 1e-12)
 
 
 def depara_name(lam: float, signed: bool = False) -> str:
+    """The name of DEPARA's similarity at λ = `lam` in the layer tables."""
     base = f"DEPARA (lambda {lam:g})" if 0 < lam < math.inf else ("S_V (nodes)" if lam == 0 else "S_E (edges)")
     return base + (", signed nodes" if signed and lam < math.inf else "")
 
@@ -804,7 +819,10 @@ LAYER_INDEX = rk.bootstrap_indices(len(layer_probes), RESAMPLES, seed=SEED + 200
 
 
 def resampled_layer_similarities(name: str) -> tuple[np.ndarray, np.ndarray]:
-    # (RESAMPLES, layers) similarities S_V and S_E of each layer's graph to the target model's, per probe resample
+    """The similarities S_V and S_E of each layer's graph to the target model's, per probe resample.
+
+    Two arrays of shape (RESAMPLES, layers).
+    """
     graphs = [target_graph] + [LAYER_GRAPHS[name, lay] for lay in LAYERS[1:]]
     s_v = tr.resampled_affinity([g["nodes"] for g in graphs], LAYER_INDEX)[:, 0, 1:]
     s_e = tr.resampled_edge_similarity([g["features"] for g in graphs], LAYER_INDEX)[:, 0, 1:]
@@ -812,7 +830,7 @@ def resampled_layer_similarities(name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def rank_correlation_rows(scores: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
-    # Spearman of every row of scores (B, layers) with the accuracies; NaN where a row is constant
+    """Spearman of every row of scores (B, layers) with the accuracies; NaN where a row is constant."""
     ranks, target = stats.rankdata(scores, axis=1), stats.rankdata(accuracy)
     ranks, target = ranks - ranks.mean(axis=1, keepdims=True), target - target.mean()
     norm = np.linalg.norm(ranks, axis=1) * np.linalg.norm(target)
@@ -829,13 +847,14 @@ for name in LAYER_SOURCES:
 
 
 def rho_interval(score: str, name: str | None, regime: str) -> tuple[float, float]:
-    # 5th and 95th percentile over the probe resamples (of the mean over the sources when name is None)
+    """The 5th and 95th percentile over the probe resamples (of the mean over the sources when name is None)."""
     names = [name] if name else list(LAYER_SOURCES)
     draws = np.nanmean(np.stack([LAYER_RHO_DRAWS[score, n, regime] for n in names]), axis=0)
     return tuple(np.nanquantile(draws, (0.05, 0.95)))
 
 
 def rho_cell(score: str, name: str, regime: str) -> str:
+    """A table cell: the layer Spearman of one score, with its interval over the probe resamples if any."""
     rho = LAYER_RHO[score, name, regime]
     text = "—" if np.isnan(rho) else f"{rho:+.2f}"
     if (score, name, regime) in LAYER_RHO_DRAWS:
@@ -850,7 +869,7 @@ pd.DataFrame({f"{n} | {r}": {score: rho_cell(score, n, r) for score in LAYER_SCO
 
 # %% [markdown]
 # **Similarity and accuracy per layer on one plot** (each source a panel; accuracy on the left axis, DEPARA's
-# similarity on the right with its 90 % interval over the probe resamples; layer 0 = trained from scratch, with no
+# similarity on the right with its 90 %<!-- fixed --> interval over the probe resamples; layer 0 = trained from scratch, with no
 # graph).
 
 # %% tags=["nbval-ignore-output"]
@@ -879,7 +898,7 @@ plt.show()
 
 # %% [markdown]
 # **The paper's layer-selection numbers** (recomputed from the authors' table `fig/layer.png`: Spearman between
-# similarity and accuracy over their 15 layers, 0.1-T / 0.01-T) beside ours (3 layers).
+# similarity and accuracy over their 15 layers, 0.1<!-- paper -->-T / 0.01<!-- paper -->-T) beside ours (3 layers).
 
 # %% tags=["nbval-ignore-output"]
 PAPER_LAYER = {("generic", "ImageNet"): {"S_V (nodes)": (.41, .33), "S_E (edges)": (.77, .83),
@@ -897,18 +916,18 @@ pd.DataFrame(paper_rows).set_index(["source (ours / paper's)", "score"]).round(2
 # %% [markdown]
 # ## Claims
 #
-# Tolerances fixed before the first run (9 targets: one target is worth .11 of P@1; DEPARA = the λ chosen on the
+# Tolerances fixed before the first run (9 targets: one target is worth .11<!-- m: 1 / model_selection["DEPARA | in-domain"].targets --> of P@1; DEPARA = the λ chosen on the
 # shifted probes, scored on the in-domain probes; layer selection with λ = `LAYER_LAMBDA` = 1):
 #
 # 1. **The edges add information beyond the nodes**: DEPARA's P@1 is above DEPARA-V's, or its mean per-target
-#    Spearman is at least DEPARA-V's + 0.05 (paper: P@1 .89 against .72).
-# 2. **DEPARA is not worse than RSA**: its mean per-target Spearman is at least RSA's − 0.05 (paper: P@1 .89
-#    against .83).
-# 3. **DEPARA beats random by a wide margin at P@1**: at least random + 0.25 (paper: .89 against .26).
-# 4. **DEPARA's layer ranking follows transfer accuracy with 10 % of the labels**: the mean over the two sources of
-#    the Spearman correlation (over layers 1–3) between DEPARA's similarity and the accuracy is positive (paper: .88
-#    and .94 at λ = 1).
-# 5. **The same with 1 % of the labels** (paper: .93 and .49).
+#    Spearman is at least DEPARA-V's + 0.05<!-- m: tolerances.spearman_margin --> (paper: P@1 .89<!-- paper --> against .72<!-- paper -->).
+# 2. **DEPARA is not worse than RSA**: its mean per-target Spearman is at least RSA's − 0.05<!-- m: tolerances.rsa --> (paper: P@1 .89<!-- paper -->
+#    against .83<!-- paper -->).
+# 3. **DEPARA beats random by a wide margin at P@1**: at least random + 0.25<!-- m: tolerances.p1_margin --> (paper: .89<!-- paper --> against .26<!-- paper -->).
+# 4. **DEPARA's layer ranking follows transfer accuracy with 10 %<!-- fixed --> of the labels**: the mean over the two sources of
+#    the Spearman correlation (over layers 1–3) between DEPARA's similarity and the accuracy is positive (paper: .88<!-- paper -->
+#    and .94<!-- paper --> at λ = 1).
+# 5. **The same with 1 %<!-- fixed --> of the labels** (paper: .93<!-- paper --> and .49<!-- paper -->).
 #
 # Which λ is chosen, whether the best layer is picked, and how TransRate and LogME do are results, not claims.
 
@@ -975,66 +994,65 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # intervals; DEPARA's equality with RSA is tight on the in-domain probes and does not extend to the out-of-domain
 # ones; and neither DEPARA nor RSA is shown to beat the target-agnostic baseline in Spearman. The layer-selection
 # claims hold, now with the authors' node maps too, but a rule that always takes the shallowest layer scores the
-# same. (Intervals: 90 %, bootstrap over the nine targets and the 64 probes; differences paired.)
+# same. (Intervals: 90 %<!-- fixed -->, bootstrap over the nine targets and the 64 probes; differences paired, in the tables above.)
 #
 # - **The edges add information beyond the nodes** (claim 1), and most of it. On the in-domain probes the nodes
-#   alone (DEPARA-V, notebook 08's estimator) reach P@1 0.56 [0.22, 0.78] and a mean per-target Spearman of 0.30
-#   [−0.00, 0.52], with a top-1 regret of 0.51; DEPARA with the λ chosen on the shifted probes (10) reaches P@1 0.78
-#   [0.56, 1.00], Spearman 0.76 [0.67, 0.83] and a regret of 0.08. The paired difference is +0.46 [+0.26, +0.72] in
-#   Spearman on the in-domain probes and +0.31 [+0.01, +0.48] on the shifted ones; on the out-of-domain probes,
-#   +0.16 [−0.21, +0.58], it is not shown. The edges alone (DEPARA-E) do as well as DEPARA (P@1 0.78, Spearman
-#   0.78): over the sweep the in-domain Spearman rises from 0.30 at λ = 0 to 0.74 at λ = 1 and 0.78 at ∞. The
-#   paper's reading (DEPARA .89 against DEPARA-V .72 at P@1, the curve of DEPARA-E lying on DEPARA's) is reproduced
+#   alone (DEPARA-V, notebook 08's estimator) reach P@1 0.56<!-- m: model_selection["DEPARA-V | in-domain"].interval["P@1"].value --> [0.22<!-- m: model_selection["DEPARA-V | in-domain"].interval["P@1"].low -->, 0.78<!-- m: model_selection["DEPARA-V | in-domain"].interval["P@1"].high -->] and a mean per-target Spearman of
+#   0.30<!-- m: model_selection["DEPARA-V | in-domain"].interval["spearman"].value --> [−0.00<!-- m: model_selection["DEPARA-V | in-domain"].interval["spearman"].low -->, 0.52<!-- m: model_selection["DEPARA-V | in-domain"].interval["spearman"].high -->], with a top-1 regret of 0.51<!-- m: model_selection["DEPARA-V | in-domain"].regret -->; DEPARA with the λ chosen on the shifted probes (10) reaches P@1
+#   0.78<!-- m: model_selection["DEPARA | in-domain"].interval["P@1"].value --> [0.56<!-- m: model_selection["DEPARA | in-domain"].interval["P@1"].low -->, 1.00<!-- m: model_selection["DEPARA | in-domain"].interval["P@1"].high -->], Spearman 0.76<!-- m: model_selection["DEPARA | in-domain"].interval["spearman"].value --> [0.67<!-- m: model_selection["DEPARA | in-domain"].interval["spearman"].low -->, 0.83<!-- m: model_selection["DEPARA | in-domain"].interval["spearman"].high -->] and a regret of 0.08<!-- m: model_selection["DEPARA | in-domain"].regret -->. The paired difference in Spearman is
+#   clearly above zero on the in-domain probes and, by less, on the shifted ones; on the out-of-domain probes it is
+#   not shown (the paired table above). The edges alone (DEPARA-E) do as well as DEPARA (P@1 0.78<!-- m: model_selection["DEPARA-E | in-domain"]["P@K"][1] -->, Spearman
+#   0.78<!-- m: model_selection["DEPARA-E | in-domain"]["spearman mean"] -->): over the sweep the in-domain Spearman rises from 0.30<!-- m: lambda_sweep["in-domain | 0"]["spearman mean"] --> at λ = 0 to 0.74<!-- m: lambda_sweep["in-domain | 1"]["spearman mean"] --> at λ = 1 and 0.78<!-- m: lambda_sweep["in-domain | inf"]["spearman mean"] --> at ∞. The
+#   paper's reading (DEPARA .89<!-- paper --> against DEPARA-V .72<!-- paper --> at P@1, the curve of DEPARA-E lying on DEPARA's) is reproduced
 #   in direction; the gain is larger here because 08's nodes are weak on this zoo.
-# - **λ chosen on one probe set, applied to another.** Chosen on the shifted probes: 10, which gives 0.76
-#   in-domain, against 0.78 for the best λ there (∞). The other way, ∞ chosen in-domain gives 0.64 on the shifted
-#   probes against their best, 0.67 (λ = 10). Every λ ≥ 1 is close to the best, so transferring λ costs little
-#   here: the node term matters little once the edges are in. The paper's 0.25 would give 0.63 in-domain.
-# - **DEPARA is not worse than RSA** (claim 2) on the in-domain probes: 0.76 against 0.75, a paired difference of
-#   +0.00 [−0.07, +0.10]: the two measure nearly the same thing on images like the zoo's. On the shifted probes
-#   DEPARA is at 0.67 and RSA at 0.51, +0.16 [−0.09, +0.38]: not an ordering. On the out-of-domain (`shapes`)
-#   probes, which the claim does not cover, DEPARA is at 0.43 [0.14, 0.71] with P@1 0.44, RSA at 0.66 with P@1 1.00
-#   and linear CKA at 0.68: −0.24 [−0.45, +0.03] in Spearman and −0.28 [−0.46, −0.02] in weighted τ against RSA.
+# - **λ chosen on one probe set, applied to another.** Chosen on the shifted probes: 10, which gives 0.76<!-- m: lambda_sweep["in-domain | 10"]["spearman mean"] -->
+#   in-domain, against 0.78<!-- m: lambda_sweep["in-domain | inf"]["spearman mean"] --> for the best λ there (∞). The other way, ∞ chosen in-domain gives 0.64<!-- m: lambda_sweep["shifted | inf"]["spearman mean"] --> on the shifted
+#   probes against their best, 0.67<!-- m: lambda_sweep["shifted | 10"]["spearman mean"] --> (λ = 10). Every λ ≥ 1 is close to the best, so transferring λ costs little
+#   here: the node term matters little once the edges are in. The paper's 0.25<!-- paper --> would give 0.63<!-- m: lambda_sweep["in-domain | 0.25"]["spearman mean"] --> in-domain.
+# - **DEPARA is not worse than RSA** (claim 2) on the in-domain probes: 0.76<!-- m: model_selection["DEPARA | in-domain"]["spearman mean"] --> against 0.75<!-- m: model_selection["RSA | in-domain"]["spearman mean"] -->, a paired difference
+#   near zero: the two measure nearly the same thing on images like the zoo's. On the shifted probes
+#   DEPARA is at 0.67<!-- m: model_selection["DEPARA | shifted"]["spearman mean"] --> and RSA at 0.51<!-- m: model_selection["RSA | shifted"]["spearman mean"] -->, a paired interval that includes zero: not an ordering. On the out-of-domain (`shapes`)
+#   probes, which the claim does not cover, DEPARA is at 0.43<!-- m: model_selection["DEPARA | out-of-domain"].interval["spearman"].value --> [0.14<!-- m: model_selection["DEPARA | out-of-domain"].interval["spearman"].low -->, 0.71<!-- m: model_selection["DEPARA | out-of-domain"].interval["spearman"].high -->] with P@1 0.44<!-- m: model_selection["DEPARA | out-of-domain"]["P@K"][1] -->, RSA at 0.66<!-- m: model_selection["RSA | out-of-domain"]["spearman mean"] --> with P@1 1.00<!-- m: model_selection["RSA | out-of-domain"]["P@K"][1] -->
+#   and linear CKA at 0.68<!-- m: model_selection["linear CKA | out-of-domain"]["spearman mean"] -->; against RSA the paired difference in weighted τ is below zero.
 #   On images from elsewhere the mean-centred cosines lose, by that last measure, what RSA's per-probe correlations
 #   keep.
-# - **Against random** (claim 3): P@1 0.78 against 0.22, the interval's lower end at 0.56.
+# - **Against random** (claim 3): P@1 0.78<!-- m: model_selection["DEPARA | in-domain"]["P@K"][1] --> against 0.22<!-- m: random_precision -->, the interval's lower end at 0.56<!-- m: model_selection["DEPARA | in-domain"].interval["P@1"].low -->.
 # - **Against the target-agnostic baseline and the ceiling.** Ranking each source by its places on the other
-#   targets reaches Spearman 0.48 [0.21, 0.75] and weighted τ 0.37 [0.09, 0.63]; two independent runs of the
-#   transfers agree at 0.95 [0.92, 0.97]. DEPARA on the in-domain probes is ahead of the baseline by +0.28 [−0.03,
-#   +0.59] in Spearman, an interval that touches 0, and by +0.32 [+0.04, +0.63] in weighted τ (DEPARA-E +0.30 and
-#   +0.33, with the same intervals; RSA and CKA as in 08). On the shifted and the out-of-domain probes no
-#   estimator of this notebook is clearly ahead of it (the nearest: linear CKA on the shifted probes, +0.31 [0.00,
-#   +0.62] in weighted τ, at the edge), and DEPARA-V is below it on every probe set (−0.12 to −0.21). So the edges recover what a ranking that ignores the target already knows, plus an
+#   targets reaches Spearman 0.48<!-- m: model_selection["target-agnostic | other targets"].interval["spearman"].value --> [0.21<!-- m: model_selection["target-agnostic | other targets"].interval["spearman"].low -->, 0.75<!-- m: model_selection["target-agnostic | other targets"].interval["spearman"].high -->] and weighted τ 0.37<!-- m: model_selection["target-agnostic | other targets"].interval["weighted tau"].value --> [0.09<!-- m: model_selection["target-agnostic | other targets"].interval["weighted tau"].low -->, 0.63<!-- m: model_selection["target-agnostic | other targets"].interval["weighted tau"].high -->]; two independent runs of the
+#   transfers agree at 0.95<!-- m: ceiling.interval["spearman"].value --> [0.92<!-- m: ceiling.interval["spearman"].low -->, 0.97<!-- m: ceiling.interval["spearman"].high -->]. DEPARA on the in-domain probes is ahead of the baseline by +0.28<!-- m: model_selection["DEPARA | in-domain"]["vs target-agnostic"]["spearman"].value --> [−0.03<!-- m: model_selection["DEPARA | in-domain"]["vs target-agnostic"]["spearman"].low -->, +0.59<!-- m: model_selection["DEPARA | in-domain"]["vs target-agnostic"]["spearman"].high -->]
+#   in Spearman, an interval that touches 0, and by +0.32<!-- m: model_selection["DEPARA | in-domain"]["vs target-agnostic"]["weighted tau"].value --> [+0.04<!-- m: model_selection["DEPARA | in-domain"]["vs target-agnostic"]["weighted tau"].low -->, +0.63<!-- m: model_selection["DEPARA | in-domain"]["vs target-agnostic"]["weighted tau"].high -->] in weighted τ (DEPARA-E +0.30<!-- m: model_selection["DEPARA-E | in-domain"]["vs target-agnostic"].spearman.value --> and
+#   +0.33<!-- m: model_selection["DEPARA-E | in-domain"]["vs target-agnostic"]["weighted tau"].value -->; RSA and CKA as in 08). On the shifted and the out-of-domain probes no
+#   estimator of this notebook is clearly ahead of it (the nearest: linear CKA on the shifted probes, +0.31<!-- m: model_selection["linear CKA | shifted"]["vs target-agnostic"]["weighted tau"].value --> [0.00<!-- m: model_selection["linear CKA | shifted"]["vs target-agnostic"]["weighted tau"].low -->, +0.62<!-- m: model_selection["linear CKA | shifted"]["vs target-agnostic"]["weighted tau"].high -->]
+#   in weighted τ, at the edge), and DEPARA-V is below it on every probe set (−0.12<!-- m: max(model_selection[f"DEPARA-V | {p}"]["vs target-agnostic"].spearman.value for p in ("in-domain", "shifted", "out-of-domain")) --> to −0.21<!-- m: min(model_selection[f"DEPARA-V | {p}"]["vs target-agnostic"].spearman.value for p in ("in-domain", "shifted", "out-of-domain")) -->). So the edges recover what a ranking that ignores the target already knows, plus an
 #   advantage at the top of the ranking that this run shows only on the in-domain probes; all of it is well
 #   below the ceiling.
 # - **Layer selection** (claims 4 and 5). The nodes are now built as the authors' layer-selection code builds them
 #   (the magnitude of gradient × input, averaged over the colour channels). The mean over the two sources of the
-#   Spearman correlation between DEPARA's similarity (λ = 1) and the transfer accuracy is 0.75 with 10 % of the
-#   labels (another task 0.50, generic 1.00) and 1.00 with 1 % (both 1.00), with the signed maps of model
-#   selection as well; no resample of the probes changes it (90 % intervals [0.75, 0.75] and [1.00, 1.00]).
+#   Spearman correlation between DEPARA's similarity (λ = 1) and the transfer accuracy is 0.75<!-- m: layer_mean_spearman["10%"] --> with 10 %<!-- fixed --> of the
+#   labels (another task 0.50<!-- m: layer_spearman["DEPARA (lambda 1) | another task | 10%"] -->, generic 1.00<!-- m: layer_spearman["DEPARA (lambda 1) | generic | 10%"] -->) and 1.00<!-- m: layer_mean_spearman["1%"] --> with 1 %<!-- fixed --> (both 1.00<!-- m: layer_spearman["DEPARA (lambda 1) | another task | 1%"] -->), with the signed maps of model
+#   selection as well; no resample of the probes changes it (90 %<!-- fixed --> intervals [0.75<!-- m: layer_mean_spearman_interval["10%"][0] -->, 0.75<!-- m: layer_mean_spearman_interval["10%"][1] -->] and [1.00<!-- m: layer_mean_spearman_interval["1%"][0] -->, 1.00<!-- m: layer_mean_spearman_interval["1%"][1] -->]).
 #   DEPARA's pick (layer 1 every time) is the most accurate layer in three of the four cases (another task at
-#   10 %: layer 2, 0.960 against 0.957 for layer 1, about twice the seeds' spread of 0.001–0.002). Three caveats,
+#   10 %<!-- fixed -->: layer 2, 0.960<!-- m: layer_accuracy["another task | 10% | 2"] --> against 0.958<!-- m: layer_accuracy["another task | 10% | 1"] --> for layer 1, a gap near the seeds' standard deviation, 0.002<!-- m: layer_accuracy_sd["another task | 10% | 1"] -->). Three caveats,
 #   which make this much weaker evidence than the paper's table:
-#   1. With three layers a Spearman correlation is one of −1, −0.5, 0.5, 1, and the pattern behind it is a single
+#   1. With three layers a Spearman correlation is one of −1, −0.5<!-- fixed -->, 0.5<!-- fixed -->, 1, and the pattern behind it is a single
 #      one: the accuracy falls with depth for both sources in both regimes (but for one step), and so do the edge
-#      similarity to the target model (0.58, 0.50, 0.42 for the other-task source; 0.56, 0.53, 0.46 for the generic
-#      one) and the node similarity (0.69, 0.64, 0.63; 0.69, 0.66, 0.63). The target-agnostic rule "take the
-#      shallowest layer" scores exactly the same (0.50, 1.00, 1.00, 1.00); the experiment does not tell DEPARA from
+#      and the node similarity to the target model (the layer table above). The target-agnostic rule "take the
+#      shallowest layer" scores exactly the same (0.50<!-- m: layer_spearman["target-agnostic: shallowest layer | another task | 10%"] -->, 1.00<!-- m: layer_spearman["target-agnostic: shallowest layer | generic | 10%"] -->, 1.00<!-- m: layer_spearman["target-agnostic: shallowest layer | another task | 1%"] -->, 1.00<!-- m: layer_spearman["target-agnostic: shallowest layer | generic | 1%"] -->); the experiment does not tell DEPARA from
 #      it.
-#   2. No transfer beats training from scratch by more than noise: layer 0 (nothing copied) reaches 0.971 with 45
-#      labels and 0.676 ± 0.056 with 5, against at most 0.960 and 0.691 for a transfer (layer 0's spread over the
-#      three seeds at 1 % is wider than any gap to it). Digits 5–9 are easy enough that 45 labels suffice, so "the
+#   2. No transfer beats training from scratch by more than noise: layer 0 (nothing copied) reaches 0.969<!-- m: layer_accuracy["another task | 10% | 0"] --> with 45
+#      labels and 0.688<!-- m: layer_accuracy["another task | 1% | 0"] --> ± 0.043<!-- m: layer_accuracy_sd["another task | 1% | 0"] --> with 5, against at most 0.960<!-- m: max(layer_accuracy[f"{s} | 10% | {k}"] for s in ("another task", "generic") for k in (1, 2, 3)) --> and 0.682<!-- m: max(layer_accuracy[f"{s} | 1% | {k}"] for s in ("another task", "generic") for k in (1, 2, 3)) --> for a transfer (layer 0's spread over the
+#      three seeds at 1 %<!-- fixed --> is wider than any gap to it). Digits 5–9 are easy enough that 45 labels suffice, so "the
 #      best layer" here is the one that costs least, not one that helps.
-#   3. The node term alone, which ranked the layers backwards with signed maps (S_V: −1.00, −0.50 at 10 %; −0.50,
-#      −0.50 at 1 %), ranks them as the accuracy does with the authors' maps (+0.50, +1.00; +1.00, +1.00): the
+#   3. The node term alone, which ranked the layers backwards with signed maps (S_V: −1.00<!-- m: layer_spearman["S_V (nodes), signed nodes | another task | 10%"] -->, −0.50<!-- m: layer_spearman["S_V (nodes), signed nodes | generic | 10%"] --> at 10 %<!-- fixed -->; −0.50<!-- m: layer_spearman["S_V (nodes), signed nodes | another task | 1%"] -->,
+#      −0.50<!-- m: layer_spearman["S_V (nodes), signed nodes | generic | 1%"] --> at 1 %<!-- fixed -->), ranks them as the accuracy does with the authors' maps (+0.50<!-- m: layer_spearman["S_V (nodes) | another task | 10%"] -->, +1.00<!-- m: layer_spearman["S_V (nodes) | generic | 10%"] -->; +1.00<!-- m: layer_spearman["S_V (nodes) | another task | 1%"] -->, +1.00<!-- m: layer_spearman["S_V (nodes) | generic | 1%"] -->): the
 #      earlier "the nodes rank layers backwards" was a property of the signed maps. Of the label-based estimators,
-#      LogME (+0.50, +1.00, +0.50, +1.00) and the authors' TransRate (+0.50, +1.00, −0.50, +1.00) mostly follow the
+#      LogME (+0.50<!-- m: layer_spearman["LogME | another task | 10%"] -->, +1.00<!-- m: layer_spearman["LogME | another task | 1%"] -->, +0.50<!-- m: layer_spearman["LogME | generic | 10%"] -->, +1.00<!-- m: layer_spearman["LogME | generic | 1%"] -->) and the authors' TransRate (+0.50<!-- m: layer_spearman["TransRate | another task | 10%"] -->, +1.00<!-- m: layer_spearman["TransRate | another task | 1%"] -->, −0.50<!-- m: layer_spearman["TransRate | generic | 10%"] -->, +1.00<!-- m: layer_spearman["TransRate | generic | 1%"] -->) mostly follow the
 #      accuracy; TLlib's TransRate, H-score and ETran rank the layers backwards in every case, and TLlib's TransRate
-#      grows with the features' dimension (85, 125 and 166 for the other-task source at 10 %, for 64, 128 and 256
+#      grows with the features' dimension (85<!-- m: layer_estimators["TransRate, TLlib's | another task | 10% | 1"] -->, 125<!-- m: layer_estimators["TransRate, TLlib's | another task | 10% | 2"] --> and 166<!-- m: layer_estimators["TransRate, TLlib's | another task | 10% | 3"] --> for the other-task source at 10 %<!-- fixed -->, for 64, 128 and 256
 #      dimensions), which the authors' form, divided by the rank, does not; GBC, SFDA and PARC give every layer
-#      the same score with 5 labels (one per class), and SFDA saturates at 1.0 with 45.
+#      the same score with 5 labels (one per class), and SFDA saturates at 1.0<!-- m: layer_estimators["SFDA | another task | 10% | 2"] --> with 45.
 #
-#   The paper's own table gives correlations between 0.11 and 0.99 depending on λ and the source; ours fall in its
+#   The paper's own table gives correlations between 0.11<!-- paper --> and 0.99<!-- paper --> depending on λ and the source; ours fall in its
 #   range, but on three points each. The full profile (five seeds) and a harder target (exercise 3) would be the test.
 
 # %% [markdown]
@@ -1047,7 +1065,7 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 #   information the paper says the edges add. We follow the paper (and check above that permuting the nodes leaves
 #   $S_E$ unchanged). KAmalEngine also keeps the diagonal in the edge vector (constant ones) and defaults λ to 1; we
 #   drop the diagonal.
-# - **λ.** The authors tuned λ on each probe set against the ground truth it is scored on (0.25, 0.03, 0.27) and
+# - **λ.** The authors tuned λ on each probe set against the ground truth it is scored on (0.25<!-- paper -->, 0.03<!-- paper -->, 0.27<!-- paper -->) and
 #   divided the node affinity by 1,000 in their plotting script; our $S_V$ is a mean cosine and $S_E$ a Spearman
 #   correlation, both in [−1, 1], and λ is chosen on one probe set and applied to another.
 # - **Bugs of the released layer-selection code that we avoid**: the input's gradient was never zeroed between

@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import sys
 import tarfile
 
@@ -32,7 +33,10 @@ def test_every_notebook_and_its_text_form_is_a_source():
     files = build_site.sources()
     assert files.pop(build_site.Path("index.md")) == ROOT / "docs" / "index.md"
     assert files.pop(build_site.Path("README.md")) == ROOT / "README.md"
-    assert files.pop(build_site.Path("architecture.md")) == ROOT / "docs" / "architecture.md"
+    pages = {rel: path for rel, path in files.items() if rel.parts[0] == "docs"}
+    assert pages == {build_site.Path("docs") / p.name: p for p in (ROOT / "docs").glob("*.md") if p.name != "index.md"}
+    assert {build_site.Path("docs/decisions.md"), build_site.Path("docs/architecture.md")} <= pages.keys()
+    files = {rel: path for rel, path in files.items() if rel not in pages}
     expected = {f"notebooks/{p.name}" for nb in NOTEBOOKS for p in (nb, nb.with_suffix(".py"))}
     assert {str(rel) for rel in files} == expected
 
@@ -51,8 +55,7 @@ def test_stage_copies_new_and_changed_files_and_removes_stale_ones(tmp_path):
     (src / "notebooks").mkdir(parents=True)
     (src / "notebooks" / "06_gone.ipynb").write_text("{}")
     staged = build_site.stage(src, root)
-    assert sorted(str(p.relative_to(src)) for p in staged) == ["README.md", "architecture.md", "index.md",
-                                                                 "notebooks/07_thing.ipynb"]
+    assert sorted(str(p.relative_to(src)) for p in staged) == ["README.md", "index.md", "notebooks/07_thing.ipynb"]
     assert not (src / "notebooks" / "06_gone.ipynb").exists() and not (src / "notebooks" / "notes.ipynb").exists()
     notebook = root / "notebooks" / "07_thing.ipynb"
     notebook.write_text('{"changed": 1}')
@@ -135,3 +138,24 @@ def test_fetch_mathjax_refuses_a_tarball_with_another_hash(tmp_path, monkeypatch
     with pytest.raises(SystemExit, match="is not the pinned"):
         fetch_mathjax.fetch(tmp_path / "out")
     assert not (tmp_path / "out" / "mathjax3").exists()
+
+
+# ---- links from the notebooks to the other docs pages (docs/decisions.md): the page and its heading exist
+
+
+def _slug(heading: str) -> str:
+    """The anchor MyST (``myst_heading_anchors``) and GitHub give a heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_links_to_docs_pages_resolve(notebook):
+    nb = json.loads(notebook.read_text())
+    links = [m.groups() for cell in nb["cells"] if cell["cell_type"] == "markdown"
+             for m in re.finditer(r"\]\(\.\./docs/([\w-]+\.md)(?:#([\w-]+))?\)", "".join(cell["source"]))]
+    for page, anchor in links:
+        path = ROOT / "docs" / page
+        assert path.exists(), f"{notebook.name} links to docs/{page}, which does not exist"
+        if anchor:
+            headings = {_slug(line.lstrip("#")) for line in path.read_text().splitlines() if line.startswith("#")}
+            assert anchor in headings, f"{notebook.name} links to docs/{page}#{anchor}: no such heading"
