@@ -801,31 +801,32 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # ### What the claims say on this data
 #
 # On `digits` (quick profile, one seed, the paper's weights $w_{mmd} = w_{rec} = 10$, students starting from
-# the zoo's pretrained backbone, 1,796 transfer images) **three of the four claims hold, and all four can be
-# tested here**: the supervised ceiling reaches 98.0 %<!-- m: 100 * ceiling.union_accuracy --> on all ten classes (the ensemble: 92.0 %<!-- m: 100 * union_accuracy["ensemble of the teachers"].mean -->) and 99.3 %<!-- m: 100 * ceiling.per_teacher[1].ceiling --> and
-# 98.9 %<!-- m: 100 * ceiling.per_teacher[2].ceiling --> on the teachers' own classes (the teachers: 99.8 %<!-- m: 100 * ceiling.per_teacher[1].teacher --> each), within the 2-point tolerance of claims 1
+# the zoo's pretrained backbone, 1,796 transfer images) **all four claims hold, and all four can be
+# tested here**: the supervised ceiling reaches 98.3 %<!-- m: 100 * ceiling.union_accuracy --> on all ten classes (the ensemble: 91.9 %<!-- m: 100 * union_accuracy["ensemble of the teachers"].mean -->) and 99.8 %<!-- m: 100 * ceiling.per_teacher[1].ceiling --> and
+# 98.7 %<!-- m: 100 * ceiling.per_teacher[2].ceiling --> on the teachers' own classes (the teachers: 99.8 %<!-- m: 100 * ceiling.per_teacher[1].teacher --> each), within the 2-point tolerance of claims 1
 # and 3.
 #
 # * **The common space aligns the teachers** (claim 4). A linear classifier tells teacher 1's features from
-#   teacher 2's perfectly in the raw spaces and in the untrained block, and only 68.5 %<!-- m: 100 * alignment[2]["domain accuracy"] --> of the time in the
+#   teacher 2's perfectly in the raw spaces and in the untrained block, and only 69.5 %<!-- m: 100 * alignment[2]["domain accuracy"] --> of the time in the
 #   trained common space (50 %<!-- fixed --> is chance); the MMD between the teachers drops from 0.27<!-- m: alignment[0]["MMD^2(teacher 1, teacher 2)"] --> to 0.07<!-- m: alignment[2]["MMD^2(teacher 1, teacher 2)"] -->. The t-SNE
 #   shows the same: separate islands in the raw spaces; in the common space the three networks share one
 #   region, though each still keeps small clusters of its own inside it (hence the domain accuracy above chance).
-# * **One student for both teachers** (claims 1 and 3). The CFL student reaches 91.5 %<!-- m: 100 * union_accuracy["CFL"].mean --> on all ten classes,
-#   against 92.0 %<!-- m: 100 * union_accuracy["ensemble of the teachers"].mean --> for the teachers' ensemble, and is within a point of each teacher on its own classes
-#   (−0.7<!-- m: 100 * per_teacher_gap[1] --> and −0.2<!-- m: 100 * per_teacher_gap[2] --> points).
-# * **CFL is not as good as KD here: claim 2 fails**, by less than one test image. The CFL student is
-#   1.0<!-- m: -100 * cfl_minus_kd.per_seed[0] --> point (9 of 899 test images) behind multi-teacher KD (92.5 %<!-- m: 100 * union_accuracy["multi-teacher KD"].mean -->); the tolerance is one point. This claim
-#   compares two label-free students, so the ceiling does not limit it: it is a finding about the method at
-#   this scale. The two students differ only by the common-feature terms; without the MMD term the student is
-#   bit-for-bit the KD student, as argued above (the reconstruction loss never reaches the student), and
-#   without reconstruction it is a little further behind (91.0 %<!-- m: 100 * union_accuracy["CFL without reconstruction"].mean -->). At the paper's weight 10, the MMD term
-#   costs this student about a point. The paper's gain over KD is +0.3<!-- paper --> to +0.5<!-- paper --> points on 320-way tasks, far
+# * **One student for both teachers** (claims 1 and 3). The CFL student reaches 91.9 %<!-- m: 100 * union_accuracy["CFL"].mean --> on all ten classes,
+#   against 91.9 %<!-- m: 100 * union_accuracy["ensemble of the teachers"].mean --> for the teachers' ensemble, and is within a point of each teacher on its own classes
+#   (−0.9<!-- m: 100 * per_teacher_gap[1] --> and −0.4<!-- m: 100 * per_teacher_gap[2] --> points).
+# * **CFL is about as good as KD here: claim 2 holds**, within its one-point tolerance. The CFL student is
+#   0.6<!-- m: -100 * cfl_minus_kd.per_seed[0] --> point (5 of 899 test images) behind multi-teacher KD (92.4 %<!-- m: 100 * union_accuracy["multi-teacher KD"].mean -->). This claim compares two
+#   label-free students, so the ceiling does not limit it. The two students differ only by the common-feature
+#   terms; without the MMD term the student is bit-for-bit the KD student, as argued above (the reconstruction
+#   loss never reaches the student), and without reconstruction it reaches 92.0 %<!-- m: 100 * union_accuracy["CFL without reconstruction"].mean -->. At the paper's weight 10
+#   the MMD term costs this student about half a point. The margin is small: with bf16 autocast, which the other
+#   notebooks use on this CPU, the same run puts CFL 9 test images behind KD, just over the tolerance, and the
+#   claim fails (see the notes on fidelity). The paper's gain over KD is +0.3<!-- paper --> to +0.5<!-- paper --> points on 320-way tasks, far
 #   below what one seed resolves here (one test image is 0.11<!-- fixed --> points); how often the claim holds over seeds
 #   0–4 is in the README (`make seeds`), and the full profile's paired t-test over three seeds is the test
 #   of the gain itself.
 # * **The ceiling, not the ensemble, is the bound.** Every label-free student sits at the teachers'
-#   ensemble (91.0<!-- m: 100 * min(union_accuracy[k].mean for k in ("ensemble of the teachers", "CFL", "multi-teacher KD", "CFL without MMD", "CFL without reconstruction")) -->–92.5 %<!-- m: 100 * max(union_accuracy[k].mean for k in ("ensemble of the teachers", "CFL", "multi-teacher KD", "CFL without MMD", "CFL without reconstruction")) -->), 5.5<!-- m: 100 * (ceiling.union_accuracy - max(union_accuracy[k].mean for k in ("ensemble of the teachers", "CFL", "multi-teacher KD", "CFL without MMD", "CFL without reconstruction"))) --> to 7<!-- m: 100 * (ceiling.union_accuracy - min(union_accuracy[k].mean for k in ("ensemble of the teachers", "CFL", "multi-teacher KD", "CFL without MMD", "CFL without reconstruction"))) --> points below the ceiling. They learn the teachers' concatenated scores,
+#   ensemble (91.9<!-- m: 100 * min(union_accuracy[k].mean for k in ("ensemble of the teachers", "CFL", "multi-teacher KD", "CFL without MMD", "CFL without reconstruction")) -->–92.4 %<!-- m: 100 * max(union_accuracy[k].mean for k in ("ensemble of the teachers", "CFL", "multi-teacher KD", "CFL without MMD", "CFL without reconstruction")) -->), 5.9<!-- m: 100 * (ceiling.union_accuracy - max(union_accuracy[k].mean for k in ("ensemble of the teachers", "CFL", "multi-teacher KD", "CFL without MMD", "CFL without reconstruction"))) --> to 6.5<!-- m: 100 * (ceiling.union_accuracy - min(union_accuracy[k].mean for k in ("ensemble of the teachers", "CFL", "multi-teacher KD", "CFL without MMD", "CFL without reconstruction"))) --> points below the ceiling. They learn the teachers' concatenated scores,
 #   and with them the ensemble's errors in deciding *which* teacher's classes an image belongs to (notebook
 #   02 shows where those errors are); the ceiling learns that decision from the labels. With the 898
 #   images of the first design KD and CFL were *above* the ensemble
@@ -842,10 +843,10 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # pretrained backbone (the first version trained everything from random weights), is in the
 # [decisions log](../docs/decisions.md#notebook-03-common-feature-learning).
 #
-# Claim 2 sits on its tolerance: the same configuration and seed on one thread and on two (the stored run)
-# differ by a few test images per student, because the order of floating-point sums differs with the number of
-# threads (and bfloat16 rounds them), and the claim flips between them; the stored run is the one `make outputs`
-# made.
+# Claim 2 sits close to its tolerance: the same configuration and seed on one thread and on two, or in bf16 and
+# in float32, differ by a few test images per student (the order and the precision of floating-point sums
+# change), and the claim flips between them. The stored run is the one `make outputs` made, in float32 on two
+# threads (the notes on fidelity say why float32).
 
 # %% [markdown]
 # ## Notes on fidelity
@@ -880,8 +881,16 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 #   pretrained backbone), trained with cross-entropy on the true labels of the transfer images for the
 #   students' 40 epochs. It decides which claims the run can test (claims 1 and 3).
 # - **Claims**: the four checks and their tolerances were written before the first run and have not been
-#   changed since; claim 2 (CFL at least as good as KD, within a point) fails in the stored run, by less
-#   than one test image.
+#   changed since. Claim 2 (CFL at least as good as KD, within a point) failed in the bf16 run stored before
+#   this one, by less than one test image; it holds in this float32 run.
+# - **Numerics: float32** (`PRECISION = "fp32"`), where most notebooks use bf16 autocast on a CPU that runs it
+#   natively. `make bench-precision` ran this notebook both ways from a cold cache: in bf16 claim 2 fails
+#   (CFL 9 test images behind KD), in float32 it holds (5 images behind), and every other number moves by a
+#   few test images (`results/precision_quick.tsv` has both runs' headlines). A verdict that depends on the
+#   reader's CPU would make the stored outputs fail `make test` on a machine without bf16, so this notebook
+#   computes in float32 everywhere; the choice was made after that measurement, for every notebook whose
+#   stored outputs differed between the two (03 and 05; 07 differed only in a table of the teachers' scores).
+#   It costs little here (the cold-cache quick profile takes about as long in either).
 # - **Seeds**: the quick profile is a single seed; the full profile reports mean and standard deviation over
 #   three seeds and a paired t-test of CFL against KD.
 #

@@ -1052,37 +1052,40 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # ablations of the full profile. Every configuration tried, with its ceilings, claims and wall time, is in the
 # [decisions log](../docs/decisions.md#notebook-05-adaptive-amalgamation).
 #
-# In this run the position component's ceiling clears the tolerance by a hair (69.5 %<!-- m: 100 * ceiling.components.position --> against the
-# 69.4 %<!-- m: 100 * (best_source.position - tolerances.match) --> it needs), so claim 3 on position is testable here but only just, and may become
-# untestable at other seeds.
+# The position component's ceiling sits on its bound. In this run (float32) it reaches 69.2 %<!-- m: 100 * ceiling.components.position -->, against the
+# 69.2 %<!-- m: 100 * (best_source.position - tolerances.match) --> it needs, and falls short of it in the unrounded values, so claim 3 on position and the two
+# selection claims are untestable here; in the bf16 run stored before, it cleared the bound by a hair and they were
+# testable (the notes on fidelity say why this notebook now computes in float32).
 #
 # ### What the claims say on this data
 #
 # On the quick profile (one seed; 8,000 unlabeled transfer images; 4 epochs per component and 6 for the target)
-# seven of the ten checks hold, and every check is testable by its ceiling. The selection behaves as the paper says
-# and selective learning is now as good as learning from all the sources; what fails is the target net, which stays
-# well below its components although its architecture could reach them with labels in the same budget.
+# seven of the ten checks hold; three, those that need the position component's ceiling, are untestable here (above).
+# The selection behaves as the paper says and selective learning is about as good as learning from all the sources;
+# what fails is the target net, which stays well below its components although its architecture could reach them
+# with labels in the same budget.
 #
 # - **Entropy marks correct predictions (claim 1 holds)**: AUROC 0.72<!-- m: auroc["S1 position"] --> (S1) and 0.77<!-- m: auroc["S2 position"] --> (S2) on position, 0.88<!-- m: auroc["S3 colour"] --> (S3) and
 #   0.88<!-- m: auroc["S4 colour"] --> (S4) on colour.
-# - **The min-entropy choice, without training, is as good as the best source (claim 2 holds)**: 72.3 %<!-- m: 100 * pool_rules.position["min-entropy"] --> on position
-#   (best source S2: 71.4 %<!-- m: 100 * best_source.position -->) and 90.4 %<!-- m: 100 * pool_rules.colour["min-entropy"] --> on colour (S4: 88.6 %<!-- m: 100 * best_source.colour -->). Averaging the sources' probabilities does a little
-#   better (72.9 %<!-- m: 100 * pool_rules.position["average"] -->, 91.2 %<!-- m: 100 * pool_rules.colour["average"] -->), and the oracle (labels) shows the room that entropy does not find (82.3 %<!-- m: 100 * pool_rules.position["oracle (labels)"] -->, 94.1 %<!-- m: 100 * pool_rules.colour["oracle (labels)"] -->). The
-#   choice follows the fill split, partly: S1 is chosen on 11 %<!-- m: 100 * pick(selection_share, task="position", source="S1", fill="solid")["share chosen"] --> and 9 %<!-- m: 100 * pick(selection_share, task="position", source="S1", fill="stripes")["share chosen"] --> of the images of its own fills (solid,
+# - **The min-entropy choice, without training, is as good as the best source (claim 2 holds)**: 72.1 %<!-- m: 100 * pool_rules.position["min-entropy"] --> on position
+#   (best source S2: 71.2 %<!-- m: 100 * best_source.position -->) and 90.3 %<!-- m: 100 * pool_rules.colour["min-entropy"] --> on colour (S4: 88.5 %<!-- m: 100 * best_source.colour -->). Averaging the sources' probabilities does a little
+#   better (73.1 %<!-- m: 100 * pool_rules.position["average"] -->, 91.1 %<!-- m: 100 * pool_rules.colour["average"] -->), and the oracle (labels) shows the room that entropy does not find (82.0 %<!-- m: 100 * pool_rules.position["oracle (labels)"] -->, 94.0 %<!-- m: 100 * pool_rules.colour["oracle (labels)"] -->). The
+#   choice follows the fill split, partly: S1 is chosen on 12 %<!-- m: 100 * pick(selection_share, task="position", source="S1", fill="solid")["share chosen"] --> and 9 %<!-- m: 100 * pick(selection_share, task="position", source="S1", fill="stripes")["share chosen"] --> of the images of its own fills (solid,
 #   stripes) and on 3 %<!-- m: 100 * pick(selection_share, task="position", source="S1", fill="checker")["share chosen"] --> of the others; S3 on 63 %<!-- m: 100 * pick(selection_share, task="colour", source="S3", fill="solid")["share chosen"] --> and 24 %<!-- m: 100 * pick(selection_share, task="colour", source="S3", fill="checker")["share chosen"] --> of its fills (solid, checker) and on 15 %<!-- m: 100 * pick(selection_share, task="colour", source="S3", fill="stripes")["share chosen"] --> and 13 %<!-- m: 100 * pick(selection_share, task="colour", source="S3", fill="dots")["share chosen"] --> of the
 #   others. But the ResNet S2 is confident everywhere and teaches most of the position images; the fill split hardly
 #   hurt it, so on position there is little to select.
 # - **The colour component matches the best source, the position component does not (claim 3: one of two)**: colour
-#   88.7 %<!-- m: 100 * pick(scores, model="component colour")["colour"] --> against 88.6 %<!-- m: 100 * best_source.colour -->, position 68.4 %<!-- m: 100 * pick(scores, model="component position")["position"] --> against 71.4 %<!-- m: 100 * best_source.position --> (needs 69.4 %<!-- m: 100 * (best_source.position - tolerances.match) -->). The position component is 1.1<!-- m: 100 * (ceiling.components.position - pick(scores, model="component position").position) --> points below
-#   its own ceiling (69.5 %<!-- m: 100 * ceiling.components.position -->), which is itself 1.9<!-- m: 100 * (best_source.position - ceiling.components.position) --> points below the best source: at this budget the claim is testable
-#   only just, and the student misses it by a point. With 6 epochs it reached the best source (the decisions log).
-# - **Selective learning is not worse than averaging or a random source (claims 4 and 5 hold)**: on position the
-#   min-entropy component reaches 68.4 %<!-- m: 100 * pick(scores, model="component position")["position"] -->, the one taught by both sources on every image 68.3 %<!-- m: 100 * pick(scores, model="component position, average")["position"] -->, the one taught by a
-#   random source per image 66.8 %<!-- m: 100 * pick(scores, model="component position, random source")["position"] -->. With the KL logit term the order of the earlier runs with MSE (min-entropy behind
-#   averaging and behind a random source) is gone; see the notes on fidelity.
-# - **The target net does not match its components (claim 6 fails on both tasks)**: 62.4 %<!-- m: 100 * pick(scores, model="target")["position"] --> against 68.4 %<!-- m: 100 * pick(scores, model="component position")["position"] --> on
-#   position and 85.9 %<!-- m: 100 * pick(scores, model="target")["colour"] --> against 88.7 %<!-- m: 100 * pick(scores, model="component colour")["colour"] --> on colour, while the target's architecture trained with labels in the same
-#   6 epochs reaches 69.7 %<!-- m: 100 * ceiling.target.position --> and 91.3 %<!-- m: 100 * ceiling.target.colour -->. This is a finding about stage 2 here, not about the budget. Stage 2 keeps the
+#   88.6 %<!-- m: 100 * pick(scores, model="component colour")["colour"] --> against 88.5 %<!-- m: 100 * best_source.colour -->, position 67.5 %<!-- m: 100 * pick(scores, model="component position")["position"] --> against 71.2 %<!-- m: 100 * best_source.position --> (needs 69.2 %<!-- m: 100 * (best_source.position - tolerances.match) -->). The position component is 1.7<!-- m: 100 * (ceiling.components.position - pick(scores, model="component position").position) --> points below
+#   its own ceiling (69.2 %<!-- m: 100 * ceiling.components.position -->), which is itself 2.0<!-- m: 100 * (best_source.position - ceiling.components.position) --> points below the best source: at this budget the claim
+#   is untestable (the ceiling misses the bound), and the student is further below. With 6 epochs it reached the best source (the decisions log).
+# - **Selective learning is not worse than averaging or a random source (claims 4 and 5 hold, untestable here)**: on position the
+#   min-entropy component reaches 67.5 %<!-- m: 100 * pick(scores, model="component position")["position"] -->, the one taught by both sources on every image 68.4 %<!-- m: 100 * pick(scores, model="component position, average")["position"] -->, the one taught by a
+#   random source per image 67.1 %<!-- m: 100 * pick(scores, model="component position, random source")["position"] -->. With the KL logit term the large gaps of the earlier runs with MSE (min-entropy
+#   several points behind averaging and behind a random source) are gone; averaging stays ahead by less than a point
+#   (see the notes on fidelity).
+# - **The target net does not match its components (claim 6 fails on both tasks)**: 62.4 %<!-- m: 100 * pick(scores, model="target")["position"] --> against 67.5 %<!-- m: 100 * pick(scores, model="component position")["position"] --> on
+#   position and 86.0 %<!-- m: 100 * pick(scores, model="target")["colour"] --> against 88.6 %<!-- m: 100 * pick(scores, model="component colour")["colour"] --> on colour, while the target's architecture trained with labels in the same
+#   6 epochs reaches 69.7 %<!-- m: 100 * ceiling.target.position --> and 90.7 %<!-- m: 100 * ceiling.target.colour -->. This is a finding about stage 2 here, not about the budget. Stage 2 keeps the
 #   authors' MSE on the components' logits and regresses every component's features through target-side bridges
 #   only; hypothesis (not tested here): the same weakness of a logit MSE that held back stage 1 (see the notes) holds
 #   back stage 2, whose teachers are the components' logits.
@@ -1142,6 +1145,14 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 #   (`ABLATIONS = "on"` runs them here).
 # - **The supervised ceiling** (the students' architectures trained with labels for the same budget) is not in the
 #   paper; it decides which claims a run can test.
+# - **Numerics: float32** (`PRECISION = "fp32"`), where most notebooks use bf16 autocast on a CPU that runs it
+#   natively. `make bench-precision` ran this notebook both ways from a cold cache: the verdicts were the same (7 of
+#   10), but the position component's ceiling cleared its bound by a hair in bf16 and missed it in float32, so three
+#   claims were testable in one and untestable in the other, and the sources' accuracies moved in the third decimal.
+#   Stored outputs that depend on the reader's CPU would fail `make test` on a machine without bf16, so this notebook
+#   computes in float32 everywhere; the choice was made after that measurement, by the rule applied to every notebook
+#   whose claims block differed (03 and 05). The bf16 run's numbers are in `results/precision_quick.tsv` and the
+#   [decisions log](../docs/decisions.md#notebook-05-adaptive-amalgamation).
 # - **Seeds**: the quick profile is one seed; the full profile reports the mean and standard deviation over three seeds
 #   of the students (the zoo's sources are one seed each). The full profile needs the zoo's full-profile sources,
 #   built on a GPU by `make zoo` first.
