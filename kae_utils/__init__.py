@@ -32,6 +32,7 @@ _SURFACE: dict[str, str] = {
     "DEVICES": "kae_utils.core.params",
     "PROFILES": "kae_utils.core.params",
     "check_choice": "kae_utils.core.params",
+    "check_common_parameters": "kae_utils.core.params",
     "check_number": "kae_utils.core.params",
     "profile_settings": "kae_utils.core.scale",
     # notebook set-up
@@ -56,8 +57,8 @@ _SURFACE: dict[str, str] = {
     "Trainer": "kae_utils.training.trainer",
     "predict_logits": "kae_utils.training.predict",
     "predict_maps": "kae_utils.training.predict",
-    # the zoo
-    "TEACHER_SOURCES": "kae_utils.zoo.entries",
+    # the zoo's TEACHERS parameter (its allowed values live with the other parameters')
+    "TEACHER_SOURCES": "kae_utils.core.params",
 }
 #: public sub-modules used as namespaces (``numerics.describe()``, ``zoo.load(...)``)
 _MODULES: dict[str, str] = {"numerics": "kae_utils.training.numerics", "zoo": "kae_utils.zoo"}

@@ -44,17 +44,12 @@ BIAS_SHIFT: float = 3.5  # logit bias added to the missing digit afterwards (the
 TEACHERS: str = "zoo"  # "zoo": load the trained teacher shipped in zoo/; "train": retrain it with the zoo's recipe
 
 # %%
-from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.core.params import check_choice, check_common_parameters, check_number
 from kae_utils.core.scale import profile_settings
-from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("digits",)  # the teacher and student sizes below are for 8x8 grey digits
-check_choice("PROFILE", PROFILE, PROFILES)
-check_choice("DEVICE", DEVICE, DEVICES)
-check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
+check_common_parameters(PROFILE, DEVICE, SEED, dataset=DATASET, datasets=SUPPORTED_DATASETS, teachers=TEACHERS)
 check_choice("MISSING_DIGIT", MISSING_DIGIT, range(10))
-check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
-check_number("SEED", SEED, integer=True, minimum=0)
 check_number("TEMPERATURE", TEMPERATURE, positive=True)
 check_number("ALPHA", ALPHA, minimum=0, maximum=1)
 check_number("BIAS_SHIFT", BIAS_SHIFT)

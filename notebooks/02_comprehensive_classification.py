@@ -50,18 +50,13 @@ SCORE_LOSS: str = "kl"  # the KA student's score term: "kl" (KL at temperature 1
 TEACHERS: str = "zoo"  # "zoo": load the trained teachers shipped in zoo/; "train": retrain them with the zoo's recipe
 
 # %%
-from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.core.params import check_choice, check_common_parameters, check_number
 from kae_utils.core.scale import profile_settings
 from kae_utils.methods.distillation import SCORE_LOSSES
-from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("digits", "shapes")
-check_choice("PROFILE", PROFILE, PROFILES)
-check_choice("DEVICE", DEVICE, DEVICES)
-check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
-check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
+check_common_parameters(PROFILE, DEVICE, SEED, dataset=DATASET, datasets=SUPPORTED_DATASETS, teachers=TEACHERS)
 check_choice("SCORE_LOSS", SCORE_LOSS, SCORE_LOSSES)
-check_number("SEED", SEED, integer=True, minimum=0)
 check_number("KD_TEMPERATURE", KD_TEMPERATURE, positive=True)
 
 NOTEBOOK = "02_comprehensive_classification"

@@ -48,22 +48,16 @@ TEACHERS: str = "zoo"  # "zoo": load the trained teachers shipped in zoo/; "trai
 STUDENT_INIT: str = "pretrained"  # "pretrained": students start from the zoo's backbone (the paper: ImageNet); "scratch"
 
 # %%
-from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.core.params import check_choice, check_common_parameters, check_number
 from kae_utils.core.scale import profile_settings
-from kae_utils.training.numerics import PRECISIONS
-from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("digits", "shapes")
 STUDENT_ARCHS = ("convnet", "resnet")
 STUDENT_INITS = ("pretrained", "scratch")
-check_choice("PROFILE", PROFILE, PROFILES)
-check_choice("DEVICE", DEVICE, DEVICES)
-check_choice("PRECISION", PRECISION, PRECISIONS)
-check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
+check_common_parameters(PROFILE, DEVICE, SEED, precision=PRECISION,
+                        dataset=DATASET, datasets=SUPPORTED_DATASETS, teachers=TEACHERS)
 check_choice("STUDENT_ARCH", STUDENT_ARCH, STUDENT_ARCHS)
-check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
 check_choice("STUDENT_INIT", STUDENT_INIT, STUDENT_INITS)
-check_number("SEED", SEED, integer=True, minimum=0)
 check_number("MMD_WEIGHT", MMD_WEIGHT, minimum=0)
 check_number("REC_WEIGHT", REC_WEIGHT, minimum=0)
 check_number("TEMPERATURE", TEMPERATURE, positive=True)

@@ -44,16 +44,11 @@ SI_LAMBDA: float = 0.5  # lambda of the student's scale-invariant depth loss (0:
 TEACHERS: str = "zoo"  # "zoo": load the trained teachers shipped in zoo/; "train": retrain them with the zoo's recipe
 
 # %%
-from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.core.params import check_common_parameters, check_number
 from kae_utils.core.scale import profile_settings
-from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("scenes",)
-check_choice("PROFILE", PROFILE, PROFILES)
-check_choice("DEVICE", DEVICE, DEVICES)
-check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
-check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
-check_number("SEED", SEED, integer=True, minimum=0)
+check_common_parameters(PROFILE, DEVICE, SEED, dataset=DATASET, datasets=SUPPORTED_DATASETS, teachers=TEACHERS)
 check_number("SI_LAMBDA", SI_LAMBDA, minimum=0, maximum=1)
 
 NOTEBOOK = "04_student_becoming_master"

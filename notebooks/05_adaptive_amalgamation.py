@@ -56,20 +56,14 @@ EPOCH_SCALE: int = 1  # multiplies the epochs of every component and target net,
 
 # %%
 from kae_utils import zoo
-from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.core.params import check_choice, check_common_parameters, check_number
 from kae_utils.core.scale import profile_settings
-from kae_utils.training.numerics import PRECISIONS
-from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("shapes",)
-check_choice("PROFILE", PROFILE, PROFILES)
-check_choice("DEVICE", DEVICE, DEVICES)
-check_choice("PRECISION", PRECISION, PRECISIONS)
-check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
-check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
+check_common_parameters(PROFILE, DEVICE, SEED, precision=PRECISION,
+                        dataset=DATASET, datasets=SUPPORTED_DATASETS, teachers=TEACHERS)
 check_choice("ABLATIONS", ABLATIONS, ("auto", "on", "off"))
 check_choice("LOGIT_LOSS", LOGIT_LOSS, ("kl", "mse"))
-check_number("SEED", SEED, integer=True, minimum=0)
 check_number("EPOCH_SCALE", EPOCH_SCALE, integer=True, minimum=1)
 
 NOTEBOOK = "05_adaptive_amalgamation"

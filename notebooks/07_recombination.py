@@ -48,18 +48,13 @@ TEACHERS: str = "zoo"  # "zoo": load the trained teachers shipped in zoo/; "trai
 IMPORTANCE: str = "folded"  # channel ranking: "folded" (L1 x |gamma| / sigma of its BatchNorm), "l1" (raw) or "random"
 
 # %%
-from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.core.params import check_choice, check_common_parameters
 from kae_utils.core.scale import profile_settings
-from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("scenes",)
 IMPORTANCES = ("folded", "l1", "random")
-check_choice("PROFILE", PROFILE, PROFILES)
-check_choice("DEVICE", DEVICE, DEVICES)
-check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
-check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
+check_common_parameters(PROFILE, DEVICE, SEED, dataset=DATASET, datasets=SUPPORTED_DATASETS, teachers=TEACHERS)
 check_choice("IMPORTANCE", IMPORTANCE, IMPORTANCES)
-check_number("SEED", SEED, integer=True, minimum=0)
 
 NOTEBOOK = "07_recombination"
 SETTINGS = {  # the teachers come from the zoo (kae_utils.zoo); learning rates: Adam, per group of parameters

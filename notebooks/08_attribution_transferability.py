@@ -59,15 +59,10 @@ RESAMPLES: int = 300  # bootstrap resamples (of the probe images and of the targ
 
 # %%
 from kae_utils.benchmarks import taskonomy
-from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
-from kae_utils.zoo.entries import TEACHER_SOURCES
+from kae_utils.core.params import check_common_parameters, check_number
 
 SUPPORTED_DATASETS = ("scenes",)
-check_choice("PROFILE", PROFILE, PROFILES)
-check_choice("DEVICE", DEVICE, DEVICES)
-check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
-check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
-check_number("SEED", SEED, integer=True, minimum=0)
+check_common_parameters(PROFILE, DEVICE, SEED, dataset=DATASET, datasets=SUPPORTED_DATASETS, teachers=TEACHERS)
 check_number("PROBE_IMAGES", PROBE_IMAGES, integer=True, minimum=0)  # 0: the profile's number
 check_number("RESAMPLES", RESAMPLES, integer=True, minimum=50)
 
