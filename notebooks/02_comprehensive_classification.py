@@ -97,7 +97,7 @@ from torch import nn
 import kae_utils.methods.amalgamation
 import kae_utils.methods.distillation
 from kae_utils import zoo
-from kae_utils.data import class_subset, classification_task
+from kae_utils.data import classification_task
 from kae_utils.display.viz import plot_confusion, sample_grid
 from kae_utils.evaluation.metrics import accuracy, confusion_matrix
 from kae_utils.evaluation.results import Claim, check_claims, mean_std, median_time, write_metrics
@@ -107,6 +107,7 @@ from kae_utils.methods.amalgamation import (
     check_images_only,
     ensemble_predict,
     restricted_accuracy,
+    teacher_accuracy,
     teacher_outputs,
     train_ceiling,
 )
@@ -202,15 +203,9 @@ print(f"linear probe, all {NUM_CLASSES} classes: backbone features {probe['featu
 
 
 # %% tags=["nbval-ignore-output"]
-def teacher_accuracy(teacher: nn.Module, classes: tuple[int, ...]) -> float:
-    """Accuracy of a teacher on the test images of its own classes (its own question)."""
-    sub = class_subset(x_test, y_test, classes)
-    return accuracy(predict_logits(teacher, sub.x), sub.y)
-
-
 teacher_rows = [
     {"setting": setting, "seed": seed, "teacher": i + 1, "classes": f"{c[0]}..{c[-1]}",
-     "test accuracy (own classes)": teacher_accuracy(t, c)}
+     "test accuracy (own classes)": teacher_accuracy(t, x_test, y_test, c)}
     for (setting, seed), ts in teachers.items() for i, (t, c) in enumerate(zip(ts, SETTINGS_CLASSES[setting], strict=True))
 ]
 teacher_table = pd.DataFrame(teacher_rows)
@@ -672,7 +667,7 @@ for seed in CFG["seeds"]:
             per_teacher_rows.append({
                 "setting": setting, "student": student_name, "seed": seed, "teacher": i,
                 "classes": f"{classes[0]}..{classes[-1]}",
-                "teacher accuracy": teacher_accuracy(teacher, classes),
+                "teacher accuracy": teacher_accuracy(teacher, x_test, y_test, classes),
                 "student accuracy": restricted_accuracy(test_logits[(student_name, seed)][mask], y_test[mask], classes),
             })
 per_teacher = pd.DataFrame(per_teacher_rows)

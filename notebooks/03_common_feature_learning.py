@@ -105,7 +105,7 @@ from torch import nn
 
 import kae_utils.methods.distillation
 from kae_utils import zoo
-from kae_utils.data import augment_shifts, class_subset, classification_task, split_classes
+from kae_utils.data import augment_shifts, classification_task, split_classes
 from kae_utils.display.viz import sample_grid
 from kae_utils.display.widgets import explore
 from kae_utils.evaluation.metrics import accuracy
@@ -116,6 +116,7 @@ from kae_utils.methods.amalgamation import (
     check_images_only,
     ensemble_predict,
     restricted_accuracy,
+    teacher_accuracy,
     teacher_outputs,
     train_ceiling,
 )
@@ -191,16 +192,10 @@ pd.DataFrame(zoo.summary(TEACHER_NAMES)).set_index("entry")
 
 
 # %% tags=["nbval-ignore-output"]
-def teacher_accuracy(teacher: nn.Module, classes: tuple[int, ...]) -> float:
-    """Accuracy of a teacher on the test images of its own classes (its own question)."""
-    sub = class_subset(x_test, y_test, classes)
-    return accuracy(predict_logits(teacher, sub.x), sub.y)
-
-
 teacher_table = pd.DataFrame([
     {"teacher": i + 1, "architecture": f"{arch} {widths}", "classes": f"{c[0]}..{c[-1]}",
      "parameters": count_parameters(teachers[CFG["seeds"][0]][i]),
-     "test accuracy (own classes)": np.mean([teacher_accuracy(teachers[s][i], c) for s in CFG["seeds"]])}
+     "test accuracy (own classes)": np.mean([teacher_accuracy(teachers[s][i], x_test, y_test, c) for s in CFG["seeds"]])}
     for i, ((arch, widths), c) in enumerate(zip(CFG["teachers"], CLASS_SETS, strict=True))
 ])
 teacher_table.round(4)
@@ -500,7 +495,7 @@ print("the student trained without MMD gives the same test logits as KD:", same_
 # %% tags=["nbval-ignore-output"]
 per_teacher = pd.DataFrame([
     {"seed": seed, "teacher": i + 1, "classes": f"{c[0]}..{c[-1]}",
-     "teacher accuracy": teacher_accuracy(teachers[seed][i], c),
+     "teacher accuracy": teacher_accuracy(teachers[seed][i], x_test, y_test, c),
      "CFL student": restricted_accuracy(test_logits[("CFL", seed)][mask], y_test[mask], c),
      "KD student": restricted_accuracy(test_logits[("multi-teacher KD", seed)][mask], y_test[mask], c),
      "supervised ceiling": restricted_accuracy(test_logits[(CEILING, seed)][mask], y_test[mask], c)}

@@ -85,14 +85,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from kae_utils import zoo
-from kae_utils.benchmarks.tasks import DENSE_TASKS
+from kae_utils.benchmarks.tasks import DENSE_TASKS, ceiling_within_tolerance, within_tolerance
 from kae_utils.data import SCENE_CLASSES, load_dataset, load_training_pool
 from kae_utils.display.progress import progress
 from kae_utils.display.viz import colorize_depth, colorize_normals, colorize_segmentation, plot_scene
 from kae_utils.display.widgets import explore
 from kae_utils.evaluation.metrics import iou_per_class
 from kae_utils.evaluation.results import Claim, check_claims, mean_std, median_time, write_metrics
-from kae_utils.methods.amalgamation import ceiling_reaches, check_images_only, train_ceiling
+from kae_utils.methods.amalgamation import check_images_only, train_ceiling
 from kae_utils.methods.dense import angular_loss, pixel_kl_loss, scale_invariant_loss
 from kae_utils.models import EncoderDecoder, build_encdec, count_parameters
 from kae_utils.models.frozen import freeze, hold_statistics
@@ -864,33 +864,17 @@ results_table.round(4)
 
 # %%
 MIOU_TOL, RMSE_REL_TOL, ANGLE_TOL = 0.02, 0.05, 1.0
-
-
-def within_tolerance(task: str, student: float, other: float) -> bool:
-    """Whether `student` matches or beats `other` on the task's headline metric, within its tolerance."""
-    if task == "segmentation":
-        return student >= other - MIOU_TOL
-    if task == "depth":
-        return student <= other * (1 + RMSE_REL_TOL)
-    return student <= other + ANGLE_TOL
-
-
-def ceiling_within(task: str, other: float) -> bool:
-    """Whether the supervised ceiling reaches `other` within the task's tolerance (the claim's own test)."""
-    tolerance = {"segmentation": MIOU_TOL, "depth": RMSE_REL_TOL}.get(task, ANGLE_TOL)
-    return ceiling_reaches(headline[(task, CEILING)], other, tolerance=tolerance, relative=task == "depth",
-                           higher_is_better=DENSE_TASKS[task].higher_is_better)
-
-
+TOLERANCES = {"segmentation": MIOU_TOL, "depth": RMSE_REL_TOL, "normals": ANGLE_TOL}  # (kae_utils.benchmarks.tasks)
 headline = {(task, model): mean_std(metric_values(task, HEADLINE[task], model))[0]
             for task in TASK_LIST for model in (TEACHER, STUDENT, CEILING, SUPERVISED)}
 choice_matches = {(seed, task): run["choice"][task] == int(run["curve"].loc[task].idxmin())
                   for seed, run in runs.items() for task in TASK_LIST}
-ceiling_below = {model: [t for t in TASK_LIST if not ceiling_within(t, headline[(t, model)])]
+ceiling_below = {model: [t for t in TASK_LIST
+                         if not ceiling_within_tolerance(t, headline[(t, CEILING)], headline[(t, model)], TOLERANCES)]
                  for model in (TEACHER, SUPERVISED)}
 claims = [
     Claim(f"the student matches or beats the {task} teacher on its own task",
-          bool(within_tolerance(task, headline[(task, STUDENT)], headline[(task, TEACHER)])),
+          bool(within_tolerance(task, headline[(task, STUDENT)], headline[(task, TEACHER)], TOLERANCES)),
           f"{HEADLINE[task]}: student {headline[(task, STUDENT)]:.4f} vs teacher {headline[(task, TEACHER)]:.4f} "
           f"(supervised ceiling {headline[(task, CEILING)]:.4f})",
           untestable="" if task not in ceiling_below[TEACHER] else
@@ -906,7 +890,7 @@ claims += [
           "; ".join(f"seed {s} {t}: chosen {runs[s]['choice'][t]}, curve minimum "
                     f"{int(runs[s]['curve'].loc[t].idxmin())}" for (s, t) in choice_matches)),
     Claim("the student is on par with the supervised multi-task network of the same size on every task",
-          bool(all(within_tolerance(t, headline[(t, STUDENT)], headline[(t, SUPERVISED)]) for t in TASK_LIST)),
+          bool(all(within_tolerance(t, headline[(t, STUDENT)], headline[(t, SUPERVISED)], TOLERANCES) for t in TASK_LIST)),
           "; ".join(f"{t} {HEADLINE[t]}: student {headline[(t, STUDENT)]:.4f} vs supervised "
                     f"{headline[(t, SUPERVISED)]:.4f} (ceiling {headline[(t, CEILING)]:.4f})" for t in TASK_LIST),
           untestable="" if not ceiling_below[SUPERVISED] else
