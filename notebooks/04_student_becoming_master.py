@@ -86,7 +86,7 @@ from torch import nn
 
 from kae_utils import zoo
 from kae_utils.benchmarks.tasks import DENSE_TASKS, ceiling_within_tolerance, within_tolerance
-from kae_utils.data import SCENE_CLASSES, load_dataset, load_training_pool
+from kae_utils.data import SCENE_CLASSES, load_scene_tasks
 from kae_utils.display.progress import progress
 from kae_utils.display.viz import colorize_depth, colorize_normals, colorize_segmentation, plot_scene
 from kae_utils.display.widgets import explore
@@ -125,15 +125,13 @@ print(numerics.describe())  # bf16 autocast where the hardware runs it natively;
 
 # %%
 TASK_LIST = list(CFG["tasks"])
-pool = load_training_pool(DATASET, PROFILE, CFG["transfer_images"])  # the training split, then more scenes
-test_split = load_dataset(DATASET, "test", PROFILE)
-x_train, x_test = pool.x, test_split.x
-gt_train = {task: pool.targets[task] for task in TASK_LIST}  # for the supervised ceiling only
-gt_test = {task: test_split.targets[task] for task in TASK_LIST}
-IMAGE_SHAPE = tuple(x_train.shape[1:])
+scenes = load_scene_tasks(DATASET, PROFILE, CFG["transfer_images"], TASK_LIST)  # training split, then more scenes
+x_train, x_test = scenes.x_transfer, scenes.x_test
+gt_train, gt_test = scenes.gt_transfer, scenes.gt_test  # gt_train: for the supervised ceiling only
+IMAGE_SHAPE = scenes.image_shape
 NUM_CLASSES = len(SCENE_CLASSES)
 X_TRANSFER = x_train  # the student's transfer set: the training images, no labels
-split_size = len(load_dataset(DATASET, "train", PROFILE))
+split_size = scenes.train_split_size
 print(f"train: {tuple(x_train.shape)} ({split_size} of the training split, {len(x_train) - split_size} more "
       f"rendered after the test split)  test: {tuple(x_test.shape)}  tasks: {', '.join(TASK_LIST)}")
 for task in TASK_LIST:

@@ -88,7 +88,7 @@ from torch import nn
 
 from kae_utils import zoo
 from kae_utils.benchmarks.tasks import DENSE_TASKS, ceiling_within_tolerance, within_tolerance
-from kae_utils.data import load_dataset, load_training_pool
+from kae_utils.data import load_scene_tasks
 from kae_utils.display.viz import colorize_depth
 from kae_utils.evaluation.results import Claim, check_claims, mean_std, write_metrics
 from kae_utils.methods.amalgamation import check_images_only, train_ceiling
@@ -124,11 +124,10 @@ print(numerics.describe())  # bf16 autocast where the hardware runs it natively;
 
 # %% tags=["nbval-ignore-output"]
 TASK_LIST = list(CFG["tasks"])
-pool, test_split = load_training_pool(DATASET, PROFILE, CFG["transfer_images"]), load_dataset(DATASET, "test", PROFILE)
-X_TRANSFER, x_test = pool.x, test_split.x  # the transfer set: training images, no labels
-gt_transfer = {task: pool.targets[task] for task in TASK_LIST}  # for the supervised ceiling only
-gt_test = {task: test_split.targets[task] for task in TASK_LIST}
-IMAGE_SHAPE = tuple(X_TRANSFER.shape[1:])
+scenes = load_scene_tasks(DATASET, PROFILE, CFG["transfer_images"], TASK_LIST)
+X_TRANSFER, x_test = scenes.x_transfer, scenes.x_test  # the transfer set: training images, no labels
+gt_transfer, gt_test = scenes.gt_transfer, scenes.gt_test  # gt_transfer: for the supervised ceiling only
+IMAGE_SHAPE = scenes.image_shape
 TEACHER_NAMES = {task: f"scenes{IMAGE_SHAPE[-1]}-{task}" for task in TASK_LIST}
 teachers = {task: zoo.obtain(name, TEACHERS, device) for task, name in TEACHER_NAMES.items()}
 print(f"transfer set (images only): {tuple(X_TRANSFER.shape)}  test: {tuple(x_test.shape)}  tasks: {', '.join(TASK_LIST)}")
