@@ -10,7 +10,7 @@ Layers, lowest first; a module imports only from layers below its own (and from 
                          (+ ranking) | setup_notebook, seed_everything, resolve_device
     training             numerics, trainer, predict, cache
     evaluation           metrics, results (claims, metrics.json)
-    display              viz, widgets, progress
+    display              viz, widgets, progress, source (show_source)
     data | models        data sets and their generators | networks
     core                 params, paths, atomic, scale: torch-free
 
@@ -46,6 +46,7 @@ _SURFACE: dict[str, str] = {
     # display
     "sample_grid": "kae_utils.display.viz",
     "explore": "kae_utils.display.widgets",
+    "show_source": "kae_utils.display.source",
     # evaluation
     "accuracy": "kae_utils.evaluation.metrics",
     "Claim": "kae_utils.evaluation.results",

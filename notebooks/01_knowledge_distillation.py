@@ -80,8 +80,6 @@ for name, value in CFG.items():
 # repository root by `kae_utils`, so the notebook runs from any working directory.
 
 # %%
-import inspect
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -91,6 +89,7 @@ import kae_utils.methods.distillation
 from kae_utils import zoo
 from kae_utils.data import load_digits
 from kae_utils.display.progress import progress
+from kae_utils.display.source import show_source
 from kae_utils.display.viz import plot_confusion, plot_curves, sample_grid
 from kae_utils.evaluation.metrics import accuracy, confusion_matrix
 from kae_utils.evaluation.results import Claim, check_claims, write_metrics
@@ -170,7 +169,7 @@ pd.DataFrame({"seed": list(teacher_acc), "test accuracy": list(teacher_acc.value
 # between the small probabilities, i.e. which wrong classes the teacher finds plausible.
 
 # %%
-print(inspect.getsource(soft_targets))
+show_source(soft_targets)
 
 # %%
 example = 0
@@ -200,8 +199,8 @@ plt.show()
 # The loss lives in `kae_utils.methods.distillation` because the amalgamation notebooks reuse it:
 
 # %%
-print(inspect.getsource(kae_utils.methods.distillation.kd_kl))
-print(inspect.getsource(kae_utils.methods.distillation.kd_loss))
+show_source(kae_utils.methods.distillation.kd_kl)
+show_source(kae_utils.methods.distillation.kd_loss)
 
 
 # %% [markdown]

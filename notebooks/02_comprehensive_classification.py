@@ -85,7 +85,6 @@ for name, value in CFG.items():
 
 # %%
 import functools
-import inspect
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -98,6 +97,7 @@ import kae_utils.methods.amalgamation
 import kae_utils.methods.distillation
 from kae_utils import zoo
 from kae_utils.data import classification_task
+from kae_utils.display.source import show_source
 from kae_utils.display.viz import plot_confusion, sample_grid
 from kae_utils.evaluation.metrics import accuracy, confusion_matrix
 from kae_utils.evaluation.results import Claim, check_claims, mean_std, median_time, write_metrics
@@ -240,7 +240,7 @@ teacher_table.groupby(["setting", "teacher", "classes"], sort=False)["test accur
 # A teacher's features and logits on a set of images come from a helper the later notebooks share:
 
 # %%
-print(inspect.getsource(kae_utils.methods.amalgamation.teacher_outputs))
+show_source(kae_utils.methods.amalgamation.teacher_outputs)
 
 # %%
 N_LAYERS = len(CFG["student_widths"])
@@ -324,7 +324,7 @@ def amalgamate_features(features: list[dict], mode: str, seed: int) -> tuple[lis
 # `kae_utils.methods.amalgamation` (for disjoint sets it equals `kae_utils.methods.distillation.concat_teacher_logits`):
 
 # %%
-print(inspect.getsource(kae_utils.methods.amalgamation.amalgamate_scores))
+show_source(kae_utils.methods.amalgamation.amalgamate_scores)
 
 
 # %% [markdown]
@@ -376,7 +376,7 @@ print(inspect.getsource(kae_utils.methods.amalgamation.amalgamate_scores))
 # layer losses still compare with $F_a$, and fold it at the end. Sizes and times are those of the folded student.
 
 # %%
-print(inspect.getsource(kae_utils.methods.distillation.score_loss))
+show_source(kae_utils.methods.distillation.score_loss)
 
 
 # %%

@@ -90,8 +90,6 @@ for name, value in CFG.items():
 # repository root, so the notebook runs from any working directory.
 
 # %%
-import inspect
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -106,6 +104,7 @@ from torch import nn
 import kae_utils.methods.distillation
 from kae_utils import zoo
 from kae_utils.data import augment_shifts, classification_task, split_classes
+from kae_utils.display.source import show_source
 from kae_utils.display.viz import sample_grid
 from kae_utils.display.widgets import explore
 from kae_utils.evaluation.metrics import accuracy
@@ -212,7 +211,7 @@ teacher_table.round(4)
 TEACHER_TAP = f"stages.{len(CFG['teachers'][0][1]) - 1}"  # the module of the last stage, in both teacher families
 TEACHER_FEATURE = f"stage{len(CFG['teachers'][0][1])}"  # the same map, from the teachers' return_features
 STUDENT_TAP = f"stage{len(CFG['student_widths'])}"  # the same map, from the student's return_features
-print(inspect.getsource(kae_utils.methods.amalgamation.teacher_outputs).split('"""')[1].strip())
+show_source(kae_utils.methods.amalgamation.teacher_outputs)
 
 
 def transfer_targets(x_images: torch.Tensor, teacher_list: list[nn.Module]) -> dict:
@@ -304,7 +303,7 @@ class CommonFeatureBlock(nn.Module):
 # tests) because later notebooks use it too:
 
 # %%
-print(inspect.getsource(kae_utils.methods.distillation.mmd2))
+show_source(kae_utils.methods.distillation.mmd2)
 print("sigmas:", CFL_SIGMAS)
 
 

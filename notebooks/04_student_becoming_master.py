@@ -75,7 +75,6 @@ for name, value in CFG.items():
 
 # %%
 import copy
-import inspect
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -88,6 +87,7 @@ from kae_utils import zoo
 from kae_utils.benchmarks.tasks import DENSE_TASKS, ceiling_within_tolerance, within_tolerance
 from kae_utils.data import SCENE_CLASSES, load_scene_tasks
 from kae_utils.display.progress import progress
+from kae_utils.display.source import show_source
 from kae_utils.display.viz import colorize_depth, colorize_normals, colorize_segmentation, plot_scene
 from kae_utils.display.widgets import explore
 from kae_utils.evaluation.metrics import iou_per_class
@@ -439,8 +439,7 @@ class TargetNet(nn.Module):
 # notebooks, so they live in `kae_utils.methods.dense`; the depth loss, for example:
 
 # %%
-print(inspect.getsource(scale_invariant_loss).split('    """')[0].strip())
-print("    ...")
+show_source(scale_invariant_loss)
 
 
 # %%

@@ -111,7 +111,6 @@ for name, value in CFG.items():
 # `kae_utils`, so the notebook runs from any working directory.
 
 # %%
-import inspect
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -124,6 +123,7 @@ from torch import nn
 
 import kae_utils.methods.adaptive
 from kae_utils.data import ATTRIBUTE_VALUES, load_dataset, load_training_pool
+from kae_utils.display.source import show_source
 from kae_utils.display.viz import sample_grid
 from kae_utils.evaluation.metrics import accuracy
 from kae_utils.evaluation.results import Claim, check_claims, mean_std, write_metrics
@@ -270,8 +270,8 @@ pd.DataFrame(rows).round(3).astype(object).fillna("")
 # transfer set is split into one subset per source. Here is the code (`kae_utils.methods.adaptive`):
 
 # %%
-print(inspect.getsource(kae_utils.methods.adaptive.prediction_entropy))
-print(inspect.getsource(kae_utils.methods.adaptive.min_entropy_choice))
+show_source(kae_utils.methods.adaptive.prediction_entropy)
+show_source(kae_utils.methods.adaptive.min_entropy_choice)
 
 # %% [markdown]
 # Every selection rule compared below gives each image a **weight per source**, $w_{x,t} \ge 0$ with
@@ -436,11 +436,10 @@ pd.DataFrame(pool_rules).round(4)
 # The pieces, from `kae_utils.methods.adaptive`:
 
 # %%
-print(inspect.getsource(kae_utils.methods.adaptive.preactivation_features).split('    """')[0]
-      + '    """..."""  # ConvNet: BN output before ReLU; ResNet: last block sum before ReLU')
-print(inspect.getsource(kae_utils.methods.adaptive.transfer_bridges))
-print(inspect.getsource(kae_utils.methods.adaptive.unit_norm_penalty))
-print(inspect.getsource(kae_utils.methods.adaptive.logit_loss_per_image))
+show_source(kae_utils.methods.adaptive.preactivation_features)
+show_source(kae_utils.methods.adaptive.transfer_bridges)
+show_source(kae_utils.methods.adaptive.unit_norm_penalty)
+show_source(kae_utils.methods.adaptive.logit_loss_per_image)
 
 # %% [markdown]
 # The sources are frozen and in eval mode, so what they teach (their task logits and tap features on each transfer

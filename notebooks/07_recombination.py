@@ -77,7 +77,6 @@ for name, value in CFG.items():
 
 # %%
 import copy
-import inspect
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -89,6 +88,7 @@ from torch import nn
 from kae_utils import zoo
 from kae_utils.benchmarks.tasks import DENSE_TASKS, ceiling_within_tolerance, within_tolerance
 from kae_utils.data import load_scene_tasks
+from kae_utils.display.source import show_source
 from kae_utils.display.viz import colorize_depth
 from kae_utils.evaluation.results import Claim, check_claims, mean_std, write_metrics
 from kae_utils.methods.amalgamation import check_images_only, train_ceiling
@@ -169,7 +169,7 @@ pd.DataFrame([{"task": t, "metric": k, "teacher": v} for t, m in teacher_scores.
 # The rule is written once, in `kae_utils.methods.recombination` (with its tests); its core:
 
 # %%
-print(inspect.getsource(combine_conv))
+show_source(combine_conv)
 
 
 # %% [markdown]
@@ -262,7 +262,7 @@ except ValueError as error:
 # were done at once by either ranking.
 
 # %%
-print(inspect.getsource(FoldedL1Importance.__call__).split("        if norms is None")[0].strip())
+show_source(FoldedL1Importance.__call__)
 
 # %%
 PRUNE_RATIO = 1 - 1 / len(TASK_LIST)  # the share of encoder channels removed in all
