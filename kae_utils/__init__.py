@@ -7,10 +7,10 @@ Layers, lowest first; a module imports only from layers below its own (and from 
     zoo                  the model zoo: entries, registry per notebook family, store (build, verify), CLI
     benchmarks           tasks (loss, metric, colouring per task of scenes and mini-Taskonomy), taskonomy
     methods | notebook   distillation, dense, amalgamation, adaptive, recombination, transferability
-                         (+ ranking) | setup_notebook, seed_everything, resolve_device
+                         (+ ranking, harness) | setup_notebook, seed_everything, resolve_device
     training             numerics, trainer, predict, cache
     evaluation           metrics, results (claims, metrics.json)
-    display              viz, widgets, progress
+    display              viz, widgets, progress, source (show_source)
     data | models        data sets and their generators | networks
     core                 params, paths, atomic, scale: torch-free
 
@@ -32,6 +32,7 @@ _SURFACE: dict[str, str] = {
     "DEVICES": "kae_utils.core.params",
     "PROFILES": "kae_utils.core.params",
     "check_choice": "kae_utils.core.params",
+    "check_common_parameters": "kae_utils.core.params",
     "check_number": "kae_utils.core.params",
     "profile_settings": "kae_utils.core.scale",
     # notebook set-up
@@ -45,6 +46,7 @@ _SURFACE: dict[str, str] = {
     # display
     "sample_grid": "kae_utils.display.viz",
     "explore": "kae_utils.display.widgets",
+    "show_source": "kae_utils.display.source",
     # evaluation
     "accuracy": "kae_utils.evaluation.metrics",
     "Claim": "kae_utils.evaluation.results",
@@ -56,8 +58,8 @@ _SURFACE: dict[str, str] = {
     "Trainer": "kae_utils.training.trainer",
     "predict_logits": "kae_utils.training.predict",
     "predict_maps": "kae_utils.training.predict",
-    # the zoo
-    "TEACHER_SOURCES": "kae_utils.zoo.entries",
+    # the zoo's TEACHERS parameter (its allowed values live with the other parameters')
+    "TEACHER_SOURCES": "kae_utils.core.params",
 }
 #: public sub-modules used as namespaces (``numerics.describe()``, ``zoo.load(...)``)
 _MODULES: dict[str, str] = {"numerics": "kae_utils.training.numerics", "zoo": "kae_utils.zoo"}

@@ -32,15 +32,13 @@ SHAPES_PRESET: str = "default"  # difficulty of `shapes` shown in the samples: "
 SCENE_DOMAIN: str = "textured"  # domain of the scene grid: "flat" or "textured"
 
 # %%
-from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.core.params import check_choice, check_common_parameters
 from kae_utils.data.scene_spec import DOMAINS
 from kae_utils.data.shapes_config import SHAPES_PRESETS
 
-check_choice("PROFILE", PROFILE, PROFILES)
-check_choice("DEVICE", DEVICE, DEVICES)
+check_common_parameters(PROFILE, DEVICE, SEED)
 check_choice("SHAPES_PRESET", SHAPES_PRESET, SHAPES_PRESETS)
 check_choice("SCENE_DOMAIN", SCENE_DOMAIN, DOMAINS)
-check_number("SEED", SEED, integer=True, minimum=0)
 NOTEBOOK = "00_datasets"
 print(f"profile {PROFILE}, seed {SEED}, shapes preset {SHAPES_PRESET}, scene domain {SCENE_DOMAIN}")
 

@@ -44,17 +44,12 @@ BIAS_SHIFT: float = 3.5  # logit bias added to the missing digit afterwards (the
 TEACHERS: str = "zoo"  # "zoo": load the trained teacher shipped in zoo/; "train": retrain it with the zoo's recipe
 
 # %%
-from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.core.params import check_choice, check_common_parameters, check_number
 from kae_utils.core.scale import profile_settings
-from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("digits",)  # the teacher and student sizes below are for 8x8 grey digits
-check_choice("PROFILE", PROFILE, PROFILES)
-check_choice("DEVICE", DEVICE, DEVICES)
-check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
+check_common_parameters(PROFILE, DEVICE, SEED, dataset=DATASET, datasets=SUPPORTED_DATASETS, teachers=TEACHERS)
 check_choice("MISSING_DIGIT", MISSING_DIGIT, range(10))
-check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
-check_number("SEED", SEED, integer=True, minimum=0)
 check_number("TEMPERATURE", TEMPERATURE, positive=True)
 check_number("ALPHA", ALPHA, minimum=0, maximum=1)
 check_number("BIAS_SHIFT", BIAS_SHIFT)
@@ -85,8 +80,6 @@ for name, value in CFG.items():
 # repository root by `kae_utils`, so the notebook runs from any working directory.
 
 # %%
-import inspect
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -96,6 +89,7 @@ import kae_utils.methods.distillation
 from kae_utils import zoo
 from kae_utils.data import load_digits
 from kae_utils.display.progress import progress
+from kae_utils.display.source import show_source
 from kae_utils.display.viz import plot_confusion, plot_curves, sample_grid
 from kae_utils.evaluation.metrics import accuracy, confusion_matrix
 from kae_utils.evaluation.results import Claim, check_claims, write_metrics
@@ -175,7 +169,7 @@ pd.DataFrame({"seed": list(teacher_acc), "test accuracy": list(teacher_acc.value
 # between the small probabilities, i.e. which wrong classes the teacher finds plausible.
 
 # %%
-print(inspect.getsource(soft_targets))
+show_source(soft_targets)
 
 # %%
 example = 0
@@ -205,8 +199,8 @@ plt.show()
 # The loss lives in `kae_utils.methods.distillation` because the amalgamation notebooks reuse it:
 
 # %%
-print(inspect.getsource(kae_utils.methods.distillation.kd_kl))
-print(inspect.getsource(kae_utils.methods.distillation.kd_loss))
+show_source(kae_utils.methods.distillation.kd_kl)
+show_source(kae_utils.methods.distillation.kd_loss)
 
 
 # %% [markdown]

@@ -50,18 +50,13 @@ SCORE_LOSS: str = "kl"  # the KA student's score term: "kl" (KL at temperature 1
 TEACHERS: str = "zoo"  # "zoo": load the trained teachers shipped in zoo/; "train": retrain them with the zoo's recipe
 
 # %%
-from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.core.params import check_choice, check_common_parameters, check_number
 from kae_utils.core.scale import profile_settings
 from kae_utils.methods.distillation import SCORE_LOSSES
-from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("digits", "shapes")
-check_choice("PROFILE", PROFILE, PROFILES)
-check_choice("DEVICE", DEVICE, DEVICES)
-check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
-check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
+check_common_parameters(PROFILE, DEVICE, SEED, dataset=DATASET, datasets=SUPPORTED_DATASETS, teachers=TEACHERS)
 check_choice("SCORE_LOSS", SCORE_LOSS, SCORE_LOSSES)
-check_number("SEED", SEED, integer=True, minimum=0)
 check_number("KD_TEMPERATURE", KD_TEMPERATURE, positive=True)
 
 NOTEBOOK = "02_comprehensive_classification"
@@ -90,7 +85,6 @@ for name, value in CFG.items():
 
 # %%
 import functools
-import inspect
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -102,7 +96,8 @@ from torch import nn
 import kae_utils.methods.amalgamation
 import kae_utils.methods.distillation
 from kae_utils import zoo
-from kae_utils.data import class_subset, classification_task
+from kae_utils.data import classification_task
+from kae_utils.display.source import show_source
 from kae_utils.display.viz import plot_confusion, sample_grid
 from kae_utils.evaluation.metrics import accuracy, confusion_matrix
 from kae_utils.evaluation.results import Claim, check_claims, mean_std, median_time, write_metrics
@@ -112,6 +107,7 @@ from kae_utils.methods.amalgamation import (
     check_images_only,
     ensemble_predict,
     restricted_accuracy,
+    teacher_accuracy,
     teacher_outputs,
     train_ceiling,
 )
@@ -207,15 +203,9 @@ print(f"linear probe, all {NUM_CLASSES} classes: backbone features {probe['featu
 
 
 # %% tags=["nbval-ignore-output"]
-def teacher_accuracy(teacher: nn.Module, classes: tuple[int, ...]) -> float:
-    """Accuracy of a teacher on the test images of its own classes (its own question)."""
-    sub = class_subset(x_test, y_test, classes)
-    return accuracy(predict_logits(teacher, sub.x), sub.y)
-
-
 teacher_rows = [
     {"setting": setting, "seed": seed, "teacher": i + 1, "classes": f"{c[0]}..{c[-1]}",
-     "test accuracy (own classes)": teacher_accuracy(t, c)}
+     "test accuracy (own classes)": teacher_accuracy(t, x_test, y_test, c)}
     for (setting, seed), ts in teachers.items() for i, (t, c) in enumerate(zip(ts, SETTINGS_CLASSES[setting], strict=True))
 ]
 teacher_table = pd.DataFrame(teacher_rows)
@@ -250,7 +240,7 @@ teacher_table.groupby(["setting", "teacher", "classes"], sort=False)["test accur
 # A teacher's features and logits on a set of images come from a helper the later notebooks share:
 
 # %%
-print(inspect.getsource(kae_utils.methods.amalgamation.teacher_outputs))
+show_source(kae_utils.methods.amalgamation.teacher_outputs)
 
 # %%
 N_LAYERS = len(CFG["student_widths"])
@@ -334,7 +324,7 @@ def amalgamate_features(features: list[dict], mode: str, seed: int) -> tuple[lis
 # `kae_utils.methods.amalgamation` (for disjoint sets it equals `kae_utils.methods.distillation.concat_teacher_logits`):
 
 # %%
-print(inspect.getsource(kae_utils.methods.amalgamation.amalgamate_scores))
+show_source(kae_utils.methods.amalgamation.amalgamate_scores)
 
 
 # %% [markdown]
@@ -386,7 +376,7 @@ print(inspect.getsource(kae_utils.methods.amalgamation.amalgamate_scores))
 # layer losses still compare with $F_a$, and fold it at the end. Sizes and times are those of the folded student.
 
 # %%
-print(inspect.getsource(kae_utils.methods.distillation.score_loss))
+show_source(kae_utils.methods.distillation.score_loss)
 
 
 # %%
@@ -677,7 +667,7 @@ for seed in CFG["seeds"]:
             per_teacher_rows.append({
                 "setting": setting, "student": student_name, "seed": seed, "teacher": i,
                 "classes": f"{classes[0]}..{classes[-1]}",
-                "teacher accuracy": teacher_accuracy(teacher, classes),
+                "teacher accuracy": teacher_accuracy(teacher, x_test, y_test, classes),
                 "student accuracy": restricted_accuracy(test_logits[(student_name, seed)][mask], y_test[mask], classes),
             })
 per_teacher = pd.DataFrame(per_teacher_rows)

@@ -48,22 +48,16 @@ TEACHERS: str = "zoo"  # "zoo": load the trained teachers shipped in zoo/; "trai
 STUDENT_INIT: str = "pretrained"  # "pretrained": students start from the zoo's backbone (the paper: ImageNet); "scratch"
 
 # %%
-from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.core.params import check_choice, check_common_parameters, check_number
 from kae_utils.core.scale import profile_settings
-from kae_utils.training.numerics import PRECISIONS
-from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("digits", "shapes")
 STUDENT_ARCHS = ("convnet", "resnet")
 STUDENT_INITS = ("pretrained", "scratch")
-check_choice("PROFILE", PROFILE, PROFILES)
-check_choice("DEVICE", DEVICE, DEVICES)
-check_choice("PRECISION", PRECISION, PRECISIONS)
-check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
+check_common_parameters(PROFILE, DEVICE, SEED, precision=PRECISION,
+                        dataset=DATASET, datasets=SUPPORTED_DATASETS, teachers=TEACHERS)
 check_choice("STUDENT_ARCH", STUDENT_ARCH, STUDENT_ARCHS)
-check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
 check_choice("STUDENT_INIT", STUDENT_INIT, STUDENT_INITS)
-check_number("SEED", SEED, integer=True, minimum=0)
 check_number("MMD_WEIGHT", MMD_WEIGHT, minimum=0)
 check_number("REC_WEIGHT", REC_WEIGHT, minimum=0)
 check_number("TEMPERATURE", TEMPERATURE, positive=True)
@@ -96,8 +90,6 @@ for name, value in CFG.items():
 # repository root, so the notebook runs from any working directory.
 
 # %%
-import inspect
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -111,7 +103,8 @@ from torch import nn
 
 import kae_utils.methods.distillation
 from kae_utils import zoo
-from kae_utils.data import augment_shifts, class_subset, classification_task, split_classes
+from kae_utils.data import augment_shifts, classification_task, split_classes
+from kae_utils.display.source import show_source
 from kae_utils.display.viz import sample_grid
 from kae_utils.display.widgets import explore
 from kae_utils.evaluation.metrics import accuracy
@@ -122,6 +115,7 @@ from kae_utils.methods.amalgamation import (
     check_images_only,
     ensemble_predict,
     restricted_accuracy,
+    teacher_accuracy,
     teacher_outputs,
     train_ceiling,
 )
@@ -197,16 +191,10 @@ pd.DataFrame(zoo.summary(TEACHER_NAMES)).set_index("entry")
 
 
 # %% tags=["nbval-ignore-output"]
-def teacher_accuracy(teacher: nn.Module, classes: tuple[int, ...]) -> float:
-    """Accuracy of a teacher on the test images of its own classes (its own question)."""
-    sub = class_subset(x_test, y_test, classes)
-    return accuracy(predict_logits(teacher, sub.x), sub.y)
-
-
 teacher_table = pd.DataFrame([
     {"teacher": i + 1, "architecture": f"{arch} {widths}", "classes": f"{c[0]}..{c[-1]}",
      "parameters": count_parameters(teachers[CFG["seeds"][0]][i]),
-     "test accuracy (own classes)": np.mean([teacher_accuracy(teachers[s][i], c) for s in CFG["seeds"]])}
+     "test accuracy (own classes)": np.mean([teacher_accuracy(teachers[s][i], x_test, y_test, c) for s in CFG["seeds"]])}
     for i, ((arch, widths), c) in enumerate(zip(CFG["teachers"], CLASS_SETS, strict=True))
 ])
 teacher_table.round(4)
@@ -223,7 +211,7 @@ teacher_table.round(4)
 TEACHER_TAP = f"stages.{len(CFG['teachers'][0][1]) - 1}"  # the module of the last stage, in both teacher families
 TEACHER_FEATURE = f"stage{len(CFG['teachers'][0][1])}"  # the same map, from the teachers' return_features
 STUDENT_TAP = f"stage{len(CFG['student_widths'])}"  # the same map, from the student's return_features
-print(inspect.getsource(kae_utils.methods.amalgamation.teacher_outputs).split('"""')[1].strip())
+show_source(kae_utils.methods.amalgamation.teacher_outputs)
 
 
 def transfer_targets(x_images: torch.Tensor, teacher_list: list[nn.Module]) -> dict:
@@ -315,7 +303,7 @@ class CommonFeatureBlock(nn.Module):
 # tests) because later notebooks use it too:
 
 # %%
-print(inspect.getsource(kae_utils.methods.distillation.mmd2))
+show_source(kae_utils.methods.distillation.mmd2)
 print("sigmas:", CFL_SIGMAS)
 
 
@@ -506,7 +494,7 @@ print("the student trained without MMD gives the same test logits as KD:", same_
 # %% tags=["nbval-ignore-output"]
 per_teacher = pd.DataFrame([
     {"seed": seed, "teacher": i + 1, "classes": f"{c[0]}..{c[-1]}",
-     "teacher accuracy": teacher_accuracy(teachers[seed][i], c),
+     "teacher accuracy": teacher_accuracy(teachers[seed][i], x_test, y_test, c),
      "CFL student": restricted_accuracy(test_logits[("CFL", seed)][mask], y_test[mask], c),
      "KD student": restricted_accuracy(test_logits[("multi-teacher KD", seed)][mask], y_test[mask], c),
      "supervised ceiling": restricted_accuracy(test_logits[(CEILING, seed)][mask], y_test[mask], c)}

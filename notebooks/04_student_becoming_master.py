@@ -44,16 +44,11 @@ SI_LAMBDA: float = 0.5  # lambda of the student's scale-invariant depth loss (0:
 TEACHERS: str = "zoo"  # "zoo": load the trained teachers shipped in zoo/; "train": retrain them with the zoo's recipe
 
 # %%
-from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.core.params import check_common_parameters, check_number
 from kae_utils.core.scale import profile_settings
-from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("scenes",)
-check_choice("PROFILE", PROFILE, PROFILES)
-check_choice("DEVICE", DEVICE, DEVICES)
-check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
-check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
-check_number("SEED", SEED, integer=True, minimum=0)
+check_common_parameters(PROFILE, DEVICE, SEED, dataset=DATASET, datasets=SUPPORTED_DATASETS, teachers=TEACHERS)
 check_number("SI_LAMBDA", SI_LAMBDA, minimum=0, maximum=1)
 
 NOTEBOOK = "04_student_becoming_master"
@@ -80,7 +75,6 @@ for name, value in CFG.items():
 
 # %%
 import copy
-import inspect
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -90,14 +84,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from kae_utils import zoo
-from kae_utils.benchmarks.tasks import DENSE_TASKS
-from kae_utils.data import SCENE_CLASSES, load_dataset, load_training_pool
+from kae_utils.benchmarks.tasks import DENSE_TASKS, ceiling_within_tolerance, within_tolerance
+from kae_utils.data import SCENE_CLASSES, load_scene_tasks
 from kae_utils.display.progress import progress
+from kae_utils.display.source import show_source
 from kae_utils.display.viz import colorize_depth, colorize_normals, colorize_segmentation, plot_scene
 from kae_utils.display.widgets import explore
 from kae_utils.evaluation.metrics import iou_per_class
 from kae_utils.evaluation.results import Claim, check_claims, mean_std, median_time, write_metrics
-from kae_utils.methods.amalgamation import ceiling_reaches, check_images_only, train_ceiling
+from kae_utils.methods.amalgamation import check_images_only, train_ceiling
 from kae_utils.methods.dense import angular_loss, pixel_kl_loss, scale_invariant_loss
 from kae_utils.models import EncoderDecoder, build_encdec, count_parameters
 from kae_utils.models.frozen import freeze, hold_statistics
@@ -130,15 +125,13 @@ print(numerics.describe())  # bf16 autocast where the hardware runs it natively;
 
 # %%
 TASK_LIST = list(CFG["tasks"])
-pool = load_training_pool(DATASET, PROFILE, CFG["transfer_images"])  # the training split, then more scenes
-test_split = load_dataset(DATASET, "test", PROFILE)
-x_train, x_test = pool.x, test_split.x
-gt_train = {task: pool.targets[task] for task in TASK_LIST}  # for the supervised ceiling only
-gt_test = {task: test_split.targets[task] for task in TASK_LIST}
-IMAGE_SHAPE = tuple(x_train.shape[1:])
+scenes = load_scene_tasks(DATASET, PROFILE, CFG["transfer_images"], TASK_LIST)  # training split, then more scenes
+x_train, x_test = scenes.x_transfer, scenes.x_test
+gt_train, gt_test = scenes.gt_transfer, scenes.gt_test  # gt_train: for the supervised ceiling only
+IMAGE_SHAPE = scenes.image_shape
 NUM_CLASSES = len(SCENE_CLASSES)
 X_TRANSFER = x_train  # the student's transfer set: the training images, no labels
-split_size = len(load_dataset(DATASET, "train", PROFILE))
+split_size = scenes.train_split_size
 print(f"train: {tuple(x_train.shape)} ({split_size} of the training split, {len(x_train) - split_size} more "
       f"rendered after the test split)  test: {tuple(x_test.shape)}  tasks: {', '.join(TASK_LIST)}")
 for task in TASK_LIST:
@@ -446,8 +439,7 @@ class TargetNet(nn.Module):
 # notebooks, so they live in `kae_utils.methods.dense`; the depth loss, for example:
 
 # %%
-print(inspect.getsource(scale_invariant_loss).split('    """')[0].strip())
-print("    ...")
+show_source(scale_invariant_loss)
 
 
 # %%
@@ -869,33 +861,17 @@ results_table.round(4)
 
 # %%
 MIOU_TOL, RMSE_REL_TOL, ANGLE_TOL = 0.02, 0.05, 1.0
-
-
-def within_tolerance(task: str, student: float, other: float) -> bool:
-    """Whether `student` matches or beats `other` on the task's headline metric, within its tolerance."""
-    if task == "segmentation":
-        return student >= other - MIOU_TOL
-    if task == "depth":
-        return student <= other * (1 + RMSE_REL_TOL)
-    return student <= other + ANGLE_TOL
-
-
-def ceiling_within(task: str, other: float) -> bool:
-    """Whether the supervised ceiling reaches `other` within the task's tolerance (the claim's own test)."""
-    tolerance = {"segmentation": MIOU_TOL, "depth": RMSE_REL_TOL}.get(task, ANGLE_TOL)
-    return ceiling_reaches(headline[(task, CEILING)], other, tolerance=tolerance, relative=task == "depth",
-                           higher_is_better=DENSE_TASKS[task].higher_is_better)
-
-
+TOLERANCES = {"segmentation": MIOU_TOL, "depth": RMSE_REL_TOL, "normals": ANGLE_TOL}  # (kae_utils.benchmarks.tasks)
 headline = {(task, model): mean_std(metric_values(task, HEADLINE[task], model))[0]
             for task in TASK_LIST for model in (TEACHER, STUDENT, CEILING, SUPERVISED)}
 choice_matches = {(seed, task): run["choice"][task] == int(run["curve"].loc[task].idxmin())
                   for seed, run in runs.items() for task in TASK_LIST}
-ceiling_below = {model: [t for t in TASK_LIST if not ceiling_within(t, headline[(t, model)])]
+ceiling_below = {model: [t for t in TASK_LIST
+                         if not ceiling_within_tolerance(t, headline[(t, CEILING)], headline[(t, model)], TOLERANCES)]
                  for model in (TEACHER, SUPERVISED)}
 claims = [
     Claim(f"the student matches or beats the {task} teacher on its own task",
-          bool(within_tolerance(task, headline[(task, STUDENT)], headline[(task, TEACHER)])),
+          bool(within_tolerance(task, headline[(task, STUDENT)], headline[(task, TEACHER)], TOLERANCES)),
           f"{HEADLINE[task]}: student {headline[(task, STUDENT)]:.4f} vs teacher {headline[(task, TEACHER)]:.4f} "
           f"(supervised ceiling {headline[(task, CEILING)]:.4f})",
           untestable="" if task not in ceiling_below[TEACHER] else
@@ -911,7 +887,7 @@ claims += [
           "; ".join(f"seed {s} {t}: chosen {runs[s]['choice'][t]}, curve minimum "
                     f"{int(runs[s]['curve'].loc[t].idxmin())}" for (s, t) in choice_matches)),
     Claim("the student is on par with the supervised multi-task network of the same size on every task",
-          bool(all(within_tolerance(t, headline[(t, STUDENT)], headline[(t, SUPERVISED)]) for t in TASK_LIST)),
+          bool(all(within_tolerance(t, headline[(t, STUDENT)], headline[(t, SUPERVISED)], TOLERANCES) for t in TASK_LIST)),
           "; ".join(f"{t} {HEADLINE[t]}: student {headline[(t, STUDENT)]:.4f} vs supervised "
                     f"{headline[(t, SUPERVISED)]:.4f} (ceiling {headline[(t, CEILING)]:.4f})" for t in TASK_LIST),
           untestable="" if not ceiling_below[SUPERVISED] else

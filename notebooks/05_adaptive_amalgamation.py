@@ -56,20 +56,14 @@ EPOCH_SCALE: int = 1  # multiplies the epochs of every component and target net,
 
 # %%
 from kae_utils import zoo
-from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.core.params import check_choice, check_common_parameters, check_number
 from kae_utils.core.scale import profile_settings
-from kae_utils.training.numerics import PRECISIONS
-from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("shapes",)
-check_choice("PROFILE", PROFILE, PROFILES)
-check_choice("DEVICE", DEVICE, DEVICES)
-check_choice("PRECISION", PRECISION, PRECISIONS)
-check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
-check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
+check_common_parameters(PROFILE, DEVICE, SEED, precision=PRECISION,
+                        dataset=DATASET, datasets=SUPPORTED_DATASETS, teachers=TEACHERS)
 check_choice("ABLATIONS", ABLATIONS, ("auto", "on", "off"))
 check_choice("LOGIT_LOSS", LOGIT_LOSS, ("kl", "mse"))
-check_number("SEED", SEED, integer=True, minimum=0)
 check_number("EPOCH_SCALE", EPOCH_SCALE, integer=True, minimum=1)
 
 NOTEBOOK = "05_adaptive_amalgamation"
@@ -117,7 +111,6 @@ for name, value in CFG.items():
 # `kae_utils`, so the notebook runs from any working directory.
 
 # %%
-import inspect
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -130,6 +123,7 @@ from torch import nn
 
 import kae_utils.methods.adaptive
 from kae_utils.data import ATTRIBUTE_VALUES, load_dataset, load_training_pool
+from kae_utils.display.source import show_source
 from kae_utils.display.viz import sample_grid
 from kae_utils.evaluation.metrics import accuracy
 from kae_utils.evaluation.results import Claim, check_claims, mean_std, write_metrics
@@ -276,8 +270,8 @@ pd.DataFrame(rows).round(3).astype(object).fillna("")
 # transfer set is split into one subset per source. Here is the code (`kae_utils.methods.adaptive`):
 
 # %%
-print(inspect.getsource(kae_utils.methods.adaptive.prediction_entropy))
-print(inspect.getsource(kae_utils.methods.adaptive.min_entropy_choice))
+show_source(kae_utils.methods.adaptive.prediction_entropy)
+show_source(kae_utils.methods.adaptive.min_entropy_choice)
 
 # %% [markdown]
 # Every selection rule compared below gives each image a **weight per source**, $w_{x,t} \ge 0$ with
@@ -442,11 +436,10 @@ pd.DataFrame(pool_rules).round(4)
 # The pieces, from `kae_utils.methods.adaptive`:
 
 # %%
-print(inspect.getsource(kae_utils.methods.adaptive.preactivation_features).split('    """')[0]
-      + '    """..."""  # ConvNet: BN output before ReLU; ResNet: last block sum before ReLU')
-print(inspect.getsource(kae_utils.methods.adaptive.transfer_bridges))
-print(inspect.getsource(kae_utils.methods.adaptive.unit_norm_penalty))
-print(inspect.getsource(kae_utils.methods.adaptive.logit_loss_per_image))
+show_source(kae_utils.methods.adaptive.preactivation_features)
+show_source(kae_utils.methods.adaptive.transfer_bridges)
+show_source(kae_utils.methods.adaptive.unit_norm_penalty)
+show_source(kae_utils.methods.adaptive.logit_loss_per_image)
 
 # %% [markdown]
 # The sources are frozen and in eval mode, so what they teach (their task logits and tap features on each transfer

@@ -54,18 +54,13 @@ EPOCH_SCALE: int = 1  # multiplies every student's epochs (block phases and tota
 
 # %%
 from kae_utils import zoo
-from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.core.params import check_choice, check_common_parameters, check_number
 from kae_utils.core.scale import profile_settings
-from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("shapes",)
-check_choice("PROFILE", PROFILE, PROFILES)
-check_choice("DEVICE", DEVICE, DEVICES)
-check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
-check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
+check_common_parameters(PROFILE, DEVICE, SEED, dataset=DATASET, datasets=SUPPORTED_DATASETS, teachers=TEACHERS)
 check_choice("LOSS", LOSS, ("hard", "soft"))
 check_choice("ABLATIONS", ABLATIONS, ("auto", "on", "off"))
-check_number("SEED", SEED, integer=True, minimum=0)
 check_number("EPOCH_SCALE", EPOCH_SCALE, integer=True, minimum=1)
 
 NOTEBOOK = "06_filtered_amalgamation"

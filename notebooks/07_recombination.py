@@ -48,18 +48,13 @@ TEACHERS: str = "zoo"  # "zoo": load the trained teachers shipped in zoo/; "trai
 IMPORTANCE: str = "folded"  # channel ranking: "folded" (L1 x |gamma| / sigma of its BatchNorm), "l1" (raw) or "random"
 
 # %%
-from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.core.params import check_choice, check_common_parameters
 from kae_utils.core.scale import profile_settings
-from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("scenes",)
 IMPORTANCES = ("folded", "l1", "random")
-check_choice("PROFILE", PROFILE, PROFILES)
-check_choice("DEVICE", DEVICE, DEVICES)
-check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
-check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
+check_common_parameters(PROFILE, DEVICE, SEED, dataset=DATASET, datasets=SUPPORTED_DATASETS, teachers=TEACHERS)
 check_choice("IMPORTANCE", IMPORTANCE, IMPORTANCES)
-check_number("SEED", SEED, integer=True, minimum=0)
 
 NOTEBOOK = "07_recombination"
 SETTINGS = {  # the teachers come from the zoo (kae_utils.zoo); learning rates: Adam, per group of parameters
@@ -82,7 +77,6 @@ for name, value in CFG.items():
 
 # %%
 import copy
-import inspect
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -92,11 +86,12 @@ import torch_pruning as tp
 from torch import nn
 
 from kae_utils import zoo
-from kae_utils.benchmarks.tasks import DENSE_TASKS
-from kae_utils.data import load_dataset, load_training_pool
+from kae_utils.benchmarks.tasks import DENSE_TASKS, ceiling_within_tolerance, within_tolerance
+from kae_utils.data import load_scene_tasks
+from kae_utils.display.source import show_source
 from kae_utils.display.viz import colorize_depth
 from kae_utils.evaluation.results import Claim, check_claims, mean_std, write_metrics
-from kae_utils.methods.amalgamation import ceiling_reaches, check_images_only, train_ceiling
+from kae_utils.methods.amalgamation import check_images_only, train_ceiling
 from kae_utils.methods.recombination import (
     FoldedL1Importance,
     Recombined,
@@ -129,11 +124,10 @@ print(numerics.describe())  # bf16 autocast where the hardware runs it natively;
 
 # %% tags=["nbval-ignore-output"]
 TASK_LIST = list(CFG["tasks"])
-pool, test_split = load_training_pool(DATASET, PROFILE, CFG["transfer_images"]), load_dataset(DATASET, "test", PROFILE)
-X_TRANSFER, x_test = pool.x, test_split.x  # the transfer set: training images, no labels
-gt_transfer = {task: pool.targets[task] for task in TASK_LIST}  # for the supervised ceiling only
-gt_test = {task: test_split.targets[task] for task in TASK_LIST}
-IMAGE_SHAPE = tuple(X_TRANSFER.shape[1:])
+scenes = load_scene_tasks(DATASET, PROFILE, CFG["transfer_images"], TASK_LIST)
+X_TRANSFER, x_test = scenes.x_transfer, scenes.x_test  # the transfer set: training images, no labels
+gt_transfer, gt_test = scenes.gt_transfer, scenes.gt_test  # gt_transfer: for the supervised ceiling only
+IMAGE_SHAPE = scenes.image_shape
 TEACHER_NAMES = {task: f"scenes{IMAGE_SHAPE[-1]}-{task}" for task in TASK_LIST}
 teachers = {task: zoo.obtain(name, TEACHERS, device) for task, name in TEACHER_NAMES.items()}
 print(f"transfer set (images only): {tuple(X_TRANSFER.shape)}  test: {tuple(x_test.shape)}  tasks: {', '.join(TASK_LIST)}")
@@ -175,7 +169,7 @@ pd.DataFrame([{"task": t, "metric": k, "teacher": v} for t, m in teacher_scores.
 # The rule is written once, in `kae_utils.methods.recombination` (with its tests); its core:
 
 # %%
-print(inspect.getsource(combine_conv))
+show_source(combine_conv)
 
 
 # %% [markdown]
@@ -268,7 +262,7 @@ except ValueError as error:
 # were done at once by either ranking.
 
 # %%
-print(inspect.getsource(FoldedL1Importance.__call__).split("        if norms is None")[0].strip())
+show_source(FoldedL1Importance.__call__)
 
 # %%
 PRUNE_RATIO = 1 - 1 / len(TASK_LIST)  # the share of encoder channels removed in all
@@ -672,15 +666,7 @@ plt.show()
 
 # %%
 MIOU_TOL, RMSE_REL_TOL, ANGLE_TOL, SIZE_TOL = 0.02, 0.05, 1.0, 1.05
-
-
-def within_tolerance(task: str, value: float, reference: float) -> bool:
-    """Whether `value` matches or beats `reference` on the task's headline metric, within its tolerance."""
-    if task == "segmentation":
-        return value >= reference - MIOU_TOL
-    if task == "depth":
-        return value <= reference * (1 + RMSE_REL_TOL)
-    return value <= reference + ANGLE_TOL
+TOLERANCES = {"segmentation": MIOU_TOL, "depth": RMSE_REL_TOL, "normals": ANGLE_TOL}  # (kae_utils.benchmarks.tasks)
 
 
 def headline_mean(model: str, task: str) -> float:
@@ -689,14 +675,9 @@ def headline_mean(model: str, task: str) -> float:
     return mean_std(sel["value"])[0]
 
 
-def ceiling_within(task: str) -> bool:
-    """Whether the supervised ceiling reaches the teacher within the task's tolerance (the claim's own test)."""
-    tolerance = {"segmentation": MIOU_TOL, "depth": RMSE_REL_TOL}.get(task, ANGLE_TOL)
-    return ceiling_reaches(headline_mean(CEILING, task), teacher_scores[task][HEADLINE[task]], tolerance=tolerance,
-                           relative=task == "depth", higher_is_better=DENSE_TASKS[task].higher_is_better)
-
-
 RECOMBINED, SCRATCH, CEILING = "recombined (pruned + retrained)", "same architecture, scratch KD", "supervised ceiling"
+reaches_teacher = {t: ceiling_within_tolerance(t, headline_mean(CEILING, t), teacher_scores[t][HEADLINE[t]], TOLERANCES)
+                   for t in TASK_LIST}  # whether the supervised ceiling reaches the teacher (the claim's own test)
 final_sizes = [encoder_parameters(run["model"]) for run in recombined_runs.values()]
 worst = max(v for m in relative.values() for v in m.values())
 claims = [
@@ -709,15 +690,15 @@ claims = [
 ]
 claims += [
     Claim(f"at that size the recombined network matches the {task} teacher",
-          bool(within_tolerance(task, headline_mean(RECOMBINED, task), teacher_scores[task][HEADLINE[task]])),
+          bool(within_tolerance(task, headline_mean(RECOMBINED, task), teacher_scores[task][HEADLINE[task]], TOLERANCES)),
           f"{HEADLINE[task]}: recombined {headline_mean(RECOMBINED, task):.4f} vs teacher "
           f"{teacher_scores[task][HEADLINE[task]]:.4f} (supervised ceiling {headline_mean(CEILING, task):.4f})",
-          untestable="" if ceiling_within(task) else "the supervised ceiling does not reach the teacher within the tolerance")
+          untestable="" if reaches_teacher[task] else "the supervised ceiling does not reach the teacher within the tolerance")
     for task in TASK_LIST
 ]
 claims.append(Claim(
     "recombination is not worse than the same architecture trained from scratch by KD for the same budget",
-    bool(all(within_tolerance(t, headline_mean(RECOMBINED, t), headline_mean(SCRATCH, t)) for t in TASK_LIST)),
+    bool(all(within_tolerance(t, headline_mean(RECOMBINED, t), headline_mean(SCRATCH, t), TOLERANCES) for t in TASK_LIST)),
     "; ".join(f"{t} {HEADLINE[t]}: recombined {headline_mean(RECOMBINED, t):.4f} vs scratch {headline_mean(SCRATCH, t):.4f}"
               for t in TASK_LIST)))
 report = check_claims(claims)
@@ -731,7 +712,7 @@ metrics = {
     "exactness": {**relative, "training mode, float64 (not claimed)": float64_training},
     "scores": scores_long.to_dict(orient="records"),
     "ceiling": {t: {"ceiling": headline_mean(CEILING, t), "teacher": teacher_scores[t][HEADLINE[t]],
-                    "metric": HEADLINE[t], "reaches_teacher": ceiling_within(t)} for t in TASK_LIST},
+                    "metric": HEADLINE[t], "reaches_teacher": reaches_teacher[t]} for t in TASK_LIST},
     "rounds": {str(s): run["rounds"].to_dict(orient="records") for s, run in recombined_runs.items()},
     "ceiling_rounds": {str(s): run["rounds"].to_dict(orient="records") for s, run in ceiling_runs.items()},
     "owners": {str(s): [np.bincount(o, minlength=len(TASK_LIST)).tolist() for o in run["owners"]]

@@ -59,15 +59,10 @@ RESAMPLES: int = 300  # bootstrap resamples (of the probe images and of the targ
 
 # %%
 from kae_utils.benchmarks import taskonomy
-from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
-from kae_utils.zoo.entries import TEACHER_SOURCES
+from kae_utils.core.params import check_common_parameters, check_number
 
 SUPPORTED_DATASETS = ("scenes",)
-check_choice("PROFILE", PROFILE, PROFILES)
-check_choice("DEVICE", DEVICE, DEVICES)
-check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
-check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
-check_number("SEED", SEED, integer=True, minimum=0)
+check_common_parameters(PROFILE, DEVICE, SEED, dataset=DATASET, datasets=SUPPORTED_DATASETS, teachers=TEACHERS)
 check_number("PROBE_IMAGES", PROBE_IMAGES, integer=True, minimum=0)  # 0: the profile's number
 check_number("RESAMPLES", RESAMPLES, integer=True, minimum=50)
 
@@ -106,6 +101,17 @@ from kae_utils.benchmarks.tasks import TRANSFER_TASKS
 from kae_utils.evaluation.results import Claim, check_claims, mean_std, write_metrics
 from kae_utils.methods import transferability as tr
 from kae_utils.methods.transferability import ranking as rk
+from kae_utils.methods.transferability.harness import (
+    ceiling_ranking,
+    ci,
+    draws_from,
+    evaluate_ranking,
+    first_picks,
+    oracle_curves,
+    pair_matrices,
+    scores_from,
+    table_row,
+)
 from kae_utils.models import Add, build_task_encoder
 from kae_utils.notebook import setup_notebook
 from kae_utils.training import numerics
@@ -494,20 +500,6 @@ def timed(fn, *args, repeats: int = 1):
 REPEATS = 3  # the cheap estimates are timed three times (the median): one hiccup of this shared CPU is not their cost
 
 
-def pair_matrix(values: dict, similarity) -> np.ndarray:
-    """Similarity of every ordered pair of models (symmetric measures: computed once per pair)."""
-    m = np.eye(len(SOURCES))
-    for i, a in enumerate(SOURCES):
-        for j in range(i + 1, len(SOURCES)):
-            m[i, j] = m[j, i] = similarity(values[a], values[SOURCES[j]])
-    return m
-
-
-def scores_from(matrix: np.ndarray) -> dict[str, dict[str, float]]:
-    """`scores[target][source]`: the similarity of the source's model with the target's model."""
-    return {t: {s: float(matrix[SOURCES.index(s), SOURCES.index(t)]) for s in SOURCES if s != t} for t in TARGETS}
-
-
 def all_maps(attribute, x: torch.Tensor) -> dict[str, torch.Tensor]:
     """The attribution maps of every model on the images `x`."""
     return {task: attribute(enc, x).cpu() for task, enc in encoders.items()}
@@ -518,9 +510,9 @@ for probe_set, x in probes.items():
     x = x.to(device)
     for method, attribute in METHODS.items():
         maps, t_maps = timed(all_maps, attribute, x, repeats=REPEATS)
-        matrix, t_pairs = timed(pair_matrix, maps, tr.attribution_affinity, repeats=REPEATS)
+        (matrix,), t_pairs = timed(pair_matrices, maps, SOURCES, tr.attribution_affinity, repeats=REPEATS)
         MAPS[probe_set, method], AFFINITY[probe_set, method] = maps, matrix
-        TIMES[method, probe_set], SCORES[method, probe_set] = t_maps + t_pairs, scores_from(matrix)
+        TIMES[method, probe_set], SCORES[method, probe_set] = t_maps + t_pairs, scores_from(matrix, SOURCES, TARGETS)
 print({k: f"{v:.2f} s" for k, v in TIMES.items()})
 
 # %% [markdown]
@@ -537,16 +529,11 @@ print({k: f"{v:.2f} s" for k, v in TIMES.items()})
 # %% tags=["nbval-ignore-output"]
 PROBE_INDEX = {p: rk.bootstrap_indices(len(x), RESAMPLES, seed=SEED + 1000 + i) for i, (p, x) in enumerate(probes.items())}
 
-
-def draws_from(matrices: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
-    """`draws[target][source]`: the (RESAMPLES,) similarities of the source's model with the target's model."""
-    return {t: {s: matrices[:, SOURCES.index(s), SOURCES.index(t)] for s in SOURCES if s != t} for t in TARGETS}
-
-
 DRAWS = {}
 start = time.perf_counter()
 for (probe_set, method), maps in MAPS.items():
-    DRAWS[method, probe_set] = draws_from(tr.resampled_affinity([maps[s] for s in SOURCES], PROBE_INDEX[probe_set]))
+    DRAWS[method, probe_set] = draws_from(tr.resampled_affinity([maps[s] for s in SOURCES], PROBE_INDEX[probe_set]),
+                                          SOURCES, TARGETS)
 print(f"{RESAMPLES} resamples of the probes for {len(DRAWS)} estimators in {time.perf_counter() - start:.1f} s")
 
 # %% [markdown]
@@ -636,9 +623,11 @@ RESAMPLED = {"RSA": tr.resampled_rsa, "linear CKA": tr.resampled_linear_cka}
 for probe_set, x in probes.items():  # representations of the probes, then every pair
     feats, t_feats = timed(all_features, x, repeats=REPEATS)
     for name, fn in (("RSA", tr.rsa), ("linear CKA", tr.linear_cka)):
-        matrix, t_pairs = timed(pair_matrix, feats, fn, repeats=REPEATS)
-        AFFINITY[probe_set, name], TIMES[name, probe_set], SCORES[name, probe_set] = matrix, t_feats + t_pairs, scores_from(matrix)
-        DRAWS[name, probe_set] = draws_from(RESAMPLED[name]([feats[s] for s in SOURCES], PROBE_INDEX[probe_set]))
+        (matrix,), t_pairs = timed(pair_matrices, feats, SOURCES, fn, repeats=REPEATS)
+        AFFINITY[probe_set, name], TIMES[name, probe_set] = matrix, t_feats + t_pairs
+        SCORES[name, probe_set] = scores_from(matrix, SOURCES, TARGETS)
+        DRAWS[name, probe_set] = draws_from(RESAMPLED[name]([feats[s] for s in SOURCES], PROBE_INDEX[probe_set]),
+                                            SOURCES, TARGETS)
 print({f"{m} ({p})": f"{TIMES[m, p]:.2f} s" for m, p in TIMES if m in RESAMPLED})
 
 # %% [markdown]
@@ -839,61 +828,26 @@ KS = list(range(1, N_CANDIDATES + 1))
 INTERVAL = dict(resamples=RESAMPLES, seed=SEED)  # the same draws of the targets for every row
 
 
-def evaluate(key, scores: dict) -> dict:
-    """The ranking scores of `scores` on the targets it covers (kae_utils.methods.transferability.ranking).
-
-    With their bootstrap intervals, the paired difference to the target-agnostic baseline, and the ceiling's scores
-    on the same targets.
-    """
-    draws, covered = DRAWS.get(key), list(scores)
-    res = {**rk.ranking_scores(scores, GT, RELEVANT, KS),
-           "gt seconds": sum(gt_runs[0].seconds.values()) * len(covered) / len(TARGETS)}
-    res["interval"] = rk.ranking_bootstrap(scores, GT, RELEVANT, draws, **INTERVAL)
-    res["vs target-agnostic"] = rk.difference_bootstrap(scores, BASELINE, GT, RELEVANT, draws, **INTERVAL)
-    res["ceiling"] = rk.ranking_bootstrap({t: CEILING_SCORES[t] for t in covered}, FIRST_RUN, RELEVANT, **INTERVAL)
-    return res
-
-
 start = time.perf_counter()
-RESULTS = {key: evaluate(key, scores) for key, scores in SCORES.items()}
+RESULTS = {key: evaluate_ranking(scores, GT, RELEVANT, KS, draws=DRAWS.get(key), baseline=BASELINE,
+                                 ceiling_scores=CEILING_SCORES, ceiling_truth=FIRST_RUN, **INTERVAL)
+           for key, scores in SCORES.items()}  # (kae_utils.methods.transferability.harness)
 for key, res in RESULTS.items():
+    res["gt seconds"] = sum(gt_runs[0].seconds.values()) * res["targets"] / len(TARGETS)  # the transfers it replaces
     res["seconds"] = TIMES[key]
     res["speed-up"] = res["gt seconds"] / TIMES[key] if key[0] != "target-agnostic" else float("nan")
-CEILING_RESULT = {**rk.ranking_scores(CEILING_SCORES, FIRST_RUN, RELEVANT, KS),
-                  "interval": rk.ranking_bootstrap(CEILING_SCORES, FIRST_RUN, RELEVANT, **INTERVAL)}
-ORACLE = {"P@K": {k: min(1.0, RELEVANT / k) for k in KS}, "R@K": {k: min(k, RELEVANT) / RELEVANT for k in KS}}
+CEILING_RESULT = ceiling_ranking(CEILING_SCORES, FIRST_RUN, RELEVANT, KS, **INTERVAL)
+ORACLE = oracle_curves(RELEVANT, KS)
 print(f"{len(RESULTS)} estimators scored with {RESAMPLES} resamples in {time.perf_counter() - start:.1f} s")
 
 # %%
 print(f"{len(TARGETS)} targets, {N_CANDIDATES} candidate sources each, relevant = best {RELEVANT}; "
       f"random P@K = {RANDOM_P:.3f}")
-
-
-def ci(interval: dict, sign: str = "") -> str:
-    """An interval as text: `value [low, high]`, two decimals (`sign="+"` shows the sign)."""
-    return f"{interval['value']:{sign}.2f} [{interval['low']:{sign}.2f}, {interval['high']:{sign}.2f}]"
-
-
-def row(key) -> dict:
-    """One row of the results table: the ranking scores of `key` with their intervals."""
-    res, (method, data) = RESULTS[key], key
-    iv = res["interval"]
-    out = {"estimator": method, "data": data, "targets": res["targets"], "P@1 [90 %]": ci(iv["P@1"])}
-    out |= {f"P@{k}": res["P@K"][k] for k in KS[1:5]}
-    out |= {"Spearman [90 %]": ci(iv["spearman"]), "weighted τ [90 %]": ci(iv["weighted tau"]),
-            "Δ Spearman vs target-agnostic [90 %]": ci(res["vs target-agnostic"]["spearman"], "+"),
-            "ceiling": round(res["ceiling"]["spearman"]["value"], 2), "top-1 regret": res["regret"],
-            "speed-up": res["speed-up"]}
-    return out
-
-
-summary_rows = [row(key) for key in RESULTS]
+summary_rows = [{"estimator": method, "data": data, "targets": res["targets"], **table_row(res, KS),
+                 "ceiling": round(res["ceiling"]["spearman"]["value"], 2), "speed-up": res["speed-up"]}
+                for (method, data), res in RESULTS.items()]  # table_row: kae_utils.methods.transferability.harness
 summary_rows.append({"estimator": "ceiling: a 2nd transfer run", "data": f"seed {CFG['second_run_seed']}",
-                     "targets": len(TARGETS), "P@1 [90 %]": ci(CEILING_RESULT["interval"]["P@1"]),
-                     **{f"P@{k}": CEILING_RESULT["P@K"][k] for k in KS[1:5]},
-                     "Spearman [90 %]": ci(CEILING_RESULT["interval"]["spearman"]),
-                     "weighted τ [90 %]": ci(CEILING_RESULT["interval"]["weighted tau"]),
-                     "top-1 regret": CEILING_RESULT["regret"]})
+                     "targets": len(TARGETS), **table_row(CEILING_RESULT, KS)})
 summary_rows.append({"estimator": "random", "data": "", "targets": len(TARGETS), "P@1 [90 %]": f"{RANDOM_P:.2f}",
                      **{f"P@{k}": RANDOM_P for k in KS[1:5]}, "Spearman [90 %]": "0 (expected)"})
 summary_rows.append({"estimator": "oracle (the ground truth)", "data": "", "targets": len(TARGETS), "P@1 [90 %]": "1",
@@ -1011,18 +965,8 @@ ABLATION_TABLE.round(2)
 # best `RELEVANT` transfers (what P@1 counts); the first column is the ground truth's best two.
 
 # %% tags=["nbval-ignore-output"]
-def first_picks(key) -> dict[str, str]:
-    """Per target, the source each estimator ranks first, with its score (* when among the relevant)."""
-    picks = {}
-    for t, scores in SCORES[key].items():
-        pick = max(scores, key=scores.get)
-        hit = pick in sorted(GT[t], key=GT[t].get)[:RELEVANT]
-        picks[t] = f"{pick} ({scores[pick]:.2f})" + (" *" if hit else "")
-    return picks
-
-
 picks = {"ground truth: best two": {t: ", ".join(sorted(GT[t], key=GT[t].get)[:RELEVANT]) for t in TARGETS}}
-picks |= {f"{m} ({p})": first_picks((m, p)) for m, p in [("gradient*input", "in-domain"), ("saliency", "in-domain"),
+picks |= {f"{m} ({p})": first_picks(SCORES[m, p], GT, RELEVANT) for m, p in [("gradient*input", "in-domain"), ("saliency", "in-domain"),
                                                           ("RSA", "in-domain"), ("linear CKA", "in-domain"),
                                                           ("target-agnostic", "other targets")]}
 pd.DataFrame(picks)

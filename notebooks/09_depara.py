@@ -62,16 +62,11 @@ RESAMPLES: int = 300  # bootstrap resamples (of the probe images and of the targ
 import math
 
 from kae_utils.benchmarks import taskonomy
-from kae_utils.core.params import DEVICES, PROFILES, check_choice, check_number
+from kae_utils.core.params import check_common_parameters, check_number
 from kae_utils.core.scale import profile_settings
-from kae_utils.zoo.entries import TEACHER_SOURCES
 
 SUPPORTED_DATASETS = ("scenes",)
-check_choice("PROFILE", PROFILE, PROFILES)
-check_choice("DEVICE", DEVICE, DEVICES)
-check_choice("DATASET", DATASET, SUPPORTED_DATASETS)
-check_choice("TEACHERS", TEACHERS, TEACHER_SOURCES)
-check_number("SEED", SEED, integer=True, minimum=0)
+check_common_parameters(PROFILE, DEVICE, SEED, dataset=DATASET, datasets=SUPPORTED_DATASETS, teachers=TEACHERS)
 check_number("PROBE_IMAGES", PROBE_IMAGES, integer=True, minimum=0)  # 0: the profile's number
 check_number("LAYER_LAMBDA", LAYER_LAMBDA, minimum=0)
 check_number("RESAMPLES", RESAMPLES, integer=True, minimum=50)
@@ -117,6 +112,16 @@ from kae_utils import zoo
 from kae_utils.evaluation.results import Claim, check_claims, write_metrics
 from kae_utils.methods import transferability as tr
 from kae_utils.methods.transferability import ranking as rk
+from kae_utils.methods.transferability.harness import (
+    ceiling_ranking,
+    ci,
+    draws_from,
+    evaluate_ranking,
+    oracle_curves,
+    pair_matrices,
+    scores_from,
+    table_row,
+)
 from kae_utils.models.backbones import ConvNet
 from kae_utils.notebook import setup_notebook
 from kae_utils.training import numerics
@@ -243,34 +248,18 @@ print("edge matrices symmetric with a unit diagonal:",
 # dimensions (Pearson correlation).
 
 # %% tags=["nbval-ignore-output"]
-def pair_matrices(values: dict, similarity, n_out: int) -> list[np.ndarray]:
-    """`n_out` symmetric matrices over the models, one per value returned by similarity(a, b)."""
-    out = [np.eye(len(SOURCES)) for _ in range(n_out)]
-    for i, a in enumerate(SOURCES):
-        for j in range(i + 1, len(SOURCES)):
-            values_ij = similarity(values[a], values[SOURCES[j]])
-            for m, v in zip(out, values_ij if n_out > 1 else (values_ij,), strict=True):
-                m[i, j] = m[j, i] = v
-    return out
-
-
-def scores_from(matrix: np.ndarray) -> dict[str, dict[str, float]]:
-    """`scores[target][source]`: the similarity of the source's model with the target's model."""
-    return {t: {s: float(matrix[SOURCES.index(s), SOURCES.index(t)]) for s in SOURCES if s != t} for t in TARGETS}
-
-
 GRAPHS, SV, SE, SCORES, TIMES = {}, {}, {}, {}, {}
 for probe_set, x in probes.items():
     x = x.to(device)
     start = time.perf_counter()
     GRAPHS[probe_set] = {task: attribution_graph(enc, x) for task, enc in encoders.items()}
-    SV[probe_set], SE[probe_set] = pair_matrices(GRAPHS[probe_set], graph_similarity, 2)
+    SV[probe_set], SE[probe_set] = pair_matrices(GRAPHS[probe_set], SOURCES, graph_similarity, 2)
     TIMES["DEPARA", probe_set] = time.perf_counter() - start
     feats = {task: GRAPHS[probe_set][task]["features"] for task in SOURCES}
     for name, fn in (("RSA", tr.rsa), ("linear CKA", tr.linear_cka)):
         start = time.perf_counter()
-        (matrix,) = pair_matrices(feats, fn, 1)
-        SCORES[name, probe_set], TIMES[name, probe_set] = scores_from(matrix), time.perf_counter() - start
+        (matrix,) = pair_matrices(feats, SOURCES, fn)
+        SCORES[name, probe_set], TIMES[name, probe_set] = scores_from(matrix, SOURCES, TARGETS), time.perf_counter() - start
 print({f"{k[0]} ({k[1]})": f"{v:.2f} s" for k, v in TIMES.items()})
 
 # %% [markdown]
@@ -284,11 +273,6 @@ print({f"{k[0]} ({k[1]})": f"{v:.2f} s" for k, v in TIMES.items()})
 PROBE_INDEX = {p: rk.bootstrap_indices(len(x), RESAMPLES, seed=SEED + 1000 + i) for i, (p, x) in enumerate(probes.items())}
 
 
-def draws_from(matrices: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
-    """`draws[target][source]`: the (RESAMPLES,) similarities of the source's model with the target's model."""
-    return {t: {s: matrices[:, SOURCES.index(s), SOURCES.index(t)] for s in SOURCES if s != t} for t in TARGETS}
-
-
 start = time.perf_counter()
 SV_DRAWS, SE_DRAWS, DRAWS = {}, {}, {}
 for p in PROBE_SETS:
@@ -296,8 +280,8 @@ for p in PROBE_SETS:
     feats = [GRAPHS[p][s]["features"] for s in SOURCES]
     SV_DRAWS[p] = tr.resampled_affinity(nodes, PROBE_INDEX[p])
     SE_DRAWS[p] = tr.resampled_edge_similarity(feats, PROBE_INDEX[p])
-    DRAWS["RSA", p] = draws_from(tr.resampled_rsa(feats, PROBE_INDEX[p]))
-    DRAWS["linear CKA", p] = draws_from(tr.resampled_linear_cka(feats, PROBE_INDEX[p]))
+    DRAWS["RSA", p] = draws_from(tr.resampled_rsa(feats, PROBE_INDEX[p]), SOURCES, TARGETS)
+    DRAWS["linear CKA", p] = draws_from(tr.resampled_linear_cka(feats, PROBE_INDEX[p]), SOURCES, TARGETS)
 print(f"{RESAMPLES} resamples of the probes in {time.perf_counter() - start:.1f} s")
 
 # %% [markdown]
@@ -347,14 +331,8 @@ plt.show()
 N_CANDIDATES = len(SOURCES) - 1
 RANDOM_P = rk.random_precision(N_CANDIDATES, RELEVANT)
 KS = list(range(1, N_CANDIDATES + 1))
-
-
-def evaluate(scores: dict) -> dict:
-    """The ranking scores: P@K, R@K, per-target Spearman, weighted tau and top-1 regret (kae_utils.methods.transferability.ranking, as in notebook 08)."""
-    return rk.ranking_scores(scores, GT, RELEVANT, KS)
-
-
-SWEEP = {(p, lam): evaluate(scores_from(combine(SV[p], SE[p], lam))) for p in PROBE_SETS for lam in LAMBDAS}
+SWEEP = {(p, lam): rk.ranking_scores(scores_from(combine(SV[p], SE[p], lam), SOURCES, TARGETS), GT, RELEVANT, KS)
+         for p in PROBE_SETS for lam in LAMBDAS}  # P@K, R@K, Spearman, weighted tau, top-1 regret (as in 08)
 
 
 def choose_lambda(probe_set: str) -> float:
@@ -407,53 +385,29 @@ sweep_table
 # %% tags=["nbval-ignore-output"]
 INTERVAL = dict(resamples=RESAMPLES, seed=SEED)  # the same draws of the targets for every row
 for p in PROBE_SETS:
-    SCORES["DEPARA-V", p] = scores_from(SV[p])
-    SCORES["DEPARA-E", p] = scores_from(SE[p])
-    SCORES["DEPARA", p] = scores_from(combine(SV[p], SE[p], LAMBDA))
-    DRAWS["DEPARA-V", p], DRAWS["DEPARA-E", p] = draws_from(SV_DRAWS[p]), draws_from(SE_DRAWS[p])
-    DRAWS["DEPARA", p] = draws_from(combine(SV_DRAWS[p], SE_DRAWS[p], LAMBDA))
+    SCORES["DEPARA-V", p] = scores_from(SV[p], SOURCES, TARGETS)
+    SCORES["DEPARA-E", p] = scores_from(SE[p], SOURCES, TARGETS)
+    SCORES["DEPARA", p] = scores_from(combine(SV[p], SE[p], LAMBDA), SOURCES, TARGETS)
+    DRAWS["DEPARA-V", p] = draws_from(SV_DRAWS[p], SOURCES, TARGETS)
+    DRAWS["DEPARA-E", p] = draws_from(SE_DRAWS[p], SOURCES, TARGETS)
+    DRAWS["DEPARA", p] = draws_from(combine(SV_DRAWS[p], SE_DRAWS[p], LAMBDA), SOURCES, TARGETS)
 SCORES["target-agnostic", "other targets"] = BASELINE = rk.target_agnostic_scores(GT)
-
-
-def evaluate_with_intervals(key, scores: dict) -> dict:
-    """`evaluate()`, the intervals, the paired difference to the baseline and the ceiling on the same targets."""
-    draws = DRAWS.get(key)
-    res = evaluate(scores)
-    res["interval"] = rk.ranking_bootstrap(scores, GT, RELEVANT, draws, **INTERVAL)
-    res["vs target-agnostic"] = rk.difference_bootstrap(scores, BASELINE, GT, RELEVANT, draws, **INTERVAL)
-    res["ceiling"] = rk.ranking_bootstrap({t: CEILING_SCORES[t] for t in scores}, FIRST_RUN, RELEVANT, **INTERVAL)
-    return res
-
-
-with threadpool_limits(limits=BLAS_THREADS):
-    RESULTS = {key: evaluate_with_intervals(key, scores) for key, scores in SCORES.items()}
-CEILING_RESULT = {**rk.ranking_scores(CEILING_SCORES, FIRST_RUN, RELEVANT, KS),
-                  "interval": rk.ranking_bootstrap(CEILING_SCORES, FIRST_RUN, RELEVANT, **INTERVAL)}
-ORACLE = {"P@K": {k: min(1.0, RELEVANT / k) for k in KS}, "R@K": {k: min(k, RELEVANT) / RELEVANT for k in KS}}
+with threadpool_limits(limits=BLAS_THREADS):  # the harness of 08 (kae_utils.methods.transferability.harness)
+    RESULTS = {key: evaluate_ranking(scores, GT, RELEVANT, KS, draws=DRAWS.get(key), baseline=BASELINE,
+                                     ceiling_scores=CEILING_SCORES, ceiling_truth=FIRST_RUN, **INTERVAL)
+               for key, scores in SCORES.items()}
+CEILING_RESULT = ceiling_ranking(CEILING_SCORES, FIRST_RUN, RELEVANT, KS, **INTERVAL)
+ORACLE = oracle_curves(RELEVANT, KS)
 ESTIMATORS = ["DEPARA-V", "DEPARA-E", "DEPARA", "RSA", "linear CKA"]
 print(f"{len(TARGETS)} targets, {N_CANDIDATES} candidates each, relevant = best {RELEVANT}; random P@K = {RANDOM_P:.3f}")
 
 
 # %% tags=["nbval-ignore-output"]
-def ci(interval: dict, sign: str = "") -> str:
-    """An interval as text: `value [low, high]`, two decimals (`sign="+"` shows the sign)."""
-    return f"{interval['value']:{sign}.2f} [{interval['low']:{sign}.2f}, {interval['high']:{sign}.2f}]"
-
-
-def table_row(name: str, probes_: str, res: dict) -> dict:
-    """One row of the results table: the ranking scores `res` with their intervals."""
-    iv = res["interval"]
-    out = {"estimator": name, "probes": probes_, "P@1 [90 %]": ci(iv["P@1"]), **{f"P@{k}": res["P@K"][k] for k in KS[1:5]},
-           "Spearman [90 %]": ci(iv["spearman"]), "weighted τ [90 %]": ci(iv["weighted tau"]),
-           "top-1 regret": res["regret"]}
-    if "vs target-agnostic" in res:
-        out["Δ Spearman vs target-agnostic [90 %]"] = ci(res["vs target-agnostic"]["spearman"], "+")
-    return out
-
-
-rows = [table_row(m, p, RESULTS[m, p]) for m in ESTIMATORS for p in PROBE_SETS]
-rows.append(table_row("target-agnostic", "(other targets)", RESULTS["target-agnostic", "other targets"]))
-rows.append(table_row("ceiling: a 2nd transfer run", f"(seed {CFG['second_run_seed']})", CEILING_RESULT))
+rows = [{"estimator": m, "probes": p, **table_row(RESULTS[m, p], KS)} for m in ESTIMATORS for p in PROBE_SETS]
+rows.append({"estimator": "target-agnostic", "probes": "(other targets)",
+             **table_row(RESULTS["target-agnostic", "other targets"], KS)})
+rows.append({"estimator": "ceiling: a 2nd transfer run", "probes": f"(seed {CFG['second_run_seed']})",
+             **table_row(CEILING_RESULT, KS)})
 rows.append({"estimator": "random", "probes": "", "P@1 [90 %]": f"{RANDOM_P:.2f}", **{f"P@{k}": RANDOM_P for k in KS[1:5]},
              "Spearman [90 %]": "0 (expected)"})
 rows.append({"estimator": "oracle", "probes": "", "P@1 [90 %]": "1", **{f"P@{k}": ORACLE["P@K"][k] for k in KS[1:5]},

@@ -12,6 +12,7 @@ from kae_utils.methods.amalgamation import (
     check_images_only,
     ensemble_predict,
     restricted_accuracy,
+    teacher_accuracy,
     teacher_outputs,
     train_ceiling,
 )
@@ -200,3 +201,19 @@ def test_ceiling_reaches_applies_the_claims_tolerance(ceiling, teacher, kwargs, 
 def test_ceiling_reaches_refuses_a_negative_tolerance():
     with pytest.raises(ValueError, match="tolerance must be >= 0"):
         ceiling_reaches(0.9, 0.9, tolerance=-0.1)
+
+
+def test_teacher_accuracy_scores_its_own_classes_only_golden():
+    """Global classes (7, 3, 5) are the teacher's logits 0, 1, 2; an image of class 9 is not its question."""
+    teacher = nn.Linear(3, 3, bias=False)
+    with torch.no_grad():
+        teacher.weight.copy_(torch.eye(3))  # logits = the image itself
+    e = torch.eye(3)
+    images = torch.stack([e[0], e[1], e[0], e[0], e[2], e[1]])
+    labels = torch.tensor([7, 3, 5, 7, 3, 9])
+    # kept: 7 -> e0 right, 3 -> e1 right, 5 -> e0 wrong, 7 -> e0 right, 3 -> e2 wrong: 3 of 5
+    assert teacher_accuracy(teacher, images, labels, (7, 3, 5)) == pytest.approx(0.6)
+    # the order of `classes` is the order of the logits: (3, 7, 5) reads e0 as class 3
+    assert teacher_accuracy(teacher, images, labels, (3, 7, 5)) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="do not occur"):
+        teacher_accuracy(teacher, images, labels, (7, 4))

@@ -68,7 +68,13 @@ class TestStructure:
         # the next code cell validates the parameters
         index = nb.cells.index(tagged[0])
         following = next(c for c in nb.cells[index + 1:] if c.cell_type == "code")
-        assert "check_choice(\"PROFILE\"" in following.source
+        call = re.search(r"^check_common_parameters\((.*?)\)$", following.source, re.M | re.S)
+        assert call and call[1].startswith("PROFILE, DEVICE, SEED"), "the shared checks: check_common_parameters"
+        # every shared parameter the notebook has is checked by that call (kae_utils.core.params)
+        for name, keyword in (("PRECISION", "precision=PRECISION"), ("DATASET", "dataset=DATASET"),
+                              ("TEACHERS", "teachers=TEACHERS")):
+            if re.search(rf"^{name}\b.*=", source, re.M):
+                assert keyword in call[1], f"{name} is a parameter but check_common_parameters does not check it"
 
     def test_papermill_reads_every_parameter(self, path):
         """papermill skips a line with two '=' (e.g. in its comment): `-p NAME` would then warn 'unknown parameter'."""

@@ -9,7 +9,7 @@ import torch
 
 from data_scripts.cifar import convert_cifar
 from data_scripts.make_offline import materialise, sha256_file
-from kae_utils.data import DataSplit, load_dataset, load_training_pool
+from kae_utils.data import DataSplit, load_dataset, load_scene_tasks, load_training_pool
 from kae_utils.data.registry import OFFLINE_SIZES, all_datasets, offline_config, offline_path
 from kae_utils.data.scene_spec import TASKS
 from kae_utils.data.shapes_config import ATTRIBUTES
@@ -80,6 +80,21 @@ def test_training_pool_extends_the_training_split_after_the_test_split(data_dir)
         load_training_pool("digits", "quick", 10)
     with pytest.raises(ValueError, match="n must be"):
         load_training_pool("scenes", "quick", 0)
+
+
+def test_scene_tasks_are_the_training_pool_and_the_test_split_with_the_tasks_labels(data_dir):
+    train = load_dataset("scenes", "train")
+    scenes = load_scene_tasks("scenes", "quick", len(train) + 2, ["depth", "segmentation"])
+    pool, test = load_training_pool("scenes", "quick", len(train) + 2), load_dataset("scenes", "test")
+    assert scenes.tasks == ("depth", "segmentation") and list(scenes.gt_transfer) == list(scenes.gt_test) == ["depth", "segmentation"]
+    assert torch.equal(scenes.x_transfer, pool.x) and torch.equal(scenes.x_test, test.x)
+    for task in scenes.tasks:
+        assert torch.equal(scenes.gt_transfer[task], pool.targets[task])
+        assert torch.equal(scenes.gt_test[task], test.targets[task])
+    assert scenes.train_split_size == len(train) == 512 and len(scenes.x_transfer) == 514
+    assert scenes.image_shape == (3, 64, 64)
+    with pytest.raises(ValueError, match="task must be one of"):
+        load_scene_tasks("scenes", "quick", 4, ["depth", "colour"])
 
 
 def test_seed_changes_offline_images(data_dir):

@@ -7,7 +7,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kae_utils.benchmarks.tasks import DENSE_TASKS, TRANSFER_TASKS, dense_task, task_channels, transfer_task
+from kae_utils.benchmarks.tasks import (
+    DENSE_TASKS,
+    TRANSFER_TASKS,
+    ceiling_within_tolerance,
+    dense_task,
+    task_channels,
+    transfer_task,
+    within_tolerance,
+)
 from kae_utils.models import build_encdec, build_multitask_encdec
 from kae_utils.training.predict import predict_maps
 
@@ -118,3 +126,34 @@ def test_transfer_task_metrics_on_known_values():
         F.cross_entropy(logits[2:], torch.tensor([4])).item())
     count = TRANSFER_TASKS["object_count"]
     assert count.metrics(torch.tensor([[2.0], [4.0]]), torch.tensor([3, 3]))["MAE"] == pytest.approx(1.0)
+
+
+TOLERANCES = {"segmentation": 0.02, "depth": 0.05, "normals": 1.0}  # those of notebooks 04 and 07
+
+
+@pytest.mark.parametrize(("task", "value", "reference", "expected"), [
+    ("segmentation", 0.70, 0.71, True),    # mIoU 0.01 below: within 0.02
+    ("segmentation", 0.68, 0.71, False),   # 0.03 below
+    ("segmentation", 0.90, 0.71, True),    # better
+    ("depth", 0.52, 0.50, True),           # RMSE 4 % above: within 5 %
+    ("depth", 0.53, 0.50, False),          # 6 % above
+    ("depth", 0.30, 0.50, True),           # better
+    ("normals", 20.9, 20.0, True),         # mean angle 0.9 degrees above: within 1
+    ("normals", 21.2, 20.0, False),
+    ("normals", 15.0, 20.0, True),
+])
+def test_within_tolerance_matches_or_beats_in_the_tasks_direction(task, value, reference, expected):
+    assert within_tolerance(task, value, reference, TOLERANCES) is expected
+    # the supervised ceiling is held to the same test (the relative margin rounds differently, not here)
+    assert ceiling_within_tolerance(task, value, reference, TOLERANCES) is expected
+
+
+def test_within_tolerance_uses_the_tolerance_given_and_knows_only_dense_tasks():
+    assert within_tolerance("segmentation", 0.68, 0.71, {"segmentation": 0.05}) is True
+    assert within_tolerance("depth", 0.53, 0.50, {"depth": 0.0}) is False
+    with pytest.raises(ValueError, match="dense task must be one of"):
+        within_tolerance("edges2d", 1.0, 1.0, TOLERANCES)
+    with pytest.raises(ValueError, match="dense task must be one of"):
+        ceiling_within_tolerance("edges2d", 1.0, 1.0, TOLERANCES)
+    with pytest.raises(KeyError):
+        within_tolerance("normals", 1.0, 1.0, {"depth": 0.05})

@@ -42,7 +42,7 @@ kind of head that produces it (see ``OUTPUT_KINDS``)::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,11 +53,12 @@ from kae_utils.core.params import check_choice
 from kae_utils.data.scene_spec import SCENE_CLASSES
 from kae_utils.display.viz import colorize_depth, colorize_normals, colorize_segmentation
 from kae_utils.evaluation.metrics import accuracy, depth_metrics, mean_iou, normal_metrics, pixel_accuracy
+from kae_utils.methods.amalgamation import ceiling_reaches
 from kae_utils.methods.dense import angular_loss, pixel_kl_loss, scale_invariant_loss
 from kae_utils.training.numerics import float32_loss
 
-__all__ = ["DENSE_TASKS", "OUTPUT_KINDS", "TRANSFER_TASKS", "DenseTask", "ImageTask", "dense_task", "task_channels",
-           "transfer_task"]
+__all__ = ["DENSE_TASKS", "OUTPUT_KINDS", "TRANSFER_TASKS", "DenseTask", "ImageTask", "ceiling_within_tolerance",
+           "dense_task", "task_channels", "transfer_task", "within_tolerance"]
 
 #: Kinds of output head: class logits per pixel, one logit per pixel, a free map, a positive depth map, unit
 #: normals; class logits per image, numbers per image.
@@ -150,6 +151,37 @@ DENSE_TASKS: dict[str, DenseTask] = {
 
 
 # ------------------------------------------------------------------- the tasks of the mini-Taskonomy
+
+
+
+def within_tolerance(task: str, value: float, reference: float, tolerances: Mapping[str, float]) -> bool:
+    """Whether ``value`` matches or beats ``reference`` on a dense task's headline metric, within its tolerance.
+
+    The test of the claims "matches the teacher" of notebooks 04 and 07, with ``tolerances[task]``: segmentation
+    (mIoU, higher is better) ``value >= reference - t``; depth (RMSE) ``value <= reference * (1 + t)``, a fraction of
+    the reference; normals (mean angle) ``value <= reference + t``. It is the test
+    :func:`kae_utils.methods.amalgamation.ceiling_reaches` applies to the supervised ceiling (see
+    :func:`ceiling_within_tolerance`); only the rounding of the relative margin differs (``reference * (1 + t)`` here,
+    ``reference + t * |reference|`` there), so each keeps its own operations.
+    """
+    check_choice("dense task", task, DENSE_TASKS)
+    tolerance = tolerances[task]
+    if task == "depth":
+        return value <= reference * (1 + tolerance)
+    if DENSE_TASKS[task].higher_is_better:
+        return value >= reference - tolerance
+    return value <= reference + tolerance
+
+
+def ceiling_within_tolerance(task: str, ceiling: float, reference: float, tolerances: Mapping[str, float]) -> bool:
+    """Whether the supervised ceiling reaches ``reference`` within the task's tolerance (the claim's own test).
+
+    :func:`kae_utils.methods.amalgamation.ceiling_reaches` with ``tolerances[task]``, relative for depth and in the
+    direction of the task's headline metric; where it is ``False`` the claim "matches ``reference``" is untestable.
+    """
+    check_choice("dense task", task, DENSE_TASKS)
+    return ceiling_reaches(ceiling, reference, tolerance=tolerances[task], relative=task == "depth",
+                           higher_is_better=DENSE_TASKS[task].higher_is_better)
 
 
 def _check_same(name: str, pred: torch.Tensor, target: torch.Tensor) -> None:

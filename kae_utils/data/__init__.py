@@ -12,10 +12,12 @@ from kae_utils.data.registry import (
     OFFLINE_DATASETS,
     ClassificationTask,
     DataSplit,
+    SceneTasks,
     all_datasets,
     classification_task,
     data_root,
     load_dataset,
+    load_scene_tasks,
     load_training_pool,
 )
 from kae_utils.data.scene_spec import DOMAINS, SCENE_CLASSES, TASKS, SceneBatch, SceneConfig
@@ -45,6 +47,7 @@ __all__ = [
     "DigitsSplit",
     "SceneBatch",
     "SceneConfig",
+    "SceneTasks",
     "ShapesBatch",
     "ShapesConfig",
     "ShapesSplit",
@@ -58,6 +61,7 @@ __all__ = [
     "load_dataset",
     "load_digits",
     "load_real",
+    "load_scene_tasks",
     "load_training_pool",
     "make_shapes_split",
     "real_available",

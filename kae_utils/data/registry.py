@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,12 @@ __all__ = [
     "OFFLINE_DATASETS",
     "SPLITS",
     "DataSplit",
+    "SceneTasks",
     "all_datasets",
     "classification_task",
     "data_root",
     "load_dataset",
+    "load_scene_tasks",
     "load_training_pool",
     "offline_config",
     "offline_sizes",
@@ -201,6 +204,46 @@ def load_training_pool(name: str, profile: str, n: int, *, seed: int = 0) -> Dat
         targets = {k: torch.cat([v, more[k]]) for k, v in targets.items()}
     info = {**train.info, "n": n, "extra_start": OFFLINE_SIZES[name][profile]["train"] + OFFLINE_SIZES[name][profile]["test"]}
     return DataSplit(name, "train", x, targets, dict(train.classes), info=info)
+
+
+
+@dataclass(frozen=True)
+class SceneTasks:
+    """The images and per-task labels of a dense-task notebook (04, 07): a transfer set and the test split.
+
+    ``x_transfer`` is :func:`load_training_pool`'s: the training split first (``train_split_size`` images), then
+    scenes rendered after the test split. Its labels ``gt_transfer`` are for the supervised ceiling only; a student
+    sees the images alone. ``gt_test`` is the test split's ground truth, for evaluation.
+    """
+
+    tasks: tuple[str, ...]
+    x_transfer: torch.Tensor
+    gt_transfer: dict[str, torch.Tensor]
+    x_test: torch.Tensor
+    gt_test: dict[str, torch.Tensor]
+    train_split_size: int
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """``(C, H, W)`` of one image."""
+        return tuple(self.x_transfer.shape[1:])
+
+
+def load_scene_tasks(name: str, profile: str, transfer_images: int, tasks: Sequence[str]) -> SceneTasks:
+    """The first ``transfer_images`` training scenes (:func:`load_training_pool`) and the test split, with the
+    labels of ``tasks`` only (in that order)."""
+    pool = load_training_pool(name, profile, transfer_images)
+    test_split = load_dataset(name, "test", profile)
+    for task in tasks:
+        check_choice("task", task, tuple(pool.targets))
+    return SceneTasks(
+        tasks=tuple(tasks),
+        x_transfer=pool.x,
+        gt_transfer={task: pool.targets[task] for task in tasks},
+        x_test=test_split.x,
+        gt_test={task: test_split.targets[task] for task in tasks},
+        train_split_size=int(pool.info["n_train"]),
+    )
 
 
 def _from_real(name: str, split: str, real: Any) -> DataSplit:

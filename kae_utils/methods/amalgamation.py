@@ -21,8 +21,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from kae_utils.data.subsets import class_subset
+from kae_utils.evaluation.metrics import accuracy
 from kae_utils.models.taps import FeatureTaps
 from kae_utils.training.numerics import current
+from kae_utils.training.predict import predict_logits
 from kae_utils.training.trainer import Trainer
 
 __all__ = [
@@ -31,6 +34,7 @@ __all__ = [
     "check_images_only",
     "ensemble_predict",
     "restricted_accuracy",
+    "teacher_accuracy",
     "teacher_outputs",
     "train_ceiling",
 ]
@@ -188,6 +192,17 @@ def train_ceiling(
     trainer_args.setdefault("desc", "supervised ceiling")
     history = Trainer(student, step_fn=step, **trainer_args).fit((images, *columns))
     return student, history
+
+
+def teacher_accuracy(teacher: nn.Module, images: torch.Tensor, labels: torch.Tensor, classes: Sequence[int]) -> float:
+    """Accuracy of a teacher on the images of its own ``classes`` (its own question), among those classes only.
+
+    ``classes`` are global labels in the order of the teacher's logits: the images of those classes are kept and
+    relabelled ``0..len(classes)-1`` (:func:`kae_utils.data.class_subset`), then scored by the teacher's batched
+    eval-mode logits (:func:`kae_utils.training.predict.predict_logits`).
+    """
+    sub = class_subset(images, labels, classes)
+    return accuracy(predict_logits(teacher, sub.x), sub.y)
 
 
 def ceiling_reaches(ceiling: float, teacher: float, *, tolerance: float, higher_is_better: bool = True,

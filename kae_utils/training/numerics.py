@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from kae_utils.core.params import check_choice
+from kae_utils.core.params import PRECISIONS, check_choice  # PRECISIONS re-exported (in __all__)
 
 __all__ = [
     "PRECISIONS",
@@ -43,8 +43,8 @@ __all__ = [
     "using",
 ]
 
-#: Allowed values of a precision setting (and of ``KAE_PRECISION``).
-PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+# PRECISIONS (the allowed values of a precision setting and of ``KAE_PRECISION``) lives in kae_utils.core.params,
+# with the other parameters' allowed values; it is re-exported here.
 _ENV = "KAE_PRECISION"
 _ENV_CHANNELS_LAST = "KAE_CHANNELS_LAST"
 _CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")

@@ -13,6 +13,7 @@ from typing import Any
 from torch import nn
 
 from kae_utils.benchmarks.tasks import DENSE_TASKS, transfer_task
+from kae_utils.core.params import TEACHER_SOURCES as TEACHER_SOURCES  # re-exported (the zoo's callers)
 from kae_utils.core.params import check_choice
 from kae_utils.models import (
     build_encdec,
@@ -25,8 +26,7 @@ from kae_utils.models import (
 ZOO_FORMAT: int = 1
 #: Which notebook profile an entry serves: ``quick`` entries are built and shipped; ``full`` ones need a GPU.
 ENTRY_PROFILES: tuple[str, ...] = ("quick", "full")
-#: The ``TEACHERS`` parameter of the notebooks: load from the zoo, or retrain with the zoo's recipe.
-TEACHER_SOURCES: tuple[str, ...] = ("zoo", "train")
+# TEACHER_SOURCES (the notebooks' TEACHERS parameter) lives in kae_utils.core.params; re-exported here.
 _METADATA_FORMAT = "kae-zoo-1"
 _METADATA_KEY = "kae_zoo"
 

@@ -20,7 +20,8 @@ library's version. The library forms (TLlib's TransRate, thuml's LogME fixed poi
 without or with a fixed shrinkage, diagonal N-LEEP) are named options. Every estimator counts only the classes
 present in the labels (a class value with no sample is not a class), returns a number where **higher means more
 transferable**, and computes in float64. Scoring rankings against a ground truth is in
-:mod:`.ranking` (the ranking harness of notebooks 08 and 09).
+:mod:`.ranking`; :mod:`.harness` turns the models' pairwise similarities into each target's scores and their
+scores into the rows of the results table (the ranking harness of notebooks 08 and 09).
 """
 
 from __future__ import annotations
