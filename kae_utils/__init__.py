@@ -50,6 +50,7 @@ _SURFACE: dict[str, str] = {
     # evaluation
     "accuracy": "kae_utils.evaluation.metrics",
     "Claim": "kae_utils.evaluation.results",
+    "Effect": "kae_utils.evaluation.results",
     "check_claims": "kae_utils.evaluation.results",
     "mean_std": "kae_utils.evaluation.results",
     "median_time": "kae_utils.evaluation.results",

@@ -68,7 +68,7 @@ from kae_utils.data.real import REAL_DATASETS, fetch_command, real_available
 from kae_utils.data.registry import OFFLINE_SIZES
 from kae_utils.display.viz import plot_scene, sample_grid
 from kae_utils.evaluation.metrics import depth_metrics, mean_iou, normal_metrics, pixel_accuracy
-from kae_utils.evaluation.results import Claim, check_claims, write_metrics
+from kae_utils.evaluation.results import Claim, Effect, check_claims, write_metrics
 from kae_utils.notebook import setup_notebook
 from kae_utils.training import numerics
 
@@ -365,15 +365,20 @@ appearance_gap = float((flat.rgb - textured.rgb).abs().mean())
 claims = [
     Claim("the generators are deterministic for a seed and index, in any chunking", bool(deterministic)),
     Claim("every shapes attribute is balanced within 25 % of uniform", worst_balance <= 0.25,
-          f"largest relative deviation {worst_balance:.3f}"),
+          f"largest relative deviation {worst_balance:.3f}",
+          effect=Effect("largest relative deviation from the uniform share", worst_balance, 0.25, "at most")),
     Claim("a linear probe beats twice chance on colour but not 50 % on shape",
           bool(probe_table.loc["colour", "linear probe accuracy"] > 2 * probe_table.loc["colour", "chance"]
                and probe_table.loc["shape", "linear probe accuracy"] < 0.5),
-          f"colour {probe_table.loc['colour', 'linear probe accuracy']:.3f}, shape {probe_table.loc['shape', 'linear probe accuracy']:.3f}"),
+          f"colour {probe_table.loc['colour', 'linear probe accuracy']:.3f}, shape {probe_table.loc['shape', 'linear probe accuracy']:.3f}",
+          effect=Effect("linear probe accuracy on shape (colour above twice chance checked too)",
+                        probe_table.loc["shape", "linear probe accuracy"], 0.5, "at most")),
     Claim("the floor and at least one object are visible in at least 95 % of test scenes", both_visible >= 0.95,
-          f"{both_visible:.3f} of {len(seg)} scenes"),
+          f"{both_visible:.3f} of {len(seg)} scenes",
+          effect=Effect("share of test scenes with the floor and an object visible", both_visible, 0.95)),
     Claim("the flat and textured domains share geometry and differ in appearance",
-          bool(same_geometry and appearance_gap > 0.05), f"mean |rgb difference| {appearance_gap:.3f}"),
+          bool(same_geometry and appearance_gap > 0.05), f"mean |rgb difference| {appearance_gap:.3f}",
+          effect=Effect("mean |rgb difference| between the domains (same geometry checked too)", appearance_gap, 0.05)),
 ]
 report = check_claims(claims)
 

@@ -100,7 +100,7 @@ from kae_utils.data import classification_task
 from kae_utils.display.source import show_source
 from kae_utils.display.viz import plot_confusion, sample_grid
 from kae_utils.evaluation.metrics import accuracy, confusion_matrix
-from kae_utils.evaluation.results import Claim, check_claims, mean_std, median_time, write_metrics
+from kae_utils.evaluation.results import Claim, Effect, check_claims, mean_std, median_time, write_metrics
 from kae_utils.methods.amalgamation import (
     amalgamate_scores,
     ceiling_reaches,
@@ -855,19 +855,23 @@ claims = [
           bool(ka_m >= ens_m - UNION_TOL and student_params < two_params),
           f"student {ka_m:.4f} vs ensemble {ens_m:.4f} (tolerance {UNION_TOL}); "
           f"parameters {student_params} vs {two_params}; supervised ceiling {ceiling_m:.4f}",
-          untestable="" if union_testable else "the supervised ceiling is below the ensemble by more than the tolerance"),
+          untestable="" if union_testable else "the supervised ceiling is below the ensemble by more than the tolerance",
+          effect=Effect("student - ensemble, union accuracy (fewer parameters checked too)", ka_m - ens_m, -UNION_TOL)),
     Claim("the student matches or beats every teacher on that teacher's own sub-task",
           bool((gaps >= -SUBTASK_TOL).all()),
           "student - teacher per teacher: " + ", ".join(f"{g:+.4f}" for g in gaps) + f" (tolerance {SUBTASK_TOL}); "
           "supervised ceiling - teacher: "
           + ", ".join(f"{g:+.4f}" for g in ceiling_sub["student accuracy"] - ceiling_sub["teacher accuracy"]),
-          untestable="" if subtask_testable else "the supervised ceiling is below a teacher by more than the tolerance"),
+          untestable="" if subtask_testable else "the supervised ceiling is below a teacher by more than the tolerance",
+          effect=Effect("student - teacher on the teacher's sub-task, worst teacher", gaps.min(), -SUBTASK_TOL)),
     Claim("layer-wise learning with FAM is not worse than without FAM",
           bool(ka_m >= nofam_m - FAM_TOL),
-          f"with FAM {ka_m:.4f} vs without {nofam_m:.4f} (tolerance {FAM_TOL})"),
+          f"with FAM {ka_m:.4f} vs without {nofam_m:.4f} (tolerance {FAM_TOL})",
+          effect=Effect("with FAM - without FAM, union accuracy", ka_m - nofam_m, -FAM_TOL)),
     Claim("incremental feature amalgamation (IFA) is as good as direct amalgamation (DFA)",
           bool(abs(ifa_m - dfa_m) <= IFA_TOL),
-          f"IFA {ifa_m:.4f} vs DFA {dfa_m:.4f} (tolerance {IFA_TOL})"),
+          f"IFA {ifa_m:.4f} vs DFA {dfa_m:.4f} (tolerance {IFA_TOL})",
+          effect=Effect("IFA - DFA, union accuracy of the four-teacher students", ifa_m - dfa_m, IFA_TOL, "within")),
 ]
 report = check_claims(claims)
 

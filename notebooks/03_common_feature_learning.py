@@ -108,7 +108,7 @@ from kae_utils.display.source import show_source
 from kae_utils.display.viz import sample_grid
 from kae_utils.display.widgets import explore
 from kae_utils.evaluation.metrics import accuracy
-from kae_utils.evaluation.results import Claim, check_claims, mean_std, median_time, write_metrics
+from kae_utils.evaluation.results import Claim, Effect, check_claims, mean_std, median_time, write_metrics
 from kae_utils.methods.amalgamation import (
     amalgamate_scores,
     ceiling_reaches,
@@ -740,18 +740,22 @@ claims = [
     Claim("one student amalgamates the heterogeneous teachers about as well as their ensemble",
           bool(cfl_m >= ens_m - UNION_TOL),
           f"CFL {cfl_m:.4f} vs ensemble {ens_m:.4f} (tolerance {UNION_TOL}); supervised ceiling {ceiling_m:.4f}",
-          untestable="" if union_testable else "the supervised ceiling is below the ensemble by more than the tolerance"),
+          untestable="" if union_testable else "the supervised ceiling is below the ensemble by more than the tolerance",
+          effect=Effect("CFL - ensemble, union accuracy", cfl_m - ens_m, -UNION_TOL)),
     Claim("common feature learning is at least as good as multi-teacher KD",
           bool(cfl_m >= kd_m - KD_TOL),
-          f"CFL {cfl_m:.4f} vs KD {kd_m:.4f} (tolerance {KD_TOL}); {significance}"),
+          f"CFL {cfl_m:.4f} vs KD {kd_m:.4f} (tolerance {KD_TOL}); {significance}",
+          effect=Effect("CFL - multi-teacher KD, union accuracy", cfl_m - kd_m, -KD_TOL)),
     Claim("the student matches or beats every teacher on that teacher's own classes",
           bool((gaps >= -SUBTASK_TOL).all()),
           "student - teacher per teacher: " + ", ".join(f"{g:+.4f}" for g in gaps) + f" (tolerance {SUBTASK_TOL}); "
           "supervised ceiling - teacher: " + ", ".join(f"{g:+.4f}" for g in ceiling_gaps),
-          untestable="" if subtask_testable else "the supervised ceiling is below a teacher by more than the tolerance"),
+          untestable="" if subtask_testable else "the supervised ceiling is below a teacher by more than the tolerance",
+          effect=Effect("student - teacher on the teacher's classes, worst teacher", gaps.min(), -SUBTASK_TOL)),
     Claim("the common space aligns the teachers' features",
           bool(common_domain <= raw_domain - ALIGN_MARGIN),
-          f"domain accuracy common {common_domain:.4f} vs raw {raw_domain:.4f} (margin {ALIGN_MARGIN})"),
+          f"domain accuracy common {common_domain:.4f} vs raw {raw_domain:.4f} (margin {ALIGN_MARGIN})",
+          effect=Effect("domain accuracy, raw - common space", raw_domain - common_domain, ALIGN_MARGIN)),
 ]
 report = check_claims(claims)
 

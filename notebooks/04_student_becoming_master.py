@@ -84,14 +84,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from kae_utils import zoo
-from kae_utils.benchmarks.tasks import DENSE_TASKS, ceiling_within_tolerance, within_tolerance
+from kae_utils.benchmarks.tasks import (
+    DENSE_TASKS,
+    ceiling_within_tolerance,
+    tolerance_effect,
+    within_tolerance,
+)
 from kae_utils.data import SCENE_CLASSES, load_scene_tasks
 from kae_utils.display.progress import progress
 from kae_utils.display.source import show_source
 from kae_utils.display.viz import colorize_depth, colorize_normals, colorize_segmentation, plot_scene
 from kae_utils.display.widgets import explore
 from kae_utils.evaluation.metrics import iou_per_class
-from kae_utils.evaluation.results import Claim, check_claims, mean_std, median_time, write_metrics
+from kae_utils.evaluation.results import Claim, Effect, check_claims, mean_std, median_time, write_metrics
 from kae_utils.methods.amalgamation import check_images_only, train_ceiling
 from kae_utils.methods.dense import angular_loss, pixel_kl_loss, scale_invariant_loss
 from kae_utils.models import EncoderDecoder, build_encdec, count_parameters
@@ -875,13 +880,16 @@ claims = [
           f"{HEADLINE[task]}: student {headline[(task, STUDENT)]:.4f} vs teacher {headline[(task, TEACHER)]:.4f} "
           f"(supervised ceiling {headline[(task, CEILING)]:.4f})",
           untestable="" if task not in ceiling_below[TEACHER] else
-          "the supervised ceiling does not reach the teacher within the tolerance")
+          "the supervised ceiling does not reach the teacher within the tolerance",
+          effect=tolerance_effect(task, "student - teacher", headline[(task, STUDENT)], headline[(task, TEACHER)], TOLERANCES))
     for task in TASK_LIST
 ]
 claims += [
     Claim("the student has fewer parameters than the teachers together",
           bool(max(student_params.values()) < teachers_params),
-          f"student {max(student_params.values())} vs teachers {teachers_params}"),
+          f"student {max(student_params.values())} vs teachers {teachers_params}",
+          effect=Effect("student / teachers together, parameters (strictly below)",
+                        max(student_params.values()) / teachers_params, 1.0, "at most")),
     Claim("the branch point chosen for every task is the minimum of its loss-vs-branch-point curve",
           bool(all(choice_matches.values())),
           "; ".join(f"seed {s} {t}: chosen {runs[s]['choice'][t]}, curve minimum "
@@ -891,7 +899,9 @@ claims += [
           "; ".join(f"{t} {HEADLINE[t]}: student {headline[(t, STUDENT)]:.4f} vs supervised "
                     f"{headline[(t, SUPERVISED)]:.4f} (ceiling {headline[(t, CEILING)]:.4f})" for t in TASK_LIST),
           untestable="" if not ceiling_below[SUPERVISED] else
-          f"the supervised ceiling does not reach the reference within the tolerance on {', '.join(ceiling_below[SUPERVISED])}"),
+          f"the supervised ceiling does not reach the reference within the tolerance on {', '.join(ceiling_below[SUPERVISED])}",
+          effect=tolerance_effect(TASK_LIST[0], "student - supervised multi-task (other tasks checked too)",
+                                  headline[(TASK_LIST[0], STUDENT)], headline[(TASK_LIST[0], SUPERVISED)], TOLERANCES)),
 ]
 report = check_claims(claims)
 

@@ -86,11 +86,16 @@ import torch_pruning as tp
 from torch import nn
 
 from kae_utils import zoo
-from kae_utils.benchmarks.tasks import DENSE_TASKS, ceiling_within_tolerance, within_tolerance
+from kae_utils.benchmarks.tasks import (
+    DENSE_TASKS,
+    ceiling_within_tolerance,
+    tolerance_effect,
+    within_tolerance,
+)
 from kae_utils.data import load_scene_tasks
 from kae_utils.display.source import show_source
 from kae_utils.display.viz import colorize_depth
-from kae_utils.evaluation.results import Claim, check_claims, mean_std, write_metrics
+from kae_utils.evaluation.results import Claim, Effect, check_claims, mean_std, write_metrics
 from kae_utils.methods.amalgamation import check_images_only, train_ceiling
 from kae_utils.methods.recombination import (
     FoldedL1Importance,
@@ -684,23 +689,30 @@ claims = [
     Claim("the combined network reproduces every teacher exactly", bool(worst <= EXACT_TOL),
           "at the start of retraining, adaptors included: max relative difference "
           + "; ".join(f"{mode} mode {max(d.values()):.2e}" for mode, d in relative.items())
-          + f" (tolerance {EXACT_TOL:g}; training mode in float64 {max(float64_training.values()):.2e}, not claimed)"),
+          + f" (tolerance {EXACT_TOL:g}; training mode in float64 {max(float64_training.values()):.2e}, not claimed)",
+          effect=Effect("largest relative difference to a teacher's outputs", worst, EXACT_TOL, "at most")),
     Claim("the pruned encoder has about one teacher's encoder size", bool(max(final_sizes) <= SIZE_TOL * one_teacher_encoder),
-          f"final encoders {final_sizes} vs one teacher's {one_teacher_encoder} (tolerance x{SIZE_TOL})"),
+          f"final encoders {final_sizes} vs one teacher's {one_teacher_encoder} (tolerance x{SIZE_TOL})",
+          effect=Effect("final / one teacher's encoder parameters, largest seed", max(final_sizes) / one_teacher_encoder,
+                        SIZE_TOL, "at most")),
 ]
 claims += [
     Claim(f"at that size the recombined network matches the {task} teacher",
           bool(within_tolerance(task, headline_mean(RECOMBINED, task), teacher_scores[task][HEADLINE[task]], TOLERANCES)),
           f"{HEADLINE[task]}: recombined {headline_mean(RECOMBINED, task):.4f} vs teacher "
           f"{teacher_scores[task][HEADLINE[task]]:.4f} (supervised ceiling {headline_mean(CEILING, task):.4f})",
-          untestable="" if reaches_teacher[task] else "the supervised ceiling does not reach the teacher within the tolerance")
+          untestable="" if reaches_teacher[task] else "the supervised ceiling does not reach the teacher within the tolerance",
+          effect=tolerance_effect(task, "recombined - teacher", headline_mean(RECOMBINED, task),
+                                  teacher_scores[task][HEADLINE[task]], TOLERANCES))
     for task in TASK_LIST
 ]
 claims.append(Claim(
     "recombination is not worse than the same architecture trained from scratch by KD for the same budget",
     bool(all(within_tolerance(t, headline_mean(RECOMBINED, t), headline_mean(SCRATCH, t), TOLERANCES) for t in TASK_LIST)),
     "; ".join(f"{t} {HEADLINE[t]}: recombined {headline_mean(RECOMBINED, t):.4f} vs scratch {headline_mean(SCRATCH, t):.4f}"
-              for t in TASK_LIST)))
+              for t in TASK_LIST),
+    effect=tolerance_effect(TASK_LIST[0], "recombined - scratch KD (other tasks checked too)",
+                            headline_mean(RECOMBINED, TASK_LIST[0]), headline_mean(SCRATCH, TASK_LIST[0]), TOLERANCES)))
 report = check_claims(claims)
 
 # %%

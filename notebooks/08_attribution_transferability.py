@@ -98,7 +98,7 @@ from torch import nn
 
 from kae_utils import zoo
 from kae_utils.benchmarks.tasks import TRANSFER_TASKS
-from kae_utils.evaluation.results import Claim, check_claims, mean_std, write_metrics
+from kae_utils.evaluation.results import Claim, Effect, check_claims, mean_std, write_metrics
 from kae_utils.methods import transferability as tr
 from kae_utils.methods.transferability import ranking as rk
 from kae_utils.methods.transferability.harness import (
@@ -1008,18 +1008,26 @@ gi = {p: RESULTS["gradient*input", p] for p in PROBE_SETS}
 sal = RESULTS["saliency", "in-domain"]
 claims = [
     Claim("gradient x input beats random by a wide margin at P@1", bool(gi["in-domain"]["P@K"][1] >= RANDOM_P + P1_MARGIN),
-          f"P@1 {gi['in-domain']['P@K'][1]:.3f} vs random {RANDOM_P:.3f} (margin {P1_MARGIN})"),
+          f"P@1 {gi['in-domain']['P@K'][1]:.3f} vs random {RANDOM_P:.3f} (margin {P1_MARGIN})",
+          effect=Effect("gradient x input P@1 - random P@1", gi["in-domain"]["P@K"][1] - RANDOM_P, P1_MARGIN)),
     Claim("gradient x input is not worse than saliency",
           bool(gi["in-domain"]["spearman mean"] >= sal["spearman mean"] - SALIENCY_TOL),
-          f"mean Spearman {gi['in-domain']['spearman mean']:.3f} vs saliency {sal['spearman mean']:.3f} (tolerance {SALIENCY_TOL})"),
+          f"mean Spearman {gi['in-domain']['spearman mean']:.3f} vs saliency {sal['spearman mean']:.3f} (tolerance {SALIENCY_TOL})",
+          effect=Effect("gradient x input - saliency, mean per-target Spearman",
+                        gi["in-domain"]["spearman mean"] - sal["spearman mean"], -SALIENCY_TOL)),
     Claim("shifted-domain probes are not much worse than in-domain ones",
           bool(gi["shifted"]["spearman mean"] >= gi["in-domain"]["spearman mean"] - PROBE_TOL),
-          f"mean Spearman shifted {gi['shifted']['spearman mean']:.3f} vs in-domain {gi['in-domain']['spearman mean']:.3f} (tolerance {PROBE_TOL})"),
+          f"mean Spearman shifted {gi['shifted']['spearman mean']:.3f} vs in-domain {gi['in-domain']['spearman mean']:.3f} (tolerance {PROBE_TOL})",
+          effect=Effect("shifted - in-domain probes, mean per-target Spearman",
+                        gi["shifted"]["spearman mean"] - gi["in-domain"]["spearman mean"], -PROBE_TOL)),
     Claim("out-of-domain probes are not much worse than in-domain ones",
           bool(gi["out-of-domain"]["spearman mean"] >= gi["in-domain"]["spearman mean"] - PROBE_TOL),
-          f"mean Spearman out-of-domain {gi['out-of-domain']['spearman mean']:.3f} vs in-domain {gi['in-domain']['spearman mean']:.3f} (tolerance {PROBE_TOL})"),
+          f"mean Spearman out-of-domain {gi['out-of-domain']['spearman mean']:.3f} vs in-domain {gi['in-domain']['spearman mean']:.3f} (tolerance {PROBE_TOL})",
+          effect=Effect("out-of-domain - in-domain probes, mean per-target Spearman",
+                        gi["out-of-domain"]["spearman mean"] - gi["in-domain"]["spearman mean"], -PROBE_TOL)),
     Claim("the estimate is at least 100 times faster than brute-force transfer", bool(speedup_gi >= SPEEDUP_MIN),
-          f"{GT_SECONDS:.1f} s of transfers vs {TIMES['gradient*input', 'in-domain']:.3f} s: x{speedup_gi:.0f}"),
+          f"{GT_SECONDS:.1f} s of transfers vs {TIMES['gradient*input', 'in-domain']:.3f} s: x{speedup_gi:.0f}",
+          effect=Effect("speed-up over brute-force transfer (ratio)", speedup_gi, SPEEDUP_MIN)),
 ]
 report = check_claims(claims)
 

@@ -109,7 +109,7 @@ from threadpoolctl import threadpool_limits
 from torch import nn
 
 from kae_utils import zoo
-from kae_utils.evaluation.results import Claim, check_claims, write_metrics
+from kae_utils.evaluation.results import Claim, Effect, check_claims, write_metrics
 from kae_utils.methods import transferability as tr
 from kae_utils.methods.transferability import ranking as rk
 from kae_utils.methods.transferability.harness import (
@@ -893,17 +893,25 @@ claims = [
     Claim("the edges add information beyond the nodes (DEPARA beats DEPARA-V)",
           bool(dep["P@K"][1] > dep_v["P@K"][1] or dep["spearman mean"] >= dep_v["spearman mean"] + SPEARMAN_TOL),
           f"P@1 {dep['P@K'][1]:.3f} vs {dep_v['P@K'][1]:.3f}; mean Spearman {dep['spearman mean']:.3f} vs "
-          f"{dep_v['spearman mean']:.3f} (margin {SPEARMAN_TOL}); lambda {LAMBDA:g} chosen on {CHOSEN_ON}"),
+          f"{dep_v['spearman mean']:.3f} (margin {SPEARMAN_TOL}); lambda {LAMBDA:g} chosen on {CHOSEN_ON}",
+          effect=Effect(f"DEPARA - DEPARA-V, P@1 (strictly above; or mean Spearman + {SPEARMAN_TOL:g})",
+                        dep["P@K"][1] - dep_v["P@K"][1], 0.0)),
     Claim("DEPARA is not worse than RSA", bool(dep["spearman mean"] >= rsa_res["spearman mean"] - RSA_TOL),
-          f"mean Spearman {dep['spearman mean']:.3f} vs RSA {rsa_res['spearman mean']:.3f} (tolerance {RSA_TOL})"),
+          f"mean Spearman {dep['spearman mean']:.3f} vs RSA {rsa_res['spearman mean']:.3f} (tolerance {RSA_TOL})",
+          effect=Effect("DEPARA - RSA, mean per-target Spearman", dep["spearman mean"] - rsa_res["spearman mean"], -RSA_TOL)),
     Claim("DEPARA beats random by a wide margin at P@1", bool(dep["P@K"][1] >= RANDOM_P + P1_MARGIN),
-          f"P@1 {dep['P@K'][1]:.3f} vs random {RANDOM_P:.3f} (margin {P1_MARGIN})"),
+          f"P@1 {dep['P@K'][1]:.3f} vs random {RANDOM_P:.3f} (margin {P1_MARGIN})",
+          effect=Effect("DEPARA P@1 - random P@1", dep["P@K"][1] - RANDOM_P, P1_MARGIN)),
     Claim("DEPARA's layer ranking follows transfer accuracy with 10% of the labels", bool(layer_mean["10%"] > 0),
           f"mean Spearman over the sources {layer_mean['10%']:.2f}: " +
-          ", ".join(f"{n} {LAYER_RHO[MAIN_LAYER, n, '10%']:.2f}" for n in LAYER_SOURCES)),
+          ", ".join(f"{n} {LAYER_RHO[MAIN_LAYER, n, '10%']:.2f}" for n in LAYER_SOURCES),
+          effect=Effect("Spearman of DEPARA's layer similarity with transfer accuracy, mean over sources (strictly above)",
+                        layer_mean["10%"], 0.0)),
     Claim("DEPARA's layer ranking follows transfer accuracy with 1% of the labels", bool(layer_mean["1%"] > 0),
           f"mean Spearman over the sources {layer_mean['1%']:.2f}: " +
-          ", ".join(f"{n} {LAYER_RHO[MAIN_LAYER, n, '1%']:.2f}" for n in LAYER_SOURCES)),
+          ", ".join(f"{n} {LAYER_RHO[MAIN_LAYER, n, '1%']:.2f}" for n in LAYER_SOURCES),
+          effect=Effect("Spearman of DEPARA's layer similarity with transfer accuracy, mean over sources (strictly above)",
+                        layer_mean["1%"], 0.0)),
 ]
 report = check_claims(claims)
 

@@ -13,6 +13,7 @@ import torch
 from kae_utils.evaluation.results import (
     Claim,
     ClaimsReport,
+    Effect,
     check_claims,
     load_metrics,
     to_jsonable,
@@ -91,10 +92,40 @@ def test_report_to_dict():
         "total": 2,
         "untestable": 0,
         "items": [
-            {"claim": "the student beats the baseline", "holds": True, "details": "0.93 vs 0.91", "untestable": ""},
-            {"claim": "soft targets help at T=4", "holds": False, "details": "", "untestable": ""},
+            {"claim": "the student beats the baseline", "holds": True, "details": "0.93 vs 0.91", "untestable": "",
+             "effect": None},
+            {"claim": "soft targets help at T=4", "holds": False, "details": "", "untestable": "", "effect": None},
         ],
     }
+
+
+# -------------------------------------------------------------------------------------------- Effect
+
+
+@pytest.mark.parametrize(("value", "bound", "holds_if", "expected"), [
+    (-0.01, -0.02, "at least", True), (-0.03, -0.02, "at least", False), (-0.02, -0.02, "at least", True),
+    (0.04, 0.05, "at most", True), (0.06, 0.05, "at most", False),
+    (-0.015, 0.02, "within", True), (0.025, 0.02, "within", False), (-0.025, 0.02, "within", False),
+    (None, 0.0, "at least", None), (float("nan"), 0.0, "at least", None),
+])
+def test_effect_within_bound(value, bound, holds_if, expected):
+    assert Effect("a - b", value, bound, holds_if).within_bound is expected
+
+
+def test_effect_rejects_bad_direction_and_empty_name():
+    with pytest.raises(ValueError, match="holds_if"):
+        Effect("a - b", 0.1, 0.0, "above")
+    with pytest.raises(ValueError, match="name"):
+        Effect(" ", 0.1, 0.0)
+
+
+def test_effect_stores_plain_floats_in_metrics_json(runs):
+    effect = Effect("student - teacher", np.float32(-0.25), np.float64(-0.5))
+    assert type(effect.value) is float and type(effect.bound) is float
+    report = check_claims([Claim("the student matches the teacher", True, effect=effect)], echo=False)
+    path = write_metrics("01_kd", {}, claims=report)
+    item = json.loads(path.read_text())["claims"]["items"][0]
+    assert item["effect"] == {"name": "student - teacher", "value": -0.25, "bound": -0.5, "holds_if": "at least"}
 
 
 def test_an_untestable_claim_is_still_checked_and_says_why(capsys):

@@ -261,7 +261,8 @@ def test_sweep_writes_records_table_summary_plot_and_resolved_grid(planned):
     table = read_table(out / "results.tsv")
     assert list(table.columns[:9]) == ["notebook", "run_id", "PROFILE", "SEED", "LR", "status", "wall_s", "claims",
                                        "claim.1"]
-    assert list(table.columns[9:13]) == ["claim.2", "host", "code_sha", "error"]
+    assert list(table.columns[9:17]) == ["claim.2", "untestable.1", "untestable.2", "effect.1", "effect.2", "host",
+                                         "code_sha", "error"]
     assert set(table["code_sha"]) == {code_sha(specs[0].path)}
     assert {"metrics.score", "metrics.nested.ten_lr", "metrics.curve", "metrics.headline"} <= set(table.columns)
     row = table.iloc[3]

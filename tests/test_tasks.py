@@ -13,6 +13,7 @@ from kae_utils.benchmarks.tasks import (
     ceiling_within_tolerance,
     dense_task,
     task_channels,
+    tolerance_effect,
     transfer_task,
     within_tolerance,
 )
@@ -146,6 +147,19 @@ def test_within_tolerance_matches_or_beats_in_the_tasks_direction(task, value, r
     assert within_tolerance(task, value, reference, TOLERANCES) is expected
     # the supervised ceiling is held to the same test (the relative margin rounds differently, not here)
     assert ceiling_within_tolerance(task, value, reference, TOLERANCES) is expected
+    # the claim's effect, for the reproduction envelope, tells the same
+    assert tolerance_effect(task, "student - teacher", value, reference, TOLERANCES).within_bound is expected
+
+
+@pytest.mark.parametrize(("task", "value", "reference", "effect", "bound", "holds_if"), [
+    ("segmentation", 0.70, 0.71, -0.01, -0.02, "at least"),
+    ("depth", 0.52, 0.50, 0.04, 0.05, "at most"),    # relative: 0.52 / 0.50 - 1
+    ("normals", 20.9, 20.0, 0.9, 1.0, "at most"),    # degrees
+])
+def test_tolerance_effect_golden_values(task, value, reference, effect, bound, holds_if):
+    got = tolerance_effect(task, "student - teacher", value, reference, TOLERANCES)
+    assert got.value == pytest.approx(effect) and got.bound == bound and got.holds_if == holds_if
+    assert got.name.startswith(f"student - teacher, {task} ")
 
 
 def test_within_tolerance_uses_the_tolerance_given_and_knows_only_dense_tasks():

@@ -69,14 +69,22 @@ def _row(result: RunResult) -> dict[str, Any]:
     row.update(result.parameters or {})
     row.update({"status": result.status, "wall_s": round(result.wall_s, 2), "claims": result.claims})
     row.update({f"claim.{i}": "PASS" if it.get("holds") else "FAIL" for i, it in enumerate(items, 1)})
+    row.update({f"untestable.{i}": bool(it.get("untestable")) for i, it in enumerate(items, 1)})
+    row.update({f"effect.{i}": (it.get("effect") or {}).get("value") for i, it in enumerate(items, 1)})
     row.update({"host": result.host, "code_sha": result.code_sha, "error": _first_line(result.error)})
     row.update(flatten(record.get("metrics") or {}, "metrics"))
     return row
 
 
+def _numbered(columns: Sequence[str], prefix: str) -> list[str]:
+    """The ``<prefix>.N`` columns among ``columns``, by N."""
+    return sorted((c for c in columns if re.fullmatch(rf"{prefix}\.\d+", c)), key=lambda c: int(c.split(".")[1]))
+
+
 def results_table(results: Sequence[RunResult]):
     """A ``pandas.DataFrame``, one row per run: notebook, run_id, the parameters (``PROFILE`` first), status,
-    wall_s, claims, ``claim.N`` (PASS/FAIL), host, code_sha (of the notebook that ran), error (first line),
+    wall_s, claims, ``claim.N`` (PASS/FAIL), ``untestable.N`` (bool), ``effect.N`` (the claim's effect value, empty
+    without one), host, code_sha (of the notebook that ran), error (first line),
     then ``metrics.<flat name>``."""
     import pandas as pd
 
@@ -87,7 +95,7 @@ def results_table(results: Sequence[RunResult]):
     rest: list[str] = []
     for row in rows:
         rest.extend(k for k in row if k not in rest and k not in params and k not in _FIXED_COLUMNS)
-    claims = sorted((c for c in rest if c.startswith("claim.")), key=lambda c: int(c.split(".")[1]))
+    claims = [*_numbered(rest, "claim"), *_numbered(rest, "untestable"), *_numbered(rest, "effect")]
     metrics = [c for c in rest if c.startswith("metrics.")]
     columns = [*_FIXED_COLUMNS, *params, *_STATUS_COLUMNS, *claims, "host", "code_sha", "error", *metrics]
     return pd.DataFrame(rows, columns=columns)

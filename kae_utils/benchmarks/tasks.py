@@ -53,12 +53,13 @@ from kae_utils.core.params import check_choice
 from kae_utils.data.scene_spec import SCENE_CLASSES
 from kae_utils.display.viz import colorize_depth, colorize_normals, colorize_segmentation
 from kae_utils.evaluation.metrics import accuracy, depth_metrics, mean_iou, normal_metrics, pixel_accuracy
+from kae_utils.evaluation.results import Effect
 from kae_utils.methods.amalgamation import ceiling_reaches
 from kae_utils.methods.dense import angular_loss, pixel_kl_loss, scale_invariant_loss
 from kae_utils.training.numerics import float32_loss
 
 __all__ = ["DENSE_TASKS", "OUTPUT_KINDS", "TRANSFER_TASKS", "DenseTask", "ImageTask", "ceiling_within_tolerance",
-           "dense_task", "task_channels", "transfer_task", "within_tolerance"]
+           "dense_task", "task_channels", "tolerance_effect", "transfer_task", "within_tolerance"]
 
 #: Kinds of output head: class logits per pixel, one logit per pixel, a free map, a positive depth map, unit
 #: normals; class logits per image, numbers per image.
@@ -171,6 +172,21 @@ def within_tolerance(task: str, value: float, reference: float, tolerances: Mapp
     if DENSE_TASKS[task].higher_is_better:
         return value >= reference - tolerance
     return value <= reference + tolerance
+
+
+def tolerance_effect(task: str, name: str, value: float, reference: float, tolerances: Mapping[str, float]) -> Effect:
+    """The effect that :func:`within_tolerance` checks, for the reproduction envelope: segmentation
+    ``value - reference`` (mIoU, at least ``-t``); depth ``value / reference - 1`` (relative RMSE, at most ``t``);
+    normals ``value - reference`` (degrees, at most ``t``). ``name`` says what is compared, e.g. ``"student - teacher"``.
+    """
+    check_choice("dense task", task, DENSE_TASKS)
+    tolerance = tolerances[task]
+    metric = DENSE_TASKS[task].headline
+    if task == "depth":
+        return Effect(f"{name}, {task} {metric} relative to the reference - 1", value / reference - 1, tolerance, "at most")
+    if DENSE_TASKS[task].higher_is_better:
+        return Effect(f"{name}, {task} {metric}", value - reference, -tolerance, "at least")
+    return Effect(f"{name}, {task} {metric}", value - reference, tolerance, "at most")
 
 
 def ceiling_within_tolerance(task: str, ceiling: float, reference: float, tolerances: Mapping[str, float]) -> bool:

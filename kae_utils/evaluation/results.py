@@ -26,6 +26,7 @@ from kae_utils.core.scale import is_smoke
 
 __all__ = [
     "Claim",
+    "Effect",
     "ClaimsReport",
     "check_claims",
     "load_metrics",
@@ -34,6 +35,53 @@ __all__ = [
     "to_jsonable",
     "write_metrics",
 ]
+
+
+#: How an effect is checked against its bound: ``effect >= bound``, ``effect <= bound`` or ``|effect| <= bound``.
+HOLDS_IF = ("at least", "at most", "within")
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A claim's effect: one number, comparable across data sets (a difference of two methods, a gap to a
+    teacher, a ratio), in the units the claim is checked in, with the bound the check uses.
+
+    The reproduction envelope (``kae readme``, ``docs/reproduction.md``) sets it beside the paper's effect
+    and the upstream reproduction's, and shows ``bound`` as the claim's tolerance band.
+
+    Args:
+        name: what is measured, e.g. ``"CFL - KD, union accuracy"``.
+        value: this run's value (``None`` when the run could not measure it).
+        bound: the tolerance, in the effect's units.
+        holds_if: ``"at least"`` (``value >= bound``), ``"at most"`` (``value <= bound``) or ``"within"``
+            (``|value| <= bound``). A claim may check more than its effect (a second task, a strict
+            inequality): :attr:`Claim.holds` is the claim's outcome, :attr:`within_bound` only the effect's.
+    """
+
+    name: str
+    value: float | None
+    bound: float
+    holds_if: str = "at least"
+
+    def __post_init__(self) -> None:
+        if self.holds_if not in HOLDS_IF:
+            raise ValueError(f"holds_if must be one of {HOLDS_IF}; got {self.holds_if!r}")
+        if not self.name.strip():
+            raise ValueError("an effect needs a name")
+        if self.value is not None:
+            object.__setattr__(self, "value", float(self.value))  # numpy/torch scalars become plain floats
+        object.__setattr__(self, "bound", float(self.bound))
+
+    @property
+    def within_bound(self) -> bool | None:
+        """Whether the value satisfies the bound (``None`` without a value)."""
+        if self.value is None or not math.isfinite(self.value):
+            return None
+        if self.holds_if == "at least":
+            return self.value >= self.bound
+        if self.holds_if == "at most":
+            return self.value <= self.bound
+        return abs(self.value) <= self.bound
 
 
 @dataclass(frozen=True)
@@ -46,12 +94,14 @@ class Claim:
         details: the measured numbers and the tolerance used, for metrics.json and the reader.
         untestable: empty when this run can test the claim; otherwise why it cannot, in words (e.g. "the
             supervised ceiling is below the teacher"), printed after the claim.
+        effect: the claim's :class:`Effect` (``None`` for a yes/no check such as "deterministic").
     """
 
     claim: str
     holds: bool
     details: str = ""
     untestable: str = ""
+    effect: Effect | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.holds, bool):
