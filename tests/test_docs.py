@@ -96,7 +96,9 @@ def test_a_missing_figure_of_results_becomes_a_note(tmp_path):
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "here.png").write_bytes(b"\x89PNG")
     source = ["![a figure](../results/here.png)\n\n![the envelope](../results/envelope.png)\n![other](elsewhere.png)\n"]
-    kae_site.note_missing_figures(source, tmp_path / "docs")
+    missing = []
+    kae_site.note_missing_figures(source, tmp_path / "docs", missing.append)
+    assert missing == [tmp_path / "docs" / "../results/envelope.png"]  # Sphinx reads the page again next time
     assert source[0] == ("![a figure](../results/here.png)\n\n*(Figure not made yet: `results/envelope.png`.)*\n"
                          "![other](elsewhere.png)\n")
 

@@ -12,13 +12,15 @@ All three are added to the sources as Sphinx reads them (the ``source-read`` eve
   defaults and comments.
 * On the reference pages (``docs/*.md``), a figure of ``results/`` that does not exist yet (the reproduction
   envelope's ``results/envelope.png`` before it is first drawn) becomes a line saying so, instead of a broken
-  image (which fails the build). The figures that exist are staged by ``docs/build_site.py``.
+  image (which fails the build); the page stays a dependent of the missing file, so Sphinx reads it again at every
+  build until the figure is there. The figures that exist are staged by ``docs/build_site.py``.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import papermill
@@ -90,13 +92,14 @@ def add_run_box(source: list[str], path: Path) -> None:
     source[0] = json.dumps(nb)
 
 
-def note_missing_figures(source: list[str], folder: Path) -> None:
+def note_missing_figures(source: list[str], folder: Path, missing: Callable[[Path], None] = lambda path: None) -> None:
     """Replace each figure of ``results/`` in the markdown ``source`` (of a page in ``folder``) that is not there
-    by a line naming it."""
+    by a line naming it; ``missing`` is called with the path of each."""
 
     def figure_or_note(match: re.Match[str]) -> str:
         if (folder / match["path"]).is_file():
             return match[0]
+        missing(folder / match["path"])
         return f"*(Figure not made yet: `{match['path'][match['path'].index('results/'):]}`.)*"
 
     source[0] = RESULTS_FIGURE.sub(figure_or_note, source[0])
@@ -111,7 +114,8 @@ def on_source_read(app: Sphinx, docname: str, source: list[str]) -> None:
     elif path.suffix == ".ipynb":
         add_run_box(source, path)
     elif path.suffix == ".md":
-        note_missing_figures(source, path.parent)
+        # a missing dependency makes Sphinx read the page again next time: the figure may be there by then
+        note_missing_figures(source, path.parent, app.env.note_dependency)
 
 
 def setup(app: Sphinx) -> dict[str, object]:
