@@ -110,7 +110,7 @@ reproduce: setup  ## full profile (paper scale, several seeds; meant for a GPU) 
 	$(KAE) run $(NB) --profile full --out runs_full --timeout 36000 $(ARGS)
 	$(KAE) readme --collect runs_full --profile full
 
-gpu-estimate: setup  ## the full profiles at smoke scale into runs/full-smoke, then each GPU step's time estimated from its counts (results/gpu_estimate.tsv, README)
+gpu-estimate: setup  ## the full profiles at smoke scale into runs/full-smoke, then each GPU step's time estimated from its counts (results/gpu_estimate.tsv, docs/profiles.md)
 	rm -rf runs/full-smoke
 	KAE_SMOKE_OUT=runs/full-smoke $(PY) -m pytest tests/test_full_profile.py -p no:cacheprovider -q
 	cp runs/full-smoke/timings.tsv results/full_smoke_cpu.tsv
@@ -135,14 +135,14 @@ sweep: setup  ## a parameter sweep: make sweep SWEEP=sweeps/NAME.yaml [NB=..] [J
 	@test -n "$(SWEEP)" || { echo "usage: make sweep SWEEP=sweeps/NAME.yaml (shipped: $$(ls sweeps | tr '\n' ' '))" >&2; exit 2; }
 	$(KAE) sweep $(SWEEP) $(NB) --jobs $(JOBS) $(ARGS)
 
-sweep-example: setup  ## the README's example sweep (notebook 01, temperature x seed; ~5 min) into results/sweeps/kd_temperature/
+sweep-example: setup  ## the example sweep of docs/batch.md (notebook 01, temperature x seed; ~5 min) into results/sweeps/kd_temperature/
 	$(KAE) sweep sweeps/kd_temperature.yaml --out runs/sweeps/kd_temperature --jobs $(JOBS) --resume $(ARGS)
 	$(KAE) readme --collect-sweep runs/sweeps/kd_temperature
 
 seeds: setup  ## every notebook's quick profile at seeds 0-4 (about an hour on 2 cores; resumes) into results/seeds/ and the README
 	$(KAE) seeds $(NB) --jobs $(JOBS) $(ARGS)
 
-readme: setup  ## regenerate the README's notebook index and sweep tables from results/
+readme: setup  ## regenerate every generated block of README.md and docs/*.md (index, envelope, zoo, sweeps, tables) from results/
 	$(KAE) readme
 
 lint: setup  ## ruff over the packages, tests, docs and notebooks; stored notebooks clean and their text forms in sync

@@ -16,14 +16,15 @@ this runs, in order, what a GPU can show and a CPU cannot, and commits each step
    hashes) are committed as ``results/full/zoo_manifest.json``. An interrupted build resumes at its last epoch.
 3. ``notebooks``: each notebook's full profile in the order that matters most (the amalgamation notebooks first:
    ``PRIORITY``), each with a time limit from its estimate, into ``runs_full/``; its metrics go to
-   ``results/full/`` and the README's full-profile column (``kae readme --collect``); 02 and 03 also on
+   ``results/full/`` and the README's full-profile column (``kae readme --collect``, which rewrites the other
+   generated blocks too); 02 and 03 also on
    ``shapes`` (``results/full/shapes/``). A notebook whose estimate does not fit in the time left is skipped and
    named, for the next session.
 
 Every step stops before ``--deadline-s`` (default 570 s: one command of at most 10 minutes). With ``--export DIR``
 (``GPU_CHECK_EXPORT``, e.g. the device machine's ``$OUT``) each step's files are also copied to ``DIR/files/`` and
 its commit written to ``DIR/patches/`` (``git format-patch``): ``git am DIR/patches/*.patch`` brings the results
-home (or copy ``DIR/files/`` over the checkout, where the machine had no git). See the README's "A GPU session".
+home (or copy ``DIR/files/`` over the checkout, where the machine had no git). See "A GPU session" in ``docs/profiles.md``.
 """
 
 from __future__ import annotations
@@ -139,6 +140,14 @@ def _gpu_words() -> str:
     return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
 
 
+def _generated_files(root: Path) -> list[str]:
+    """The files whose generated blocks ``kae readme`` rewrites (README.md, docs/*.md), relative to ``root``: they
+    are committed with the results they show."""
+    from kae_tools.readme import generated_files
+
+    return [str(path.relative_to(root)) for path in generated_files(root)]
+
+
 def step_smoke(s: Session, py: str, out: Path) -> bool:
     smoke = out / "smoke"
     if smoke.exists():
@@ -206,7 +215,7 @@ def step_notebooks(s: Session, py: str, zoo_dir: Path, runs_root: Path, names: S
             paths.append(str(target.relative_to(s.root)))
         elif metrics.exists():
             s.run([py, "-m", "kae_tools", "readme", "--collect", str(runs_root), "--profile", "full"], 60)
-            paths += [f"results/full/{stem}.json", "README.md"]
+            paths += [f"results/full/{stem}.json", *_generated_files(s.root)]
         claims = ""
         if metrics.exists():
             c = json.loads(metrics.read_text()).get("claims") or {}

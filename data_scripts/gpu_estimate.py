@@ -16,7 +16,7 @@ made on the GPU itself (``make gpu-check``'s first step), least squares over its
 evaluation and inference passes, figures, the estimators of 08 and 09 (their counts are not training steps), so
 the figures are lower bounds of the arithmetic and upper bounds of nothing; treat them as +/- a factor of 2.
 
-Writes ``results/gpu_estimate.tsv`` (the README shows it) and prints it.
+Writes ``results/gpu_estimate.tsv`` (``docs/profiles.md`` shows it) and prints it.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 1. Fetch the local MathJax 3 copy when it is missing (``docs/fetch_mathjax.py``).
 2. Stage the sources in ``docs/_build/src``: ``docs/index.md``, ``README.md`` (the landing page includes
    its introduction and its notebook index), the other pages of ``docs/`` (``docs/*.md``, staged under ``docs/``
-   so that the notebooks' links to ``../docs/<page>.md`` resolve on the site as in the repository) and every
-   notebook matching
+   so that the notebooks' links to ``../docs/<page>.md`` resolve on the site as in the repository), the figures
+   of ``results/`` (``results/**/*.png``, which the pages show as ``../results/...``) and every notebook matching
    :data:`kae_tools.notebooks.catalog.NOTEBOOK_GLOB` with its paired text form, copied with their modification times
    (so that Sphinx rebuilds only what changed); files no longer there are removed. Copies, not links:
    Sphinx resolves links between documents through symbolic links and would lose them.
@@ -34,6 +34,8 @@ def sources(root: Path = ROOT) -> dict[Path, Path]:
     for page in sorted((root / "docs").glob("*.md")):
         if page.name != "index.md":
             files[Path("docs") / page.name] = page
+    for figure in sorted((root / "results").glob("**/*.png")):
+        files[figure.relative_to(root)] = figure
     for notebook in sorted((root / "notebooks").glob(NOTEBOOK_GLOB)):
         files[Path("notebooks") / notebook.name] = notebook
         text = text_path(notebook, root)

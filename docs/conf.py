@@ -1,7 +1,8 @@
 """Sphinx configuration of the notebooks' site. Build it with ``make docs`` (``docs/build_site.py``).
 
 The sources are staged by ``docs/build_site.py`` in ``docs/_build/src``: the landing page ``docs/index.md``,
-README.md (which it includes) and every notebook matching :data:`kae_tools.notebooks.catalog.NOTEBOOK_GLOB`, so new
+README.md (which it includes), the other pages of ``docs/`` with the figures of ``results/`` they show, and
+every notebook matching :data:`kae_tools.notebooks.catalog.NOTEBOOK_GLOB`, so new
 notebooks appear by themselves. The pages are the stored notebooks, rendered with their outputs and never
 re-executed (myst-nb, execution off), in the Jupyter Book theme. Equations are rendered by a local
 MathJax 3 (``docs/fetch_mathjax.py``), so the site makes no request to another host.

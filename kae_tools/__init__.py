@@ -6,7 +6,8 @@ One console command, ``kae`` (:mod:`kae_tools.__main__`; also ``python -m kae_to
 Layers (arrows point down only; ``kae_utils`` never imports ``kae_tools``)::
 
     __main__          the `kae` command: one subcommand per tool
-    readme            the README's generated parts (index, sweep and TSV blocks, the zoo table)
+    readme            the generated blocks of README.md and docs/*.md (index, sweeps, TSVs, zoo, envelope)
+    envelope          the reproduction envelope: per claim, the paper's, upstream's and our effects
     runner/cli        `kae run`, `kae sweep`: options, plan, summary
     runner/sweep      sweep files, their plan, records and --resume
     runner/schedule   many runs on an engine, records back in order

@@ -3,7 +3,7 @@
     kae run [NOTEBOOK ...] [options]        run notebooks with papermill (kae run 02 -p SEED 1)
     kae sweep SWEEP.yaml [NOTEBOOK ...]     run a sweep file's grid (kae sweep sweeps/kd_temperature.yaml)
     kae seeds [NOTEBOOK ...] [options]      the seeds sweep (sweeps/seeds.yaml, resumed), then results/seeds/
-    kae readme [--collect RUNS ...]         the README's generated parts from results/
+    kae readme [--collect RUNS ...]         the generated parts of README.md and docs/*.md from results/
     kae pair [--check] [NOTEBOOK ...]       the notebooks' jupytext text forms
     kae clean [--check] NOTEBOOK ...        the stored notebooks' run-dependent metadata
     kae zoo {list,build,verify} ...         the model zoo (the same as python -m kae_utils.zoo)
@@ -66,7 +66,7 @@ COMMANDS: dict[str, tuple[Callable[[Sequence[str] | None], int], str]] = {
     "run": (cli.main, "run notebooks with papermill into runs/ and summarise status, time and claims"),
     "sweep": (cli.sweep_main, "run a sweep file's grid of parameters and collect its tables"),
     "seeds": (seeds_main, "every notebook at seeds 0-4 (sweeps/seeds.yaml, resumed), then results/seeds/"),
-    "readme": (readme.main, "collect results and rewrite the README's generated parts"),
+    "readme": (readme.main, "collect results and rewrite the generated parts of README.md and docs/*.md"),
     "pair": (pairing.main, "write (or --check) the notebooks' jupytext text forms"),
     "clean": (nbclean.main, "clean (or --check) the stored notebooks' run-dependent metadata"),
     "zoo": (zoo_main, "list, build or verify the model zoo"),

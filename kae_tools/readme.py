@@ -1,20 +1,29 @@
-"""The README's generated parts, from the notebooks' metadata and the files in ``results/``.
+"""The generated parts of README.md and of the site's pages ``docs/*.md``, from the notebooks' metadata and
+the files in ``results/``.
 
 ``kae readme --collect runs --profile quick`` copies each ``runs/<nb>/metrics.json`` of
 that profile to ``results/<profile>/<nb>.json``; ``--collect-seeds runs/seeds`` copies each notebook's
 rows of a seeds sweep (``make seeds``) to ``results/seeds/<nb>.tsv``; ``--collect-sweep runs/sweeps/NAME``
-copies a sweep's tables and plot to ``results/sweeps/NAME/``. ``kae readme`` then rewrites
-the notebook index between its markers in README.md, and each block between
-``<!-- sweep:NAME:start ... -->`` and ``<!-- sweep:NAME:end -->`` from ``results/sweeps/NAME/`` (and each
-``<!-- tsv:results/FILE.tsv:start ... -->`` block from that TSV);
-``--check`` only reports whether they are up to date (exit 1 if not). Numbers in the README therefore
-always come from a run, never from typing.
+copies a sweep's tables and plot to ``results/sweeps/NAME/``. ``kae readme`` then rewrites every generated
+block of README.md and ``docs/*.md`` (:func:`generated_files`), wherever it is, each between its start marker
+``<!-- KIND:start (generated ...; do not edit) -->`` and its end marker ``<!-- KIND:end -->``:
+
+* ``notebook-index``: the notebook index (README.md must hold it; the site's landing page shows it too);
+* ``sweep:NAME``: the plot and summary of ``results/sweeps/NAME/``;
+* ``tsv:results/FILE.tsv``: that TSV as a table;
+* ``zoo``: the model zoo's entries (``kae_utils.zoo``);
+* ``envelope:summary`` and ``envelope:table``: the reproduction envelope (:mod:`kae_tools.envelope`).
+
+Links in a block (notebooks, plots) are written relative to the file that holds it, so they work on GitHub
+and on the site. ``--check`` only reports whether every block is up to date (exit 1 if not). Numbers in the
+README and the pages therefore always come from a run, never from typing.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import sys
@@ -44,13 +53,17 @@ __all__ = [
     "collect_seeds",
     "collect_sweep",
     "format_seeds",
+    "generated_files",
     "main",
     "readme_index",
+    "render_blocks",
+    "render_envelope",
     "render_index",
     "render_sweep",
     "render_tsv",
     "render_zoo",
     "seeds_cell",
+    "update_generated",
     "update_readme",
 ]
 
@@ -70,6 +83,13 @@ _TSV_BLOCK = re.compile(
     r"(?P<start><!-- tsv:(?P<path>results/[A-Za-z0-9_./-]+\.tsv):start[^>]*-->)\n.*?(?P<end><!-- tsv:(?P=path):end -->)",
     re.S,
 )
+_INDEX_BLOCK = re.compile(rf"(?P<start>{re.escape(START)})\n.*?(?P<end>{re.escape(END)})", re.S)
+_ENVELOPE_BLOCK = re.compile(
+    r"(?P<start><!-- envelope:(?P<kind>summary|table):start[^>]*-->)\n.*?(?P<end><!-- envelope:(?P=kind):end -->)",
+    re.S,
+)
+#: Any start marker of a generated block: each must belong to a block of a known kind, with its end marker.
+_ANY_START = re.compile(r"<!-- [A-Za-z0-9_./:-]+:start\b")
 
 
 def collect(runs: str | Path, profile: str, root: Path | None = None) -> list[Path]:
@@ -137,9 +157,9 @@ def seeds_cell(path: Path, code_sha: str | None = None) -> str:
     return text
 
 
-def render_index(root: Path | None = None) -> str:
+def render_index(root: Path | None = None, up: str = "") -> str:
     """The markdown table: one row per notebook with its paper, claim, quick and full results, and
-    how many of the seeds of ``make seeds`` each claim held at."""
+    how many of the seeds of ``make seeds`` each claim held at (``up``: the way from the file up to the root)."""
     root = root or repo_root()
     rows = [
         "| notebook | paper | central claim | our result, quick profile (CPU) | our result, full profile (GPU) "
@@ -151,7 +171,7 @@ def render_index(root: Path | None = None) -> str:
         paper = meta.get("paper", "")
         if meta.get("url"):
             paper = f"[{paper}]({meta['url']})"
-        link = f"[{path.stem}](notebooks/{path.name})"
+        link = f"[{path.stem}]({up}notebooks/{path.name})"
         quick = _result_cell(root / "results" / "quick" / f"{path.stem}.json")
         full = _result_cell(root / "results" / "full" / f"{path.stem}.json")
         seeds = seeds_cell(root / SEEDS_DIR / f"{path.stem}.tsv", code_sha(path))
@@ -159,8 +179,9 @@ def render_index(root: Path | None = None) -> str:
     return "\n".join(rows)
 
 
-def render_sweep(name: str, root: Path | None = None) -> str:
-    """The README block of the sweep ``results/sweeps/<name>/``: its plot and its summary table."""
+def render_sweep(name: str, root: Path | None = None, up: str = "") -> str:
+    """The block of the sweep ``results/sweeps/<name>/``: its plot (linked from ``up``, the way from the file
+    that holds the block up to the root) and its summary table."""
     import yaml
 
     root = root or repo_root()
@@ -173,7 +194,7 @@ def render_sweep(name: str, root: Path | None = None) -> str:
     lines = []
     if (root / folder / "plot.png").exists():
         title = (resolved.get("plot") or {}).get("title") or name
-        lines += [f"![{title}]({(folder / 'plot.png').as_posix()})", ""]
+        lines += [f"![{title}]({up}{(folder / 'plot.png').as_posix()})", ""]
     lines.append(summary_markdown(read_table(root / folder / "summary.tsv"), over, metrics))
     return "\n".join(lines)
 
@@ -192,17 +213,55 @@ def render_tsv(path: Path) -> str:
 
 
 def render_zoo(root: Path | None = None) -> str:
-    """The README's table of the model zoo: every registry entry with its manifest record (``kae_utils.zoo``)."""
+    """The table of the model zoo: every registry entry with its manifest record (``kae_utils.zoo``)."""
     from kae_utils import zoo  # torch and the zoo's registry: only when the README is rendered
 
     return zoo.markdown_index(zoo.Zoo((root or repo_root()) / "zoo"))
 
 
-def _render_blocks(text: str, root: Path) -> str:
-    """Fill every sweep block, TSV block and the zoo block of the README from its results file."""
-    text = _SWEEP_BLOCK.sub(lambda m: f"{m['start']}\n{render_sweep(m['name'], root)}\n{m['end']}", text)
-    text = _ZOO_BLOCK.sub(lambda m: f"{m['start']}\n{render_zoo(root)}\n{m['end']}", text)
-    return _TSV_BLOCK.sub(lambda m: f"{m['start']}\n{render_tsv(root / m['path'])}\n{m['end']}", text)
+def render_envelope(kind: str, root: Path | None = None) -> str:
+    """The reproduction envelope's block: ``"summary"`` (the README's) or ``"table"`` (``docs/reproduction.md``'s)."""
+    from kae_tools import envelope  # its tables read every results file: only when a block asks for them
+
+    render = {"summary": envelope.render_readme_block, "table": envelope.render_page_block}[kind]
+    return render(root or repo_root()).strip("\n")
+
+
+#: Each kind of generated block: its pattern, and its content from (the match, the root, the way up to the root).
+_BLOCKS = (
+    (_INDEX_BLOCK, lambda m, root, up: render_index(root, up)),
+    (_SWEEP_BLOCK, lambda m, root, up: render_sweep(m["name"], root, up)),
+    (_ZOO_BLOCK, lambda m, root, up: render_zoo(root)),
+    (_TSV_BLOCK, lambda m, root, up: render_tsv(root / m["path"])),
+    (_ENVELOPE_BLOCK, lambda m, root, up: render_envelope(m["kind"], root)),
+)
+
+
+def render_blocks(text: str, root: Path | None = None, up: str = "") -> str:
+    """``text`` with every generated block filled anew; ``up`` leads from the file holding it to the root
+    (``""`` for README.md, ``"../"`` for a page in ``docs/``). A start marker of no known block (a typo, or its end
+    marker missing) is an error: such a block would never be rewritten."""
+    root = root or repo_root()
+    known = sum(len(pattern.findall(text)) for pattern, _ in _BLOCKS)
+    starts = _ANY_START.findall(text)
+    if len(starts) != known:
+        raise ValueError(f"{len(starts) - known} of the start markers {starts} belong to no generated block "
+                         "(unknown kind, or no end marker)")
+    for pattern, render in _BLOCKS:
+        text = pattern.sub(lambda m, render=render: f"{m['start']}\n{render(m, root, up)}\n{m['end']}", text)
+    return text
+
+
+def generated_files(root: Path | None = None) -> list[Path]:
+    """The files whose generated blocks ``kae readme`` rewrites: README.md and the site's pages ``docs/*.md``."""
+    root = root or repo_root()
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
+def _way_up(path: Path, root: Path) -> str:
+    """The relative way from the folder of ``path`` up to ``root``: ``""`` or ``"../"``."""
+    way = Path(os.path.relpath(root, path.parent)).as_posix()
+    return "" if way == "." else f"{way}/"
 
 
 def _split_readme(readme: Path) -> tuple[str, str, str]:
@@ -220,17 +279,29 @@ def readme_index(root: Path | None = None) -> str:
     return _split_readme((root or repo_root()) / "README.md")[1]
 
 
-def update_readme(root: Path | None = None, check: bool = False) -> bool:
-    """Rewrite the index and the sweep blocks in README.md; return whether it changed (``check``: write nothing)."""
+def update_generated(root: Path | None = None, check: bool = False) -> list[Path]:
+    """Rewrite every generated block of :func:`generated_files`; return the files that changed (``check``: the
+    files whose blocks are out of date, and write nothing). README.md must hold the notebook index."""
     root = root or repo_root()
-    readme = root / "README.md"
-    text = readme.read_text()
-    head, _, tail = _split_readme(readme)
-    new = _render_blocks(f"{head}{START}\n{render_index(root)}\n{END}{tail}", root)
-    changed = new != text
-    if changed and not check:
-        readme.write_text(new)
+    _split_readme(root / "README.md")
+    changed = []
+    for path in generated_files(root):
+        text = path.read_text()
+        try:
+            new = render_blocks(text, root, _way_up(path, root))
+        except ValueError as exc:
+            raise ValueError(f"{path.relative_to(root)}: {exc}") from None
+        if new != text:
+            changed.append(path)
+            if not check:
+                path.write_text(new)
     return changed
+
+
+def update_readme(root: Path | None = None, check: bool = False) -> bool:
+    """Rewrite the generated blocks of README.md and ``docs/*.md``; return whether any file changed (or, with
+    ``check``, is out of date)."""
+    return bool(update_generated(root, check))
 
 
 def _without_empty_columns(rows):
@@ -282,7 +353,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--collect-sweep", metavar="SWEEP", help="copy SWEEP's tables and plot to results/sweeps/<name>/"
     )
-    parser.add_argument("--check", action="store_true", help="exit 1 if the README index is out of date")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if a generated block of README.md or docs/*.md is out of date"
+    )
     args = parser.parse_args(argv)
     collected: list[Path] = []
     try:
@@ -297,12 +370,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     for path in collected:
         print(f"collected {path.relative_to(repo_root())}")
-    changed = update_readme(check=args.check)
+    try:
+        changed = update_generated(check=args.check)
+    except ValueError as exc:  # no index in README.md, or a block without its end marker
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    names = ", ".join(str(p.relative_to(repo_root())) for p in changed)
     if args.check:
         if changed:
-            print("README.md notebook index is out of date: run `make readme`")
-        return int(changed)
-    print("README.md index " + ("updated" if changed else "already up to date"))
+            print(f"generated blocks out of date in {names}: run `make readme`")
+        return int(bool(changed))
+    print(f"generated blocks updated in {names}" if changed else "generated blocks already up to date")
     return 0
 
 

@@ -36,7 +36,10 @@ def test_every_notebook_and_its_text_form_is_a_source():
     pages = {rel: path for rel, path in files.items() if rel.parts[0] == "docs"}
     assert pages == {build_site.Path("docs") / p.name: p for p in (ROOT / "docs").glob("*.md") if p.name != "index.md"}
     assert {build_site.Path("docs/decisions.md"), build_site.Path("docs/architecture.md")} <= pages.keys()
-    files = {rel: path for rel, path in files.items() if rel not in pages}
+    figures = {rel: path for rel, path in files.items() if rel.parts[0] == "results"}
+    assert figures == {p.relative_to(ROOT): p for p in (ROOT / "results").glob("**/*.png")}
+    assert build_site.Path("results/sweeps/kd_temperature/plot.png") in figures  # docs/batch.md shows it
+    files = {rel: path for rel, path in files.items() if rel not in pages and rel not in figures}
     expected = {f"notebooks/{p.name}" for nb in NOTEBOOKS for p in (nb, nb.with_suffix(".py"))}
     assert {str(rel) for rel in files} == expected
 
@@ -78,6 +81,26 @@ def test_add_index_puts_the_readme_table_in_place():
     assert all(f"[{nb.stem}](notebooks/{nb.name})" in source[0] for nb in NOTEBOOKS)
     with pytest.raises(ValueError, match="kae:notebook-index"):
         kae_site.add_index(["# no placeholder\n"], "index")
+
+
+def test_every_reference_page_is_in_the_sites_navigation():
+    """Each page of docs/ is in a toctree of the landing page (Sphinx would warn, and -W fail, otherwise)."""
+    index = (ROOT / "docs" / "index.md").read_text()
+    entries = set(re.findall(r"^docs/([\w-]+)$", index, re.M))
+    assert entries == {p.stem for p in (ROOT / "docs").glob("*.md")} - {"index"}
+    assert ":caption: Reference" in index
+
+
+def test_a_missing_figure_of_results_becomes_a_note(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "here.png").write_bytes(b"\x89PNG")
+    source = ["![a figure](../results/here.png)\n\n![the envelope](../results/envelope.png)\n![other](elsewhere.png)\n"]
+    missing = []
+    kae_site.note_missing_figures(source, tmp_path / "docs", missing.append)
+    assert missing == [tmp_path / "docs" / "../results/envelope.png"]  # Sphinx reads the page again next time
+    assert source[0] == ("![a figure](../results/here.png)\n\n*(Figure not made yet: `results/envelope.png`.)*\n"
+                         "![other](elsewhere.png)\n")
 
 
 def test_run_box_after_the_title_cell():
@@ -140,7 +163,7 @@ def test_fetch_mathjax_refuses_a_tarball_with_another_hash(tmp_path, monkeypatch
     assert not (tmp_path / "out" / "mathjax3").exists()
 
 
-# ---- links from the notebooks to the other docs pages (docs/decisions.md): the page and its heading exist
+# ---- links from the notebooks and the README to the pages of docs/: the page and its heading exist
 
 
 def _slug(heading: str) -> str:
@@ -148,14 +171,29 @@ def _slug(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
+def _broken_links(text: str, prefix: str) -> list[str]:
+    """The links ``](<prefix>PAGE.md#ANCHOR)`` in ``text`` whose page in docs/ or whose heading does not exist."""
+    broken = []
+    for page, anchor in re.findall(rf"\]\({re.escape(prefix)}([\w-]+\.md)(?:#([\w-]+))?\)", text):
+        path = ROOT / "docs" / page
+        if not path.exists():
+            broken.append(f"{prefix}{page}: no such page")
+        elif anchor:
+            headings = {_slug(line.lstrip("#")) for line in path.read_text().splitlines() if line.startswith("#")}
+            if anchor not in headings:
+                broken.append(f"{prefix}{page}#{anchor}: no such heading")
+    return broken
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_links_to_docs_pages_resolve(notebook):
     nb = json.loads(notebook.read_text())
-    links = [m.groups() for cell in nb["cells"] if cell["cell_type"] == "markdown"
-             for m in re.finditer(r"\]\(\.\./docs/([\w-]+\.md)(?:#([\w-]+))?\)", "".join(cell["source"]))]
-    for page, anchor in links:
-        path = ROOT / "docs" / page
-        assert path.exists(), f"{notebook.name} links to docs/{page}, which does not exist"
-        if anchor:
-            headings = {_slug(line.lstrip("#")) for line in path.read_text().splitlines() if line.startswith("#")}
-            assert anchor in headings, f"{notebook.name} links to docs/{page}#{anchor}: no such heading"
+    text = "\n".join("".join(cell["source"]) for cell in nb["cells"] if cell["cell_type"] == "markdown")
+    assert not _broken_links(text, "../docs/"), f"{notebook.name} links to {_broken_links(text, '../docs/')}"
+
+
+def test_readme_links_to_docs_pages_resolve():
+    """The README is not a page of the site, so Sphinx does not check its links into docs/: this test does."""
+    text = (ROOT / "README.md").read_text()
+    assert "](docs/batch.md#claims-across-seeds)" in text
+    assert not _broken_links(text, "docs/"), f"README.md links to {_broken_links(text, 'docs/')}"

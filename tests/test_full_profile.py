@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEVICE = os.environ.get("KAE_SMOKE_DEVICE", "auto")
 JOBS = int(os.environ.get("KAE_SMOKE_JOBS", "2"))
 TIMEOUT_S = 600
-#: Extra runs beyond each notebook's defaults: 02 and 03 at full profile on ``shapes`` (the README's full-profile
-#: experiment for them, and the only user of the full zoo's shapes teachers and backbones).
+#: Extra runs beyond each notebook's defaults: 02 and 03 at full profile on ``shapes`` (the full-profile
+#: experiment for them in docs/profiles.md, and the only user of the full zoo's shapes teachers and backbones).
 EXTRA_RUNS = (("02_comprehensive_classification", {"DATASET": "shapes"}),
               ("03_common_feature_learning", {"DATASET": "shapes"}))
 #: Seconds each run took here at smoke scale (one thread): the longest start first, so two lanes end together.

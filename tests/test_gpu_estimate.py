@@ -155,3 +155,10 @@ def test_gpu_check_refuses_a_machine_without_cuda(capsys: pytest.CaptureFixture)
         pytest.skip("a GPU is visible")
     assert gpu_check.main(["--steps", "smoke", "--no-commit"]) == 2
     assert "needs a CUDA GPU" in capsys.readouterr().err
+
+
+def test_gpu_check_commits_every_file_that_kae_readme_rewrites(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    for name in ("README.md", "docs/reproduction.md", "docs/zoo.md", "docs/notes.txt"):
+        (tmp_path / name).write_text("x\n")
+    assert gpu_check._generated_files(tmp_path) == ["README.md", "docs/reproduction.md", "docs/zoo.md"]

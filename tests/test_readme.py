@@ -1,4 +1,4 @@
-"""The README's notebook index is generated from results/ and is up to date."""
+"""The generated blocks of README.md and of the site's pages (docs/*.md) come from results/ and are up to date."""
 
 from __future__ import annotations
 
@@ -14,8 +14,23 @@ from kae_tools.runner.tables import read_table, results_table, summarise, write_
 from kae_utils.core.paths import repo_root
 
 
-def test_readme_index_is_up_to_date():
-    assert not readme.update_readme(check=True), "README.md index is stale: run `make readme`"
+def test_generated_blocks_are_up_to_date():
+    """README.md and every page of docs/ hold exactly what `make readme` writes."""
+    stale = [str(p.relative_to(repo_root())) for p in readme.update_generated(check=True)]
+    assert not stale, f"generated blocks out of date in {stale}: run `make readme`"
+
+
+def test_readme_is_a_front_door_and_the_blocks_live_where_they_should():
+    root = repo_root()
+    text = (root / "README.md").read_text()
+    assert len(text.encode()) <= 16 * 1024, "README.md is the front door: reference sections belong in docs/"
+    for page in ("reproduction", "differences", "zoo", "profiles", "batch", "development"):
+        assert f"](docs/{page}.md)" in text, f"README.md does not link docs/{page}.md"
+    assert text.index(readme.END) < text.index("<!-- envelope:summary:start") < text.index("<!-- envelope:summary:end")
+    holders = {path.name: path.read_text() for path in readme.generated_files(root)}
+    assert "<!-- envelope:table:start" in holders["reproduction.md"]
+    assert "<!-- zoo:start" in holders["zoo.md"] and "<!-- sweep:kd_temperature:start" in holders["batch.md"]
+    assert "<!-- tsv:results/precision_quick.tsv:start" in holders["profiles.md"]
 
 
 def _fake_repo(tmp_path):
@@ -54,6 +69,69 @@ def test_readme_index_is_the_table_between_the_markers(tmp_path):
     assert readme.readme_index(root) == "old"
     readme.update_readme(root)
     assert readme.readme_index(root) == readme.render_index(root)
+
+
+def _page(root, name, text):
+    (root / "docs").mkdir(exist_ok=True)
+    (root / "docs" / name).write_text(text)
+    return root / "docs" / name
+
+
+def test_blocks_in_a_page_are_rewritten_and_checked(tmp_path, capsys, monkeypatch):
+    """A stale block in docs/ is found by --check (exit 1, the page named, nothing written), then rewritten."""
+    root = _fake_repo(tmp_path)
+    readme.update_readme(root)
+    (root / "results").mkdir()
+    (root / "results" / "bench.tsv").write_text("engine\tper_run_s\nlocal\t3.191\n")
+    block = "<!-- tsv:results/bench.tsv:start (generated) -->\n{}\n<!-- tsv:results/bench.tsv:end -->"
+    page = _page(root, "page.md", "# Page\n\n" + block.format("| engine | per_run_s |\n|---|---|\n| local | 3.191 |") + "\n")
+    assert readme.update_generated(root, check=True) == []
+    page.write_text(page.read_text().replace("3.191", "9.999"))  # edited by hand, or results/ changed
+    stale = page.read_text()
+    assert readme.update_generated(root, check=True) == [page] and page.read_text() == stale
+    monkeypatch.setenv("KAE_ROOT", str(root))
+    assert readme.main(["--check"]) == 1
+    assert "out of date in docs/page.md" in capsys.readouterr().out
+    assert readme.main([]) == 0 and "| local | 3.191 |" in page.read_text()
+    assert readme.main(["--check"]) == 0
+
+
+def test_links_in_a_page_lead_up_to_the_root(tmp_path):
+    """The same blocks in docs/ link ``../notebooks/...`` and ``../results/...``: they work on GitHub and the site."""
+    root = _fake_repo(tmp_path)
+    folder = root / "results" / "sweeps" / "demo"
+    folder.mkdir(parents=True)
+    (folder / "sweep.yaml").write_text("name: demo\nplot: {title: acc}\n")
+    (folder / "plot.png").write_bytes(b"\x89PNG fake")
+    write_table(summarise(results_table(_seed_results(seeds=(0, 1)))), folder / "summary.tsv")
+    page = _page(root, "page.md", f"{readme.START}\n{readme.END}\n<!-- sweep:demo:start x -->\n<!-- sweep:demo:end -->\n")
+    readme.update_generated(root)
+    text = page.read_text()
+    assert "[07_thing](../notebooks/07_thing.ipynb)" in text and "![acc](../results/sweeps/demo/plot.png)" in text
+    assert "[07_thing](notebooks/07_thing.ipynb)" in (root / "README.md").read_text()
+
+
+def test_envelope_blocks_come_from_kae_tools_envelope(tmp_path, monkeypatch):
+    from kae_tools import envelope
+
+    root = _fake_repo(tmp_path)
+    monkeypatch.setattr(envelope, "render_readme_block", lambda r: f"summary of {r.name}\n")
+    monkeypatch.setattr(envelope, "render_page_block", lambda r: "| claim | effect |\n|---|---|\n| 1 | 0.5 |\n")
+    (root / "README.md").write_text((root / "README.md").read_text()
+                                    + "<!-- envelope:summary:start (generated) -->\nold\n<!-- envelope:summary:end -->\n")
+    page = _page(root, "reproduction.md", "<!-- envelope:table:start (generated) -->\n<!-- envelope:table:end -->\n")
+    assert readme.update_generated(root) == [root / "README.md", page]
+    assert f"<!-- envelope:summary:start (generated) -->\nsummary of {root.name}\n<!-- envelope:summary:end -->" in (
+        root / "README.md").read_text()
+    assert page.read_text() == ("<!-- envelope:table:start (generated) -->\n| claim | effect |\n|---|---|\n| 1 | 0.5 |\n"
+                                "<!-- envelope:table:end -->\n")
+
+
+def test_a_block_without_its_end_marker_is_an_error(tmp_path):
+    root = _fake_repo(tmp_path)
+    _page(root, "page.md", "<!-- tsv:results/bench.tsv:start (generated) -->\nold\n<!-- tsv:results/bench.tvs:end -->\n")
+    with pytest.raises(ValueError, match=r"docs/page.md: 1 of the start markers"):
+        readme.update_generated(root, check=True)
 
 
 def test_update_needs_markers(tmp_path):

@@ -24,7 +24,7 @@ The rules (:data:`RULES`) sort every numeric key into one of three kinds:
 A numeric key that no rule classifies is refused at smoke scale (and by a unit test over every notebook's
 settings), so a new setting must be sorted into a kind before the smoke run accepts it. The smoke scale only
 ever applies to the ``full`` profile; the quick profile is never changed. What it shows and what it cannot
-(numbers, timings, claims: only a GPU run at paper scale can give those) is in the README's profiles section.
+(numbers, timings, claims: only a GPU run at paper scale can give those) is in the profiles page, ``docs/profiles.md``.
 """
 
 from __future__ import annotations
@@ -206,7 +206,7 @@ def profile_settings(settings: Mapping[str, Mapping[str, Any]], profile: str, wh
 # With KAE_WORK_LOG=<folder>, the Trainer and the mini-Taskonomy's transfer loop append one JSON line per training
 # run to <folder>/<run>.jsonl: its steps, samples, measured FLOPs per sample and wall time at this scale, and what
 # the same run would count at paper scale. data_scripts/gpu_estimate.py turns the smoke run's lines into the
-# README's GPU time estimates (and, from a smoke run on a GPU, calibrates them).
+# GPU time estimates of docs/profiles.md (and, from a smoke run on a GPU, calibrates them).
 
 _PAPER_COUNTS: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar("paper_counts", default=None)
 

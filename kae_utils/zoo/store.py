@@ -433,7 +433,7 @@ def record(name: str) -> dict[str, Any]:
 
 
 def markdown_index(zoo: Zoo | None = None) -> str:
-    """The zoo as a markdown table (for the README): one row per entry, from the registry and the manifest."""
+    """The zoo as a markdown table (for ``docs/zoo.md``): one row per entry, from the registry and the manifest."""
     rows = (zoo or Zoo()).list_rows()
     columns = ("name", "profile", "task", "architecture", "params", "held-out", "used by", "status")
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]

@@ -1,8 +1,9 @@
 """The built site (``make docs``) in headless Chromium, served on 127.0.0.1 with every other host blocked.
 
-Every page: no request leaves the machine, the sidebar lists every notebook, every image loaded, every
-equation rendered by the local MathJax (no raw TeX left), no console errors or failed requests. Then the
-landing page's index, each notebook page's "Run this notebook" box and its downloads, and the search.
+Every page: no request leaves the machine, the sidebar lists every notebook and every page of docs/, every image
+loaded, every equation rendered by the local MathJax (no raw TeX left), no console errors or failed requests. Then
+the landing page's index, each notebook page's "Run this notebook" box and its downloads, each page of docs/ with
+its title and its generated blocks (``make readme``) rendered, and the search.
 Screenshots of one page of each kind go to ``runs/browser/``.
 """
 
@@ -28,7 +29,10 @@ pytestmark = pytest.mark.browser
 ROOT = repo_root()
 SITE = ROOT / "docs" / "_build" / "html"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob(NOTEBOOK_GLOB))
-PAGES = ["index.html", "search.html", "genindex.html", *(f"notebooks/{nb.stem}.html" for nb in NOTEBOOKS)]
+#: the pages of docs/ (the reference pages, the architecture, the decisions), as docs/build_site.py stages them
+DOC_PAGES = sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "index.md")
+PAGES = ["index.html", "search.html", "genindex.html", *(f"notebooks/{nb.stem}.html" for nb in NOTEBOOKS),
+         *(f"docs/{page.stem}.html" for page in DOC_PAGES)]
 #: the page of each kind whose screenshot is kept
 SCREENSHOTS = {"index.html": "site_landing", f"notebooks/{NOTEBOOKS[0].stem}.html": "site_notebook"}
 
@@ -48,6 +52,27 @@ MATH_JS = """async () => {
         errors: [...document.querySelectorAll('mjx-merror')].map(e => e.textContent.slice(0, 60)),
         raw: (prose.innerText.match(/\\$\\$|\\\\\\(|\\\\\\[|\\\\begin\\{/g) || []).length,
     };
+}"""
+# In the page: the generated block NAME, between the comments `NAME:start ...` and `NAME:end` (MyST keeps them).
+BLOCK_JS = """(name) => {
+    const walker = document.createTreeWalker(document.querySelector('article.bd-article') || document.body,
+                                             NodeFilter.SHOW_COMMENT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        if (!node.textContent.trim().startsWith(name + ':start')) continue;
+        const block = {found: true, closed: false, text: '', tables: 0};
+        for (let e = node.nextSibling; e; e = e.nextSibling) {
+            if (e.nodeType === Node.COMMENT_NODE && e.textContent.trim() === name + ':end') {
+                block.closed = true;
+                break;
+            }
+            if (e.nodeType !== Node.ELEMENT_NODE) continue;
+            block.text += e.innerText;
+            block.tables += e.matches('table') ? 1 : e.querySelectorAll('table').length;
+        }
+        block.text = block.text.trim();
+        return block;
+    }
+    return {found: false};
 }"""
 
 
@@ -102,8 +127,9 @@ def _page_problems(watched, page_name: str) -> list[str]:
     nav = page.locator("nav.bd-docs-nav li.toctree-l1 > a")
     if not page.locator("nav.bd-docs-nav").is_visible():
         problems.append("the sidebar navigation (nav.bd-docs-nav) is not visible")
-    if nav.count() != len(NOTEBOOKS):
-        problems.append(f"nav.bd-docs-nav lists {nav.count()} pages, not the {len(NOTEBOOKS)} notebooks")
+    if nav.count() != len(NOTEBOOKS) + len(DOC_PAGES):
+        problems.append(f"nav.bd-docs-nav lists {nav.count()} pages, not the {len(NOTEBOOKS)} notebooks and "
+                        f"the {len(DOC_PAGES)} pages of docs/")
     problems += [f"image not loaded: {src}" for src in page.evaluate(BROKEN_IMAGES_JS)]
     math = page.evaluate(MATH_JS)
     if math["math"] and not math["mathjax"]:
@@ -145,6 +171,36 @@ def test_landing_page_shows_the_readme_index(watched_page, site_url):
         claim = nbformat.read(notebook, as_version=4).metadata["kae"]["claim"]
         assert _plain(claim) in text, f"index.html: the claim of {notebook.stem} is not in the table"
         assert f"notebooks/{notebook.stem}.html" in hrefs, f"index.html: no link to {notebook.stem}'s page"
+
+
+def _generated_blocks(page: Path) -> dict[str, str]:
+    """The generated blocks of a page's markdown: ``{name: content}`` (``make readme`` wrote them)."""
+    text = page.read_text()
+    pattern = r"<!-- (?P<name>[\w./:-]+):start[^>]*-->\n(?P<body>.*?)<!-- (?P=name):end -->"
+    return {m["name"]: m["body"] for m in re.finditer(pattern, text, re.S)}
+
+
+def _title(page: Path) -> str:
+    title = next(line for line in page.read_text().splitlines() if line.startswith("# "))
+    return _plain(title[2:].replace("`", ""))
+
+
+@pytest.mark.parametrize("page", DOC_PAGES, ids=lambda p: p.stem)
+def test_reference_page_shows_its_title_and_generated_blocks(watched_page, site_url, page):
+    """Each page of docs/: its title, and each generated block rendered (text; a table where the block has one)."""
+    _open(watched_page, f"{site_url}/docs/{page.stem}.html")
+    heading = watched_page.page.locator("article h1").first
+    assert _plain(heading.inner_text()).rstrip("#").strip() == _title(page), f"docs/{page.stem}.html: wrong title"
+    blocks = _generated_blocks(page)
+    if page.stem == "reproduction":
+        assert "envelope:table" in blocks, "docs/reproduction.md has no envelope:table block"
+    for name, body in blocks.items():
+        block = watched_page.page.evaluate(BLOCK_JS, name)
+        where = f"docs/{page.stem}.html, block {name}"
+        assert block["found"] and block["closed"], f"{where}: its start and end comments are not in the page"
+        assert block["text"], f"{where}: rendered empty"
+        if re.search(r"^\|[-|]+\|$", body, re.M):
+            assert block["tables"] >= 1, f"{where}: the block holds a table, the page shows none"
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
