@@ -370,6 +370,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     for path in collected:
         print(f"collected {path.relative_to(repo_root())}")
+    if not args.check:  # the envelope's table and figure, from results/ as it is now
+        from kae_tools import envelope
+
+        for path in envelope.write_envelope(repo_root()):
+            print(f"wrote {path.relative_to(repo_root())}")
     try:
         changed = update_generated(check=args.check)
     except ValueError as exc:  # no index in README.md, or a block without its end marker
