@@ -51,6 +51,7 @@ from kae_utils.methods.transferability.attribution import (
     attribution_maps,
     epsilon_lrp_relus,
 )
+from kae_utils.models.encdec import dense_output
 from kae_utils.training.numerics import current
 
 __all__ = [
@@ -386,11 +387,7 @@ class _DenseTransfer(nn.Module):
         y = self.body(z)
         if y.shape[-1] != self.size:
             y = F.interpolate(y, size=(self.size, self.size), mode="bilinear", align_corners=False)
-        if self.output == "depth":
-            return torch.exp(y.clamp(-12, 12))
-        if self.output == "normals":
-            return F.normalize(y, dim=1, eps=1e-6)
-        return y
+        return dense_output(y, self.output)
 
 
 class _ImageTransfer(nn.Module):
