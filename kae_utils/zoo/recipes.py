@@ -79,7 +79,7 @@ def entry_data(spec: dict[str, Any]) -> tuple[torch.Tensor, Any]:
             split = load_dataset("shapes", spec["split"], spec["profile"])
             x, labels = split.x, split.targets
         else:
-            silhouette = spec["view"] == "silhouette",
+            silhouette = spec["view"] == "silhouette"
             batch = _shapes(spec["n"], spec["seed"], spec["start"], spec["image_size"], silhouette)
             x, labels = (silhouettes(batch.masks, batch.labels["position"]) if silhouette else batch.images), batch.labels
         x, labels = _where(x, labels, spec.get("where"))
