@@ -7,7 +7,7 @@ Layers, lowest first; a module imports only from layers below its own (and from 
     zoo                  the model zoo: entries, registry per notebook family, store (build, verify), CLI
     benchmarks           tasks (loss, metric, colouring per task of scenes and mini-Taskonomy), taskonomy
     methods | notebook   distillation, dense, amalgamation, adaptive, recombination, transferability
-                         (+ ranking, harness) | setup_notebook, seed_everything, resolve_device
+                         (+ attribution, ranking, harness) | setup_notebook, seed_everything, resolve_device
     training             numerics, trainer, predict, cache
     evaluation           metrics, results (claims, metrics.json)
     display              viz, widgets, progress, source (show_source)

@@ -188,10 +188,10 @@ def test_notebooks_resolve_the_device_before_any_work(path: Path) -> None:
 
 
 def test_trainer_moves_batches_asynchronously_only_on_cuda() -> None:
-    from kae_utils.training.predict import _to_device
+    from kae_utils.training.predict import to_device
 
     x = torch.ones(2, 3)
-    assert _to_device((x, 1), torch.device("cpu"))[0] is x, "a CPU batch stays where it is"
+    assert to_device((x, 1), torch.device("cpu"))[0] is x, "a CPU batch stays where it is"
 
 
 @pytest.mark.slow

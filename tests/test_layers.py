@@ -1,6 +1,6 @@
 """The layers of kae_utils (and the tooling package kae_tools above it), checked on the source: an import graph
 read with ``ast`` (nothing is imported or run) must have no circle, no arrow that runs up the layer order, and no
-arrow from kae_utils to kae_tools.
+arrow from kae_utils to kae_tools; and no module may import another module's private (``_name``) names.
 
 The order, lowest first (one place: :data:`LAYERS`; the package docstring draws it). Why this order, from what
 the modules import:
@@ -196,6 +196,23 @@ def layer_problems(graph: Graph, layers: tuple[tuple[str, ...], ...] = LAYERS) -
     return problems
 
 
+def private_imports(root: Path = ROOT, packages: Iterable[str] = (LIBRARY, TOOLING)) -> list[str]:
+    """Every ``from <one of ours> import _name`` (a private name, not a dunder) in the packages under ``root``:
+    one module reaching into another's privates. What two modules share is public and in ``__all__``."""
+    found = []
+    for pkg in packages:
+        for path in sorted((root / pkg).rglob("*.py")) if (root / pkg).is_dir() else ():
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not isinstance(node, ast.ImportFrom) or (node.level == 0 and (node.module or "").split(".")[0]
+                                                            not in (LIBRARY, TOOLING)):
+                    continue
+                names = [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+                if names:
+                    source = "." * node.level + (node.module or "")
+                    found.append(f"{module_name(path, root)}: from {source} import {', '.join(names)}")
+    return found
+
+
 # ------------------------------------------------------------------------------------ the repository
 
 
@@ -236,6 +253,10 @@ def test_core_is_torch_free(graph):
             assert not {n for n in names if n.split(".")[0] in ("torch", "numpy", "matplotlib")}, module
 
 
+def test_no_module_imports_another_modules_private_names():
+    assert private_imports() == []
+
+
 # ----------------------------------------------------------------------------- the checks can fail
 
 
@@ -266,6 +287,17 @@ def test_the_library_importing_the_tooling_is_found():
 
 def test_a_module_outside_the_layers_is_found():
     assert layer_problems({"kae_utils.misc": set()}) == ["kae_utils.misc is in no layer (add its package to LAYERS)"]
+
+
+def test_a_private_import_is_found(tmp_path):
+    pkg = tmp_path / "kae_utils" / "data"
+    pkg.mkdir(parents=True)
+    (pkg / "a.py").write_text("_SECRET = 1\n__all__ = []\n")
+    (pkg / "b.py").write_text("from __future__ import annotations\nfrom kae_utils.data.a import __all__, _SECRET\n"
+                              "from os import _exit\n")
+    (pkg / "c.py").write_text("from .a import _SECRET as S\n")
+    assert private_imports(tmp_path, packages=("kae_utils",)) == [
+        "kae_utils.data.b: from kae_utils.data.a import _SECRET", "kae_utils.data.c: from .a import _SECRET"]
 
 
 def test_imports_are_read_from_the_source(tmp_path):

@@ -26,7 +26,7 @@ from kae_utils.training.numerics import (
 from kae_utils.training.predict import predict_logits, predict_maps
 from kae_utils.training.trainer import Trainer
 from kae_utils.zoo.entries import Recipe, ZooEntry, make_registry
-from kae_utils.zoo.registry.common import _digits_split
+from kae_utils.zoo.registry.common import digits_split
 from kae_utils.zoo.store import Zoo
 
 
@@ -210,7 +210,7 @@ def _tiny_conv_registry() -> dict[str, ZooEntry]:
     teacher = ZooEntry(
         name="tiny-conv", task="digits 0..2", arch="convnet",
         arch_args={"num_classes": 3, "in_channels": 1, "widths": [8, 16]},
-        data=_digits_split("train", (0, 1, 2)), held_out=_digits_split("test", (0, 1, 2)),
+        data=digits_split("train", (0, 1, 2)), held_out=digits_split("test", (0, 1, 2)),
         recipe=Recipe(epochs=2, lr=3e-3, batch_size=64), seed=0, used_by=("tests",))
     return make_registry([teacher])
 

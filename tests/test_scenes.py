@@ -6,7 +6,6 @@ import pytest
 import torch
 
 import kae_utils.data.scene_geometry as geometry
-import kae_utils.data.scene_spec as scene_spec
 import kae_utils.data.scenes as scenes
 from kae_utils.data.scene_spec import (
     DOMAINS,
@@ -157,7 +156,7 @@ def test_fields_shapes_dtypes_ranges(domain, flat, textured):
 def test_class_names():
     assert SCENE_CLASSES == ("floor", "wall", "sphere", "box", "cylinder", "cone", "torus")
     assert SCENE_CLASSES == STRUCTURE_CLASSES + OBJECT_CLASSES
-    assert tuple(geometry._SHAPES) == OBJECT_CLASSES
+    assert tuple(geometry.SHAPES) == OBJECT_CLASSES
 
 
 def test_full_profile_size_renders():
@@ -226,11 +225,11 @@ def test_depth_and_camera_place_every_pixel_on_its_surface(flat):
     floor = seg == 0
     assert point[:, 1][floor].abs().max() < 1e-3  # the floor is y = 0
     wall = seg == 1
-    to_wall = torch.minimum((point[:, 0] + scene_spec._WALL).abs(), (point[:, 2] + scene_spec._WALL).abs())
+    to_wall = torch.minimum((point[:, 0] + scenes._WALL).abs(), (point[:, 2] + scenes._WALL).abs())
     assert to_wall[wall].max() < 1e-3  # walls are x = -3 and z = -3
     on_object = seg >= 2
     assert point[:, 1][on_object].min() > -1e-3  # objects stand on the floor
-    assert point[:, 0][on_object].abs().max() < scene_spec._AREA and point[:, 2][on_object].abs().max() < scene_spec._AREA
+    assert point[:, 0][on_object].abs().max() < geometry._AREA and point[:, 2][on_object].abs().max() < geometry._AREA
 
 
 def test_floor_gets_farther_towards_the_top_of_the_image(flat):
@@ -265,10 +264,10 @@ def test_normals_are_unit_and_face_the_camera(flat):
 
 def test_objects_never_overlap_on_the_floor():
     for cfg in (SceneConfig(min_objects=9, max_objects=9), SceneConfig(min_objects=16, max_objects=16)):
-        sc = geometry._sample_scene(0, torch.arange(32), cfg)
+        sc = geometry.sample_scene(0, torch.arange(32), cfg)
         radius = torch.zeros(sc.cls.shape, dtype=torch.float64)
         dims = sc.dims.movedim(0, -1).double()
-        for c, shape in enumerate(geometry._SHAPES.values()):
+        for c, shape in enumerate(geometry.SHAPES.values()):
             radius = torch.where(sc.cls == c, shape.footprint(dims), radius)
         xz = sc.base[[0, 2]].movedim(0, -1).double()
         gap = torch.cdist(xz, xz) - (radius[:, :, None] + radius[:, None, :])

@@ -217,6 +217,18 @@ def _trained_encoder(seed: int = 1) -> nn.Module:
     return enc.eval()
 
 
+def test_the_attribution_names_are_the_transferability_packages():
+    """The attribution maps are defined in kae_utils.methods.transferability.attribution; the mini-Taskonomy
+    re-exports the same objects (notebooks 08 and 09 call them as ``taskonomy.attribution_maps``)."""
+    from kae_utils.methods import transferability as tr
+    from kae_utils.methods.transferability import attribution
+
+    for name in attribution.__all__:
+        assert getattr(tk, name) is getattr(attribution, name) is getattr(tr, name), name
+        assert name in tk.__all__ and name in tr.__all__, name
+    assert tk.attribution_maps.__module__ == "kae_utils.methods.transferability.attribution"
+
+
 def test_attribution_maps_are_the_documented_gradients():
     enc = _trained_encoder()
     x = torch.rand(5, 3, 16, 16, generator=torch.Generator().manual_seed(0))

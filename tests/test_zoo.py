@@ -18,7 +18,7 @@ from kae_utils.core.paths import repo_root
 from kae_utils.data import load_dataset, load_digits
 from kae_utils.training.trainer import Callback
 from kae_utils.zoo.entries import Recipe, ZooEntry, ZooError, ZooIntegrityError, make_registry
-from kae_utils.zoo.registry.common import _digits_split, _pretrain_images, _scenes
+from kae_utils.zoo.registry.common import digits_split, pretrain_images, scenes_data
 from kae_utils.zoo.store import Zoo
 
 # ------------------------------------------------------------------------------------ a tiny zoo
@@ -29,14 +29,14 @@ def _tiny_registry(epochs: int = 3) -> dict[str, ZooEntry]:
     pre = ZooEntry(
         name="tiny-pre", task="tiny pretraining", arch="mlp",
         arch_args={"num_classes": 24, "in_channels": 1, "widths": [16], "image_size": 8},
-        data=_pretrain_images(0, 300, "silhouette", ("shape", "size")),
-        held_out=_pretrain_images(300, 100, "silhouette", ("shape", "size")),
-        probe={"train": _digits_split("train", (0, 1)), "test": _digits_split("test", (0, 1))},
+        data=pretrain_images(0, 300, "silhouette", ("shape", "size")),
+        held_out=pretrain_images(300, 100, "silhouette", ("shape", "size")),
+        probe={"train": digits_split("train", (0, 1)), "test": digits_split("test", (0, 1))},
         recipe=Recipe(epochs=epochs, lr=3e-3, batch_size=64), seed=0, used_by=("tests",))
     teacher = ZooEntry(
         name="tiny-teacher", task="digits 0..1", arch="mlp",
         arch_args={"num_classes": 2, "in_channels": 1, "widths": [16], "image_size": 8},
-        data=_digits_split("train", (0, 1)), held_out=_digits_split("test", (0, 1)),
+        data=digits_split("train", (0, 1)), held_out=digits_split("test", (0, 1)),
         recipe=Recipe(epochs=epochs, lr=3e-3, batch_size=64, shift_copies=1), seed=0, init="tiny-pre",
         used_by=("tests",))
     return make_registry([pre, teacher])
@@ -286,8 +286,8 @@ def test_scenes_teachers_train_on_scenes_no_notebook_uses() -> None:
 
 
 def test_dense_and_multitask_entries_build_and_score(tmp_path: Path) -> None:
-    scenes = _scenes(["segmentation", "depth"], 32, 0, 16, seed=3)
-    held = _scenes(["segmentation", "depth"], 32, 16, 8, seed=3)
+    scenes = scenes_data(["segmentation", "depth"], 32, 0, 16, seed=3)
+    held = scenes_data(["segmentation", "depth"], 32, 16, 8, seed=3)
     dense = ZooEntry(name="tiny-depth", task="depth", arch="encdec",
                      arch_args={"kind": "depth", "out_channels": 1, "widths": [4, 8]},
                      data={**scenes, "task": "depth"}, held_out={**held, "task": "depth"},
@@ -360,8 +360,8 @@ def test_a_transfer_entry_with_a_corrupted_input_builds_and_scores(tmp_path: Pat
     """A mini-Taskonomy TaskNet (notebooks 08 and 09): denoising sees noisy scenes and predicts the clean ones."""
     from kae_utils.benchmarks import taskonomy
 
-    spec = {**_scenes("denoising", 16, 0, 24, seed=3), "input": "noisy"}
-    held = {**_scenes("denoising", 16, 24, 8, seed=3), "input": "noisy"}
+    spec = {**scenes_data("denoising", 16, 0, 24, seed=3), "input": "noisy"}
+    held = {**scenes_data("denoising", 16, 24, 8, seed=3), "input": "noisy"}
     e = ZooEntry(name="tiny-denoise", task="denoising", arch="tasknet",
                  arch_args={"task": "denoising", "widths": [4, 8], "code_channels": 3, "blocks": 1},
                  data=spec, held_out=held, recipe=Recipe(epochs=1, lr=3e-3, batch_size=8))
@@ -377,7 +377,7 @@ def test_a_transfer_entry_with_a_corrupted_input_builds_and_scores(tmp_path: Pat
     assert z.load("tiny-denoise")(torch.rand(2, 3, 16, 16)).shape == (2, 3, 16, 16)
     depth = ZooEntry(name="tiny-depth-t", task="depth", arch="tasknet",
                      arch_args={"task": "depth", "widths": [4, 8], "code_channels": 3},
-                     data=_scenes("depth", 16, 0, 8, seed=3), held_out=held, recipe=e.recipe)
+                     data=scenes_data("depth", 16, 0, 8, seed=3), held_out=held, recipe=e.recipe)
     model, (_, y_depth) = depth.build_model(), zoo.entry_data(depth.data)
     zoo.start_depth_head(depth, model, [y_depth])
     assert model.decoder.proj.bias.item() == pytest.approx(y_depth.log().mean().item(), rel=1e-6)

@@ -19,7 +19,8 @@ well they transfer to each other's tasks. They share what is defined here:
   by training a small head on the target set, sources ranked per target by the held-out loss (the accepted
   Taskonomy protocol), timed;
 * **attribution maps** (:func:`attribution_maps`): saliency, gradient x input and epsilon-LRP of the sum of the
-  encoder's output, averaged over the colour channels;
+  encoder's output, averaged over the colour channels; defined in
+  :mod:`kae_utils.methods.transferability.attribution` and importable from here;
 * **samples for the label-based estimators** (:func:`estimator_samples`): pixels of the representation for
   dense targets, the flattened representation for image-level ones.
 """
@@ -30,7 +31,6 @@ import contextlib
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +46,12 @@ from kae_utils.data.scene_spec import TASKS as SCENE_TASKS
 from kae_utils.data.scene_spec import SceneBatch, SceneConfig
 from kae_utils.data.scenes import render_scenes
 from kae_utils.display.progress import progress
+from kae_utils.methods.transferability.attribution import (
+    ATTRIBUTION_METHODS,
+    attribution_maps,
+    epsilon_lrp_relus,
+)
+from kae_utils.models.encdec import dense_output
 from kae_utils.training.numerics import current
 
 __all__ = [
@@ -89,9 +95,6 @@ CORRUPTIONS: tuple[str, ...] = ("clean", "noisy", "grey", "masked")
 NOISE_STD: float = 0.1
 #: The probe sets of the paper, and what stands in for them here.
 PROBE_SETS: tuple[str, ...] = ("in-domain", "shifted", "out-of-domain")
-#: What is attributed: saliency |dS/dx|, gradient x input, and epsilon-LRP (DeepExplain's: gradient x input
-#: with every ReLU's derivative replaced by relu(z) / (z + eps sign z)).
-ATTRIBUTION_METHODS: tuple[str, ...] = ("saliency", "gradient*input", "epsilon-lrp")
 
 
 @dataclass(frozen=True)
@@ -384,11 +387,7 @@ class _DenseTransfer(nn.Module):
         y = self.body(z)
         if y.shape[-1] != self.size:
             y = F.interpolate(y, size=(self.size, self.size), mode="bilinear", align_corners=False)
-        if self.output == "depth":
-            return torch.exp(y.clamp(-12, 12))
-        if self.output == "normals":
-            return F.normalize(y, dim=1, eps=1e-6)
-        return y
+        return dense_output(y, self.output)
 
 
 class _ImageTransfer(nn.Module):
@@ -551,69 +550,6 @@ def _transfer_losses(encoders: Mapping[str, nn.Module], targets: Sequence[str], 
     scale.log_work("steps", desc, epochs=setting.steps, samples=len(train), steps=work["steps"],
                    flops_per_sample=work["flops"], seconds=sum(seconds.values()), device=device.type)
     return TransferResult(losses, metrics, seconds)
-
-
-# ------------------------------------------------------------------------------------- attribution
-
-
-class _EpsilonReLU(torch.autograd.Function):
-    """ReLU forward; backward ``grad * relu(z) / (z + eps sign z)`` (DeepExplain's epsilon-LRP rule)."""
-
-    @staticmethod
-    def forward(ctx, z: torch.Tensor, eps: float) -> torch.Tensor:
-        out = z.clamp_min(0)
-        ctx.save_for_backward(z, out)
-        ctx.eps = eps
-        return out
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        z, out = ctx.saved_tensors
-        sign = torch.where(z >= 0, 1.0, -1.0).to(z.dtype)
-        return grad * out / (z + ctx.eps * sign), None
-
-
-@contextmanager
-def epsilon_lrp_relus(model: nn.Module, eps: float = 1e-4):
-    """Inside the block, every ``nn.ReLU`` of ``model`` back-propagates ``relu(z) / (z + eps sign z)`` instead of its
-    derivative, so gradient x input becomes epsilon-LRP (Ancona et al. 2018). Restored on exit."""
-    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
-    for m in relus:
-        m.forward = lambda z, _eps=eps: _EpsilonReLU.apply(z, _eps)  # instance attribute shadows the method
-    try:
-        yield model
-    finally:
-        for m in relus:
-            del m.forward
-
-
-def attribution_maps(encoder: nn.Module, x: torch.Tensor, method: str = "gradient*input", eps: float = 1e-4,
-                     batch_size: int = 128, absolute: bool = False) -> torch.Tensor:
-    """Attribution maps ``(N, H, W)`` of ``S(x) = sum(encoder(x))`` with respect to the input, averaged over the
-    colour channels (Song et al. 2019): ``saliency`` |dS/dx|, ``gradient*input`` x dS/dx, ``epsilon-lrp``
-    (gradient x input with the epsilon rule at every ReLU). ``absolute``: average the magnitudes over the channels
-    instead, ``mean_c |A_c|``, as DEPARA's layer selection does (zju-vipa/DEPARA ``tools/layer_select.py`` at
-    commit 6cf9f6e: ``np.abs(a).mean(axis=1)``); the model selection of both papers averages the signed maps.
-    The encoder runs in eval mode (BatchNorm with its running statistics, so the images do not interact) and its
-    mode is restored."""
-    check_choice("attribution method", method, ATTRIBUTION_METHODS)
-    device = next(encoder.parameters()).device
-    was_training = encoder.training
-    encoder.eval()
-    maps = []
-    try:
-        for i in range(0, len(x), batch_size):
-            xb = x[i:i + batch_size].to(device).clone().requires_grad_(True)
-            if method == "epsilon-lrp":
-                with epsilon_lrp_relus(encoder, eps):
-                    (grad,) = torch.autograd.grad(encoder(xb).sum(), xb)
-            else:
-                (grad,) = torch.autograd.grad(encoder(xb).sum(), xb)
-            value = grad.abs() if method == "saliency" else grad * xb.detach()
-            maps.append((value.abs() if absolute else value).mean(dim=1).cpu())
-    finally:
-        encoder.train(was_training)
-    return torch.cat(maps)
 
 
 # ----------------------------------------------------------------------- label-based estimators

@@ -268,6 +268,14 @@ def count_flops() -> contextlib.AbstractContextManager:
     return FlopCounterMode(display=False)
 
 
+def _append(path: Path, record: dict[str, Any]) -> dict[str, Any]:
+    """Append ``record`` to the work log at ``path`` as one JSON line; returns it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+    return record
+
+
 def log_work(kind: str, desc: str, *, epochs: int, samples: int, steps: int, flops_per_sample: float | None,
              seconds: float, device: str, batch_size: int | None = None) -> dict[str, Any] | None:
     """Append one training run to the work log (nothing when ``KAE_WORK_LOG`` is unset); returns the record.
@@ -297,10 +305,7 @@ def log_work(kind: str, desc: str, *, epochs: int, samples: int, steps: int, flo
         "paper scale": {"epochs": p_epochs, "samples": p_samples, "steps": p_steps, "samples_seen": p_seen,
                         "flops": None if flops_per_sample is None else flops_per_sample * p_seen},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
-    return record
+    return _append(path, record)
 
 
 def log_data(generator: str, image_size: int, n: int) -> dict[str, Any] | None:
@@ -312,7 +317,4 @@ def log_data(generator: str, image_size: int, n: int) -> dict[str, Any] | None:
     paper = paper_value(_IMAGES, n, derived=False) if current_scale() == "smoke" else n
     record = {"kind": "data", "desc": generator, "image_size": int(image_size), "scale": current_scale(),
               "this scale": {"samples": int(n)}, "paper scale": {"samples": int(paper)}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
-    return record
+    return _append(path, record)

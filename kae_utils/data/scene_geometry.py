@@ -1,5 +1,5 @@
 """The geometry of ``scenes``: counter-based randomness, the object primitives and their ray intersections, and
-the sampling of every image's scene parameters (:func:`_sample_scene`).
+the sampling of every image's scene parameters (:func:`sample_scene`).
 """
 
 from __future__ import annotations
@@ -10,16 +10,16 @@ from dataclasses import dataclass
 
 import torch
 
-from kae_utils.data.hashing import hash32
-from kae_utils.data.scene_spec import (
-    _AREA,
-    _EPS,
-    _MASK32,
-    _PATTERNS,
-    _TORUS_STEPS,
-    OBJECT_CLASSES,
-    SceneConfig,
-)
+from kae_utils.data.hashing import MASK32, hash32
+from kae_utils.data.scene_spec import OBJECT_CLASSES, SceneConfig
+
+__all__ = ["INF", "S_NOISE", "SHAPES", "Scene", "dot", "hash_bits", "normalize", "sample_scene"]
+
+_AREA = 1.95  # objects live in [-_AREA, _AREA]^2
+_EPS = 1e-4  # smallest ray parameter that counts as a hit
+_TORUS_STEPS = 32
+_MASK32 = MASK32
+_PATTERNS = ("checker", "stripes", "noise")  # procedural textures of the textured domain
 
 # ------------------------------------------------------------------------- counter-based randomness
 
@@ -36,7 +36,7 @@ def _image_keys(seed: int, indices: torch.Tensor) -> torch.Tensor:
     return hash32(k ^ ((indices >> 32) & _MASK32))
 
 
-def _bits(keys: torch.Tensor, stream: int, count: int) -> torch.Tensor:
+def hash_bits(keys: torch.Tensor, stream: int, count: int) -> torch.Tensor:
     """``(n, count)`` 32-bit hashes of ``(key, stream, j)`` for ``j < count``."""
     counters = hash32(torch.arange(count, device=keys.device) + (stream << 20))
     return hash32((hash32(keys[:, None] ^ counters[None, :]) + counters[None, :]) & _MASK32)
@@ -44,27 +44,29 @@ def _bits(keys: torch.Tensor, stream: int, count: int) -> torch.Tensor:
 
 def _uniform(keys: torch.Tensor, stream: int, count: int) -> torch.Tensor:
     """``(n, count)`` float64 uniforms in (0, 1), one row per image key."""
-    return (_bits(keys, stream, count).double() + 0.5) / 2.0**32
+    return (hash_bits(keys, stream, count).double() + 0.5) / 2.0**32
 
 
 # Independent random streams (the flat and textured domains share the geometric ones).
 _S_COUNT, _S_CELLS, _S_CLASS, _S_DIMS, _S_PLACE, _S_CAMERA = 1, 2, 3, 4, 5, 6
-_S_LIGHT, _S_COLOUR, _S_TEXTURE, _S_NOISE = 7, 8, 9, 10
+_S_LIGHT, _S_COLOUR, _S_TEXTURE, S_NOISE = 7, 8, 9, 10
 
 
 # ----------------------------------------------------------------------------------------- shapes
 
 
-def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Dot product over the leading axis of 3-vectors stored as ``(3, ...)`` (broadcasting)."""
     return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 
 
-def _normalize(v: torch.Tensor) -> torch.Tensor:
-    return v / _dot(v, v).clamp_min(1e-20).sqrt()
+def normalize(v: torch.Tensor) -> torch.Tensor:
+    """3-vectors stored as ``(3, ...)`` scaled to unit length."""
+    return v / dot(v, v).clamp_min(1e-20).sqrt()
 
 
-_INF = float("inf")
+#: The ray parameter of a miss.
+INF = float("inf")
 
 
 def _hit_sphere(o: torch.Tensor, d: torch.Tensor, dims: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,7 +76,7 @@ def _hit_sphere(o: torch.Tensor, d: torch.Tensor, dims: torch.Tensor) -> tuple[t
     c = o[0] * o[0] + oy * oy + o[2] * o[2] - r * r
     disc = b * b - c
     t = -b - disc.clamp_min(0).sqrt()
-    t = torch.where((disc > 0) & (t > _EPS), t, _INF)
+    t = torch.where((disc > 0) & (t > _EPS), t, INF)
     normal = torch.stack([o[0] + t * d[0], oy + t * d[1], o[2] + t * d[2]]) / r
     return t, normal
 
@@ -89,7 +91,7 @@ def _hit_box(o: torch.Tensor, d: torch.Tensor, dims: torch.Tensor) -> tuple[torc
     far = torch.maximum(t1, t2)
     t_near, axis = near.max(dim=0)
     t_far = far.min(dim=0).values
-    t = torch.where((t_near <= t_far) & (t_near > _EPS), t_near, _INF)
+    t = torch.where((t_near <= t_far) & (t_near > _EPS), t_near, INF)
     normal = -torch.sign(safe) * (torch.arange(3, device=o.device)[:, None] == axis[None, :])
     return t, normal
 
@@ -106,8 +108,8 @@ def _hit_cylinder(o: torch.Tensor, d: torch.Tensor, dims: torch.Tensor) -> tuple
     t_top = (h - o[1]) / torch.where(d[1] < -1e-12, d[1], -1.0)
     x_top, z_top = o[0] + t_top * d[0], o[2] + t_top * d[2]
     ok_top = (d[1] < -1e-12) & (t_top > _EPS) & (x_top * x_top + z_top * z_top <= r * r)
-    t_side = torch.where(ok_side, t_side, _INF)
-    t_top = torch.where(ok_top, t_top, _INF)
+    t_side = torch.where(ok_side, t_side, INF)
+    t_top = torch.where(ok_top, t_top, INF)
     side = t_side <= t_top
     t = torch.minimum(t_side, t_top)
     px, pz = o[0] + t_side * d[0], o[2] + t_side * d[2]
@@ -131,13 +133,13 @@ def _hit_cone(o: torch.Tensor, d: torch.Tensor, dims: torch.Tensor) -> tuple[tor
     qq = -(b + torch.where(b >= 0, root, -root))  # numerically stable pair of roots
     safe_a = torch.where(a.abs() < 1e-12, torch.full_like(a, 1e-12), a)
     safe_qq = torch.where(qq.abs() < 1e-12, torch.full_like(qq, 1e-12), qq)
-    best = torch.full_like(a, _INF)
+    best = torch.full_like(a, INF)
     for t in (qq / safe_a, c / safe_qq):
         y = o[1] + t * d[1]
         ok = (disc >= 0) & (t > _EPS) & (y >= 0) & (y <= h)
-        best = torch.minimum(best, torch.where(ok, t, _INF))
+        best = torch.minimum(best, torch.where(ok, t, INF))
     p = o + best * d
-    normal = _normalize(torch.stack([p[0], k2 * (h - p[1]), p[2]]))
+    normal = normalize(torch.stack([p[0], k2 * (h - p[1]), p[2]]))
     return best, normal
 
 
@@ -162,11 +164,11 @@ def _hit_torus(o: torch.Tensor, d: torch.Tensor, dims: torch.Tensor) -> tuple[to
         t = t + _torus_sdf(o + t * d, big, small)
     p = o + t * d
     radial = (p[0] * p[0] + p[2] * p[2]).sqrt().clamp_min(1e-12)
-    normal = _normalize(torch.stack([p[0] - big * p[0] / radial, p[1] - small, p[2] - big * p[2] / radial]))
+    normal = normalize(torch.stack([p[0] - big * p[0] / radial, p[1] - small, p[2] - big * p[2] / radial]))
     # a converged march ends on the surface; a ray that grazes past it stalls close by, facing away
     ok = (disc > 0) & (t < t_exit) & (t > _EPS) & (_torus_sdf(p, big, small).abs() < 1e-3 * (1 + small))
-    ok = ok & (_dot(normal, d) < 0)
-    return torch.where(ok, t, _INF), normal
+    ok = ok & (dot(normal, d) < 0)
+    return torch.where(ok, t, INF), normal
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,7 @@ def _dims(*columns: torch.Tensor) -> torch.Tensor:
 
 
 #: One entry per name in ``OBJECT_CLASSES`` (same order): add both to add a shape.
-_SHAPES: dict[str, _Shape] = {
+SHAPES: dict[str, _Shape] = {
     "sphere": _Shape(
         sample=lambda u, s: _dims(s * (0.32 + 0.23 * u[..., 0])),
         footprint=lambda d: d[..., 0],
@@ -224,7 +226,7 @@ _SHAPES: dict[str, _Shape] = {
         hit=_hit_torus,
     ),
 }
-assert tuple(_SHAPES) == OBJECT_CLASSES
+assert tuple(SHAPES) == OBJECT_CLASSES
 
 
 # ------------------------------------------------------------------------------- scene parameters
@@ -240,7 +242,7 @@ def _hsv_to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tens
 
 
 @dataclass(frozen=True)
-class _Scene:
+class Scene:
     """Per-image parameters, float32 on the render device (vectors as ``(3, n, ...)``)."""
 
     count: torch.Tensor  # (n,) int64
@@ -266,7 +268,7 @@ class _Scene:
     keys: torch.Tensor  # (n,) int64
 
 
-def _sample_scene(seed: int, indices: torch.Tensor, cfg: SceneConfig) -> _Scene:
+def sample_scene(seed: int, indices: torch.Tensor, cfg: SceneConfig) -> Scene:
     """Draw every per-image parameter of the scenes ``indices`` (float64 maths, stored as float32)."""
     keys = _image_keys(seed, indices)
     n, big_k, g = len(indices), cfg.max_objects, cfg.grid
@@ -276,7 +278,7 @@ def _sample_scene(seed: int, indices: torch.Tensor, cfg: SceneConfig) -> _Scene:
     span = cfg.max_objects - cfg.min_objects + 1
     count = cfg.min_objects + torch.floor(_uniform(keys, _S_COUNT, 1)[:, 0] * span).long().clamp_max(span - 1)
     active = torch.arange(big_k, device=keys.device)[None, :] < count[:, None]
-    cells = torch.argsort(_bits(keys, _S_CELLS, g * g), dim=1)[:, :big_k]
+    cells = torch.argsort(hash_bits(keys, _S_CELLS, g * g), dim=1)[:, :big_k]
     n_shapes = len(OBJECT_CLASSES)
     cls = torch.floor(_uniform(keys, _S_CLASS, big_k) * n_shapes).long().clamp_max(n_shapes - 1)
 
@@ -285,7 +287,7 @@ def _sample_scene(seed: int, indices: torch.Tensor, cfg: SceneConfig) -> _Scene:
     footprint = torch.zeros(n, big_k, dtype=torch.float64, device=keys.device)
     b_height = torch.zeros_like(footprint)
     b_radius = torch.zeros_like(footprint)
-    for c, shape in enumerate(_SHAPES.values()):
+    for c, shape in enumerate(SHAPES.values()):
         is_c = cls == c
         d_c = shape.sample(u_dims, scale)
         dims = torch.where(is_c[..., None], d_c, dims)
@@ -356,7 +358,7 @@ def _sample_scene(seed: int, indices: torch.Tensor, cfg: SceneConfig) -> _Scene:
 
     base = torch.stack([x, torch.zeros_like(x), z], -1)
     bcentre = torch.stack([x, b_height, z], -1)
-    return _Scene(
+    return Scene(
         count=count, active=active, cls=cls, dims=vec(dims), base=vec(base),
         cos=torch.cos(angle).to(f32), sin=torch.sin(angle).to(f32), bcentre=vec(bcentre),
         bradius=(b_radius * 1.001 + 1e-4).to(f32), cam_pos=cam_pos, look_at=look_at, fov=fov, light=light,

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 import torch
 
 from kae_utils.core.params import check_choice
-from kae_utils.data.hashing import MASK32
 
-__all__ = ["DOMAINS", "MAX_OBJECTS", "OBJECT_CLASSES", "SCENE_CLASSES", "STRUCTURE_CLASSES", "TASKS", "TASK_KINDS", "SceneBatch", "SceneConfig", "TaskSpec"]
+__all__ = ["DOMAINS", "MAX_OBJECTS", "OBJECT_CLASSES", "SCENE_CLASSES", "STRUCTURE_CLASSES", "TASKS", "TASK_KINDS", "SceneBatch", "SceneConfig", "TaskSpec", "pixel_grid"]
 
 
 #: Semantic classes of the room itself (ids 0 and 1).
 STRUCTURE_CLASSES: tuple[str, ...] = ("floor", "wall")
-#: Semantic classes of the objects, in the order of their ids (2, 3, ...); one entry per shape in ``_SHAPES``.
+#: Semantic classes of the objects, in the order of their ids (2, 3, ...); one entry per shape in
+#: ``scene_geometry.SHAPES``.
 OBJECT_CLASSES: tuple[str, ...] = ("sphere", "box", "cylinder", "cone", "torus")
 #: All semantic classes; a pixel's ``segmentation`` label is the index of its class here.
 SCENE_CLASSES: tuple[str, ...] = STRUCTURE_CLASSES + OBJECT_CLASSES
@@ -30,15 +30,6 @@ DOMAINS: tuple[str, ...] = ("flat", "textured")
 MAX_OBJECTS: int = 16
 #: Kinds of task a ``TaskSpec`` may describe.
 TASK_KINDS: tuple[str, ...] = ("segmentation", "instances", "regression", "binary", "classification", "count")
-
-_WALL = 3.0  # walls at x = -_WALL and z = -_WALL
-_AREA = 1.95  # objects live in [-_AREA, _AREA]^2
-_EPS = 1e-4  # smallest ray parameter that counts as a hit
-_SHADOW_OFFSET = 5e-3  # shadow rays start this far off the surface
-_OCCLUSION_RATIO = 1.05  # neighbour depth ratio that makes an occlusion edge
-_TORUS_STEPS = 32
-_MASK32 = MASK32
-_PATTERNS = ("checker", "stripes", "noise")  # procedural textures of the textured domain
 
 
 # ------------------------------------------------------------------------------------------ tasks
@@ -76,7 +67,7 @@ class TaskSpec:
         return self.kind in ("segmentation", "instances", "regression", "binary")
 
 
-def _pixel_grid(h: int, w: int, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
+def pixel_grid(h: int, w: int, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
     """Image-plane coordinates ``(H*W,)`` at unit ``tan(fov/2)``: x to the right, y up."""
     xs = (torch.arange(w, device=device, dtype=torch.float32) + 0.5) / w * 2 - 1
     ys = 1 - (torch.arange(h, device=device, dtype=torch.float32) + 0.5) / h * 2
@@ -86,7 +77,7 @@ def _pixel_grid(h: int, w: int, device: torch.device | str) -> tuple[torch.Tenso
 def _euclidean_depth(batch: SceneBatch) -> torch.Tensor:
     """Distance from the camera centre along each pixel's ray, ``(n, 1, H, W)``."""
     h, w = batch.depth.shape[-2:]
-    sx, sy = _pixel_grid(h, w, batch.depth.device)
+    sx, sy = pixel_grid(h, w, batch.depth.device)
     tan = torch.tan(torch.deg2rad(batch.camera["fov"].double()) / 2).float()
     stretch = torch.sqrt(1 + (sx[None] * tan[:, None]) ** 2 + (sy[None] * tan[:, None]) ** 2)
     return batch.depth * stretch.reshape(-1, 1, h, w)

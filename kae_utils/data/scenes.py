@@ -23,7 +23,7 @@ Geometry (world coordinates, y up, one unit ~ 40 cm):
 * only the camera rays and shadow rays that pass an object's bounding sphere (a screen-space box
   for camera rays, a disc in light space for shadow rays) are tested against that object exactly.
 
-To add an object class, append its name to ``OBJECT_CLASSES`` and a ``_Shape`` to ``_SHAPES``; to
+To add an object class, append its name to ``OBJECT_CLASSES`` and a ``_Shape`` to ``SHAPES``; to
 add a task derived from the rendered maps, add one ``TaskSpec`` with ``derive`` to ``TASKS``.
 
 Randomness is counter based: every parameter of image ``i`` is an integer hash of
@@ -41,34 +41,21 @@ import torch
 
 from kae_utils.core.scale import log_data
 from kae_utils.data.hashing import hash32
-from kae_utils.data.scene_geometry import (
-    _INF,
-    _S_NOISE,
-    _SHAPES,
-    _bits,
-    _dot,
-    _normalize,
-    _sample_scene,
-    _Scene,
-)
-from kae_utils.data.scene_spec import (
-    _OCCLUSION_RATIO,
-    _SHADOW_OFFSET,
-    _WALL,
-    STRUCTURE_CLASSES,
-    SceneBatch,
-    SceneConfig,
-    _pixel_grid,
-)
+from kae_utils.data.scene_geometry import INF, S_NOISE, SHAPES, Scene, dot, hash_bits, normalize, sample_scene
+from kae_utils.data.scene_spec import STRUCTURE_CLASSES, SceneBatch, SceneConfig, pixel_grid
 
 __all__ = ["render_scenes"]
+
+_WALL = 3.0  # walls at x = -_WALL and z = -_WALL
+_SHADOW_OFFSET = 5e-3  # shadow rays start this far off the surface
+_OCCLUSION_RATIO = 1.05  # neighbour depth ratio that makes an occlusion edge
 
 
 # ------------------------------------------------------------------------------------------ tracing
 
 
 def _primary_pairs(
-    scene: _Scene, forward: torch.Tensor, right: torch.Tensor, up: torch.Tensor, tan: torch.Tensor, size: int
+    scene: Scene, forward: torch.Tensor, right: torch.Tensor, up: torch.Tensor, tan: torch.Tensor, size: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(ray, object) pairs worth an exact test for the camera rays: the pixels inside the screen box of
     each object's bounding sphere (from the planes through the camera's x and y axes tangent to it),
@@ -111,7 +98,7 @@ def _primary_pairs(
 
 
 def _shadow_pairs(
-    scene: _Scene, start: torch.Tensor, light: torch.Tensor, lit: torch.Tensor
+    scene: Scene, start: torch.Tensor, light: torch.Tensor, lit: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(ray, object) pairs worth an exact test for shadow rays from ``start`` ``(3, n, P)`` towards the
     directional ``light`` ``(n, 3)`` float64: points whose ray passes the object's bounding sphere,
@@ -126,7 +113,7 @@ def _shadow_pairs(
     coords = []
     for axis in (e1, e2, light):
         a = axis.T.to(torch.float32)
-        coords.append((_dot(start, a[:, :, None]), _dot(centre, a[:, :, None])))
+        coords.append((dot(start, a[:, :, None]), dot(centre, a[:, :, None])))
     (u, cu), (v, cv), (w, cw) = coords
     du = u[:, None, :] - cu[..., None]
     dv = v[:, None, :] - cv[..., None]
@@ -144,7 +131,7 @@ def _take(v: torch.Tensor, rays: torch.Tensor, images: torch.Tensor) -> torch.Te
 
 
 def _intersect_pairs(
-    ray: torch.Tensor, obj: torch.Tensor, origin: torch.Tensor, direction: torch.Tensor, scene: _Scene,
+    ray: torch.Tensor, obj: torch.Tensor, origin: torch.Tensor, direction: torch.Tensor, scene: Scene,
     p: int, closest: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Exact intersection of candidate (ray, object) pairs; the nearest hit of every ray.
@@ -166,16 +153,16 @@ def _intersect_pairs(
     dims = scene.dims.reshape(4, -1)[:, obj]
     cls = scene.cls.reshape(-1)[obj]
 
-    t = torch.full((len(ray),), _INF, device=device)
+    t = torch.full((len(ray),), INF, device=device)
     nrm = torch.zeros(3, len(ray), device=device)
-    for c, shape in enumerate(_SHAPES.values()):
+    for c, shape in enumerate(SHAPES.values()):
         sel = (cls == c).nonzero().squeeze(1)
         if len(sel):
             t_c, n_c = shape.hit(lo[:, sel], ld[:, sel], dims[:, sel])
             t[sel] = t_c
             nrm[:, sel] = n_c
 
-    best = torch.full((n * p,), _INF, device=device)
+    best = torch.full((n * p,), INF, device=device)
     best.scatter_reduce_(0, ray, t, reduce="amin")
     win = torch.isfinite(t) & (t == best[ray])
     won = ray[win]
@@ -247,11 +234,11 @@ def _texture(coords: torch.Tensor, table: torch.Tensor, pattern: torch.Tensor, k
     """Pattern value in [0, 1] at texture coordinates ``(3, m)``.
 
     ``table`` holds the surface's frequency, phase (3) and stripe axis (3) per pixel, ``pattern`` the
-    index into ``_PATTERNS``, ``keys`` a 0..255 offset of the noise lattice.
+    index into ``scene_geometry._PATTERNS``, ``keys`` a 0..255 offset of the noise lattice.
     """
     q = coords * table[0] + table[1:4]
     checker = torch.remainder(torch.floor(q).sum(0), 2.0)
-    along = _dot(q, table[4:7])
+    along = dot(q, table[4:7])
     tri = (2 * (along - torch.floor(along)) - 1).abs()
     out = torch.where(pattern == 0, checker, ((tri - 0.5) * 4 + 0.5).clamp(0, 1))
     noisy = (pattern == 2).nonzero().squeeze(1)
@@ -308,7 +295,7 @@ def _occlusion_edges(depth: torch.Tensor, surface: torch.Tensor) -> torch.Tensor
 def _render_chunk(seed: int, indices: torch.Tensor, cfg: SceneConfig) -> dict[str, torch.Tensor]:
     """Render one chunk; vectors are laid out ``(3, n, P)``, per-image values ``(n, 1)``."""
     device = indices.device
-    sc = _sample_scene(seed, indices, cfg)
+    sc = sample_scene(seed, indices, cfg)
     n, size, big_k = len(indices), cfg.image_size, cfg.max_objects
     p = size * size
     f32 = torch.float32
@@ -321,15 +308,15 @@ def _render_chunk(seed: int, indices: torch.Tensor, cfg: SceneConfig) -> dict[st
     tan64 = torch.tan(torch.deg2rad(sc.fov) / 2)
     tan = tan64.to(f32)[None, :, None]
     fw, rt, upv = (v.T.to(f32)[:, :, None] for v in (forward, right, up))  # (3, n, 1)
-    sx, sy = _pixel_grid(size, size, device)
-    direction = _normalize(fw + rt * (sx * tan) + upv * (sy * tan))  # (3, n, P)
+    sx, sy = pixel_grid(size, size, device)
+    direction = normalize(fw + rt * (sx * tan) + upv * (sy * tan))  # (3, n, P)
     origin = sc.cam_pos.T.to(f32)[:, :, None]  # (3, n, 1)
 
     # room: floor y = 0 (surface 0), wall x = -W (1), wall z = -W (2); the camera is inside the corner
     t_planes = (
-        torch.where(direction[1] < -1e-7, -origin[1] / direction[1], _INF),
-        torch.where(direction[0] < -1e-7, (-_WALL - origin[0]) / direction[0], _INF),
-        torch.where(direction[2] < -1e-7, (-_WALL - origin[2]) / direction[2], _INF),
+        torch.where(direction[1] < -1e-7, -origin[1] / direction[1], INF),
+        torch.where(direction[0] < -1e-7, (-_WALL - origin[0]) / direction[0], INF),
+        torch.where(direction[2] < -1e-7, (-_WALL - origin[2]) / direction[2], INF),
     )
     t_room = torch.minimum(torch.minimum(t_planes[0], t_planes[1]), t_planes[2])
     room = torch.where(t_planes[0] == t_room, 0, torch.where(t_planes[1] == t_room, 1, 2))
@@ -348,7 +335,7 @@ def _render_chunk(seed: int, indices: torch.Tensor, cfg: SceneConfig) -> dict[st
     instances = torch.where(on_obj, slot + 1, 0)
 
     light = sc.light.T.to(f32)[:, :, None]  # (3, n, 1)
-    ndl = _dot(normal, light).clamp_min(0)
+    ndl = dot(normal, light).clamp_min(0)
     if cfg.shadows:
         start = point + _SHADOW_OFFSET * normal
         ray, obj = _shadow_pairs(sc, start, sc.light, ndl > 0)
@@ -368,13 +355,13 @@ def _render_chunk(seed: int, indices: torch.Tensor, cfg: SceneConfig) -> dict[st
         albedo = albedo + (table[3:6] - albedo) * m.reshape(n, p)
     rgb = albedo * shading
     if textured:
-        half = _normalize(light - direction)
-        spec = _dot(normal, half).clamp_min(0) * (ndl > 0)
+        half = normalize(light - direction)
+        spec = dot(normal, half).clamp_min(0) * (ndl > 0)
         for _ in range(5):  # Blinn-Phong exponent 32
             spec = spec * spec
         rgb = (rgb + sc.specular[:, None] * spec) * sc.cast[:, :, None]
     if cfg.noise > 0:  # a crop of a fixed noise field at a random offset, with a random sign, per image
-        bits = _bits(sc.keys, _S_NOISE, 1)[:, 0]
+        bits = hash_bits(sc.keys, S_NOISE, 1)[:, 0]
         side = _PIXEL_NOISE_SIDE
         rows = (torch.arange(size, device=device)[None, :] + (bits & (side - 1))[:, None]) & (side - 1)
         cols = (torch.arange(size, device=device)[None, :] + ((bits >> 9) & (side - 1))[:, None]) & (side - 1)
@@ -383,8 +370,8 @@ def _render_chunk(seed: int, indices: torch.Tensor, cfg: SceneConfig) -> dict[st
         rgb = rgb + (cfg.noise * sign[:, None]) * _table("pixels", device)[:, offsets]
     rgb = rgb.clamp(0, 1)
 
-    depth = t * _dot(direction, fw)
-    cam_normal = torch.stack([_dot(normal, rt), -_dot(normal, upv), _dot(normal, fw)])
+    depth = t * dot(direction, fw)
+    cam_normal = torch.stack([dot(normal, rt), -dot(normal, upv), dot(normal, fw)])
     rgb_img = _to_image(rgb, size)
     depth_img = _to_image(depth, size)
 

@@ -1,5 +1,5 @@
 """Drawing ``shapes`` images: signed distances of the eight shapes, anti-aliased coverage, fill patterns, and the
-vectorised rendering of a block of images (:func:`_render_block`).
+vectorised rendering of a block of images (:func:`render_block`).
 """
 
 from __future__ import annotations
@@ -11,18 +11,23 @@ import torch
 import torch.nn.functional as F
 
 from kae_utils.data.shapes_config import (
-    _BLOB_GRID,
-    _BLOCK,
-    _FILL_SHADE,
-    _LINE_SLOTS,
-    _SIZE_FRACTIONS,
     ATTRIBUTE_VALUES,
+    BLOB_GRID,
+    BLOCK,
     COLOUR_RGB,
+    LINE_SLOTS,
+    Draws,
     ShapesConfig,
-    _Draws,
-    _plan,
-    _splitmix64,
+    draw_plan,
+    splitmix64,
 )
+
+__all__ = ["block_noise", "render_block"]
+
+#: Mean radius of the main object per size bin, as a fraction of the image side.
+_SIZE_FRACTIONS: tuple[float, ...] = (0.14, 0.21, 0.29)
+#: Brightness of the dark parts of a patterned fill, relative to the object's colour.
+_FILL_SHADE = 0.55
 
 # ------------------------------------------------------------------------------ signed distances
 # All distances are in units of the object's radius, for points (x, y) with y pointing up.
@@ -191,12 +196,12 @@ def _bar_coverage(
     return _coverage(d)
 
 
-def _render_block(
+def render_block(
     seed: int, index: torch.Tensor, config: ShapesConfig
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
     """Images ``(n, 3, S, S)``, labels and main-object masks of the images ``index`` (one aligned block)."""
     n, size = len(index), config.image_size
-    draws = _Draws(seed, index, _plan(config))
+    draws = Draws(seed, index, draw_plan(config))
     xs = torch.arange(size, dtype=torch.float32) + 0.5
     ys = xs
     period = size / 7.0
@@ -214,7 +219,7 @@ def _render_block(
 
     # background: grey level + upsampled low-resolution colour blobs + thin random lines
     grey = 0.3 + 0.4 * draws.uniform("background")
-    blobs = draws.uniform("blobs").view(n, 3, _BLOB_GRID, _BLOB_GRID)
+    blobs = draws.uniform("blobs").view(n, 3, BLOB_GRID, BLOB_GRID)
     blobs = F.interpolate(blobs * 2.0 - 1.0, size=(size, size), mode="bilinear", align_corners=False)
     img = (grey[:, None, None, None] + (0.35 * config.clutter) * blobs).clamp_(0.0, 1.0)
     if config.clutter > 0:
@@ -222,8 +227,8 @@ def _render_block(
         angle = draws.uniform("line_angle") * math.pi
         px, py = draws.uniform("line_x") * size, draws.uniform("line_y") * size
         width = 0.35 + 0.4 * draws.uniform("line_width")
-        rgb = draws.uniform("line_rgb").view(n, _LINE_SLOTS, 3)
-        for j in range(_LINE_SLOTS):
+        rgb = draws.uniform("line_rgb").view(n, LINE_SLOTS, 3)
+        for j in range(LINE_SLOTS):
             idx = present[:, j].nonzero().squeeze(1)
             if len(idx) == 0:
                 continue
@@ -295,7 +300,7 @@ def _render_block(
     return img, labels, mask
 
 
-def _block_noise(seed: int, block: int, size: int) -> torch.Tensor:
-    """Standard normal noise ``(_BLOCK, 3, size, size)`` of one aligned block of image indices."""
-    gen = torch.Generator().manual_seed(_splitmix64(_splitmix64(seed) ^ (block + 0x5EED)) >> 1)
-    return torch.randn((_BLOCK, 3, size, size), generator=gen)
+def block_noise(seed: int, block: int, size: int) -> torch.Tensor:
+    """Standard normal noise ``(BLOCK, 3, size, size)`` of one aligned block of image indices."""
+    gen = torch.Generator().manual_seed(splitmix64(splitmix64(seed) ^ (block + 0x5EED)) >> 1)
+    return torch.randn((BLOCK, 3, size, size), generator=gen)

@@ -23,8 +23,8 @@ import torch
 from torch.utils.data import TensorDataset
 
 from kae_utils.core.scale import log_data
-from kae_utils.data.shape_drawing import _block_noise, _render_block
-from kae_utils.data.shapes_config import _BLOCK, ATTRIBUTE_VALUES, ATTRIBUTES, ShapesConfig
+from kae_utils.data.shape_drawing import block_noise, render_block
+from kae_utils.data.shapes_config import ATTRIBUTE_VALUES, ATTRIBUTES, BLOCK, ShapesConfig
 from kae_utils.data.subsets import ClassSubset, class_subset
 
 __all__ = ["ShapesBatch", "ShapesClassView", "ShapesSplit", "composite_class_names", "composite_labels", "generate_shapes", "make_shapes_split"]
@@ -104,12 +104,12 @@ def generate_shapes(
     labels = {a: torch.empty(n, dtype=torch.int64) for a in ATTRIBUTES}
     masks = torch.empty((n, size, size), dtype=torch.float32) if return_masks else None
     stop = start + n
-    for block in range(start // _BLOCK, (stop + _BLOCK - 1) // _BLOCK):
-        lo, hi = block * _BLOCK, (block + 1) * _BLOCK
+    for block in range(start // BLOCK, (stop + BLOCK - 1) // BLOCK):
+        lo, hi = block * BLOCK, (block + 1) * BLOCK
         index = torch.arange(lo, hi, dtype=torch.int64)
-        img, lab, mask = _render_block(seed, index, config)
+        img, lab, mask = render_block(seed, index, config)
         if config.noise > 0:
-            img.add_(_block_noise(seed, block, size), alpha=config.noise).clamp_(0.0, 1.0)
+            img.add_(block_noise(seed, block, size), alpha=config.noise).clamp_(0.0, 1.0)
         a, b = max(lo, start), min(hi, stop)  # the requested part of this block
         images[a - start : b - start] = img[a - lo : b - lo]
         for k in ATTRIBUTES:

@@ -13,7 +13,8 @@ import torch
 from kae_utils.core.params import check_choice
 from kae_utils.data.hashing import MASK32, hash32
 
-__all__ = ["ATTRIBUTES", "ATTRIBUTE_VALUES", "COLOUR_RGB", "SHAPES_PRESETS", "ShapesConfig"]
+__all__ = ["ATTRIBUTES", "ATTRIBUTE_VALUES", "BLOB_GRID", "BLOCK", "COLOUR_RGB", "LINE_SLOTS", "SHAPES_PRESETS",
+           "Draws", "ShapesConfig", "draw_plan", "splitmix64"]
 
 
 #: The attributes of the main object, in the order of ``ShapesBatch.labels``.
@@ -51,16 +52,12 @@ COLOUR_RGB: dict[str, tuple[float, float, float]] = {
 #: Names accepted by :meth:`ShapesConfig.preset`.
 SHAPES_PRESETS: tuple[str, ...] = ("easy", "default", "hard")
 
-#: Mean radius of the main object per size bin, as a fraction of the image side.
-_SIZE_FRACTIONS: tuple[float, ...] = (0.14, 0.21, 0.29)
-#: Brightness of the dark parts of a patterned fill, relative to the object's colour.
-_FILL_SHADE = 0.55
 #: Images are rendered in aligned blocks of this many indices (noise generator and chunk consistency).
-_BLOCK = 256
+BLOCK = 256
 #: Background line slots per image; each is drawn with probability ``clutter``.
-_LINE_SLOTS = 3
+LINE_SLOTS = 3
 #: Side of the low-resolution grid of colour blobs that is upsampled into the background.
-_BLOB_GRID = 4
+BLOB_GRID = 4
 _MAX_DISTRACTORS = 4
 _MASK32 = MASK32
 _MASK64 = 0xFFFFFFFFFFFFFFFF
@@ -165,7 +162,7 @@ class ShapesConfig:
 # ---------------------------------------------------------------------------- counter-based draws
 
 
-def _splitmix64(x: int) -> int:
+def splitmix64(x: int) -> int:
     """SplitMix64 finaliser on a Python int (exact 64-bit arithmetic)."""
     x = (x + 0x9E3779B97F4A7C15) & _MASK64
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
@@ -182,22 +179,22 @@ def _stream_keys(seed: int, plan: tuple[tuple[str, int], ...]) -> tuple[torch.Te
     """Two 32-bit keys per slot of every parameter in ``plan``, and where each parameter's slots lie."""
     keys, where, pos = [], {}, 0
     for name, count in plan:
-        base = _splitmix64(zlib.crc32(name.encode()) ^ _splitmix64(seed))
-        keys += [_splitmix64(base + j) for j in range(count)]
+        base = splitmix64(zlib.crc32(name.encode()) ^ splitmix64(seed))
+        keys += [splitmix64(base + j) for j in range(count)]
         where[name] = slice(pos, pos + count)
         pos += count
     k = torch.tensor([[x & _MASK32, x >> 32] for x in keys], dtype=torch.int64)
     return k, where
 
 
-class _Draws:
+class Draws:
     """Uniforms in [0, 1) that depend only on (seed, image index, parameter name, slot).
 
     All parameters of ``plan`` (name -> number of slots) are hashed at once, as one ``(n, slots)`` matrix.
     """
 
     def __init__(self, seed: int, index: torch.Tensor, plan: dict[str, int]) -> None:
-        key = _splitmix64(seed)
+        key = splitmix64(seed)
         h = hash32(hash32(index ^ (key & _MASK32)) ^ (key >> 32))
         keys, self._where = _stream_keys(seed, tuple(plan.items()))
         h = hash32(hash32(h[:, None] ^ keys[None, :, 0]) ^ keys[None, :, 1])
@@ -214,13 +211,13 @@ class _Draws:
         return (self.uniform(name) * high).long().clamp_(max=high - 1)
 
 
-def _plan(config: ShapesConfig) -> dict[str, int]:
+def draw_plan(config: ShapesConfig) -> dict[str, int]:
     """Every per-image random parameter that rendering under ``config`` draws, with its number of slots."""
     plan = {a: 1 for a in ATTRIBUTES}
     plan.update({"x": 1, "y": 1, "scale": 1, "angle": 1, "rgb": 3, "phase": 2})
-    plan.update({"background": 1, "blobs": 3 * _BLOB_GRID * _BLOB_GRID})
-    plan.update({f"line_{p}": _LINE_SLOTS for p in ("present", "angle", "x", "y", "width")})
-    plan["line_rgb"] = 3 * _LINE_SLOTS
+    plan.update({"background": 1, "blobs": 3 * BLOB_GRID * BLOB_GRID})
+    plan.update({f"line_{p}": LINE_SLOTS for p in ("present", "angle", "x", "y", "width")})
+    plan["line_rgb"] = 3 * LINE_SLOTS
     for j in range(config.distractors):
         for p, count in (("shape", 1), ("colour", 1), ("fill", 1), ("x", 1), ("y", 1), ("radius", 1)):
             plan[f"distractor{j}_{p}"] = count

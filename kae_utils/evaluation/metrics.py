@@ -54,15 +54,18 @@ def confusion_matrix(outputs: torch.Tensor, targets: torch.Tensor, num_classes: 
     return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
+def _ratio_or_nan(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
+    """``numerator / denominator`` per class (float64), ``nan`` where the denominator is 0."""
+    out = torch.full(denominator.shape, float("nan"), dtype=torch.float64)
+    present = denominator > 0
+    out[present] = numerator[present] / denominator[present]
+    return out
+
+
 def per_class_accuracy(outputs: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
     """Recall of each class, ``(C,)`` floats; ``nan`` for classes absent from ``targets``."""
     cm = confusion_matrix(outputs, targets, num_classes).double()
-    support = cm.sum(dim=1)
-    correct = cm.diagonal()
-    out = torch.full((num_classes,), float("nan"), dtype=torch.float64)
-    present = support > 0
-    out[present] = correct[present] / support[present]
-    return out
+    return _ratio_or_nan(cm.diagonal(), cm.sum(dim=1))
 
 
 # ------------------------------------------------------------------------------ dense predictions
@@ -116,11 +119,7 @@ def iou_per_class(
     cm = torch.bincount(target * num_classes + pred, minlength=num_classes**2).reshape(num_classes, num_classes)
     cm = cm.double()
     intersection = cm.diagonal()
-    union = cm.sum(dim=0) + cm.sum(dim=1) - intersection
-    out = torch.full((num_classes,), float("nan"), dtype=torch.float64)
-    present = union > 0
-    out[present] = intersection[present] / union[present]
-    return out
+    return _ratio_or_nan(intersection, cm.sum(dim=0) + cm.sum(dim=1) - intersection)
 
 
 def mean_iou(

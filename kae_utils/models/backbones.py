@@ -16,10 +16,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["BasicBlock", "ConvNet", "MLP", "MultiHeadNet", "ResNet"]
+__all__ = ["BasicBlock", "ConvNet", "MLP", "MultiHeadNet", "ResNet", "conv_bn_relu"]
 
 
-def _conv_bn_relu(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
+def conv_bn_relu(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
+    """3x3 convolution (no bias, ``stride``), BatchNorm, in-place ReLU."""
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
         nn.BatchNorm2d(c_out),
@@ -85,7 +86,7 @@ class ConvNet(_TappedBackbone):
         stages = []
         c_in = in_channels
         for i, w in enumerate(widths):
-            layers: list[nn.Module] = [_conv_bn_relu(c_in, w)]
+            layers: list[nn.Module] = [conv_bn_relu(c_in, w)]
             if pool_every_stage or i < len(widths) - 1:
                 layers.append(nn.MaxPool2d(2))
             stages.append(nn.Sequential(*layers))
@@ -133,7 +134,7 @@ class ResNet(_TappedBackbone):
         widths = _check_widths(widths)
         if blocks < 1:
             raise ValueError(f"blocks must be >= 1; got {blocks}")
-        self.stem = _conv_bn_relu(in_channels, widths[0])
+        self.stem = conv_bn_relu(in_channels, widths[0])
         stages = []
         c_in = widths[0]
         for i, w in enumerate(widths):

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kae_utils.core.params import check_choice
+from kae_utils.models.backbones import conv_bn_relu
 
 __all__ = [
     "DENSE_TASK_KINDS",
@@ -32,6 +33,7 @@ __all__ = [
     "MultiTaskEncoderDecoder",
     "build_encdec",
     "build_multitask_encdec",
+    "dense_output",
 ]
 
 #: Output kinds of ``DenseHead``: ``segmentation`` (raw class logits), ``depth`` (positive: the exponential
@@ -41,19 +43,21 @@ DENSE_TASK_KINDS: tuple[str, ...] = ("segmentation", "depth", "normals")
 _LOG_DEPTH_CLAMP = 12.0  # exp(+-12) keeps a depth in float32 range early in training
 
 
-def _conv_bn_relu(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
-        nn.BatchNorm2d(c_out),
-        nn.ReLU(inplace=True),
-    )
+def dense_output(z: torch.Tensor, kind: str) -> torch.Tensor:
+    """The output map of a dense head's raw output ``z``: ``depth``, ``exp`` of the log-depth clamped to +-12;
+    ``normals``, unit vectors over the channels; any other kind, ``z`` itself."""
+    if kind == "depth":
+        return torch.exp(z.clamp(-_LOG_DEPTH_CLAMP, _LOG_DEPTH_CLAMP))
+    if kind == "normals":
+        return F.normalize(z, dim=1, eps=1e-6)
+    return z
 
 
 def _encoder(in_channels: int, widths: Sequence[int]) -> nn.Sequential:
     """conv3x3-BN-ReLU stages of ``widths``; every stage after the first halves the resolution."""
     return nn.Sequential(
-        _conv_bn_relu(in_channels, widths[0]),
-        *(_conv_bn_relu(a, b, stride=2) for a, b in zip(widths[:-1], widths[1:], strict=True)),
+        conv_bn_relu(in_channels, widths[0]),
+        *(conv_bn_relu(a, b, stride=2) for a, b in zip(widths[:-1], widths[1:], strict=True)),
     )
 
 
@@ -62,7 +66,7 @@ class _UpBlock(nn.Module):
 
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
-        self.conv = _conv_bn_relu(c_in, c_out)
+        self.conv = conv_bn_relu(c_in, c_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
@@ -90,12 +94,7 @@ class DenseHead(nn.Module):
             nn.init.constant_(self.proj.bias, float(bias))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.proj(x)
-        if self.kind == "depth":
-            return torch.exp(z.clamp(-_LOG_DEPTH_CLAMP, _LOG_DEPTH_CLAMP))
-        if self.kind == "normals":
-            return F.normalize(z, dim=1, eps=1e-6)
-        return z
+        return dense_output(self.proj(x), self.kind)
 
 
 class EncoderDecoder(nn.Module):

@@ -23,16 +23,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from kae_utils.models.encdec import dense_output
 
 __all__ = ["HEAD_OUTPUTS", "Add", "ResidualBlock", "TaskEncoder", "TaskNet", "build_task_encoder", "build_tasknet"]
 
 #: Output kinds a ``TaskNet`` head knows (the same names as ``kae_utils.benchmarks.tasks.OUTPUT_KINDS``).
 HEAD_OUTPUTS: tuple[str, ...] = ("classes", "binary", "regression", "depth", "normals", "image-classes",
                                  "image-regression")
-
-_LOG_DEPTH_CLAMP = 12.0
 
 
 class Add(nn.Module):
@@ -43,6 +42,8 @@ class Add(nn.Module):
 
 
 def _conv_bn_relu(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
+    """3x3 convolution, BatchNorm, ReLU, the ReLU *not* in place (unlike ``backbones.conv_bn_relu``): see the
+    module docstring."""
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(c_out),
                          nn.ReLU(inplace=False))
 
@@ -161,12 +162,7 @@ class TaskNet(nn.Module):
         return self.encoder(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.decoder(self.encoder(x))
-        if self.output == "depth":
-            return torch.exp(z.clamp(-_LOG_DEPTH_CLAMP, _LOG_DEPTH_CLAMP))
-        if self.output == "normals":
-            return F.normalize(z, dim=1, eps=1e-6)
-        return z
+        return dense_output(self.decoder(self.encoder(x)), self.output)
 
 
 def build_task_encoder(widths: Sequence[int] = (16, 32), code_channels: int = 8, blocks: int = 1,

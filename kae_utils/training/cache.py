@@ -363,6 +363,18 @@ def _check_map_location(map_location: str | torch.device) -> None:
         raise RuntimeError(f"map_location={map_location!r} but torch sees no CUDA device")
 
 
+def _entry(name: str, config: Mapping[str, Any], cache_dir: StrPath | None) -> tuple[str, Any, str, Path]:
+    """The key of ``(name, config)``, the normalised config and its canonical JSON, and the cache file (its
+    folder created)."""
+    _check_name(name)
+    key = config_key(config)
+    config_norm = _normalise_config(config)
+    config_json = _canonical_json(config_norm)
+    directory = _resolve_dir(cache_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    return key, config_norm, config_json, directory / f"{name}-{key}.pt"
+
+
 # -------------------------------------------------------------------------------------- public
 
 
@@ -390,14 +402,8 @@ def load_or_train(
     put back after ``train()``, so the code after this call sees the same random numbers whether the
     cache was warm or cold. Nothing is printed.
     """
-    _check_name(name)
-    key = config_key(config)
-    config_norm = _normalise_config(config)
-    config_json = _canonical_json(config_norm)
     _check_map_location(map_location)
-    directory = _resolve_dir(cache_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{name}-{key}.pt"
+    key, config_norm, config_json, path = _entry(name, config, cache_dir)
 
     with _locked(path):
         model = build()
@@ -453,13 +459,7 @@ def load_or_compute(
     The dict returned is the stored form in both the cold and the warm case: tensors detached and on
     the CPU, NumPy scalars as Python numbers.
     """
-    _check_name(name)
-    key = config_key(config)
-    config_norm = _normalise_config(config)
-    config_json = _canonical_json(config_norm)
-    directory = _resolve_dir(cache_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{name}-{key}.pt"
+    key, config_norm, config_json, path = _entry(name, config, cache_dir)
 
     with _locked(path):
         if path.exists():

@@ -11,7 +11,7 @@ from torch import nn
 
 from kae_utils.training.numerics import current
 
-__all__ = ["Batches", "predict_logits", "predict_maps"]
+__all__ = ["Batches", "predict_logits", "predict_maps", "to_device"]
 
 Nets = torch.nn.Module | Mapping[str, torch.nn.Module]
 
@@ -48,7 +48,8 @@ class Batches:
             yield tuple(t[idx] for t in self.tensors)
 
 
-def _to_device(batch: Sequence[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, ...]:
+def to_device(batch: Sequence[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, ...]:
+    """The tensors of ``batch`` on ``device`` (other items as they are), as a tuple."""
     # asynchronous only for a host-to-GPU copy (a no-op elsewhere, and never asked of a device-to-host copy)
     asynchronous = device.type == "cuda"
     return tuple(t.to(device, non_blocking=asynchronous) if isinstance(t, torch.Tensor) else t for t in batch)

@@ -38,7 +38,7 @@ from kae_utils.display.progress import progress
 from kae_utils.evaluation.metrics import accuracy
 from kae_utils.training.cache import atomic_save
 from kae_utils.training.numerics import Numerics, current, resolve_numerics
-from kae_utils.training.predict import Batches, _to_device, predict_logits
+from kae_utils.training.predict import Batches, predict_logits, to_device
 
 __all__ = [
     "Callback",
@@ -303,7 +303,7 @@ class Trainer:
         sums: dict[str, float] = {}
         count = 0
         for batch in self._batches:
-            batch = tuple(self.numerics.prepare_input(t) for t in _to_device(batch, self.device))
+            batch = tuple(self.numerics.prepare_input(t) for t in to_device(batch, self.device))
             measure = self._work is not None and self._work["flops"] is None  # the first step, with a work log
             with scale.count_flops() if measure else contextlib.nullcontext() as flops:
                 with self.numerics.autocast():

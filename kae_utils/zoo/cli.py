@@ -6,10 +6,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from kae_utils.training.numerics import PRECISIONS
 from kae_utils.zoo.entries import ENTRY_PROFILES
-from kae_utils.zoo.store import Zoo, _format_table
+from kae_utils.zoo.store import Zoo
 
 
 def main(argv: Sequence[str] | None = None, zoo: Zoo | None = None) -> int:
@@ -46,3 +47,11 @@ def main(argv: Sequence[str] | None = None, zoo: Zoo | None = None) -> int:
         print(p)
     print(f"zoo: {len(zoo.manifest()['entries'])} entries checked, {len(problems)} problem(s)")
     return 1 if problems else 0
+
+
+def _format_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
+    cells = [list(columns)] + [["" if r.get(c) is None else str(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -27,8 +27,6 @@ ZOO_FORMAT: int = 1
 #: Which notebook profile an entry serves: ``quick`` entries are built and shipped; ``full`` ones need a GPU.
 ENTRY_PROFILES: tuple[str, ...] = ("quick", "full")
 # TEACHER_SOURCES (the notebooks' TEACHERS parameter) lives in kae_utils.core.params; re-exported here.
-_METADATA_FORMAT = "kae-zoo-1"
-_METADATA_KEY = "kae_zoo"
 
 
 class ZooError(RuntimeError):

@@ -29,6 +29,11 @@ from kae_utils.training.trainer import Checkpoint, Trainer
 from kae_utils.zoo.entries import ZooEntry
 from kae_utils.zoo.registry.common import silhouettes
 
+__all__ = [
+    "copy_backbone", "entry_data", "entry_scores", "headline", "linear_probe", "start_depth_head",
+    "train_entry",
+]
+
 # ------------------------------------------------------------------------------------------- data
 
 
@@ -125,7 +130,7 @@ def _loss_fn(e: ZooEntry) -> Callable[[nn.Module, Sequence[torch.Tensor]], torch
     return loss
 
 
-def _scores(e: ZooEntry, model: nn.Module, x: torch.Tensor, y: Any) -> dict[str, float]:
+def entry_scores(e: ZooEntry, model: nn.Module, x: torch.Tensor, y: Any) -> dict[str, float]:
     """Held-out metrics: accuracy, one task's metrics, or every task's (``"<task> <metric>"``)."""
     if e.kind == "classifier":
         return {"accuracy": accuracy(predict_logits(model, x), y)}
@@ -206,7 +211,7 @@ def train_entry(e: ZooEntry, device: torch.device | str = "cpu", *, init_model: 
     extra = [Checkpoint(checkpoint)] if checkpoint is not None else []
     trainer = Trainer(model, epochs=e.recipe.epochs, lr=e.recipe.lr, batch_size=e.recipe.batch_size,
                       optimizer=e.recipe.optimizer, schedule=e.recipe.schedule, weight_decay=e.recipe.weight_decay,
-                      step_fn=_loss_fn(e), eval_fn=lambda m, _: _scores(e, m, x_val, y_val), device=device,
+                      step_fn=_loss_fn(e), eval_fn=lambda m, _: entry_scores(e, m, x_val, y_val), device=device,
                       seed=e.seed, callbacks=[*extra, *callbacks], progress=progress, desc=f"zoo: {e.name}")
     start = time.perf_counter()
     history = trainer.fit((x, *targets), val_data=True)

@@ -11,6 +11,8 @@ from typing import Any
 from kae_utils.zoo.entries import ZooEntry, make_registry
 from kae_utils.zoo.registry import REGISTRY
 
+__all__ = ["entry_paper_counts", "smoke_entry", "smoke_registry"]
+
 # ------------------------------------------------------------------------------ the smoke scale
 
 
@@ -51,7 +53,7 @@ def _images(spec: dict[str, Any], written: bool) -> int:
     return 1  # digits: the same split at every scale
 
 
-def _paper_counts(e: ZooEntry) -> contextlib.AbstractContextManager:
+def entry_paper_counts(e: ZooEntry) -> contextlib.AbstractContextManager:
     """The counts of ``e`` as written (its epochs; its images per image at smoke scale), for the work log."""
     from kae_utils.core.scale import paper_counts
 

@@ -28,8 +28,6 @@ from kae_utils.notebook import resolve_device
 from kae_utils.training.cache import config_key, load_or_train, sha256_file
 from kae_utils.training.numerics import Numerics, current, using
 from kae_utils.zoo.entries import (
-    _METADATA_FORMAT,
-    _METADATA_KEY,
     ENTRY_PROFILES,
     TEACHER_SOURCES,
     ZOO_FORMAT,
@@ -38,9 +36,13 @@ from kae_utils.zoo.entries import (
     ZooError,
     ZooIntegrityError,
 )
-from kae_utils.zoo.recipes import _scores, entry_data, headline, linear_probe, train_entry
+from kae_utils.zoo.recipes import entry_data, entry_scores, headline, linear_probe, train_entry
 from kae_utils.zoo.registry import REGISTRY
-from kae_utils.zoo.smoke import _paper_counts, smoke_registry
+from kae_utils.zoo.smoke import entry_paper_counts, smoke_registry
+
+# the metadata of a weights file: its format, and the key of its name and config hash
+_METADATA_FORMAT = "kae-zoo-1"
+_METADATA_KEY = "kae_zoo"
 
 # ------------------------------------------------------------------------------------ files
 
@@ -97,7 +99,7 @@ def _fp16_scores(e: ZooEntry, model: nn.Module, x: torch.Tensor, y: torch.Tensor
         for t in rounded.state_dict().values():
             if t.is_floating_point():
                 t.copy_(t.half().float())
-    return _scores(e, rounded, x, y)
+    return entry_scores(e, rounded, x, y)
 
 
 def _architecture(e: ZooEntry) -> str:
@@ -205,7 +207,7 @@ class Zoo:
             "architecture": _architecture(e),
             "starts_from": e.init,
             "used_by": list(e.used_by),
-            "metrics": _scores(e, model, x_val, y_val),
+            "metrics": entry_scores(e, model, x_val, y_val),
             "metrics_if_fp16": _fp16_scores(e, model, x_val, y_val),
             "history": info["history"],
             "train_seconds": info["train_seconds"],
@@ -269,7 +271,7 @@ class Zoo:
                 f"{numerics.describe().removeprefix('numerics: ')})")
             partial = self.root / ".partial" / f"{e.name}-{self.config_hash(e.name)}.ckpt"
             init_model = self.load(e.init, dev) if e.init is not None else None
-            with _paper_counts(e) if self.smoke else contextlib.nullcontext():  # for the work log (kae_utils.core.scale)
+            with entry_paper_counts(e) if self.smoke else contextlib.nullcontext():  # for the work log (kae_utils.core.scale)
                 model, info = train_entry(e, dev, init_model=init_model, checkpoint=partial, callbacks=callbacks)
             path = self._save_weights(e.name, model)
             data = self.manifest()
@@ -438,12 +440,4 @@ def markdown_index(zoo: Zoo | None = None) -> str:
     columns = ("name", "profile", "task", "architecture", "params", "held-out", "used by", "status")
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(str(r[c]).replace("|", "\\|") for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def _format_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
-    cells = [list(columns)] + [["" if r.get(c) is None else str(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

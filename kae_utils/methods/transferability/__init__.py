@@ -4,9 +4,10 @@ A transferability estimator predicts, without fine-tuning, how well a trained so
 target task. Two families are implemented here (none is on PyPI under its own name):
 
 * **label-free, model to model**: compare what two models compute on the same probe images:
-  :func:`attribution_affinity` (mean cosine of attribution maps, Song et al. 2019), :func:`rsa`
-  (representational similarity analysis), :func:`linear_cka` (centred kernel alignment) and DEPARA's graph
-  similarity (:func:`depara_similarity`, Song et al. 2020: nodes = attributions, edges = feature similarities);
+  :func:`attribution_affinity` (mean cosine of attribution maps, :func:`attribution_maps`, Song et al. 2019),
+  :func:`rsa` (representational similarity analysis), :func:`linear_cka` (centred kernel alignment) and DEPARA's
+  graph similarity (:func:`depara_similarity`, Song et al. 2020: nodes = attributions, edges = feature
+  similarities);
   their values under resampled probes for the bootstrap: :func:`resampled_affinity`, :func:`resampled_rsa`,
   :func:`resampled_linear_cka`, :func:`resampled_edge_similarity`;
 * **label-based, features of the source on labelled target data**: :func:`logme`, :func:`h_score`,
@@ -26,6 +27,11 @@ scores into the rows of the results table (the ranking harness of notebooks 08 a
 
 from __future__ import annotations
 
+from kae_utils.methods.transferability.attribution import (
+    ATTRIBUTION_METHODS,
+    attribution_maps,
+    epsilon_lrp_relus,
+)
 from kae_utils.methods.transferability.common import LOGME_VARIANTS, TRANSRATE_VARIANTS
 from kae_utils.methods.transferability.label_based import (
     etran,
@@ -55,4 +61,4 @@ from kae_utils.methods.transferability.label_free import (
     rsa,
 )
 
-__all__ = ["LOGME_VARIANTS", "TRANSRATE_VARIANTS", "attribution_affinity", "depara_similarity", "edge_vector", "etran", "etran_energy", "etran_lda", "gbc", "h_score", "leep", "linear_cka", "logme", "logme_evidence", "nce", "nleep", "parc", "pixels_as_samples", "resampled_affinity", "resampled_edge_similarity", "resampled_linear_cka", "resampled_rsa", "rsa", "sfda", "transrate"]
+__all__ = ["ATTRIBUTION_METHODS", "LOGME_VARIANTS", "TRANSRATE_VARIANTS", "attribution_affinity", "attribution_maps", "depara_similarity", "edge_vector", "epsilon_lrp_relus", "etran", "etran_energy", "etran_lda", "gbc", "h_score", "leep", "linear_cka", "logme", "logme_evidence", "nce", "nleep", "parc", "pixels_as_samples", "resampled_affinity", "resampled_edge_similarity", "resampled_linear_cka", "resampled_rsa", "rsa", "sfda", "transrate"]

@@ -1,12 +1,14 @@
-"""What the estimators share: their variants' names and the checks and conversions of their inputs (float64).
+"""What the estimators share: their variants' names, the checks and conversions of their inputs (float64),
+and the upper triangle of a similarity matrix.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import torch
+
+__all__ = ["LOGME_VARIANTS", "TRANSRATE_VARIANTS", "as_class_indices", "as_float64", "as_labels",
+           "as_samples", "upper_triangle"]
 
 #: LogME's forms: the ICML 2021 algorithm of thuml/LogME (default), its later fixed point, and the ICML updates
 #: run until they converge.
@@ -15,7 +17,9 @@ LOGME_VARIANTS: tuple[str, ...] = ("icml", "fixed-point", "converged")
 TRANSRATE_VARIANTS: tuple[str, ...] = ("authors", "tllib")
 
 
-def _array(x, name: str, ndim: int | None = None) -> np.ndarray:
+def as_float64(x, name: str, ndim: int | None = None) -> np.ndarray:
+    """``x`` (array or tensor) as a float64 array, of ``ndim`` dimensions when given; finite, or a
+    ``ValueError``."""
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
     a = np.asarray(x, dtype=np.float64)
@@ -26,7 +30,8 @@ def _array(x, name: str, ndim: int | None = None) -> np.ndarray:
     return a
 
 
-def _labels(y, n: int) -> np.ndarray:
+def as_labels(y, n: int) -> np.ndarray:
+    """``y`` as a vector of ``n`` non-negative integer class indices (int64), or a ``ValueError``."""
     if isinstance(y, torch.Tensor):
         y = y.detach().cpu().numpy()
     y = np.asarray(y)
@@ -37,21 +42,23 @@ def _labels(y, n: int) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def _classes(y, n: int, minimum: int = 1) -> np.ndarray:
+def as_class_indices(y, n: int, minimum: int = 1) -> np.ndarray:
     """The labels as indices ``0 .. C - 1`` of the classes present (``np.unique`` with ``return_inverse``)."""
-    present, index = np.unique(_labels(y, n), return_inverse=True)
+    present, index = np.unique(as_labels(y, n), return_inverse=True)
     if len(present) < minimum:
         raise ValueError(f"this estimator needs at least {minimum} classes present; got {len(present)}")
     return index.reshape(-1)
 
 
-def _flat(x, name: str) -> np.ndarray:
-    a = _array(x, name)
+def as_samples(x, name: str) -> np.ndarray:
+    """``x`` as float64 samples ``(N, D)``: every dimension after the first flattened."""
+    a = as_float64(x, name)
     if a.ndim < 2:
         raise ValueError(f"{name} must be (samples, ...); got shape {a.shape}")
     return a.reshape(len(a), -1)
 
 
-def _check_choice(name: str, value: str, allowed: Sequence[str]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+def upper_triangle(matrix: np.ndarray) -> np.ndarray:
+    """The entries above the diagonal of the last two axes of ``matrix`` (row by row)."""
+    rows, cols = np.triu_indices(matrix.shape[-1], k=1)
+    return matrix[..., rows, cols]

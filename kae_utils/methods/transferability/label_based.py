@@ -11,16 +11,16 @@ import numpy as np
 import torch
 from scipy import special, stats
 
+from kae_utils.core.params import check_choice
 from kae_utils.methods.transferability.common import (
     LOGME_VARIANTS,
     TRANSRATE_VARIANTS,
-    _array,
-    _check_choice,
-    _classes,
-    _flat,
-    _labels,
+    as_class_indices,
+    as_float64,
+    as_labels,
+    as_samples,
+    upper_triangle,
 )
-from kae_utils.methods.transferability.label_free import _upper
 
 # ------------------------------------------------------------------------------------ label-based: LogME
 
@@ -28,7 +28,7 @@ from kae_utils.methods.transferability.label_free import _upper
 def logme_evidence(features, y, alpha: float, beta: float) -> float:
     """Log evidence per sample, ``log p(y | F, alpha, beta) / N``, of the Bayesian linear model
     ``y = F w + noise`` with prior ``w ~ N(0, I / alpha)`` and noise precision ``beta`` (closed form)."""
-    f, t = _array(features, "features", 2), _array(y, "y", 1)
+    f, t = as_float64(features, "features", 2), as_float64(y, "y", 1)
     n, d = f.shape
     a = alpha * np.eye(d) + beta * f.T @ f
     m = beta * np.linalg.solve(a, f.T @ t)
@@ -119,17 +119,17 @@ def logme(features, targets, *, classification: bool | None = None, variant: str
     less than 1e-10 (the 11-step cap and the 1 % tolerance stop them early, mostly when N < D). The repository builds ``range(max(y) + 1)`` columns, so a class
     value with no sample became an all-zero column scored only through the guards; here it is not a column.
     """
-    _check_choice("variant", variant, LOGME_VARIANTS)
-    f = _flat(features, "features")
+    check_choice("variant", variant, LOGME_VARIANTS)
+    f = as_samples(features, "features")
     n = len(f)
     raw = targets.detach().cpu().numpy() if isinstance(targets, torch.Tensor) else np.asarray(targets)
     if classification is None:
         classification = raw.dtype.kind in "iu"
     if classification:
-        index = _classes(raw, n)
+        index = as_class_indices(raw, n)
         columns = np.eye(index.max() + 1)[index]
     else:
-        columns = _array(targets, "targets").reshape(n, -1)
+        columns = as_float64(targets, "targets").reshape(n, -1)
     if variant == "fixed-point":
         return float(np.mean(_logme_fixed_point(f, columns)))
     steps, tolerance = (11, 0.01) if variant == "icml" else (10_000, 1e-10)
@@ -165,10 +165,10 @@ def h_score(features, labels, shrinkage: float | str = "ledoit-wolf") -> float:
     """
     from sklearn.covariance import ledoit_wolf_shrinkage
 
-    f = _flat(features, "features")
-    index = _classes(labels, len(f))
+    f = as_samples(features, "features")
+    index = as_class_indices(labels, len(f))
     if isinstance(shrinkage, str):
-        _check_choice("shrinkage", shrinkage, ("ledoit-wolf",))
+        check_choice("shrinkage", shrinkage, ("ledoit-wolf",))
     elif not 0.0 <= shrinkage < 1.0:
         raise ValueError(f"shrinkage must be 'ledoit-wolf' or a number in [0, 1); got {shrinkage}")
     f = f - f.mean(axis=0)
@@ -201,9 +201,9 @@ def transrate(features, labels, eps: float = 1e-4, variant: str = "authors") -> 
     by zero). ``variant="tllib"``: thuml/Transfer-Learning-Library ``tllib/ranking/transrate.py`` at commit
     4cc0d91: centred, unnormalised features, ``R(Z) - (1/C) sum_c R(Z_c)`` with each class's own n.
     """
-    _check_choice("variant", variant, TRANSRATE_VARIANTS)
-    f = _flat(features, "features")
-    index = _classes(labels, len(f))
+    check_choice("variant", variant, TRANSRATE_VARIANTS)
+    f = as_samples(features, "features")
+    index = as_class_indices(labels, len(f))
     f = f - f.mean(axis=0)
     if variant == "tllib":
         return float(_coding_rate(f, eps) - np.mean([_coding_rate(f[index == c], eps) for c in range(index.max() + 1)]))
@@ -243,9 +243,9 @@ def gbc(features, labels, gaussian: str = "spherical", pca_dims: int | None = 64
     spherical Gaussians the code sums the logarithms of the scalar variances once (not D times), and so does
     this. ``gaussian="diagonal"``: one variance per dimension.
     """
-    _check_choice("gaussian", gaussian, ("spherical", "diagonal"))
-    f = _flat(features, "features")
-    index = _classes(labels, len(f))
+    check_choice("gaussian", gaussian, ("spherical", "diagonal"))
+    f = as_samples(features, "features")
+    index = as_class_indices(labels, len(f))
     if pca_dims is not None and f.shape[1] > 1 and len(f) > 1:
         f = _pca(f, min(int(pca_dims), len(f), f.shape[1]))
     means, _ = _class_means(f, index)
@@ -277,8 +277,8 @@ def leep(source_probabilities, labels) -> float:
     """LEEP (Nguyen, Hassner, Seeger & Archambeau, ICML 2020): ``(1/N) sum_i log sum_z P(y_i | z) theta(x_i)_z``
     with theta the source model's softmax over its own classes z on the target images and P(y | z) the empirical
     conditional (as in ``stable_transfer/transferability/leep.py``)."""
-    p = _array(source_probabilities, "source_probabilities", 2)
-    index = _classes(labels, len(p))
+    p = as_float64(source_probabilities, "source_probabilities", 2)
+    index = as_class_indices(labels, len(p))
     if (p < 0).any() or not np.allclose(p.sum(axis=1), 1.0, atol=1e-5):
         raise ValueError("source_probabilities must be rows of probabilities (a softmax), summing to 1")
     joint = _joint(p, index)
@@ -290,8 +290,8 @@ def nce(source_labels, labels) -> float:
     """NCE (Tran, Nguyen & Hassner, ICCV 2019): ``-H(Y | Z) = sum_{y,z} P(y, z) log P(y | z)`` with Z the source
     model's hard predictions on the target images (0 when Z determines Y)."""
     raw = source_labels.detach().cpu().numpy() if isinstance(source_labels, torch.Tensor) else np.asarray(source_labels)
-    z = _classes(raw, len(raw))
-    return leep(np.eye(int(z.max()) + 1)[z], _labels(labels, len(z)))
+    z = as_class_indices(raw, len(raw))
+    return leep(np.eye(int(z.max()) + 1)[z], as_labels(labels, len(z)))
 
 
 def nleep(features, labels, components: int | None = None, variance: float = 0.8, covariance: str = "full",
@@ -307,9 +307,9 @@ def nleep(features, labels, components: int | None = None, variance: float = 0.8
     """
     from sklearn.mixture import GaussianMixture
 
-    _check_choice("covariance", covariance, ("full", "diag", "spherical", "tied"))
-    f = _flat(features, "features")
-    index = _classes(labels, len(f))
+    check_choice("covariance", covariance, ("full", "diag", "spherical", "tied"))
+    f = as_samples(features, "features")
+    index = as_class_indices(labels, len(f))
     reduced = _pca(f, variance)
     k = components or 5 * (int(index.max()) + 1)
     mixture = GaussianMixture(n_components=min(k, len(f)), covariance_type=covariance, random_state=seed).fit(reduced)
@@ -361,8 +361,8 @@ def sfda(features, labels) -> float:
     inverse of the shrunk ``S_w`` (used here, with a pseudo-inverse: identical features give ``sum_c pi_c^2``);
     it indexes classes by label value (absent classes break it), this by class present.
     """
-    f = _flat(features, "features").copy()
-    index = _classes(labels, len(f), minimum=2)
+    f = as_samples(features, "features").copy()
+    index = as_class_indices(labels, len(f), minimum=2)
     posteriors, shrinkage = _lda_posteriors(f, index, None)
     softened = special.softmax(posteriors, axis=1)
     means, _ = _class_means(f, index)
@@ -400,13 +400,13 @@ def parc(features, labels, pca_dims: int | None = 32, seed: int = 1919) -> float
     """
     from sklearn.preprocessing import StandardScaler
 
-    f = _flat(features, "features")
+    f = as_samples(features, "features")
     raw = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
     if raw.ndim == 1:  # one-hot rows correlate 1 within a class and -1/(C - 1) across: exact ties, not rounding
-        index = _classes(raw, len(f))
+        index = as_class_indices(raw, len(f))
         label_rdm = (index[:, None] != index[None, :]).astype(np.float64)
     else:
-        targets = _array(raw, "labels", 2)
+        targets = as_float64(raw, "labels", 2)
         if targets.shape != (len(f), targets.shape[1]) or targets.shape[1] < 2:
             raise ValueError(f"regression labels must be (N, K) with K >= 2 for N = {len(f)}; got {targets.shape}")
         label_rdm = 1 - _row_correlations(targets)
@@ -414,7 +414,7 @@ def parc(features, labels, pca_dims: int | None = 32, seed: int = 1919) -> float
     if components is not None and components <= f.shape[1]:
         f = _pca(f, components, solver="randomized", seed=seed, power=1)
     f = StandardScaler().fit_transform(f)
-    upper_f, upper_y = _upper(1 - _row_correlations(f)), _upper(label_rdm)
+    upper_f, upper_y = upper_triangle(1 - _row_correlations(f)), upper_triangle(label_rdm)
     if np.ptp(upper_f) == 0 or np.ptp(upper_y) == 0:
         return 0.0
     return float(stats.spearmanr(upper_f, upper_y)[0] * 100)
@@ -431,7 +431,7 @@ def etran_energy(features, fraction: float = 0.005) -> float:
     Reference: mgholamikn/ETran ``metrics.py`` ``Energy_Score(X, 0.5, 'bot')`` at commit d4551ed, which keeps the
     lowest ``int(0.5 * 10) * N // 1000`` samples (0.5 %); here at least one (the code averages nothing below
     200 samples)."""
-    f = _flat(features, "features")
+    f = as_samples(features, "features")
     energy = special.logsumexp(f, axis=1)
     keep = max(1, int(round(fraction * 1000)) * len(f) // 1000)
     return float(np.sort(energy)[:keep].mean())
@@ -445,9 +445,9 @@ def etran_lda(features, labels, lda: str = "code") -> float:
     projects with ``V V^T = I``; its posteriors are therefore ``softmax(x mu_c - |mu_c|^2 / 2 + log pi_c)``, the
     class-mean classifier with the Euclidean metric. ``lda="fisher"``: the regularised discriminant the paper
     describes (SFDA's first stage, :func:`sfda`)."""
-    _check_choice("lda", lda, ("code", "fisher"))
-    f = _flat(features, "features")
-    index = _classes(labels, len(f))
+    check_choice("lda", lda, ("code", "fisher"))
+    f = as_samples(features, "features")
+    index = as_class_indices(labels, len(f))
     if lda == "fisher":
         posteriors, _ = _lda_posteriors(f, index, None)
     else:
@@ -482,7 +482,7 @@ def pixels_as_samples(features, labels, max_samples: int = 20000, seed: int = 0,
     ``C k^2`` values: what a k x k convolution on the features sees); the labels ``(N, ..., H, W)`` are taken
     at the feature grid (nearest), and at most ``max_samples`` locations are drawn at random (seeded).
     Returns ``(samples, C k^2)`` and the labels."""
-    f = torch.as_tensor(_array(features, "features", 4))
+    f = torch.as_tensor(as_float64(features, "features", 4))
     if not isinstance(neighbourhood, int) or neighbourhood < 1 or neighbourhood % 2 == 0:
         raise ValueError(f"neighbourhood must be a positive odd integer; got {neighbourhood!r}")
     t = torch.as_tensor(labels if not isinstance(labels, np.ndarray) else labels)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats
 
-from kae_utils.methods.transferability.common import _flat
+from kae_utils.methods.transferability.common import as_samples, upper_triangle
 
 # ------------------------------------------------------------------------------------ label-free
 
@@ -22,31 +22,26 @@ def _cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def attribution_affinity(maps_a, maps_b) -> float:
     """``(1/N) sum_n cos(A_a(x_n), A_b(x_n))``: the mean cosine between two models' attribution maps of the
     same N probe images (each map flattened), as in Song et al. (NeurIPS 2019). 1 means identical maps."""
-    a, b = _flat(maps_a, "maps_a"), _flat(maps_b, "maps_b")
+    a, b = as_samples(maps_a, "maps_a"), as_samples(maps_b, "maps_b")
     if a.shape != b.shape:
         raise ValueError(f"attribution maps differ in shape: {a.shape} vs {b.shape}")
     return float(_cosine_rows(a, b).mean())
 
 
-def _upper(matrix: np.ndarray) -> np.ndarray:
-    rows, cols = np.triu_indices(matrix.shape[-1], k=1)
-    return matrix[..., rows, cols]
-
-
 def rsa(features_a, features_b) -> float:
     """Representational similarity: Spearman correlation between the two models' dissimilarity matrices
     (``1 - Pearson correlation`` between every pair of probe images' features; upper triangles)."""
-    a, b = _flat(features_a, "features_a"), _flat(features_b, "features_b")
+    a, b = as_samples(features_a, "features_a"), as_samples(features_b, "features_b")
     if len(a) != len(b) or len(a) < 3:
         raise ValueError("rsa needs the same probe images (at least 3) for both models")
     rdm_a, rdm_b = 1 - np.corrcoef(a), 1 - np.corrcoef(b)
-    return float(stats.spearmanr(_upper(rdm_a), _upper(rdm_b))[0])
+    return float(stats.spearmanr(upper_triangle(rdm_a), upper_triangle(rdm_b))[0])
 
 
 def linear_cka(features_a, features_b) -> float:
     """Linear centred kernel alignment ``||B^T A||_F^2 / (||A^T A||_F ||B^T B||_F)`` of the centred features
     (Kornblith et al. 2019): 1 for features equal up to rotation and scale, near 0 for unrelated ones."""
-    a, b = _flat(features_a, "features_a"), _flat(features_b, "features_b")
+    a, b = as_samples(features_a, "features_a"), as_samples(features_b, "features_b")
     if len(a) != len(b):
         raise ValueError("linear_cka needs the same probe images for both models")
     a, b = a - a.mean(axis=0), b - b.mean(axis=0)
@@ -57,10 +52,10 @@ def linear_cka(features_a, features_b) -> float:
 def edge_vector(features) -> np.ndarray:
     """DEPARA's edges: the cosine similarity of every pair of probe images' features, after subtracting the
     mean feature over the probes (upper triangle, no diagonal)."""
-    f = _flat(features, "features")
+    f = as_samples(features, "features")
     f = f - f.mean(axis=0)
     unit = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
-    return _upper(unit @ unit.T)
+    return upper_triangle(unit @ unit.T)
 
 
 def depara_similarity(maps_a, features_a, maps_b, features_b, lam: float = 1.0) -> dict[str, float]:
@@ -85,7 +80,7 @@ def _resample(index, n: int) -> np.ndarray:
 
 
 def _per_model(values: Sequence, name: str) -> list[np.ndarray]:
-    arrays = [_flat(v, name) for v in values]
+    arrays = [as_samples(v, name) for v in values]
     if len({a.shape[0] for a in arrays}) != 1:
         raise ValueError(f"every model's {name} must cover the same probe images")
     return arrays
@@ -131,7 +126,7 @@ def _resampled_structure_similarity(matrices: np.ndarray, idx: np.ndarray, trans
         resampled = transform(matrices[:, sub[:, :, None], sub[:, None, :]].transpose(1, 0, 2, 3))  # (b, M, n, n)
         same = np.broadcast_to((sub[:, :, None] == sub[:, None, :])[:, None], resampled.shape)
         resampled = np.where(same, self_value, resampled)
-        out[part] = _rank_correlations(_upper(resampled))
+        out[part] = _rank_correlations(upper_triangle(resampled))
     return out
 
 

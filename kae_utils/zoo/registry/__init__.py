@@ -8,11 +8,13 @@ import dataclasses
 from collections.abc import Iterable
 
 from kae_utils.zoo.entries import ZooEntry, make_registry
-from kae_utils.zoo.registry.attributes import _adaptive_sources, _afk_teachers
-from kae_utils.zoo.registry.backbones import _backbones
-from kae_utils.zoo.registry.classifiers import _classifier_teachers, _kd_teachers
-from kae_utils.zoo.registry.scenes import _scenes_teachers
-from kae_utils.zoo.registry.taskonomy import _taskonomy
+from kae_utils.zoo.registry.attributes import adaptive_source_entries, afk_teacher_entries
+from kae_utils.zoo.registry.backbones import backbone_entries
+from kae_utils.zoo.registry.classifiers import classifier_teacher_entries, kd_teacher_entries
+from kae_utils.zoo.registry.scenes import scenes_teacher_entries
+from kae_utils.zoo.registry.taskonomy import taskonomy_entries
+
+__all__ = ["ALSO_USED_BY", "REGISTRY"]
 
 #: Notebooks that load an entry built for others, as it is: 09's layer-selection sources (a digits teacher of
 #: another task and the generic digits backbone).
@@ -24,6 +26,6 @@ def _also_used(entries: Iterable[ZooEntry]) -> list[ZooEntry]:
 
 
 #: Every entry, by name, in build order (an entry's ``init`` comes before it).
-REGISTRY: dict[str, ZooEntry] = make_registry(_also_used([*_backbones(), *_classifier_teachers(), *_kd_teachers(),
-                                                          *_scenes_teachers(), *_afk_teachers(), *_adaptive_sources(),
-                                                          *_taskonomy()]))
+REGISTRY: dict[str, ZooEntry] = make_registry(_also_used([
+    *backbone_entries(), *classifier_teacher_entries(), *kd_teacher_entries(), *scenes_teacher_entries(),
+    *afk_teacher_entries(), *adaptive_source_entries(), *taskonomy_entries()]))

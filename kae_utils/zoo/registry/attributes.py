@@ -11,6 +11,12 @@ from kae_utils.data.shapes_config import ATTRIBUTE_VALUES
 from kae_utils.zoo.entries import ENTRY_PROFILES, Recipe, ZooEntry
 from kae_utils.zoo.registry.common import AFK_TEACHER_SHAPES_SEED, AFK_TEACHER_TASKS
 
+__all__ = [
+    "ADAPTIVE_POOL", "ADAPTIVE_REFERENCE_TASKS", "ADAPTIVE_REFERENCE_WIDTHS", "ADAPTIVE_WIDTHS",
+    "adaptive_reference_name", "adaptive_source_entries", "adaptive_source_name", "adaptive_source_names",
+    "afk_teacher_entries", "afk_teacher_names",
+]
+
 #: The source pool of notebook 05 (adaptive KA), laid out as the paper's Fig. 1: sources "A", "A & B", "C & D",
 #: "D & E" with A = position, B = size, C = shape, D = colour and E = size again (``shapes`` has no attribute to
 #: spare: the sources are split by the fifth, fill). As (tasks, backbone, the fill patterns it is trained on);
@@ -54,7 +60,7 @@ def adaptive_reference_name(profile: str) -> str:
     return f"shapes-ada-reference-{'-'.join(ADAPTIVE_REFERENCE_TASKS)}-convnet{width}"
 
 
-def _adaptive_sources() -> list[ZooEntry]:
+def adaptive_source_entries() -> list[ZooEntry]:
     """The heterogeneous source pool of notebook 05: multi-head nets (ConvNet or ResNet) trained with labels on
     the training split of ``shapes`` restricted to two fill patterns each, scored on the test split (all fills)."""
     entries = []
@@ -96,7 +102,7 @@ def afk_teacher_names(profile: str) -> dict[str, str]:
     return {f"T{i + 1}": f"shapes-afk-convnet{width}-{'-'.join(tasks)}" for i, tasks in enumerate(AFK_TEACHER_TASKS)}
 
 
-def _afk_teachers() -> list[ZooEntry]:
+def afk_teacher_entries() -> list[ZooEntry]:
     """The multi-task teachers of notebook 06 (Amalgamating Filtered Knowledge): one ConvNet backbone with a
     head per attribute, T1 = shape, colour, size and T2 = position, fill, trained from random weights with
     labels on ``shapes`` images of their own stream (``AFK_TEACHER_SHAPES_SEED``), scored on the notebook's

@@ -8,7 +8,12 @@ from collections.abc import Sequence
 
 from kae_utils.data.subsets import split_classes
 from kae_utils.zoo.entries import Recipe, ZooEntry
-from kae_utils.zoo.registry.common import _digits_split, _shapes_split
+from kae_utils.zoo.registry.common import digits_split, shapes_split
+
+__all__ = [
+    "classifier_teacher_entries", "classifier_teacher_name", "kd_teacher_entries", "overlapping_halves",
+    "teacher_class_sets",
+]
 
 
 def _class_set_name(classes: Sequence[int]) -> str:
@@ -33,13 +38,13 @@ def classifier_teacher_name(dataset: str, arch: str, width: int, classes: Sequen
     return f"{dataset}-{arch}{width}-{_class_set_name(classes)}"
 
 
-def _classifier_teachers() -> list[ZooEntry]:
+def classifier_teacher_entries() -> list[ZooEntry]:
     """The teachers of notebooks 02 and 03, fine-tuned from the pretrained backbones."""
     entries = []
     for dataset, num_classes, split, profile, widths_of, recipe in (
-        ("digits", 10, _digits_split, "quick", {"convnet": (16, 32, 64), "resnet": (24, 48, 96)},
+        ("digits", 10, digits_split, "quick", {"convnet": (16, 32, 64), "resnet": (24, 48, 96)},
          Recipe(epochs=25, lr=1e-3, batch_size=128, shift_copies=1)),
-        ("shapes", 48, _shapes_split, "full", {"convnet": (32, 64, 128), "resnet": (48, 96, 192)},
+        ("shapes", 48, shapes_split, "full", {"convnet": (32, 64, 128), "resnet": (48, 96, 192)},
          Recipe(epochs=15, lr=1e-3, batch_size=256)),
     ):
         sets = teacher_class_sets(num_classes)
@@ -58,13 +63,13 @@ def _classifier_teachers() -> list[ZooEntry]:
     return entries
 
 
-def _kd_teachers() -> list[ZooEntry]:
+def kd_teacher_entries() -> list[ZooEntry]:
     """The teacher of notebook 01 (knowledge distillation): a ConvNet on all ten digits, trained from random
     weights on the training images and jittered copies, as Hinton et al.'s teacher is trained from scratch."""
     return [ZooEntry(
         name=f"digits-kd-convnet{widths[0]}", task="digits, all 10 classes (the distillation teacher)",
         arch="convnet", arch_args={"num_classes": 10, "in_channels": 1, "widths": list(widths)},
-        data=_digits_split("train"), held_out=_digits_split("test"),
+        data=digits_split("train"), held_out=digits_split("test"),
         recipe=Recipe(epochs=epochs, lr=2e-3, batch_size=128, shift_copies=copies), seed=0,
         used_by=("01",), profile=profile)
         for profile, widths, epochs, copies in (("quick", (32, 64, 128), 20, 3), ("full", (64, 128, 256), 60, 8))]

@@ -12,6 +12,12 @@ import torch.nn.functional as F
 
 from kae_utils.core.params import check_choice
 
+__all__ = [
+    "AFK_TEACHER_SHAPES_SEED", "AFK_TEACHER_TASKS", "DIGITS_PRETRAIN_LABELS", "PRETRAIN_SHAPES_SEED",
+    "SCENES_TEACHER_SEED", "SHAPES_PRETRAIN_LABELS", "digits_split", "pretrain_images", "scenes_data",
+    "scenes_test_data", "shapes_split", "silhouettes",
+]
+
 # ------------------------------------------------------------------------------------- the registry
 
 #: Seeds of the image streams the zoo trains on. The notebooks draw ``shapes`` and ``scenes`` with seed 0,
@@ -27,17 +33,18 @@ DIGITS_PRETRAIN_LABELS: tuple[str, ...] = ("shape", "size")
 SHAPES_PRETRAIN_LABELS: tuple[str, ...] = ("size", "position", "fill")
 
 
-def _digits_split(split: str, classes: Sequence[int] | None = None) -> dict[str, Any]:
+def digits_split(split: str, classes: Sequence[int] | None = None) -> dict[str, Any]:
+    """The data spec of the ``digits`` split ``split`` (``train`` or ``test``), of ``classes`` if given."""
     return {"source": "digits", "split": split, "classes": None if classes is None else list(classes)}
 
 
-def _shapes_split(split: str, classes: Sequence[int] | None = None) -> dict[str, Any]:
+def shapes_split(split: str, classes: Sequence[int] | None = None) -> dict[str, Any]:
     """The full profile's ``shapes`` split with shape x colour labels (48 classes), as notebooks 02 and 03 use."""
     return {"source": "shapes-split", "split": split, "profile": "full", "labels": ["shape", "colour"],
             "classes": None if classes is None else list(classes)}
 
 
-def _pretrain_images(start: int, n: int, view: str, labels: Sequence[str]) -> dict:
+def pretrain_images(start: int, n: int, view: str, labels: Sequence[str]) -> dict:
     """``shapes`` images of the zoo's own stream (32x32), labelled by attributes the notebooks never predict.
 
     ``view``: ``rgb`` keeps the images; ``silhouette`` (the stand-in for ImageNet of the 8x8 grey
@@ -62,13 +69,15 @@ def silhouettes(masks: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(crops[:, None], 2)
 
 
-def _scenes(task: str | list[str], image_size: int, start: int, n: int, seed: int) -> dict:
+def scenes_data(task: str | list[str], image_size: int, start: int, n: int, seed: int) -> dict:
+    """The data spec of scenes ``start .. start + n - 1`` of stream ``seed`` at ``image_size``, labelled for
+    ``task`` (one task, or a list of tasks)."""
     return {"source": "scenes", "seed": seed, "start": start, "n": n, "image_size": image_size, "task": task}
 
 
-def _scenes_test(task: str | list[str], profile: str) -> dict:
+def scenes_test_data(task: str | list[str], profile: str) -> dict:
     """The test split of notebook 04's profile: the notebooks' own seed 0, after their training images."""
     from kae_utils.data.registry import OFFLINE_SIZES
 
     sizes = OFFLINE_SIZES["scenes"][profile]
-    return _scenes(task, sizes["image_size"], sizes["train"], sizes["test"], seed=0)
+    return scenes_data(task, sizes["image_size"], sizes["train"], sizes["test"], seed=0)

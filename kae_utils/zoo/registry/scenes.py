@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from kae_utils.benchmarks.tasks import DENSE_TASKS
 from kae_utils.zoo.entries import Recipe, ZooEntry
-from kae_utils.zoo.registry.common import SCENES_TEACHER_SEED, _scenes, _scenes_test
+from kae_utils.zoo.registry.common import SCENES_TEACHER_SEED, scenes_data, scenes_test_data
+
+__all__ = ["scenes_teacher_entries"]
 
 
-def _scenes_teachers() -> list[ZooEntry]:
+def scenes_teacher_entries() -> list[ZooEntry]:
     """The encoder-decoder teachers of notebooks 04 and 07: one per pixel task, trained with labels on
     the zoo's own rendered scenes (seed ``SCENES_TEACHER_SEED``), scored on notebook 04's test split."""
     entries = []
@@ -24,13 +26,13 @@ def _scenes_teachers() -> list[ZooEntry]:
                 task=f"{task} of {size}x{size} scenes",
                 arch="encdec", arch_args={"kind": task, "out_channels": DENSE_TASKS[task].channels,
                                           "widths": list(widths)},
-                data=_scenes(task, size, 0, n, SCENES_TEACHER_SEED), held_out=_scenes_test(task, profile),
+                data=scenes_data(task, size, 0, n, SCENES_TEACHER_SEED), held_out=scenes_test_data(task, profile),
                 recipe=recipe, seed=0, used_by=("04", "07"), profile=profile))
         tasks = ["segmentation", "depth"] if profile == "quick" else ["segmentation", "depth", "normals"]
         entries.append(ZooEntry(
             name=f"scenes{size}-multitask",
             task=f"supervised multi-task reference: {', '.join(tasks)} of {size}x{size} scenes",
             arch="mtencdec", arch_args={"tasks": tasks, "widths": list(widths), "encoder_widths": list(trunk)},
-            data=_scenes(tasks, size, 0, n, SCENES_TEACHER_SEED), held_out=_scenes_test(tasks, profile),
+            data=scenes_data(tasks, size, 0, n, SCENES_TEACHER_SEED), held_out=scenes_test_data(tasks, profile),
             recipe=recipe, seed=0, used_by=("04",), profile=profile))
     return entries

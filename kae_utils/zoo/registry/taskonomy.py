@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from kae_utils.benchmarks import taskonomy
 from kae_utils.zoo.entries import Recipe, ZooEntry
-from kae_utils.zoo.registry.common import _scenes
+from kae_utils.zoo.registry.common import scenes_data
+
+__all__ = ["taskonomy_entries"]
 
 
-def _taskonomy() -> list[ZooEntry]:
+def taskonomy_entries() -> list[ZooEntry]:
     """The mini-Taskonomy of notebooks 08 and 09 (``kae_utils.benchmarks.taskonomy``): one ``TaskNet`` per task, all with
     the same encoder architecture, trained with labels on scenes of their own (seed ``taskonomy.ZOO_SEED``) and
     scored on the next scenes of that stream. Quick: 10 tasks at 32 x 32; full: 18 at 64 x 64."""
@@ -19,8 +21,8 @@ def _taskonomy() -> list[ZooEntry]:
         size, n, held = cfg["image_size"], cfg["zoo_train"], cfg["zoo_held_out"]
         for task in cfg["tasks"]:
             spec = taskonomy.TASKONOMY_TASKS[task]
-            data = {**_scenes(task, size, 0, n, taskonomy.ZOO_SEED), "input": spec.corruption}
-            held_out = {**_scenes(task, size, n, held, taskonomy.ZOO_SEED), "input": spec.corruption}
+            data = {**scenes_data(task, size, 0, n, taskonomy.ZOO_SEED), "input": spec.corruption}
+            held_out = {**scenes_data(task, size, n, held, taskonomy.ZOO_SEED), "input": spec.corruption}
             role = "" if spec.target else " (source only)"
             entries.append(ZooEntry(
                 name=taskonomy.zoo_name(task, profile),
