@@ -275,11 +275,9 @@ print(f"targets whose best source transfers better than random weights: {sum(bea
 # ceiling.
 
 # %% tags=["nbval-ignore-output"]
-second_run = taskonomy.second_run(gt_runs, encoders, TARGETS, target_train, target_val, CFG["transfer"],
-                                  CFG["second_run_seed"], device, threads=THREADS)
-FIRST_RUN = {t: gt_runs[0].losses[t] for t in TARGETS}
-CEILING_SCORES = taskonomy.loss_scores(second_run, TARGETS)  # run 2 as a "score"
-CEILING = rk.per_target_spearman(CEILING_SCORES, FIRST_RUN)
+ceiling = taskonomy.transfer_ceiling(gt_runs, encoders, TARGETS, target_train, target_val, CFG["transfer"],
+                                     CFG["second_run_seed"], device, threads=THREADS)  # run 2 scored against run 1
+second_run, FIRST_RUN, CEILING_SCORES, CEILING = ceiling.second_run, ceiling.first_run, ceiling.scores, ceiling.spearman
 print("Spearman between two independent runs of the transfers, per target:", {t: round(v, 2) for t, v in CEILING.items()})
 print(f"mean {np.mean(list(CEILING.values())):.2f}; the second run's first pick is among the first run's best "
       f"{RELEVANT} for {rk.precision_recall_at_k(CEILING_SCORES, FIRST_RUN, RELEVANT, [1])[1][0] * len(TARGETS):.0f} "

@@ -159,11 +159,9 @@ GT, gt_runs = taskonomy.ground_truth(encoders, TARGETS, target_train, target_val
                                      device, threads=THREADS)
 GT_SECONDS = gt_runs[0].total_seconds
 print(f"ground truth: the mean of {len(gt_runs)} runs of the transfers (seeds {CFG['gt_seeds']})")
-second_run = taskonomy.second_run(gt_runs, encoders, TARGETS, target_train, target_val, CFG["transfer"],
-                                  CFG["second_run_seed"], device, threads=THREADS)
-FIRST_RUN = {t: gt_runs[0].losses[t] for t in TARGETS}
-CEILING_SCORES = taskonomy.loss_scores(second_run, TARGETS)  # run 2 as a "score"
-CEILING = rk.per_target_spearman(CEILING_SCORES, FIRST_RUN)
+ceiling = taskonomy.transfer_ceiling(gt_runs, encoders, TARGETS, target_train, target_val, CFG["transfer"],
+                                     CFG["second_run_seed"], device, threads=THREADS)  # run 2 scored against run 1
+second_run, FIRST_RUN, CEILING_SCORES, CEILING = ceiling.second_run, ceiling.first_run, ceiling.scores, ceiling.spearman
 print(f"{sum(len(v) for v in GT.values())} transfers per seed, {GT_SECONDS:.1f} s for one seed")
 print("Spearman between two independent runs of the transfers, per target:", {t: round(v, 2) for t, v in CEILING.items()})
 

@@ -390,3 +390,13 @@ def test_second_run_reuses_the_ground_truths_second_seed_and_otherwise_trains_on
     with pytest.raises(ValueError, match="at least one"):
         tk.second_run([], {}, ["depth"], None, None, {}, 7)
     assert tk.loss_scores(second, ["depth"]) == {"depth": {"a": -3.0, "b": -0.5}}
+
+
+def test_transfer_ceiling_scores_the_second_run_against_the_first():
+    """With two ground-truth runs nothing is trained: run 2 is scored against run 1 per target (golden values)."""
+    run1 = tk.TransferResult({"depth": {"a": 1.0, "b": 2.0, "c": 3.0}, "edges": {"a": 1.0, "b": 2.0, "c": 3.0}}, {}, {})
+    run2 = tk.TransferResult({"depth": {"a": 1.5, "b": 2.5, "c": 3.5}, "edges": {"a": 3.0, "b": 2.0, "c": 1.0}}, {}, {})
+    ceiling = tk.transfer_ceiling([run1, run2], {}, ["depth", "edges"], None, None, {}, seed=1)
+    assert ceiling.second_run is run2 and ceiling.first_run == run1.losses
+    assert ceiling.scores["depth"] == {"a": -1.5, "b": -2.5, "c": -3.5}
+    assert ceiling.spearman == pytest.approx({"depth": 1.0, "edges": -1.0})

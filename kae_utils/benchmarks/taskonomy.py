@@ -51,6 +51,7 @@ from kae_utils.methods.transferability.attribution import (
     attribution_maps,
     epsilon_lrp_relus,
 )
+from kae_utils.methods.transferability.ranking import per_target_spearman
 from kae_utils.models.encdec import dense_output
 from kae_utils.training.numerics import current
 
@@ -62,6 +63,7 @@ __all__ = [
     "TASKONOMY_TASKS",
     "ZOO_SEED",
     "TaskonomyTask",
+    "TransferCeiling",
     "TransferResult",
     "TransferSetting",
     "TransferSplit",
@@ -82,6 +84,7 @@ __all__ = [
     "second_run",
     "settings",
     "target_sets",
+    "transfer_ceiling",
     "transfer_head",
     "transfer_losses",
     "transfer_split",
@@ -501,6 +504,27 @@ def second_run(runs: Sequence[TransferResult], encoders: Mapping[str, nn.Module]
 def loss_scores(result: TransferResult, targets: Sequence[str]) -> dict[str, dict[str, float]]:
     """A run's held-out losses as estimator scores (higher is better): ``scores[target][source] = -loss``."""
     return {t: {source: -loss for source, loss in result.losses[t].items()} for t in targets}
+
+
+@dataclass(frozen=True)
+class TransferCeiling:
+    """The ground truth's own noise (notebooks 08 and 09): a second run of every transfer, scored against the first
+    as if it were an estimator: ``first_run[target][source]`` held-out losses, ``scores`` the second run's
+    (:func:`loss_scores`), ``spearman[target]`` the rank correlation of the two runs."""
+
+    second_run: TransferResult
+    first_run: dict[str, dict[str, float]]
+    scores: dict[str, dict[str, float]]
+    spearman: dict[str, float]
+
+
+def transfer_ceiling(runs: Sequence[TransferResult], encoders: Mapping[str, nn.Module], targets: Sequence[str],
+                     train: TransferSplit, val: TransferSplit, transfer: Mapping[str, object], seed: int,
+                     device: torch.device | str = "cpu", threads: int | None = None) -> TransferCeiling:
+    """:func:`second_run` scored against the ground truth's first run, per target."""
+    second = second_run(runs, encoders, targets, train, val, transfer, seed, device, threads)
+    first, scores = {t: runs[0].losses[t] for t in targets}, loss_scores(second, targets)
+    return TransferCeiling(second, first, scores, per_target_spearman(scores, first))
 
 
 def _transfer_losses(encoders: Mapping[str, nn.Module], targets: Sequence[str], train: TransferSplit,
