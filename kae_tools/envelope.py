@@ -256,10 +256,10 @@ def _published_cell(entry: dict[str, Any] | None, bound: float | None) -> str:
 
 def _seeds_note(rows: Sequence[ClaimRow]) -> str:
     if not any(r.seeds for r in rows):
-        return "seeds: not run yet (`make seeds`)"
+        return "no seeds yet (`make seeds`)"
     seeds = sorted({s["seed"] for r in rows for s in r.seeds})
-    note = f"seeds {', '.join(map(str, seeds))}"
-    return note if all(r.seeds_current for r in rows) else note + ", from an earlier version of the notebook"
+    note = f"the seeds {', '.join(map(str, seeds))} of `make seeds`"
+    return note if all(r.seeds_current for r in rows) else note + " (from an earlier version of the notebook)"
 
 
 def render_page_block(root: Path) -> str:
@@ -271,7 +271,7 @@ def render_page_block(root: Path) -> str:
     lines: list[str] = []
     for notebook in dict.fromkeys(r.notebook for r in rows):
         mine = [r for r in rows if r.notebook == notebook]
-        lines += [f"### {notebook}", "", f"Ours: the stored run ({_seeds_note(mine)}).", "",
+        lines += [f"**{notebook}**: ours from the stored run and {_seeds_note(mine)}.", "",
                   "| # | claim | effect | holds if | ours, stored seed | ours over seeds: mean ± std [min, max] "
                   "| held | paper | upstream |", "|---|---|---|---|---|---|---|---|---|"]
         for r in mine:

@@ -100,7 +100,7 @@ def test_without_seeds_or_runs(tmp_path):
     root = _root(tmp_path)
     (root / "results" / "seeds" / "01_tiny.tsv").unlink()
     assert "| 01_tiny | 2/3 | – | – |" in envelope.render_readme_block(root)
-    assert "seeds: not run yet" in envelope.render_page_block(root)
+    assert "no seeds yet (`make seeds`)" in envelope.render_page_block(root)
     (root / "results" / "quick" / "01_tiny.json").unlink()
     assert "No stored runs" in envelope.render_readme_block(root)
 
