@@ -104,7 +104,7 @@ from kae_utils.models.frozen import freeze, hold_statistics
 from kae_utils.models.seeding import seeded
 from kae_utils.notebook import setup_notebook
 from kae_utils.training import numerics
-from kae_utils.training.predict import Batches
+from kae_utils.training.predict import predict_maps
 from kae_utils.training.trainer import Trainer
 
 device = setup_notebook(SEED, DEVICE)
@@ -207,23 +207,12 @@ plt.show()
 # We evaluate every model against the **ground truth of the test split**: mean IoU and pixel accuracy for
 # segmentation; RMSE, absolute relative error and $\delta < 1.25$ (the share of pixels whose depth ratio is
 # below 1.25<!-- fixed -->) for depth; mean angle and the share within 11.25°<!-- fixed --> for normals.
+# The models train under the process's numerics, but every map here — the teachers' targets, the curves, the
+# scores — is predicted in float32 with plain (NCHW) inputs: `predict_maps` (`kae_utils.training.predict`) with
+# `precision=FLOAT32`.
 
 # %% tags=["nbval-ignore-output"]
-@torch.no_grad()
-def predict_maps(model, x: torch.Tensor, batch_size: int = 64) -> dict[str, torch.Tensor]:
-    """Every task's prediction of `model` (a dict of task -> net, or a net returning such a dict) on x, on the CPU."""
-    nets = model if isinstance(model, dict) else {"_": model}  # a net, a dict of nets, or any function of a batch
-    for net in nets.values():
-        if isinstance(net, nn.Module):
-            net.eval()
-    outputs: dict[str, list[torch.Tensor]] = {}
-    for (xb,) in Batches([x], batch_size=batch_size):
-        xb = xb.to(device)
-        for name, net in nets.items():
-            out = net(xb)
-            for task, value in (out.items() if isinstance(out, dict) else [(name, out)]):
-                outputs.setdefault(task, []).append(value.float().cpu())
-    return {task: torch.cat(values) for task, values in outputs.items()}
+FLOAT32 = numerics.resolve_numerics("fp32", device, channels_last=False)  # how every map of this notebook is predicted
 
 
 def evaluate(predictions: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
@@ -231,7 +220,7 @@ def evaluate(predictions: dict[str, torch.Tensor]) -> dict[str, dict[str, float]
     return {task: DENSE_TASKS[task].metrics(predictions[task], gt_test[task]) for task in TASK_LIST}
 
 
-teacher_preds = {seed: predict_maps(ts, x_test) for seed, ts in teachers.items()}
+teacher_preds = {seed: predict_maps(ts, x_test, precision=FLOAT32) for seed, ts in teachers.items()}
 teacher_scores = {seed: evaluate(p) for seed, p in teacher_preds.items()}
 pd.DataFrame([{"task": task, "metric": k, f"seed {seed}": v}
               for seed, s in teacher_scores.items() for task, m in s.items() for k, v in m.items()]
@@ -461,7 +450,7 @@ def amalgamation_loss(task: str, student_out: torch.Tensor, teacher_out: torch.T
 def teacher_targets(x_images: torch.Tensor, teacher_set: dict[str, EncoderDecoder]) -> list[torch.Tensor]:
     """The frozen teachers' maps of the transfer images, in TASK_LIST order (computed once, kept in memory)."""
     x = check_images_only(x_images, IMAGE_SHAPE)
-    maps = predict_maps(teacher_set, x)
+    maps = predict_maps(teacher_set, x, precision=FLOAT32)
     return [maps[task] for task in TASK_LIST]
 
 
@@ -545,7 +534,7 @@ def held_out_curve(net: TargetNet, x_images: torch.Tensor, teacher_set: dict[str
     net.eval()
     rows = []
     for point in range(len(net.decoder) + 1):
-        preds = predict_maps(lambda xb, p=point: net(xb, {t: p for t in TASK_LIST}), x)
+        preds = predict_maps(lambda xb, p=point: net(xb, {t: p for t in TASK_LIST}), x, precision=FLOAT32, device=device)
         rows += [{"task": t, "point": point, "loss": amalgamation_loss(t, preds[t], targets[t]).item()}
                  for t in TASK_LIST]
     return pd.DataFrame(rows).pivot(index="task", columns="point", values="loss").loc[TASK_LIST]
@@ -682,10 +671,10 @@ plt.show()
 # %% tags=["nbval-ignore-output"]
 rows = []
 for seed, run in runs.items():
-    run["preds"] = predict_maps(run["student"], x_test)
-    sup_preds = predict_maps(run["supervised"], x_test)
+    run["preds"] = predict_maps(run["student"], x_test, precision=FLOAT32)
+    sup_preds = predict_maps(run["supervised"], x_test, precision=FLOAT32)
     for model, scores in (("teacher (own task)", teacher_scores[seed]), ("KA student", evaluate(run["preds"])),
-                          ("supervised ceiling", evaluate(predict_maps(run["ceiling"], x_test))),
+                          ("supervised ceiling", evaluate(predict_maps(run["ceiling"], x_test, precision=FLOAT32))),
                           ("supervised multi-task (reference)", evaluate(sup_preds))):
         for task, values in scores.items():
             rows += [{"seed": seed, "task": task, "model": model, "metric": k, "value": v} for k, v in values.items()]
@@ -702,11 +691,11 @@ summary
 # the walls cover most pixels and are easy, the five object shapes are small and hard to tell apart.
 
 # %% tags=["nbval-ignore-output"]
-sup_preds0 = predict_maps(runs[seed0]["supervised"], x_test)
+sup_preds0 = predict_maps(runs[seed0]["supervised"], x_test, precision=FLOAT32)
 per_class = pd.DataFrame({
     model: iou_per_class(preds["segmentation"], gt_test["segmentation"], NUM_CLASSES).numpy()
     for model, preds in (("teacher", teacher_preds[seed0]), ("KA student", runs[seed0]["preds"]),
-                         ("supervised ceiling", predict_maps(runs[seed0]["ceiling"], x_test)),
+                         ("supervised ceiling", predict_maps(runs[seed0]["ceiling"], x_test, precision=FLOAT32)),
                          ("supervised (reference)", sup_preds0))
 }, index=list(SCENE_CLASSES))
 per_class["share of test pixels"] = torch.bincount(gt_test["segmentation"].flatten(), minlength=NUM_CLASSES
@@ -724,7 +713,7 @@ teacher_as_target = {t: teacher_preds[seed0][t].argmax(1) if t == "segmentation"
 to_teacher = {model: {f"{t} {k}": v for t in TASK_LIST
                       for k, v in DENSE_TASKS[t].metrics(preds[t], teacher_as_target[t]).items()}
               for model, preds in (("KA student", runs[seed0]["preds"]),
-                                   ("supervised ceiling", predict_maps(runs[seed0]["ceiling"], x_test)),
+                                   ("supervised ceiling", predict_maps(runs[seed0]["ceiling"], x_test, precision=FLOAT32)),
                                    ("supervised (reference)", sup_preds0))}
 pd.DataFrame(to_teacher).round(4)
 
@@ -748,8 +737,8 @@ print(f"search network (all branches): {runs[seed0]['search_params']:>7,}  (bloc
 print(f"supervised reference:        {count_parameters(supervised_net):>9,}")
 
 # %% tags=["nbval-ignore-output"]
-student_time = median_time(lambda: predict_maps(runs[seed0]["student"], x_test), repeats=3)
-teachers_time = median_time(lambda: predict_maps(teachers[seed0], x_test), repeats=3)
+student_time = median_time(lambda: predict_maps(runs[seed0]["student"], x_test, precision=FLOAT32), repeats=3)
+teachers_time = median_time(lambda: predict_maps(teachers[seed0], x_test, precision=FLOAT32), repeats=3)
 print(f"test set ({len(x_test)} images): student {student_time * 1e3:.0f} ms, "
       f"teachers together {teachers_time * 1e3:.0f} ms")
 

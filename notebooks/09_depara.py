@@ -109,6 +109,7 @@ from threadpoolctl import threadpool_limits
 from torch import nn
 
 from kae_utils import zoo
+from kae_utils.evaluation.metrics import accuracy
 from kae_utils.evaluation.results import Claim, Effect, check_claims, write_metrics
 from kae_utils.methods import transferability as tr
 from kae_utils.methods.transferability import ranking as rk
@@ -123,8 +124,11 @@ from kae_utils.methods.transferability.harness import (
     table_row,
 )
 from kae_utils.models.backbones import ConvNet
+from kae_utils.models.frozen import freeze
 from kae_utils.notebook import setup_notebook
 from kae_utils.training import numerics
+from kae_utils.training.predict import predict_logits
+from kae_utils.training.trainer import Trainer
 
 device = setup_notebook(SEED, DEVICE)
 THREADS = 1 if device.type == "cpu" else None  # torch threads for the ground-truth transfers (as in 08)
@@ -549,27 +553,27 @@ print("labelled target images per regime:", {r: len(i) for r, i in REGIME_IDX.it
 # source's pooled features on the whole target pool shows what each brings to the target task.
 
 # %% tags=["nbval-ignore-output"]
+FLOAT32 = numerics.resolve_numerics("fp32", device, channels_last=False)  # how this part scores its models
+cross_entropy = numerics.float32_loss(nn.functional.cross_entropy)  # taken in float32 under autocast too
+
+
+def cross_entropy_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """The trainer's step of this part: cross-entropy of `model`'s logits on the batch `(x, y)`."""
+    x, y = batch
+    return cross_entropy(model(x), y)
+
+
 def train_classifier(net: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int,
                      lr: float = 3e-3, batch: int = 64) -> nn.Module:
-    """Train `net` on (`x`, `y`) with Adam and cross-entropy, under the process's numerics (kae_utils.training.numerics)."""
-    gen, nm = torch.Generator().manual_seed(seed), numerics.current(device)
-    net = nm.prepare_model(net.to(device)).train()
-    optimiser = torch.optim.Adam(net.parameters(), lr=lr)
-    for _ in range(epochs):
-        for idx in torch.randperm(len(x), generator=gen).split(batch):
-            optimiser.zero_grad(set_to_none=True)
-            with nm.autocast():
-                logits = net(nm.prepare_input(x[idx].to(device)))
-            nn.functional.cross_entropy(logits.float(), y[idx].to(device)).backward()
-            optimiser.step()
-    return net.eval()
+    """`net` trained on (`x`, `y`) with Adam at a constant rate (the library's Trainer, under the process's numerics)."""
+    Trainer(net, epochs=epochs, lr=lr, batch_size=batch, schedule="none", step_fn=cross_entropy_step,
+            device=device, seed=seed, progress=False).fit((x, y))
+    return net
 
 
-@torch.no_grad()
-def net_accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """The accuracy of `net` on the images `x` with labels `y` (one float32 forward pass, no autocast)."""
-    net.eval()
-    return float((net(x.to(device)).argmax(1).cpu() == y).float().mean())
+def test_accuracy(net: nn.Module, x: torch.Tensor) -> float:
+    """The accuracy of `net` on the test images' inputs `x` (logits predicted in float32)."""
+    return accuracy(predict_logits(net, x, precision=FLOAT32), test_y)
 
 
 start = time.perf_counter()
@@ -587,8 +591,8 @@ for k, net in source_nets.items():
         f_train, f_test = (net(x.to(device), return_features=True)[1]["pool"].cpu() for x in (pool_x, test_x))
     probe = nn.Linear(f_train.shape[1], N_CLASSES)
     train_classifier(probe, f_train, pool_y, 60, SEED)
-    probe_rows.append({"model": f"{k} ({LAYER_SOURCE_NAMES[k]})", "linear probe, whole pool": net_accuracy(probe, f_test, test_y)})
-probe_rows.append({"model": "target model (trained on the whole pool)", "linear probe, whole pool": net_accuracy(target_net, test_x, test_y)})
+    probe_rows.append({"model": f"{k} ({LAYER_SOURCE_NAMES[k]})", "linear probe, whole pool": test_accuracy(probe, f_test)})
+probe_rows.append({"model": "target model (trained on the whole pool)", "linear probe, whole pool": test_accuracy(target_net, test_x)})
 pd.DataFrame(probe_rows).set_index("model").round(3)
 
 # %% [markdown]
@@ -613,27 +617,16 @@ def layer_transfer(stages: nn.ModuleList, lay: int, idx: np.ndarray, seed: int) 
     Those stages are frozen copies; the rest is re-initialised from `seed` and trained on the labelled images `idx`.
     """
     frozen = copy.deepcopy(nn.Sequential(*list(stages)[:lay])).to(device).eval()
-    for p in frozen.parameters():
-        p.requires_grad_(False)
+    freeze(frozen)
     torch.manual_seed(seed * 1000 + lay)  # re-initialised every run
     fresh = ConvNet(N_CLASSES, 1, WIDTHS)
     rest = nn.Sequential(*list(fresh.stages)[lay:], nn.AdaptiveAvgPool2d(1), nn.Flatten(), fresh.classifier).to(device)
     with torch.no_grad():
         z_train, z_test = frozen(pool_x[idx].to(device)), frozen(test_x.to(device))
-    y_train = pool_y[idx].to(device)
-    nm = numerics.current(device)  # as in train_classifier
-    rest, z_train = nm.prepare_model(rest), nm.prepare_input(z_train)
-    optimiser = torch.optim.Adam(rest.parameters(), lr=LC["lr"])
-    rest.train()
-    for _ in range(LC["steps"]):
-        optimiser.zero_grad(set_to_none=True)
-        with nm.autocast():
-            logits = rest(z_train)
-        nn.functional.cross_entropy(logits.float(), y_train).backward()
-        optimiser.step()
-    rest.eval()
-    with torch.no_grad():
-        return float((rest(z_test).argmax(1).cpu() == test_y).float().mean())
+    # full batch: the one batch is every epoch's only step
+    Trainer(rest, epochs=LC["steps"], lr=LC["lr"], schedule="none", step_fn=cross_entropy_step, device=device,
+            seed=seed * 1000 + lay, progress=False).fit([(z_train, pool_y[idx].to(device))])
+    return test_accuracy(rest, z_test)
 
 
 before = {name: copy.deepcopy(stages.state_dict()) for name, stages in LAYER_SOURCES.items()}
@@ -794,8 +787,8 @@ for name in LAYER_SOURCES:
     s_v, s_e = LAYER_SIM_DRAWS[name] = resampled_layer_similarities(name)
     for lam in LAMBDAS:
         for r in REGIMES:
-            accuracy = np.array([ACC[name, r, lay] for lay in LAYERS[1:]])
-            LAYER_RHO_DRAWS[depara_name(lam), name, r] = rank_correlation_rows(combine(s_v, s_e, lam), accuracy)
+            layer_acc = np.array([ACC[name, r, lay] for lay in LAYERS[1:]])
+            LAYER_RHO_DRAWS[depara_name(lam), name, r] = rank_correlation_rows(combine(s_v, s_e, lam), layer_acc)
 
 
 def rho_interval(score: str, name: str | None, regime: str) -> tuple[float, float]:

@@ -206,6 +206,20 @@ def test_prediction_helpers_return_float32_contiguous_and_follow_the_setting() -
         torch.testing.assert_close(predict_logits(net, x), reference, atol=1e-5, rtol=1e-4)
 
 
+def test_prediction_helpers_take_a_precision_that_overrides_the_setting() -> None:
+    """precision= gives exactly what a plain float32 NCHW forward pass gives, under a bf16 process setting."""
+    net, conv = _conv_net().eval(), nn.Sequential(nn.Conv2d(1, 2, 3, padding=1)).eval()
+    x = torch.randn(10, 1, 8, 8)
+    with torch.no_grad():
+        reference_logits, reference_maps = net(x), conv(x)
+    float32 = resolve_numerics("fp32", "cpu", channels_last=False)
+    with using("bf16", "cpu", channels_last=True):
+        assert torch.equal(predict_logits(net, x, batch_size=4, precision=float32), reference_logits)
+        assert torch.equal(predict_maps(conv, x, batch_size=4, precision=float32)["output"], reference_maps)
+        assert not torch.equal(predict_maps(conv, x, batch_size=4)["output"], reference_maps)  # the bf16 setting
+        assert not torch.equal(predict_logits(net, x, precision="bf16"), reference_logits)  # a name is resolved
+
+
 def _tiny_conv_registry() -> dict[str, ZooEntry]:
     teacher = ZooEntry(
         name="tiny-conv", task="digits 0..2", arch="convnet",

@@ -73,6 +73,25 @@ def test_predict_maps_batches_single_multi_and_dicts_and_restores_modes():
     assert set(predict_maps(depth, x, name="depth")) == {"depth"}
 
 
+def test_predict_maps_runs_a_function_of_a_batch_and_leaves_its_nets_modes_alone():
+    x = torch.rand(5, 3, 16, 16)
+    multi = build_multitask_encdec({"segmentation": 7, "depth": 1}, widths=(4, 8), seed=3).train()
+    calls = []
+
+    def depth_only(xb: torch.Tensor) -> torch.Tensor:
+        calls.append(len(xb))
+        return multi(xb)["depth"]
+
+    maps = predict_maps(depth_only, x, batch_size=2, name="depth")
+    assert calls == [2, 2, 1] and set(maps) == {"depth"} and maps["depth"].shape == (5, 1, 16, 16)
+    assert multi.training, "a function's nets keep the mode the caller gave them"
+    seg = build_encdec("segmentation", 7, widths=(4, 8), seed=1).train()
+    maps = predict_maps({"depth": depth_only, "segmentation": seg}, x)  # a function beside a net
+    assert set(maps) == {"depth", "segmentation"} and multi.training and seg.training
+    seg.eval()
+    torch.testing.assert_close(maps["segmentation"], seg(x))
+
+
 def _transfer_pair(name: str, n: int = 3, size: int = 8):
     """A prediction and a target of transfer task ``name`` (random, seeded)."""
     task, gen = TRANSFER_TASKS[name], torch.Generator().manual_seed(7)

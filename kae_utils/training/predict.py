@@ -4,16 +4,17 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
 
-from kae_utils.training.numerics import current
+from kae_utils.training.numerics import Numerics, current, resolve_numerics
 
 __all__ = ["Batches", "predict_logits", "predict_maps", "to_device"]
 
-Nets = torch.nn.Module | Mapping[str, torch.nn.Module]
+Batch = Callable[[torch.Tensor], "torch.Tensor | dict[str, torch.Tensor]"]
+Nets = nn.Module | Batch | Mapping[str, nn.Module | Batch]
 
 
 # --------------------------------------------------------------------------------------------- data
@@ -55,15 +56,24 @@ def to_device(batch: Sequence[torch.Tensor], device: torch.device) -> tuple[torc
     return tuple(t.to(device, non_blocking=asynchronous) if isinstance(t, torch.Tensor) else t for t in batch)
 
 
+def _numerics(device: torch.device, precision: str | Numerics | None) -> Numerics:
+    """The numerics of a prediction: the process's setting (``None``), a resolved one, or a precision to resolve."""
+    if precision is None:
+        return current(device)
+    return precision if isinstance(precision, Numerics) else resolve_numerics(precision, device)
+
+
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 512,
-                   device: torch.device | str | None = None) -> torch.Tensor:
+                   device: torch.device | str | None = None, *,
+                   precision: str | Numerics | None = None) -> torch.Tensor:
     """Logits of ``model`` on ``x`` in eval mode, batched, returned on the CPU in float32.
 
-    Runs with the process's numerics (:mod:`kae_utils.training.numerics`: bf16 autocast where it is set, channels-last).
+    Runs with the process's numerics (:mod:`kae_utils.training.numerics`: bf16 autocast where it is set,
+    channels-last), or with ``precision`` where it is given (as the trainer's argument of that name).
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    numerics = current(device)
+    numerics = _numerics(device, precision)
     was_training = model.training
     model.eval()
     with numerics.autocast():
@@ -72,32 +82,36 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 512,
     return torch.cat(outs)
 
 
-
 @torch.no_grad()
-def predict_maps(model: Nets, x: torch.Tensor, batch_size: int = 64, name: str = "output") -> dict[str, torch.Tensor]:
+def predict_maps(model: Nets, x: torch.Tensor, batch_size: int = 64, name: str = "output", *,
+                 precision: str | Numerics | None = None,
+                 device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
     """Every task's output on ``x``, in eval mode, batched, on the CPU: ``{task: (N, C, H, W)}``.
 
     ``model`` is a net that returns one map (filed under ``name``) or ``{task: map}``, or a dict
-    ``{task: net}`` of single-task nets (the teachers). Each net runs on the device of its parameters, with
-    the process's numerics (:mod:`kae_utils.training.numerics`), and is put back in the training mode it had; the maps
-    come back in float32.
+    ``{task: net}`` of single-task nets (the teachers). Each net runs on the device of its parameters, in eval
+    mode, and is put back in the training mode it had. A plain function of a batch (say, a net called with
+    extra arguments) takes the place of a net too: it runs on ``device``, and the modes of the nets it calls
+    are the caller's to set. The numerics are the process's (:mod:`kae_utils.training.numerics`), or
+    ``precision`` where it is given (as the trainer's argument of that name); the maps come back in float32.
     """
     nets = dict(model) if isinstance(model, Mapping) else {name: model}
-    modes = {key: net.training for key, net in nets.items()}
+    modules = {key: net for key, net in nets.items() if isinstance(net, nn.Module)}
+    modes = {key: net.training for key, net in modules.items()}
+    devices = {key: next(modules[key].parameters()).device if key in modules else torch.device(device) for key in nets}
     outputs: dict[str, list[torch.Tensor]] = {}
     try:
-        for net in nets.values():
+        for net in modules.values():
             net.eval()
         for start in range(0, len(x), batch_size):
             xb = x[start:start + batch_size]
             for key, net in nets.items():
-                device = next(net.parameters()).device
-                numerics = current(device)
+                numerics = _numerics(devices[key], precision)
                 with numerics.autocast():
-                    out = net(numerics.prepare_input(xb.to(device)))
+                    out = net(numerics.prepare_input(xb.to(devices[key])))
                 for task, value in (out.items() if isinstance(out, dict) else [(key, out)]):
                     outputs.setdefault(task, []).append(value.float().cpu().contiguous())
     finally:
-        for key, net in nets.items():
+        for key, net in modules.items():
             net.train(modes[key])
     return {task: torch.cat(values) for task, values in outputs.items()}
