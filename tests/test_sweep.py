@@ -153,6 +153,10 @@ def test_a_typo_fails_before_anything_starts(tmp_path, capsys):
     assert cli.sweep_main([str(spec), str(nb), "--out", str(out)]) == 2
     assert "unknown parameter 'LRR' for 01_tiny" in capsys.readouterr().err
     assert not out.exists()
+    # notebooks named after the options (what `kae seeds 04 09` passes on): parsed, then the same check
+    assert cli.sweep_main([str(spec), "--out", str(out), "--resume", str(nb)]) == 2
+    assert "unknown parameter 'LRR' for 01_tiny" in capsys.readouterr().err
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(

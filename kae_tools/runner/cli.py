@@ -214,13 +214,13 @@ def _plan_sweep(args: argparse.Namespace, parameters: dict):
 def main(argv: Sequence[str] | None = None) -> int:
     """``kae run``: returns the exit code (0 all ok, 1 some failed, 2 usage error)."""
     parser = _parser()
-    return _run(parser, parser.parse_args(list(sys.argv[1:] if argv is None else argv)))
+    return _run(parser, parser.parse_intermixed_args(list(sys.argv[1:] if argv is None else argv)))
 
 
 def sweep_main(argv: Sequence[str] | None = None) -> int:
     """``kae sweep SWEEP.yaml [NOTEBOOK ...]``: ``kae run --sweep SWEEP.yaml``, the sweep file first."""
     parser = _parser(sweep_file=True)
-    return _run(parser, parser.parse_args(list(sys.argv[1:] if argv is None else argv)))
+    return _run(parser, parser.parse_intermixed_args(list(sys.argv[1:] if argv is None else argv)))
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
