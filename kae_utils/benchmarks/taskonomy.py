@@ -45,8 +45,7 @@ from kae_utils.benchmarks.samples import categorical, estimator_samples, labels_
 from kae_utils.benchmarks.tasks import transfer_task
 from kae_utils.core import scale
 from kae_utils.core.params import check_choice
-from kae_utils.data.scene_spec import TASKS as SCENE_TASKS
-from kae_utils.data.scene_spec import SceneBatch, SceneConfig
+from kae_utils.data.scene_spec import SCENE_TASKS, SceneBatch, SceneConfig
 from kae_utils.data.scenes import render_scenes
 from kae_utils.display.progress import progress
 from kae_utils.methods.transferability.attribution import (
