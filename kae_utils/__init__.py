@@ -5,7 +5,8 @@ Layers, lowest first; a module imports only from layers below its own (and from 
 
     kae_tools            (the repository's tooling, its own package: imports kae_utils, never the reverse)
     zoo                  the model zoo: entries, registry per notebook family, store (build, verify), CLI
-    benchmarks           tasks (loss, metric, colouring per task of scenes and mini-Taskonomy), taskonomy
+    benchmarks           tasks (loss, metric, colouring per task of scenes and mini-Taskonomy), samples (labels for
+                         the label-based estimators), taskonomy
     methods | notebook   distillation, dense, amalgamation, adaptive, recombination, transferability
                          (+ attribution, ranking, harness) | setup_notebook, seed_everything, resolve_device
     training             numerics, trainer, predict, cache

@@ -56,7 +56,7 @@ from kae_utils.data import (
     ATTRIBUTE_VALUES,
     ATTRIBUTES,
     SCENE_CLASSES,
-    TASKS,
+    SCENE_TASKS,
     SceneConfig,
     ShapesConfig,
     composite_labels,
@@ -94,7 +94,7 @@ overview = pd.DataFrame([
     {"data set": "scenes", "stands in for": "NYUv2, Taskonomy",
      "image": f"3 x {OFFLINE_SIZES['scenes'][PROFILE]['image_size']} x {OFFLINE_SIZES['scenes'][PROFILE]['image_size']}",
      "train": OFFLINE_SIZES["scenes"][PROFILE]["train"], "test": OFFLINE_SIZES["scenes"][PROFILE]["test"],
-     "targets": f"{len(TASKS)} label maps and image labels"},
+     "targets": f"{len(SCENE_TASKS)} label maps and image labels"},
 ]).set_index("data set")
 print(overview.to_string())
 
@@ -225,7 +225,7 @@ probe_table.round(3)
 # and 2–5 objects of five classes (sphere, box, cylinder, cone, torus), from a random camera, under a
 # random light, with hard shadows. Every pixel gets thirteen labels; the task registry below is the list
 # the transferability notebooks (08, 09) draw their "task zoo" from, and notebook 04 uses segmentation,
-# depth and normals. Adding a label map is one entry in `kae_utils.data.scene_spec.TASKS`.
+# depth and normals. Adding a label map is one entry in `kae_utils.data.scene_spec.SCENE_TASKS`.
 
 # %%
 counterparts = {
@@ -238,7 +238,7 @@ counterparts = {
 }
 task_table = pd.DataFrame(
     [{"task": name, "kind": spec.kind, "channels": spec.channels, "meaning": spec.description,
-      "stands in for": counterparts.get(name, "")} for name, spec in TASKS.items()]).set_index("task")
+      "stands in for": counterparts.get(name, "")} for name, spec in SCENE_TASKS.items()]).set_index("task")
 print(task_table.to_string())
 
 # %%
@@ -417,7 +417,7 @@ print("metrics written to runs/" + path.parent.name + "/" + path.name)
 # ## Exercises
 #
 # 1. Raise `ShapesConfig.occlusion` to 0.8<!-- fixed --> and re-run the linear probe: which attributes suffer?
-# 2. Add a label map to `kae_utils.data.scene_spec.TASKS` (for example the object's height above the floor) and
+# 2. Add a label map to `kae_utils.data.scene_spec.SCENE_TASKS` (for example the object's height above the floor) and
 #    plot it with `plot_scene`.
 # 3. Render 1,000 scenes in each domain and compare the histograms of `edges2d`: which tasks would you
 #    expect to transfer across domains?

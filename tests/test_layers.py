@@ -260,6 +260,16 @@ def test_no_module_imports_another_modules_private_names():
 # ----------------------------------------------------------------------------- the checks can fail
 
 
+MAX_MODULE_LINES = 600  # issue 27: "no module over about 600 lines"
+
+
+def test_no_module_is_over_the_size_limit():
+    sizes = {path.relative_to(ROOT).as_posix(): len(path.read_text().splitlines())
+             for package in (LIBRARY, TOOLING) for path in (ROOT / package).rglob("*.py")}
+    assert len(sizes) > 50
+    assert {path: n for path, n in sizes.items() if n > MAX_MODULE_LINES} == {}
+
+
 def test_a_circle_is_found():
     graph = {"kae_utils.data.a": {"kae_utils.data.b"}, "kae_utils.data.b": {"kae_utils.data.c"},
              "kae_utils.data.c": {"kae_utils.data.a"}, "kae_utils.core.x": set()}

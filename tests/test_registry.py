@@ -11,7 +11,7 @@ from data_scripts.cifar import convert_cifar
 from data_scripts.make_offline import materialise, sha256_file
 from kae_utils.data import DataSplit, load_dataset, load_scene_tasks, load_training_pool
 from kae_utils.data.registry import OFFLINE_SIZES, all_datasets, offline_config, offline_path
-from kae_utils.data.scene_spec import TASKS
+from kae_utils.data.scene_spec import SCENE_TASKS
 from kae_utils.data.shapes_config import ATTRIBUTES
 from tests.test_data_scripts import cifar10_archive  # noqa: F401  (fixture: a tiny archive in the real format
 
@@ -54,7 +54,7 @@ def test_shapes_sizes_targets_and_disjoint_splits(data_dir):
 def test_scenes_targets_cover_the_task_registry(data_dir):
     test = load_dataset("scenes", "test")
     assert len(test) == OFFLINE_SIZES["scenes"]["quick"]["test"]
-    assert set(test.targets) == set(TASKS)
+    assert set(test.targets) == set(SCENE_TASKS)
     assert test.targets["segmentation"].shape == (len(test), 64, 64)
     assert test.classes["segmentation"][:2] == ("floor", "wall")
 

@@ -12,8 +12,8 @@ from kae_utils.data.scene_spec import (
     MAX_OBJECTS,
     OBJECT_CLASSES,
     SCENE_CLASSES,
+    SCENE_TASKS,
     STRUCTURE_CLASSES,
-    TASKS,
     SceneBatch,
     SceneConfig,
     TaskSpec,
@@ -400,7 +400,7 @@ def test_pixel_noise_option():
 
 
 def test_task_registry_targets(flat):
-    for name, spec in TASKS.items():
+    for name, spec in SCENE_TASKS.items():
         assert isinstance(spec, TaskSpec)
         if spec.derive is None:
             assert hasattr(flat, spec.field), name
@@ -412,8 +412,8 @@ def test_task_registry_targets(flat):
                 assert target.shape[1] == spec.channels, name
         if spec.kind in ("segmentation", "classification"):
             assert target.min() >= -1 and target.max() < spec.channels, name
-    assert TASKS["segmentation"].channels == len(SCENE_CLASSES)
-    assert not TASKS["largest_class"].dense and TASKS["depth"].dense
+    assert SCENE_TASKS["segmentation"].channels == len(SCENE_CLASSES)
+    assert not SCENE_TASKS["largest_class"].dense and SCENE_TASKS["depth"].dense
 
 
 def test_derived_tasks(flat):
@@ -425,7 +425,7 @@ def test_derived_tasks(flat):
 
 
 def test_new_task_is_one_entry(flat, monkeypatch):
-    monkeypatch.setitem(TASKS, "floor_mask", TaskSpec("binary", 1, "floor_mask",
+    monkeypatch.setitem(SCENE_TASKS, "floor_mask", TaskSpec("binary", 1, "floor_mask",
                                                       derive=lambda b: (b.segmentation == 0).float()[:, None]))
     assert flat.target("floor_mask").shape == (N, 1, SIZE, SIZE)
     with pytest.raises(ValueError, match="task must be one of .*'segmentation'"):

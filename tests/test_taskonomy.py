@@ -355,6 +355,24 @@ def test_estimator_samples(batch):
     assert not tk.categorical("depth") and not tk.categorical("layout")
 
 
+def test_the_estimators_samples_are_re_exported_and_the_features_are_predict_maps():
+    """benchmarks.samples defines the labels and samples; the mini-Taskonomy re-exports the same objects.
+    encoder_features is batched eval-mode inference: a plain forward pass in float32, the mode restored."""
+    from kae_utils.benchmarks import samples
+
+    for name in samples.__all__:
+        assert getattr(tk, name) is getattr(samples, name) and name in tk.__all__, name
+    encoder = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU()).train()
+    x = torch.randn(5, 3, 8, 8)
+    from kae_utils.training.numerics import using
+
+    with using("fp32", "cpu", channels_last=False):
+        features = tk.encoder_features(encoder, x, batch_size=2)
+    assert encoder.training
+    with torch.no_grad():
+        assert torch.equal(features, encoder.eval()(x))
+
+
 def test_ground_truth_is_the_mean_of_one_transfer_run_per_seed():
     tasks = ["depth", "largest_class"]
     train, val = _tiny_transfer_data(tasks)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from kae_utils.data.scene_spec import TASKS, SceneConfig
+from kae_utils.data.scene_spec import SCENE_TASKS, SceneConfig
 from kae_utils.data.scenes import render_scenes
 from kae_utils.display.viz import (
     colorize_depth,
@@ -113,7 +113,7 @@ def test_colorize_normals_mapping():
 def test_plot_scene_all_dense_tasks(batch, tmp_path):
     fig = plot_scene(batch, 1)
     assert isinstance(fig, Figure)
-    dense = [name for name, spec in TASKS.items() if spec.dense and name != "autoencoding"]
+    dense = [name for name, spec in SCENE_TASKS.items() if spec.dense and name != "autoencoding"]
     assert len(fig.axes) == 1 + len(dense)
     assert [ax.get_title() for ax in fig.axes] == ["rgb", *dense]
     assert "scene 1" in fig.get_suptitle() and "objects" in fig.get_suptitle()

@@ -22,7 +22,9 @@ well they transfer to each other's tasks. They share what is defined here:
   encoder's output, averaged over the colour channels; defined in
   :mod:`kae_utils.methods.transferability.attribution` and importable from here;
 * **samples for the label-based estimators** (:func:`estimator_samples`): pixels of the representation for
-  dense targets, the flattened representation for image-level ones.
+  dense targets, the flattened representation for image-level ones; defined in
+  :mod:`kae_utils.benchmarks.samples` with the labels at a representation's resolution (:func:`labels_at`) and
+  importable from here.
 """
 
 from __future__ import annotations
@@ -39,11 +41,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kae_utils.benchmarks.samples import categorical, estimator_samples, labels_at
 from kae_utils.benchmarks.tasks import transfer_task
 from kae_utils.core import scale
 from kae_utils.core.params import check_choice
-from kae_utils.data.scene_spec import TASKS as SCENE_TASKS
-from kae_utils.data.scene_spec import SceneBatch, SceneConfig
+from kae_utils.data.scene_spec import SCENE_TASKS, SceneBatch, SceneConfig
 from kae_utils.data.scenes import render_scenes
 from kae_utils.display.progress import progress
 from kae_utils.methods.transferability.attribution import (
@@ -54,6 +56,7 @@ from kae_utils.methods.transferability.attribution import (
 from kae_utils.methods.transferability.ranking import per_target_spearman
 from kae_utils.models.encdec import dense_output
 from kae_utils.training.numerics import current
+from kae_utils.training.predict import predict_maps
 
 __all__ = [
     "ATTRIBUTION_METHODS",
@@ -333,34 +336,10 @@ def probe_images(probe_set: str, profile: str, n: int | None = None, seed: int =
 # ---------------------------------------------------------------------------------------- features
 
 
-@torch.no_grad()
 def encoder_features(encoder: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """The encoder's representation of ``x`` (eval mode, batched, the process's numerics), on the CPU in float32;
-    the encoder's mode is restored."""
-    device = next(encoder.parameters()).device
-    numerics = current(device)
-    was_training = encoder.training
-    encoder.eval()
-    try:
-        with numerics.autocast():
-            return torch.cat([encoder(numerics.prepare_input(x[i:i + batch_size].to(device))).float().cpu().contiguous()
-                              for i in range(0, len(x), batch_size)])
-    finally:
-        encoder.train(was_training)
-
-
-def labels_at(labels: torch.Tensor, task: str, size: int) -> torch.Tensor:
-    """A dense task's labels at ``size x size``: class maps by nearest neighbour, binary maps by max-pooling (an
-    edge anywhere in the cell), numbers by area averaging (normals renormalised). Image-level labels unchanged."""
-    spec = transfer_task(task)
-    if not spec.dense or labels.shape[-1] == size:
-        return labels
-    if spec.output == "classes":
-        return F.interpolate(labels[:, None].float(), size=(size, size), mode="nearest")[:, 0].long()
-    if spec.output == "binary":
-        return F.adaptive_max_pool2d(labels.float(), size)
-    out = F.adaptive_avg_pool2d(labels.float(), size)
-    return F.normalize(out, dim=1, eps=1e-6) if spec.output == "normals" else out
+    """The encoder's representation of ``x``: batched eval-mode inference with the process's numerics, on the CPU in
+    float32, the encoder's mode restored (:func:`kae_utils.training.predict.predict_maps`)."""
+    return predict_maps(encoder, x, batch_size=batch_size)["output"]
 
 
 # ------------------------------------------------------------------------------------- transfers
@@ -574,38 +553,3 @@ def _transfer_losses(encoders: Mapping[str, nn.Module], targets: Sequence[str], 
     scale.log_work("steps", desc, epochs=setting.steps, samples=len(train), steps=work["steps"],
                    flops_per_sample=work["flops"], seconds=sum(seconds.values()), device=device.type)
     return TransferResult(losses, metrics, seconds)
-
-
-# ----------------------------------------------------------------------- label-based estimators
-
-
-def categorical(task: str) -> bool:
-    """Whether ``task``'s labels are classes (per pixel or per image): where H-score, TransRate, GBC and
-    (N-)LEEP apply."""
-    return transfer_task(task).output in ("classes", "binary", "image-classes")
-
-
-def estimator_samples(features: torch.Tensor, labels: torch.Tensor, task: str, max_samples: int = 8192,
-                      neighbourhood: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Samples and targets for a label-based estimator (``kae_utils.methods.transferability``) from a source's
-    representation ``(N, C, h, w)`` of the target images and the target's labels.
-
-    Dense targets: every location of the representation is a sample (its ``neighbourhood x neighbourhood``
-    window of C-vectors, zero-padded: what a 3 x 3 convolution sees), the labels taken at the representation's
-    grid (:func:`labels_at`), at most ``max_samples`` locations drawn at random. Image-level targets: the flattened
-    representation, one sample per image. Targets: class indices (binary maps as 0/1) or float columns.
-    """
-    from kae_utils.methods.transferability import pixels_as_samples
-
-    spec = transfer_task(task)
-    if not spec.dense:
-        y = labels.numpy()
-        keep = y >= 0 if spec.output == "image-classes" else np.ones(len(y), dtype=bool)
-        samples = features.flatten(1).double().numpy()[keep]
-        targets = (y[keep].astype(np.int64) if spec.output == "image-classes"
-                   else y[keep].astype(np.float64).reshape(int(keep.sum()), -1))
-        return samples, targets
-    grid = labels_at(labels, task, features.shape[-1])
-    if spec.output == "binary":
-        grid = (grid > 0.5).long()[:, 0]
-    return pixels_as_samples(features, grid, max_samples=max_samples, seed=seed, neighbourhood=neighbourhood)

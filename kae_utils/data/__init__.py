@@ -20,7 +20,7 @@ from kae_utils.data.registry import (
     load_scene_tasks,
     load_training_pool,
 )
-from kae_utils.data.scene_spec import DOMAINS, SCENE_CLASSES, TASKS, SceneBatch, SceneConfig
+from kae_utils.data.scene_spec import DOMAINS, SCENE_CLASSES, SCENE_TASKS, SceneBatch, SceneConfig
 from kae_utils.data.scenes import render_scenes
 from kae_utils.data.shapes import (
     ShapesBatch,
@@ -40,7 +40,7 @@ __all__ = [
     "OFFLINE_DATASETS",
     "REAL_DATASETS",
     "SCENE_CLASSES",
-    "TASKS",
+    "SCENE_TASKS",
     "ClassSubset",
     "ClassificationTask",
     "DataSplit",

@@ -130,12 +130,12 @@ def _generate_offline(config: dict[str, Any]) -> DataSplit:
         batch = generate_shapes(count, seed=config["seed"], config=ShapesConfig(image_size=config["image_size"]),
                                 start=start)
         return DataSplit(name, split, batch.images, dict(batch.labels), dict(ATTRIBUTE_VALUES), info=config)
-    from kae_utils.data.scene_spec import SCENE_CLASSES, TASKS, SceneConfig
+    from kae_utils.data.scene_spec import SCENE_CLASSES, SCENE_TASKS, SceneConfig
     from kae_utils.data.scenes import render_scenes
 
     batch = render_scenes(count, seed=config["seed"], config=SceneConfig(image_size=config["image_size"]),
                           start=start)
-    targets = {task: batch.target(task) for task in TASKS}
+    targets = {task: batch.target(task) for task in SCENE_TASKS}
     return DataSplit(name, split, batch.rgb, targets, {"segmentation": tuple(SCENE_CLASSES)}, info=config)
 
 
@@ -195,11 +195,11 @@ def load_training_pool(name: str, profile: str, n: int, *, seed: int = 0) -> Dat
             batch = generate_shapes(extra, seed=seed, config=ShapesConfig(image_size=sizes["image_size"]), start=start)
             more_x, more = batch.images, dict(batch.labels)
         else:
-            from kae_utils.data.scene_spec import TASKS, SceneConfig
+            from kae_utils.data.scene_spec import SCENE_TASKS, SceneConfig
             from kae_utils.data.scenes import render_scenes
 
             batch = render_scenes(extra, seed=seed, config=SceneConfig(image_size=sizes["image_size"]), start=start)
-            more_x, more = batch.rgb, {task: batch.target(task) for task in TASKS}
+            more_x, more = batch.rgb, {task: batch.target(task) for task in SCENE_TASKS}
         x = torch.cat([x, more_x])
         targets = {k: torch.cat([v, more[k]]) for k, v in targets.items()}
     info = {**train.info, "n": n, "extra_start": OFFLINE_SIZES[name][profile]["train"] + OFFLINE_SIZES[name][profile]["test"]}

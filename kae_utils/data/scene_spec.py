@@ -1,4 +1,4 @@
-"""What a ``scenes`` data set is: its classes and domains, the label maps it renders (:data:`TASKS`), its
+"""What a ``scenes`` data set is: its classes and domains, the label maps it renders (:data:`SCENE_TASKS`), its
 configuration (:class:`SceneConfig`) and a rendered batch (:class:`SceneBatch`). The renderer is
 :mod:`kae_utils.data.scenes`.
 """
@@ -13,7 +13,7 @@ import torch
 
 from kae_utils.core.params import check_choice
 
-__all__ = ["DOMAINS", "MAX_OBJECTS", "OBJECT_CLASSES", "SCENE_CLASSES", "STRUCTURE_CLASSES", "TASKS", "TASK_KINDS", "SceneBatch", "SceneConfig", "TaskSpec", "pixel_grid"]
+__all__ = ["DOMAINS", "MAX_OBJECTS", "OBJECT_CLASSES", "SCENE_CLASSES", "STRUCTURE_CLASSES", "SCENE_TASKS", "TASK_KINDS", "SceneBatch", "SceneConfig", "TaskSpec", "pixel_grid"]
 
 
 #: Semantic classes of the room itself (ids 0 and 1).
@@ -46,7 +46,7 @@ class TaskSpec:
             ``instances``), channels of the map for ``regression``/``binary``, 1 for ``count``.
         field: name of the ``SceneBatch`` attribute holding the target, or of the derived target.
         derive: optional function ``SceneBatch -> Tensor`` computing the target from other fields;
-            a new label map derived from the rendered ones is one ``TASKS`` entry with ``derive`` set.
+            a new label map derived from the rendered ones is one ``SCENE_TASKS`` entry with ``derive`` set.
         description: one line for tables and plots.
     """
 
@@ -89,7 +89,7 @@ def _foreground(batch: SceneBatch) -> torch.Tensor:
 
 
 #: Targets a notebook may train or probe on: task name -> ``TaskSpec``. Add an entry to add a task.
-TASKS: dict[str, TaskSpec] = {
+SCENE_TASKS: dict[str, TaskSpec] = {
     "autoencoding": TaskSpec("regression", 3, "rgb", description="the image itself"),
     "segmentation": TaskSpec("segmentation", len(SCENE_CLASSES), "segmentation",
                              description="semantic class per pixel"),
@@ -237,9 +237,9 @@ class SceneBatch:
         return len(SCENE_CLASSES)
 
     def target(self, task: str) -> torch.Tensor:
-        """The target of ``task`` (a key of ``TASKS``): the field it names, or its derived map."""
-        check_choice("task", task, TASKS)
-        spec = TASKS[task]
+        """The target of ``task`` (a key of ``SCENE_TASKS``): the field it names, or its derived map."""
+        check_choice("task", task, SCENE_TASKS)
+        spec = SCENE_TASKS[task]
         return spec.derive(self) if spec.derive is not None else getattr(self, spec.field)
 
     def to(self, device: str | torch.device) -> SceneBatch:

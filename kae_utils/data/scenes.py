@@ -24,7 +24,7 @@ Geometry (world coordinates, y up, one unit ~ 40 cm):
   for camera rays, a disc in light space for shadow rays) are tested against that object exactly.
 
 To add an object class, append its name to ``OBJECT_CLASSES`` and a ``_Shape`` to ``SHAPES``; to
-add a task derived from the rendered maps, add one ``TaskSpec`` with ``derive`` to ``TASKS``.
+add a task derived from the rendered maps, add one ``TaskSpec`` with ``derive`` to ``SCENE_TASKS``.
 
 Randomness is counter based: every parameter of image ``i`` is an integer hash of
 ``(seed, i, stream, slot)``, so an image depends only on ``seed`` and its own index, never on the

@@ -210,23 +210,23 @@ def colorize_normals(normals: torch.Tensor | np.ndarray) -> np.ndarray:
 def plot_scene(batch: object, index: int = 0, tasks: Sequence[str] | None = None, size: float = 2.2) -> plt.Figure:
     """One scene of a ``kae_utils.data.scene_spec.SceneBatch`` with its label maps, one titled panel each.
 
-    ``tasks`` are keys of ``scene_spec.TASKS`` (default: every dense one; the image itself always comes
+    ``tasks`` are keys of ``scene_spec.SCENE_TASKS`` (default: every dense one; the image itself always comes
     first); the per-image labels (object count, largest class) go into the figure's title.
     """
-    from kae_utils.data.scene_spec import SCENE_CLASSES, TASKS
+    from kae_utils.data.scene_spec import SCENE_CLASSES, SCENE_TASKS
 
     n = len(batch)  # type: ignore[arg-type]
     if not isinstance(index, int) or not -n <= index < n:
         raise ValueError(f"index must be an integer in [{-n}, {n}); got {index!r}")
     if tasks is None:
-        tasks = [name for name, spec in TASKS.items() if spec.dense and name != "autoencoding"]
-    unknown = [t for t in tasks if t not in TASKS]
+        tasks = [name for name, spec in SCENE_TASKS.items() if spec.dense and name != "autoencoding"]
+    unknown = [t for t in tasks if t not in SCENE_TASKS]
     if unknown:
-        choices = ", ".join(repr(t) for t in TASKS)
+        choices = ", ".join(repr(t) for t in SCENE_TASKS)
         raise ValueError(f"tasks must be among {choices}; got {unknown}")
     panels: list[tuple[str, np.ndarray, dict]] = [("rgb", _to_numpy(batch.rgb[index]).transpose(1, 2, 0), {})]
     for name in tasks:
-        spec = TASKS[name]
+        spec = SCENE_TASKS[name]
         if not spec.dense or name == "autoencoding":
             continue
         target = batch.target(name)[index]

@@ -101,7 +101,7 @@ def entry_data(spec: dict[str, Any]) -> tuple[torch.Tensor, Any]:
 
 def _scene_label(batch: Any, task: str) -> torch.Tensor:
     """A ``scenes`` task's target, or a label the mini-Taskonomy derives from the rendered maps."""
-    from kae_utils.data.scene_spec import TASKS as SCENE_TASKS
+    from kae_utils.data.scene_spec import SCENE_TASKS
 
     return batch.target(task) if task in SCENE_TASKS else taskonomy.scene_target(batch, task)
 
