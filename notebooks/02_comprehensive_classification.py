@@ -273,6 +273,10 @@ class LayerAEs(nn.Module):
         return [ae.encoder(f.to(device)).cpu() for ae, f in zip(self.aes, stacked, strict=True)]
 
 
+# %% [markdown]
+# The reconstruction loss $L_{FA}$, and the trainer's step over all layers at once:
+
+# %%
 def fa_loss(reconstruction: torch.Tensor, stacked: torch.Tensor) -> torch.Tensor:
     """L_FA = 1/2 ||[F^_1..F^_N] - [F_1..F_N]||^2, averaged over elements."""
     return 0.5 * F.mse_loss(reconstruction, stacked)
@@ -284,6 +288,10 @@ def fa_step(model: LayerAEs, batch) -> tuple[torch.Tensor, dict]:
     return sum(losses.values()), {k: v.detach() for k, v in losses.items()}
 
 
+# %% [markdown]
+# Training the auto-encoders of every layer on the stacked teacher features of the transfer set:
+
+# %%
 def train_aes(stacked: list[torch.Tensor], seed: int, desc: str) -> tuple[LayerAEs, dict]:
     """Train one auto-encoder per layer on the stacked teacher features of the transfer set."""
     torch.manual_seed(seed)
@@ -293,6 +301,11 @@ def train_aes(stacked: list[torch.Tensor], seed: int, desc: str) -> tuple[LayerA
     return aes, history.to_dict()
 
 
+# %% [markdown]
+# DFA trains one set of auto-encoders over all the stacked teachers; IFA adds the teachers one at a time,
+# each step an auto-encoder of the previous amalgamated feature and the next teacher's:
+
+# %%
 def stack(*per_teacher: dict | list) -> list[torch.Tensor]:
     """Concatenate, layer by layer, features given per teacher (dicts by tap name or lists by layer)."""
     as_lists = [[f[t] for t in TAPS] if isinstance(f, dict) else f for f in per_teacher]

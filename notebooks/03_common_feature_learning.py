@@ -345,6 +345,22 @@ def new_block(seed: int) -> CommonFeatureBlock:
         return CommonFeatureBlock(CFG["student_widths"][-1], TEACHER_CHANNELS, CFG["hidden"])
 
 
+print(f"students: {STUDENT_ARCH} {CFG['student_widths']}, "
+      + (f"starting from the zoo's backbone {STUDENT_BACKBONE}" if backbone is not None else "from random weights"))
+
+
+# %%
+for name in dict.fromkeys([zoo.entry(t).init for t in TEACHER_NAMES] + [STUDENT_BACKBONE]):
+    probe = zoo.record(name)["probe"]
+    print(f"{name}: a linear probe of its features on all {NUM_CLASSES} classes {probe['features']:.1%} "
+          f"(raw pixels {probe['raw pixels']:.1%})")
+
+
+# %% [markdown]
+# The loss of one batch, $L = L_{ST} + w_{MMD} L_{MMD} + w_{rec} L_{rec}$; with both weights at zero it is
+# plain multi-teacher KD and the common feature block is not used:
+
+# %%
 def cfl_losses(model: CFLNet, batch, mmd_weight: float, rec_weight: float):
     """L = L_ST + w_mmd * sum_i MMD^2(H_S, H_i) + w_rec * sum_i MSE(D_i(H_i), F_Ti)."""
     x, scores, *f_teachers = batch
@@ -357,16 +373,6 @@ def cfl_losses(model: CFLNet, batch, mmd_weight: float, rec_weight: float):
     loss_rec = sum(F.mse_loss(r, f) for r, f in zip(reconstructed, f_teachers, strict=True))
     loss = loss_st + mmd_weight * loss_mmd + rec_weight * loss_rec
     return loss, {"st": loss_st.item(), "mmd": loss_mmd.item(), "rec": loss_rec.item()}
-
-
-print(f"students: {STUDENT_ARCH} {CFG['student_widths']}, "
-      + (f"starting from the zoo's backbone {STUDENT_BACKBONE}" if backbone is not None else "from random weights"))
-
-# %%
-for name in dict.fromkeys([zoo.entry(t).init for t in TEACHER_NAMES] + [STUDENT_BACKBONE]):
-    probe = zoo.record(name)["probe"]
-    print(f"{name}: a linear probe of its features on all {NUM_CLASSES} classes {probe['features']:.1%} "
-          f"(raw pixels {probe['raw pixels']:.1%})")
 
 
 # %% [markdown]

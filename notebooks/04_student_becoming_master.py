@@ -279,6 +279,12 @@ class ChannelCoding(nn.Module):
         return h * gate[:, :, None, None]
 
 
+# %% [markdown]
+# Widening the trunk: a copied convolution that reads more input channels than the teacher's (the new ones
+# through a convolution that starts at zero), a decoder block that reads the wider encoder output, and the
+# teacher's encoder widened stage by stage with the teacher's channels unchanged:
+
+# %%
 class WidenedInput(nn.Module):
     """A copied convolution that reads `extra` more input channels: copy(h[:, :C]) + new(h[:, C:]); `new` starts at 0."""
 
@@ -319,6 +325,10 @@ def widen_encoder(encoder: nn.Sequential, widths: tuple[int, ...]) -> nn.Sequent
     return nn.Sequential(*stages)
 
 
+# %% [markdown]
+# A branch: the adapter, then copies of the teacher's own decoder blocks after the branch point and its head:
+
+# %%
 class Branch(nn.Module):
     """Task t from branch point b: adapter, then copies of teacher t's decoder blocks b+1..D and its head."""
 

@@ -472,6 +472,10 @@ def teacher_signals(net: MultiHeadNet, task: str, x: torch.Tensor) -> list[torch
     return [torch.cat(p) for p in zip(*parts, strict=True)]
 
 
+# %% [markdown]
+# A component net and its bridges, one pair per source of its group:
+
+# %%
 class ComponentAmalgamation(nn.Module):
     """A component net for one task and, per source of its group, a pair of bridges (source side, component side)."""
 
@@ -490,6 +494,11 @@ class ComponentAmalgamation(nn.Module):
         return self.net(x)
 
 
+# %% [markdown]
+# The stage-1 loss terms on a batch: each source's feature and logit terms weighted image by image by the
+# selection, and the regulariser $R$ of its bridges; the switches turn terms off for the ablations:
+
+# %%
 def stage1_losses(model: ComponentAmalgamation, x: torch.Tensor, w: torch.Tensor, signals: Sequence[Sequence[torch.Tensor]],
                   *, features: bool = True, logits: bool = True, regulariser: bool = True,
                   logit_loss: str = LOGIT_LOSS) -> dict[str, torch.Tensor]:
@@ -514,6 +523,11 @@ def stage1_losses(model: ComponentAmalgamation, x: torch.Tensor, w: torch.Tensor
     return terms
 
 
+# %% [markdown]
+# Stage 1 for one task: the selection weights once, before training, then the component and its bridges
+# trained on them:
+
+# %%
 def train_component(task: str, rule: str, seed: int, signals: dict[str, list[torch.Tensor]] | None = None,
                     **loss_switches: bool | str) -> dict:
     """Stage 1 for one task: select (once, before training), then train the component and its bridges.

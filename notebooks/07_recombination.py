@@ -340,6 +340,11 @@ def supervised_loss(outputs: dict[str, torch.Tensor], labels: dict[str, torch.Te
     return sum(DENSE_TASKS[t].supervised_loss(outputs[t], labels[t]) for t in TASK_LIST)
 
 
+# %% [markdown]
+# Retraining, with the learning rates per part above: against the teachers' maps, or (the ceiling) against the
+# labels with the same optimiser and budget:
+
+# %%
 def optimizer_for(model: nn.Module, scratch: bool = False) -> torch.optim.Optimizer:
     """Adam with one learning rate per part: copied decoders and heads, encoder, adaptors (all new: lr_new)."""
     if scratch:
@@ -363,6 +368,11 @@ def retrain(model: nn.Module, epochs: int, seed: int, desc: str, labels: bool = 
         Trainer(model, step_fn=lambda m, batch: dense_kd_loss(m(batch[0]), batch[1:]), **common).fit((x, *TARGETS))
 
 
+# %% [markdown]
+# The rounds: prune a share of the encoder's channels, score, retrain, score again; the channels' owners
+# (which teacher each surviving channel came from) are followed through the rounds:
+
+# %%
 def flat_scores(scores: dict[str, dict[str, float]]) -> dict[str, float]:
     """The per-task metrics flattened to one dictionary keyed "task metric"."""
     return {f"{t} {k}": v for t, m in scores.items() for k, v in m.items()}

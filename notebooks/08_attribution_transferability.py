@@ -320,6 +320,11 @@ def gradient_x_input(encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return (input_gradient(encoder, x) * x).mean(dim=1)
 
 
+# %% [markdown]
+# ε-LRP, as DeepExplain computes it: gradient × input through a copy of the encoder whose ReLUs pass the
+# gradient back with the ε-rule:
+
+# %%
 class EpsilonReLU(torch.autograd.Function):
     """A ReLU whose backward pass is the epsilon rule: grad * relu(z) / (z + eps sign z)."""
     @staticmethod

@@ -201,6 +201,11 @@ def attribution_graph(encoder: nn.Module, x: torch.Tensor, absolute: bool = Fals
     return {"nodes": nodes, "edges": unit @ unit.T, "features": raw}
 
 
+# %% [markdown]
+# The similarity of two graphs: $S_V$, the mean cosine of their nodes (probe by probe), and $S_E$, the Spearman
+# correlation of their edges; DEPARA combines them as $S = S_V + \lambda S_E$:
+
+# %%
 def upper(matrix: np.ndarray) -> np.ndarray:
     """The edge vector: upper triangle, no diagonal (the diagonal is 1 for every model and says nothing)."""
     return matrix[np.triu_indices(len(matrix), k=1)]
