@@ -434,6 +434,12 @@ class Student(nn.Module):
         return (logits, feats) if return_features else logits
 
 
+# %% [markdown]
+# The losses of the two phases: layer-wise, each layer maps the amalgamated feature of the layer below (through
+# its FAM) to its own, and the head maps to the amalgamated scores; jointly, the student's own features and logits
+# against the same targets:
+
+# %%
 def pl_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """L_PL = 1/2 ||F^_a - F_a||^2, averaged over elements (the features; the scores have score_loss)."""
     return 0.5 * F.mse_loss(prediction, target)
@@ -552,6 +558,11 @@ def train_kd_student(x_images: torch.Tensor, teacher_list: list[nn.Module], seed
     return model.eval()
 
 
+# %% [markdown]
+# The two that use labels: the labelled reference (the training images' labels) and the supervised ceiling
+# (the transfer images' labels, the KA student's own network and budget):
+
+# %%
 def train_labelled_reference(seed: int) -> nn.Module:
     """Reference only (uses labels): cross-entropy on the labelled training images."""
     model = student_cnn(seed)

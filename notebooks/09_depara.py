@@ -796,6 +796,11 @@ for name in LAYER_SOURCES:
             LAYER_RHO_DRAWS[depara_name(lam), name, r] = rank_correlation_rows(combine(s_v, s_e, lam), layer_acc)
 
 
+# %% [markdown]
+# The table: every score's layer Spearman, with its 90 % interval over the probe resamples where there are
+# resamples:
+
+# %% tags=["nbval-ignore-output"]
 def rho_interval(score: str, name: str | None, regime: str) -> tuple[float, float]:
     """The 5th and 95th percentile over the probe resamples (of the mean over the sources when name is None)."""
     names = [name] if name else list(LAYER_SOURCES)

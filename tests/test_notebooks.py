@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -37,6 +38,24 @@ def _claims_cell(nb):
 
 def test_there_are_notebooks():
     assert NOTEBOOKS, "no notebooks/NN_*.ipynb found"
+
+
+MAX_DEFINITIONS_PER_CELL = 3  # one idea per cell: a few closely related definitions, prose between the ideas
+
+
+def _definitions(cell) -> list:
+    """The top-level functions and classes a code cell defines (magics and shell lines are not Python)."""
+    source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+    return [node for node in ast.parse(source).body if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_definition_has_a_docstring_and_cells_stay_small(path):
+    cells = [_definitions(cell) for cell in _code_cells(_read(path))]
+    missing = [node.name for defs in cells for node in defs if not ast.get_docstring(node)]
+    assert missing == [], f"top-level definitions without a docstring: {missing}"
+    crowded = [[node.name for node in defs] for defs in cells if len(defs) > MAX_DEFINITIONS_PER_CELL]
+    assert crowded == [], f"cells with more than {MAX_DEFINITIONS_PER_CELL} definitions: {crowded}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
