@@ -797,7 +797,7 @@ for name in LAYER_SOURCES:
 
 
 # %% [markdown]
-# The table: every score's layer Spearman, with its 90 % interval over the probe resamples where there are
+# The table: every score's layer Spearman, with its 90 %<!-- fixed --> interval over the probe resamples where there are
 # resamples:
 
 # %% tags=["nbval-ignore-output"]

@@ -36,8 +36,6 @@ ALLOWED = {
     ("kae_utils/data/subsets.py", "torch.arange(len(self.classes))"): "fills that CPU lookup table",
     ("notebooks/04_student_becoming_master.py", "torch.randint(len(points[t]), (1,), generator=draw)"):
         "a Python int drawn from a CPU generator",
-    ("notebooks/09_depara.py", "torch.randperm(len(x), generator=gen)"):
-        "indexes the CPU images before .to(device)",
 }
 
 

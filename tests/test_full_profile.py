@@ -35,13 +35,15 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 DEVICE = os.environ.get("KAE_SMOKE_DEVICE", "auto")
 JOBS = int(os.environ.get("KAE_SMOKE_JOBS", "2"))
-TIMEOUT_S = 600
+#: A guard against a hung run, not a speed goal (those are `make bench`'s): 07's full profile alone took 404 s here at
+#: smoke scale on one thread (2026-12-06), over 600 s beside the other lane.
+TIMEOUT_S = 1200
 #: Extra runs beyond each notebook's defaults: 02 and 03 at full profile on ``shapes`` (the full-profile
 #: experiment for them in docs/profiles.md, and the only user of the full zoo's shapes teachers and backbones).
 EXTRA_RUNS = (("02_comprehensive_classification", {"DATASET": "shapes"}),
               ("03_common_feature_learning", {"DATASET": "shapes"}))
 #: Seconds each run took here at smoke scale (one thread): the longest start first, so two lanes end together.
-EXPECTED_S = {"07": 120, "08": 75, "04": 65, "02-shapes": 40, "03-shapes": 40, "06": 32, "09": 25, "05": 25}
+EXPECTED_S = {"07": 400, "08": 75, "04": 65, "02-shapes": 40, "03-shapes": 40, "06": 32, "09": 25, "05": 25}
 #: What only the full profile shows, per notebook (its extra tasks, ablations and sweeps; none of it is in the stored
 #: quick-profile outputs, checked below).
 FULL_ONLY = {
