@@ -18,6 +18,7 @@ from kae_utils.training.numerics import (
     cpu_has_native_bf16,
     current,
     float32_loss,
+    for_call,
     notebook_numerics,
     resolve_numerics,
     set_numerics,
@@ -204,6 +205,14 @@ def test_prediction_helpers_return_float32_contiguous_and_follow_the_setting() -
     torch.testing.assert_close(logits, reference, atol=0.1, rtol=0.05)
     with using("fp32", "cpu", channels_last=True):
         torch.testing.assert_close(predict_logits(net, x), reference, atol=1e-5, rtol=1e-4)
+
+
+def test_for_call_takes_the_setting_a_resolved_numerics_or_a_name() -> None:
+    resolved = resolve_numerics("fp32", "cpu", channels_last=False)
+    with using("bf16", "cpu", channels_last=True) as setting:
+        assert for_call(None, "cpu") is setting
+        assert for_call(resolved, "cpu") is resolved
+        assert for_call("fp32", "cpu").precision == "fp32" and for_call("fp32", "cpu").reason == "asked for"
 
 
 def test_prediction_helpers_take_a_precision_that_overrides_the_setting() -> None:

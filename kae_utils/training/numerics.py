@@ -36,6 +36,7 @@ __all__ = [
     "cpu_has_native_bf16",
     "current",
     "describe",
+    "for_call",
     "float32_loss",
     "notebook_numerics",
     "resolve_numerics",
@@ -203,6 +204,14 @@ def current(device: torch.device | str | None = None) -> Numerics:
     if _current is not None and (device is None or torch.device(device).type == _current.device_type):
         return _current
     return resolve_numerics("auto", device if device is not None else "cpu")
+
+
+def for_call(precision: str | Numerics | None, device: torch.device | str) -> Numerics:
+    """The numerics of one call (a trainer, a prediction) on ``device``: the process's setting when ``precision`` is
+    ``None``, ``precision`` itself when it is resolved already, else ``precision`` resolved for ``device``."""
+    if precision is None:
+        return current(device)
+    return precision if isinstance(precision, Numerics) else resolve_numerics(precision, device)
 
 
 def describe() -> str:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
-from kae_utils.training.numerics import Numerics, current, resolve_numerics
+from kae_utils.training.numerics import Numerics, for_call
 
 __all__ = ["Batches", "predict_logits", "predict_maps", "to_device"]
 
@@ -56,13 +56,6 @@ def to_device(batch: Sequence[torch.Tensor], device: torch.device) -> tuple[torc
     return tuple(t.to(device, non_blocking=asynchronous) if isinstance(t, torch.Tensor) else t for t in batch)
 
 
-def _numerics(device: torch.device, precision: str | Numerics | None) -> Numerics:
-    """The numerics of a prediction: the process's setting (``None``), a resolved one, or a precision to resolve."""
-    if precision is None:
-        return current(device)
-    return precision if isinstance(precision, Numerics) else resolve_numerics(precision, device)
-
-
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 512,
                    device: torch.device | str | None = None, *,
@@ -73,7 +66,7 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 512,
     channels-last), or with ``precision`` where it is given (as the trainer's argument of that name).
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    numerics = _numerics(device, precision)
+    numerics = for_call(precision, device)
     was_training = model.training
     model.eval()
     with numerics.autocast():
@@ -99,6 +92,7 @@ def predict_maps(model: Nets, x: torch.Tensor, batch_size: int = 64, name: str =
     modules = {key: net for key, net in nets.items() if isinstance(net, nn.Module)}
     modes = {key: net.training for key, net in modules.items()}
     devices = {key: next(modules[key].parameters()).device if key in modules else torch.device(device) for key in nets}
+    numerics = {key: for_call(precision, dev) for key, dev in devices.items()}
     outputs: dict[str, list[torch.Tensor]] = {}
     try:
         for net in modules.values():
@@ -106,9 +100,8 @@ def predict_maps(model: Nets, x: torch.Tensor, batch_size: int = 64, name: str =
         for start in range(0, len(x), batch_size):
             xb = x[start:start + batch_size]
             for key, net in nets.items():
-                numerics = _numerics(devices[key], precision)
-                with numerics.autocast():
-                    out = net(numerics.prepare_input(xb.to(devices[key])))
+                with numerics[key].autocast():
+                    out = net(numerics[key].prepare_input(xb.to(devices[key])))
                 for task, value in (out.items() if isinstance(out, dict) else [(key, out)]):
                     outputs.setdefault(task, []).append(value.float().cpu().contiguous())
     finally:

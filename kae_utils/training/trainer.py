@@ -37,7 +37,7 @@ from kae_utils.core.params import check_choice
 from kae_utils.display.progress import progress
 from kae_utils.evaluation.metrics import accuracy
 from kae_utils.training.cache import atomic_save
-from kae_utils.training.numerics import Numerics, current, resolve_numerics
+from kae_utils.training.numerics import Numerics, for_call
 from kae_utils.training.predict import Batches, predict_logits, to_device
 
 __all__ = [
@@ -258,10 +258,7 @@ class Trainer:
         if epochs < 1:
             raise ValueError(f"epochs must be >= 1; got {epochs}")
         self.device = torch.device(device)
-        if precision is None:
-            self.numerics: Numerics = current(self.device)
-        else:
-            self.numerics = precision if isinstance(precision, Numerics) else resolve_numerics(precision, self.device)
+        self.numerics: Numerics = for_call(precision, self.device)
         self.model = self.numerics.prepare_model(model.to(self.device))
         self.epochs, self.batch_size, self.seed, self.desc = epochs, batch_size, seed, desc
         self.step_fn = step_fn or _default_step
